@@ -1,0 +1,46 @@
+"""Packaging for aiotutorial: the Aiopyramid tutorial's application on Python 3.11+."""
+
+from setuptools import find_packages, setup
+
+requires = [
+    "pyramid>=2.0,<3",
+    "pyramid_jinja2>=2.10,<3",
+    "gunicorn>=22,<28",
+    "aiohttp>=3.9,<4",
+    "greenlet>=3.0,<4",
+    "aiopg>=1.4,<2",
+    "psycopg2-binary>=2.9,<3",
+    "SQLAlchemy>=1.4,<1.5",
+    "alembic>=1.13,<1.20",
+    "argon2-cffi>=23.1,<26",
+    "PasteDeploy>=3.0,<4",
+]
+
+tests_require = [
+    "pytest>=8,<10",
+    "ruff>=0.6,<1",
+    "playwright>=1.45,<2",
+]
+
+bench_require = [
+    "matplotlib>=3.8,<4",
+]
+
+setup(
+    name="aiotutorial",
+    version="0.1.0",
+    description="The Aiopyramid tutorial's chat and game, on an asyncio Pyramid stack for Python 3.11+",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    include_package_data=True,
+    zip_safe=False,
+    install_requires=requires,
+    extras_require={
+        "testing": tests_require,
+        "bench": bench_require,
+        "uvloop": ["uvloop>=0.19"],
+    },
+    entry_points={
+        "paste.app_factory": ["main = aiotutorial:main"],
+    },
+)

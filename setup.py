@@ -29,7 +29,7 @@ bench_require = [
 setup(
     name="aiotutorial",
     version="0.1.0",
-    description="The Aiopyramid tutorial's chat and game, on an asyncio Pyramid stack for Python 3.11+",
+    description="The Aiopyramid tutorial application on an asyncio Pyramid stack, Python 3.11+",
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests", "tests.*"]),
     include_package_data=True,

@@ -1,0 +1,20 @@
+"""aiotutorial: the Aiopyramid tutorial's application on an asyncio Pyramid stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.router import Router
+
+
+def main(global_config: dict[str, Any], **settings: Any) -> Router:
+    """The paste app factory: ``[app:main] use = egg:aiotutorial``."""
+    with Configurator(settings=settings) as config:
+        config.include("aiotutorial.aio")
+        config.include("pyramid_jinja2")
+        config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
+        config.include(".views.errors")
+        config.include(".views.home")
+        config.include(".views.demo")
+    return config.make_wsgi_app()

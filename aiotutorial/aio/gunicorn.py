@@ -1,0 +1,69 @@
+"""``AsyncGunicornWorker``: a gunicorn worker serving a WSGI (Pyramid) app on an asyncio loop.
+
+Built on aiohttp's gunicorn worker (HTTP/1.1 keep-alive and websockets in one server): the
+loaded WSGI application is wrapped by the greenlet bridge (``aiotutorial.aio.wsgi``). On SIGTERM
+the worker stops accepting, closes websockets with 1001, lets requests in flight finish within
+gunicorn's ``graceful_timeout`` and runs the application's shutdown hooks.
+
+Use it as ``worker_class = aiotutorial.aio.gunicorn.AsyncGunicornWorker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.worker import GunicornWebWorker
+from gunicorn.workers.base import Worker
+
+from .wsgi import BridgeSettings, application_settings, make_aiohttp_app
+
+__all__ = ["AsyncGunicornWorker"]
+
+
+class AsyncGunicornWorker(GunicornWebWorker):
+    """Runs ``aiotutorial.aio.wsgi.WSGIBridge`` over the loaded app in each worker process."""
+
+    loop: asyncio.AbstractEventLoop | None
+
+    def init_process(self) -> None:
+        # The loop is made once the application is loaded (``load_wsgi``), because its
+        # settings say whether to use uvloop; until then plain signal handlers are in place.
+        self.loop = None
+        Worker.init_process(self)
+
+    def init_signals(self) -> None:
+        if self.loop is None:
+            Worker.init_signals(self)
+        else:
+            super().init_signals()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        application = self.wsgi
+        settings = BridgeSettings(application_settings(application))
+        self.loop = _new_event_loop(settings.uvloop)
+        asyncio.set_event_loop(self.loop)
+        self.init_signals()
+
+        async def make_app() -> web.Application:
+            return make_aiohttp_app(application, settings)
+
+        self.wsgi = make_app
+
+    def _get_valid_log_format(self, source_format: str) -> str:
+        # gunicorn's %(h)s-style access log format is not aiohttp's; keep aiohttp's default
+        # unless an aiohttp-style format was given.
+        if "%(" in source_format:
+            return self.DEFAULT_AIOHTTP_LOG_FORMAT
+        return source_format
+
+
+def _new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise RuntimeError("aio.uvloop = true needs uvloop (the 'uvloop' extra)") from exc
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

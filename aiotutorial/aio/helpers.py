@@ -1,0 +1,169 @@
+"""The greenlet bridge: run synchronous Pyramid code on the loop, waiting on coroutines.
+
+Pyramid's router is synchronous. Each request runs it in a child greenlet of the loop's thread
+(``spawn_greenlet``); when that synchronous code needs a coroutine's result it calls a
+``synchronize``-d function, which suspends the greenlet, lets the event loop run the coroutine in
+the request's task, and resumes the greenlet with the result (or the exception, traceback kept).
+Blocking work goes to a thread pool (``use_executor``); threads there may call synchronized
+coroutines too, which then run on the loop through ``run_coroutine_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any, ParamSpec, TypeVar
+
+import greenlet
+
+__all__ = [
+    "ScopeError",
+    "BridgeGreenlet",
+    "is_bridge_greenlet",
+    "run_awaitable",
+    "spawn_greenlet",
+    "synchronize",
+    "use_executor",
+    "run_in_executor",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ScopeError(RuntimeError):
+    """A synchronized coroutine was called where nothing can run it for the caller."""
+
+
+class BridgeGreenlet(greenlet.greenlet):
+    """A child greenlet started by ``spawn_greenlet``; its parent is driving the event loop."""
+
+
+class _Await:
+    """What a suspended bridge greenlet hands to its parent: an awaitable to run for it."""
+
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self.awaitable = awaitable
+
+
+# Set in executor threads started by ``run_in_executor``: the loop synchronized calls go to.
+_thread_state = threading.local()
+
+
+def is_bridge_greenlet() -> bool:
+    """True inside a greenlet started by ``spawn_greenlet`` (where ``synchronize`` can suspend)."""
+    return isinstance(greenlet.getcurrent(), BridgeGreenlet)
+
+
+def run_awaitable(awaitable: Awaitable[T]) -> T:
+    """Wait for ``awaitable`` from synchronous code and return its result.
+
+    Inside a bridge greenlet the greenlet is suspended while its parent awaits; in a thread of
+    ``run_in_executor`` the awaitable is sent to the loop and the thread waits. Anywhere else
+    this raises ``ScopeError`` (and closes a coroutine so that no warning follows).
+    """
+    current = greenlet.getcurrent()
+    if isinstance(current, BridgeGreenlet):
+        return current.parent.switch(_Await(awaitable))
+    loop = getattr(_thread_state, "loop", None)
+    if loop is not None and not loop.is_closed():
+        future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop)
+        return future.result()
+    if inspect.iscoroutine(awaitable):
+        awaitable.close()
+    raise ScopeError(
+        "a synchronized coroutine was called outside the greenlet bridge: call it from a view "
+        "run by aiotutorial.aio's view mappers, from a function run with spawn_greenlet() or "
+        "use_executor(), or await the coroutine function directly"
+    )
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the plain function ``fn`` in a new bridge greenlet and return what it returns.
+
+    While ``fn`` waits on synchronized coroutines this coroutine awaits them for it, so they
+    run in the calling task: its context variables (the request's) and its cancellation. If
+    that task is cancelled, the ``CancelledError`` is raised inside the greenlet at the point
+    where it waits, so ``finally`` blocks there run and the greenlet unwinds.
+    """
+    child = BridgeGreenlet(fn)
+    # Share the running task's context: context variables the synchronous code sets (Pyramid's
+    # request stack, for one) are then seen by the coroutines it waits on, and vice versa.
+    child.gr_context = greenlet.getcurrent().gr_context
+    step: Any = child.switch(*args, **kwargs)
+    while isinstance(step, _Await) and not child.dead:
+        try:
+            value = await step.awaitable
+        except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the greenlet
+            step = child.throw(exc)
+        else:
+            step = child.switch(value)
+    return step
+
+
+def synchronize(coroutine_function: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Turn a coroutine function into a plain function usable from bridged synchronous code.
+
+    The result can still be awaited directly as a coroutine function through ``.coroutine``.
+    """
+    if not inspect.iscoroutinefunction(coroutine_function):
+        raise TypeError(f"synchronize() needs a coroutine function, got {coroutine_function!r}")
+
+    @functools.wraps(coroutine_function)
+    def synchronized(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_awaitable(coroutine_function(*args, **kwargs))
+
+    synchronized.coroutine = coroutine_function  # type: ignore[attr-defined]
+    return synchronized
+
+
+def _run_bound(loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> T:
+    previous = getattr(_thread_state, "loop", None)
+    _thread_state.loop = loop
+    try:
+        return fn()
+    finally:
+        _thread_state.loop = previous
+
+
+async def run_in_executor(
+    executor: Executor | None, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Run blocking ``fn`` in ``executor`` (the loop's default when None) in the caller's context.
+
+    The context (request, context variables) is copied into the thread, and the thread is bound
+    to the loop so that synchronized coroutines called there work.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    call = functools.partial(fn, *args, **kwargs)
+    return await loop.run_in_executor(executor, context.run, _run_bound, loop, call)
+
+
+def use_executor(fn: Callable[P, T] | None = None, *, executor: Executor | None = None) -> Any:
+    """Decorate a blocking function so that calling it returns a coroutine run in a thread pool.
+
+    ``@use_executor`` uses the loop's default pool; ``@use_executor(executor=pool)`` a given one.
+    """
+
+    def decorate(func: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(func)
+        async def in_executor(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await run_in_executor(executor, func, *args, **kwargs)
+
+        return in_executor
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

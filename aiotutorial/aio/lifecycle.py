@@ -1,0 +1,47 @@
+"""Async startup and shutdown hooks that includes register and the server runs in its loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyramid.registry import Registry
+
+__all__ = ["add_startup_hook", "add_shutdown_hook", "run_startup_hooks", "run_shutdown_hooks"]
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[Registry], Awaitable[Any]]
+_STARTUP = "aio.startup_hooks"
+_SHUTDOWN = "aio.shutdown_hooks"
+_STARTED = "aio.started_hooks"
+
+
+def add_startup_hook(config: Any, hook: Hook) -> None:
+    """``config.add_startup_hook(fn)``: ``await fn(registry)`` when a worker's loop starts."""
+    config.registry.setdefault(_STARTUP, []).append(config.maybe_dotted(hook))
+
+
+def add_shutdown_hook(config: Any, hook: Hook) -> None:
+    """``config.add_shutdown_hook(fn)``: ``await fn(registry)`` when it stops (reverse order)."""
+    config.registry.setdefault(_SHUTDOWN, []).append(config.maybe_dotted(hook))
+
+
+async def run_startup_hooks(registry: Registry) -> None:
+    """Run the startup hooks in registration order; any failure stops the worker's boot."""
+    for hook in registry.get(_STARTUP, ()):
+        await hook(registry)
+    registry[_STARTED] = True
+
+
+async def run_shutdown_hooks(registry: Registry) -> None:
+    """Run the shutdown hooks in reverse order; a failing hook is logged, the others still run."""
+    if not registry.get(_STARTED):
+        return
+    registry[_STARTED] = False
+    for hook in reversed(registry.get(_SHUTDOWN, ())):
+        try:
+            await hook(registry)
+        except Exception:
+            log.exception("shutdown hook %r failed", hook)

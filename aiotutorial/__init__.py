@@ -13,8 +13,10 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     with Configurator(settings=settings) as config:
         config.include("aiotutorial.aio")
         config.include("pyramid_jinja2")
+        config.include(".db")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
         config.include(".views.errors")
+        config.include(".views.health")
         config.include(".views.home")
         config.include(".views.demo")
     return config.make_wsgi_app()

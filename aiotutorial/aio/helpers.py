@@ -106,7 +106,7 @@ async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             value = await step.awaitable
         except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the greenlet
-            step = child.throw(exc)
+            step = child.throw(type(exc), exc, exc.__traceback__)
         else:
             step = child.switch(value)
     return step

@@ -251,6 +251,9 @@ def application_settings(application: Any) -> dict[str, Any]:
     return dict(getattr(registry, "settings", None) or {})
 
 
+BRIDGE_KEY = web.AppKey("bridge", WSGIBridge)
+
+
 def make_aiohttp_app(
     application: Callable, settings: BridgeSettings | None = None
 ) -> web.Application:
@@ -261,7 +264,7 @@ def make_aiohttp_app(
     """
     bridge = WSGIBridge(application, settings)
     app = web.Application(client_max_size=bridge.settings.max_body_size)
-    app["bridge"] = bridge
+    app[BRIDGE_KEY] = bridge
     app.router.add_route("*", "/{tail:.*}", bridge.handle)
     registry = getattr(application, "registry", None)
 

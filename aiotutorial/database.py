@@ -1,0 +1,91 @@
+"""SQLAlchemy Core schema of the tutorial: users, chats, messages, games and scores."""
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "metadata",
+    "users",
+    "chats",
+    "messages",
+    "games",
+    "scores",
+    "user",
+    "chat",
+    "message",
+    "game",
+    "score",
+]
+
+# Deterministic constraint and index names, so that the names in the migration scripts are the
+# ones the metadata would produce: `alembic check` stays clean and downgrades can drop by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Timestamps are `timestamp with time zone`, not the tutorial's naive DateTime: the application
+# stores aware UTC datetimes and clients get ISO times with an explicit +00:00 offset, so the
+# column must keep the instant unambiguous whatever the server's or the session's TimeZone is.
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(40), primary_key=True),
+    Column("phash", String(128)),
+)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(40), ForeignKey("chats.channel"), nullable=False),
+    Column("user", String(40), ForeignKey("users.username"), nullable=False),
+    Column("time", DateTime(timezone=True), index=True, nullable=False),
+    Column("content", Text, nullable=False, default="", server_default=text("''")),
+)
+
+games = Table(
+    "games",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(40), ForeignKey("chats.channel"), nullable=False),
+    Column("finished", DateTime(timezone=True), index=True),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("game", Integer, ForeignKey("games.id"), primary_key=True),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("points", SmallInteger, nullable=False, default=0, server_default=text("0")),
+)
+
+# The tutorial's singular names (`db.user`, `db.message`, ...).
+user = users
+chat = chats
+message = messages
+game = games
+score = scores

@@ -1,0 +1,216 @@
+"""The greenlet bridge: synchronize, spawn_greenlet, use_executor, ScopeError, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+import unittest
+
+from aiotutorial.aio.helpers import (
+    ScopeError,
+    is_bridge_greenlet,
+    run_in_executor,
+    spawn_greenlet,
+    synchronize,
+    use_executor,
+)
+
+
+class Boom(Exception):
+    pass
+
+
+@synchronize
+async def add_later(a: int, b: int) -> int:
+    await asyncio.sleep(0.001)
+    return a + b
+
+
+@synchronize
+async def fail_later() -> None:
+    await asyncio.sleep(0)
+    raise Boom("from the coroutine")
+
+
+class SynchronizeTest(unittest.IsolatedAsyncioTestCase):
+    async def test_result_comes_back_to_synchronous_code(self):
+        def body(x):
+            return add_later(x, 1) * 10
+
+        self.assertEqual(await spawn_greenlet(body, 4), 50)
+
+    async def test_nested_synchronous_calls(self):
+        def inner(n):
+            return add_later(n, n)
+
+        def middle(n):
+            return inner(n) + inner(n + 1)
+
+        def outer():
+            self.assertTrue(is_bridge_greenlet())
+            return [middle(i) for i in range(5)]
+
+        self.assertEqual(await spawn_greenlet(outer), [2, 6, 10, 14, 18])
+
+    async def test_exception_keeps_the_coroutine_frames(self):
+        def body():
+            fail_later()
+
+        try:
+            await spawn_greenlet(body)
+        except Boom as exc:
+            frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+        else:
+            self.fail("the exception was lost")
+        self.assertIn("fail_later", frames)  # where it was raised, in the coroutine
+        self.assertIn("body", frames)  # and the synchronous caller
+
+    async def test_exception_can_be_caught_in_synchronous_code(self):
+        def body():
+            try:
+                fail_later()
+            except Boom as exc:
+                return f"caught {exc}"
+
+        self.assertEqual(await spawn_greenlet(body), "caught from the coroutine")
+
+    async def test_scope_error_outside_the_bridge(self):
+        with self.assertRaises(ScopeError) as caught:
+            add_later(1, 2)
+        self.assertIn("spawn_greenlet", str(caught.exception))
+
+    def test_scope_error_in_a_plain_thread(self):
+        errors = []
+
+        def in_thread():
+            try:
+                add_later(1, 2)
+            except ScopeError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        thread.join()
+        self.assertEqual(len(errors), 1)
+
+    def test_synchronize_refuses_a_plain_function(self):
+        with self.assertRaises(TypeError):
+            synchronize(lambda: None)
+
+    async def test_synchronized_function_can_still_be_awaited(self):
+        self.assertEqual(await add_later.coroutine(2, 3), 5)
+
+    async def test_many_greenlets_interleave(self):
+        order = []
+
+        @synchronize
+        async def pause(delay):
+            await asyncio.sleep(delay)
+
+        def body(i):
+            order.append(("start", i))
+            pause(0.01 * (5 - i))
+            order.append(("end", i))
+            return i
+
+        results = await asyncio.gather(*(spawn_greenlet(body, i) for i in range(5)))
+        self.assertEqual(results, list(range(5)))
+        # All started before any finished, and the shortest pause finished first.
+        self.assertEqual([step for step, _ in order[:5]], ["start"] * 5)
+        self.assertEqual(order[5], ("end", 4))
+
+
+class CancellationTest(unittest.IsolatedAsyncioTestCase):
+    async def test_cancel_reaches_the_coroutine_and_unwinds_the_greenlet(self):
+        events = []
+
+        @synchronize
+        async def wait_forever():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                events.append("coroutine cancelled")
+                raise
+
+        def body():
+            try:
+                wait_forever()
+            finally:
+                events.append("greenlet finally")
+            events.append("not reached")
+
+        task = asyncio.ensure_future(spawn_greenlet(body))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            await task
+        self.assertEqual(events, ["coroutine cancelled", "greenlet finally"])
+
+    async def test_cancelled_greenlet_can_clean_up_with_more_awaits(self):
+        events = []
+
+        def body():
+            try:
+                add_later(0, 0)
+                wait_long()
+            finally:
+                # Cleanup that itself waits on the loop still works after the cancellation.
+                events.append(add_later(20, 22))
+
+        @synchronize
+        async def wait_long():
+            await asyncio.sleep(3600)
+
+        task = asyncio.ensure_future(spawn_greenlet(body))
+        await asyncio.sleep(0.02)
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            await task
+        self.assertEqual(events, [42])
+
+
+class ExecutorTest(unittest.IsolatedAsyncioTestCase):
+    async def test_use_executor_runs_in_another_thread(self):
+        loop_thread = threading.get_ident()
+
+        @use_executor
+        def blocking(x):
+            return threading.get_ident(), x * 2
+
+        ident, value = await blocking(21)
+        self.assertEqual(value, 42)
+        self.assertNotEqual(ident, loop_thread)
+
+    async def test_executor_thread_can_call_synchronized_coroutines(self):
+        loop_thread = threading.get_ident()
+        seen = []
+
+        @synchronize
+        async def where_am_i():
+            return threading.get_ident()
+
+        def blocking():
+            seen.append(threading.get_ident())
+            return where_am_i()
+
+        self.assertEqual(await run_in_executor(None, blocking), loop_thread)
+        self.assertNotEqual(seen[0], loop_thread)
+
+    async def test_executor_exception_propagates(self):
+        @use_executor
+        def broken():
+            raise Boom("in a thread")
+
+        with self.assertRaises(Boom):
+            await broken()
+
+    async def test_greenlet_waiting_on_executor(self):
+        @use_executor
+        def blocking(x):
+            return x + 1
+
+        def body():
+            return synchronize(blocking)(1)
+
+        self.assertEqual(await spawn_greenlet(body), 2)

@@ -1,0 +1,156 @@
+"""The tutorial's schema on ``aiotutorial_testing``, each test rolled back (chapter two)."""
+
+from __future__ import annotations
+
+import datetime
+
+import psycopg2
+import sqlalchemy as sa
+
+from aiotutorial import database as db
+
+from .dbtest import DatabaseTest
+
+NOW = datetime.datetime(2026, 11, 22, 10, 0, tzinfo=datetime.UTC)
+
+
+class UserTest(DatabaseTest):
+    async def test_user(self):
+        """The tutorial's own test: insert a user, select it back."""
+        await self.conn.execute(db.users.insert().values(username="test", phash="hash"))
+        result = await self.conn.execute(db.users.select().where(db.users.c.username == "test"))
+        row = await result.first()
+        self.assertEqual((row.username, row.phash), ("test", "hash"))
+
+    async def test_username_is_the_primary_key(self):
+        await self.conn.execute(db.users.insert().values(username="dup"))
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.users.insert().values(username="dup"))
+
+    async def test_username_longer_than_40_refused(self):
+        with self.assertRaises(psycopg2.DataError):
+            await self.conn.execute(db.users.insert().values(username="x" * 41))
+
+
+class IsolationTest(DatabaseTest):
+    """Both tests insert the same row: each passes only if the other's row was rolled back."""
+
+    async def check_alone(self):
+        await self.conn.execute(db.chats.insert().values(channel="isolation"))
+        count = await self.conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(db.chats)
+            .where(db.chats.c.channel == "isolation")
+        )
+        self.assertEqual(count, 1)
+
+    async def test_first(self):
+        await self.check_alone()
+
+    async def test_second(self):
+        await self.check_alone()
+
+
+class MessageTest(DatabaseTest):
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        await self.conn.execute(db.users.insert().values(username="alice"))
+        await self.conn.execute(db.chats.insert().values(channel="lobby"))
+
+    async def test_message_round_trip_and_default_content(self):
+        message_id = await self.conn.scalar(
+            db.messages.insert()
+            .values(channel="lobby", user="alice", time=NOW)
+            .returning(db.messages.c.id)
+        )
+        row = await (await self.conn.execute(db.messages.select())).first()
+        self.assertEqual(row.id, message_id)
+        self.assertEqual(row.content, "")
+        self.assertEqual(row.time, NOW)
+
+    async def test_server_default_content_for_raw_insert(self):
+        await self.conn.execute(
+            "INSERT INTO messages (channel, \"user\", time) VALUES ('lobby', 'alice', now())"
+        )
+        self.assertEqual(await self.conn.scalar(sa.select(db.messages.c.content)), "")
+
+    async def test_message_in_unknown_channel_refused(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(
+                db.messages.insert().values(channel="nowhere", user="alice", time=NOW, content="x")
+            )
+
+    async def test_message_from_unknown_user_refused(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(
+                db.messages.insert().values(channel="lobby", user="mallory", time=NOW)
+            )
+
+    async def test_message_needs_a_time(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.messages.insert().values(channel="lobby", user="alice"))
+
+
+class GameAndScoreTest(DatabaseTest):
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        await self.conn.execute(
+            db.users.insert().values([{"username": "alice"}, {"username": "bob"}])
+        )
+        await self.conn.execute(db.chats.insert().values(channel="lobby"))
+        self.game = await self.conn.scalar(
+            db.games.insert().values(channel="lobby").returning(db.games.c.id)
+        )
+
+    async def test_game_unfinished_by_default(self):
+        finished = await self.conn.scalar(
+            sa.select(db.games.c.finished).where(db.games.c.id == self.game)
+        )
+        self.assertIsNone(finished)
+
+    async def test_game_in_unknown_channel_refused(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.games.insert().values(channel="nowhere"))
+
+    async def test_points_default_to_zero(self):
+        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
+        self.assertEqual(await self.conn.scalar(sa.select(db.scores.c.points)), 0)
+
+    async def test_one_score_per_user_and_game(self):
+        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice", points=3))
+        await self.conn.execute(db.scores.insert().values(game=self.game, user="bob", points=1))
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
+
+    async def test_same_user_in_two_games(self):
+        other = await self.conn.scalar(
+            db.games.insert().values(channel="lobby").returning(db.games.c.id)
+        )
+        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
+        await self.conn.execute(db.scores.insert().values(game=other, user="alice"))
+        count = await self.conn.scalar(sa.select(sa.func.count()).select_from(db.scores))
+        self.assertEqual(count, 2)
+
+    async def test_score_for_unknown_game_refused(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.scores.insert().values(game=self.game + 1000, user="bob"))
+
+
+class IndexTest(DatabaseTest):
+    async def indexed_columns(self, table):
+        result = await self.conn.execute(
+            sa.text(
+                "SELECT a.attname FROM pg_index i "
+                "JOIN pg_class t ON t.oid = i.indrelid "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey) "
+                "WHERE t.relname = :table AND NOT i.indisprimary"
+            ),
+            table=table,
+        )
+        return {row[0] for row in await result.fetchall()}
+
+    async def test_message_time_indexed(self):
+        self.assertIn("time", await self.indexed_columns("messages"))
+
+    async def test_game_finished_indexed(self):
+        self.assertIn("finished", await self.indexed_columns("games"))

@@ -11,6 +11,7 @@ Use it as ``worker_class = aiotutorial.aio.gunicorn.AsyncGunicornWorker``.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -50,6 +51,11 @@ class AsyncGunicornWorker(GunicornWebWorker):
             return make_aiohttp_app(application, settings)
 
         self.wsgi = make_app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # Wake the serving loop now rather than at its next once-a-second check.
+        super().handle_exit(sig, frame)
+        self._notify_waiter_done()
 
     def _get_valid_log_format(self, source_format: str) -> str:
         # gunicorn's %(h)s-style access log format is not aiohttp's; keep aiohttp's default

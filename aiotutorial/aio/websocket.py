@@ -114,9 +114,9 @@ class WebsocketUpgrade:
         self, request: Any, handler: Callable[[WebsocketConnection], Awaitable]
     ) -> None:
         """Accept the upgrade, run ``handler`` for the connection's life, then close it."""
-        socket = web.WebSocketResponse(
-            max_msg_size=self.max_message_size, heartbeat=self.heartbeat, autoping=True
-        )
+        # aiohttp refuses a message of exactly max_msg_size bytes; ours is the largest allowed.
+        limit = self.max_message_size + 1 if self.max_message_size else 0
+        socket = web.WebSocketResponse(max_msg_size=limit, heartbeat=self.heartbeat, autoping=True)
         ready = socket.can_prepare(self.http_request)
         if not ready.ok:
             raise HTTPBadRequest(

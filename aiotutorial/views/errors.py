@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import logging
 
-from pyramid.httpexceptions import HTTPInternalServerError
+from pyramid.exceptions import URLDecodeError
+from pyramid.httpexceptions import HTTPBadRequest, HTTPInternalServerError
 from pyramid.request import Request
 from pyramid.view import exception_view_config
 
 log = logging.getLogger(__name__)
 
 
+@exception_view_config(URLDecodeError)
+async def undecodable_url(exc: URLDecodeError, request: Request) -> HTTPBadRequest:
+    return HTTPBadRequest("The URL is not valid UTF-8.")
+
+
 @exception_view_config(Exception)
 async def unexpected_error(exc: Exception, request: Request) -> HTTPInternalServerError:
     """A bug: log it with its context, answer 500 with no detail (HTML or JSON by Accept)."""
-    log.error("unhandled error in %s %s", request.method, request.path_qs, exc_info=exc)
+    # Raw environ values: decoding the path again could fail in the very error being handled.
+    environ = request.environ
+    log.error(
+        "unhandled error in %s %s?%s",
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO"),
+        environ.get("QUERY_STRING"),
+        exc_info=exc,
+    )
     return HTTPInternalServerError("Something went wrong on our side; it has been logged.")
 
 

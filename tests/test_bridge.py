@@ -121,6 +121,54 @@ class SynchronizeTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(order[5], ("end", 4))
 
 
+class DeepNestingTest(unittest.IsolatedAsyncioTestCase):
+    async def test_coroutine_run_by_the_bridge_may_call_synchronized_code(self):
+        """sync -> coroutine -> sync -> coroutine, all on one greenlet (e.g. request.identity
+        read inside an async view, where the identity lookup is a synchronized coroutine)."""
+
+        def lookup(n):
+            return add_later(n, 100)
+
+        @synchronize
+        async def view_like(n):
+            await asyncio.sleep(0)
+            first = lookup(n)  # synchronous call from inside a coroutine
+            await asyncio.sleep(0)
+            return first + lookup(n + 1)
+
+        self.assertEqual(await spawn_greenlet(view_like, 1), 101 + 102)
+
+    async def test_asyncio_timeout_inside_the_bridge(self):
+        @synchronize
+        async def slow():
+            try:
+                async with asyncio.timeout(0.01):
+                    await asyncio.sleep(10)
+            except TimeoutError:
+                return "timed out"
+            return "not timed out"
+
+        self.assertEqual(await spawn_greenlet(slow), "timed out")
+
+    async def test_current_task_is_the_callers(self):
+        @synchronize
+        async def which_task():
+            return asyncio.current_task()
+
+        task = asyncio.ensure_future(spawn_greenlet(which_task))
+        self.assertIs(await task, task)
+
+    async def test_futures_and_tasks_can_be_awaited(self):
+        @synchronize
+        async def gather_some():
+            inner = asyncio.ensure_future(asyncio.sleep(0.001, result="task"))
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.001, future.set_result, "future")
+            return [await inner, await future, *await asyncio.gather(add_later.coroutine(1, 1))]
+
+        self.assertEqual(await spawn_greenlet(gather_some), ["task", "future", 2])
+
+
 class CancellationTest(unittest.IsolatedAsyncioTestCase):
     async def test_cancel_reaches_the_coroutine_and_unwinds_the_greenlet(self):
         events = []

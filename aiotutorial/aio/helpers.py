@@ -44,13 +44,13 @@ class BridgeGreenlet(greenlet.greenlet):
     """A child greenlet started by ``spawn_greenlet``; its parent is driving the event loop."""
 
 
-class _Await:
-    """What a suspended bridge greenlet hands to its parent: an awaitable to run for it."""
+class _Wait:
+    """What a suspended bridge greenlet hands its parent: a future (or None) to wait for."""
 
-    __slots__ = ("awaitable",)
+    __slots__ = ("future",)
 
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self.awaitable = awaitable
+    def __init__(self, future: asyncio.Future | None) -> None:
+        self.future = future
 
 
 # Set in executor threads started by ``run_in_executor``: the loop synchronized calls go to.
@@ -65,13 +65,16 @@ def is_bridge_greenlet() -> bool:
 def run_awaitable(awaitable: Awaitable[T]) -> T:
     """Wait for ``awaitable`` from synchronous code and return its result.
 
-    Inside a bridge greenlet the greenlet is suspended while its parent awaits; in a thread of
+    Inside a bridge greenlet the awaitable is driven right here, in the greenlet, the way an
+    asyncio task drives a coroutine: each time it waits on a future, the greenlet switches to
+    its parent, which waits for that future on the loop and switches back. Code run by the
+    coroutine may therefore call synchronized functions again, at any depth. In a thread of
     ``run_in_executor`` the awaitable is sent to the loop and the thread waits. Anywhere else
     this raises ``ScopeError`` (and closes a coroutine so that no warning follows).
     """
     current = greenlet.getcurrent()
     if isinstance(current, BridgeGreenlet):
-        return current.parent.switch(_Await(awaitable))
+        return _drive(awaitable.__await__(), current.parent)
     loop = getattr(_thread_state, "loop", None)
     if loop is not None and not loop.is_closed():
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop)
@@ -85,30 +88,67 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
     )
 
 
+def _drive(steps: Any, parent: greenlet.greenlet) -> Any:
+    """Run a coroutine's ``__await__`` iterator to its end, waiting on futures via ``parent``."""
+    pending: BaseException | None = None
+    while True:
+        try:
+            if pending is None:
+                yielded = steps.send(None)
+            else:
+                exc, pending = pending, None
+                yielded = steps.throw(exc)
+        except StopIteration as stop:
+            return stop.value
+        if yielded is not None:
+            if not asyncio.isfuture(yielded):
+                pending = RuntimeError(f"a coroutine in a bridge greenlet yielded {yielded!r}")
+                continue
+            # What an asyncio task does with a future its coroutine waits on.
+            yielded._asyncio_future_blocking = False
+        try:
+            parent.switch(_Wait(yielded))
+        except BaseException as exc:  # noqa: BLE001 - the request's task was cancelled
+            # As a task would: cancel the future being waited on, so that the coroutine sees
+            # CancelledError where it waits; if it cannot be cancelled, throw the error in.
+            if yielded is None or not yielded.cancel():
+                pending = exc
+
+
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+async def _settle(future: asyncio.Future | None) -> None:
+    """Wait until ``future`` is done, leaving its outcome for the coroutine that awaits it."""
+    if future is None:
+        await asyncio.sleep(0)
+        return
+    try:
+        await future
+    except BaseException:
+        if not future.done():
+            raise  # not the future's outcome: this task itself is being cancelled
 
 
 async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run the plain function ``fn`` in a new bridge greenlet and return what it returns.
 
-    While ``fn`` waits on synchronized coroutines this coroutine awaits them for it, so they
-    run in the calling task: its context variables (the request's) and its cancellation. If
-    that task is cancelled, the ``CancelledError`` is raised inside the greenlet at the point
-    where it waits, so ``finally`` blocks there run and the greenlet unwinds.
+    The greenlet runs inside the calling task: it shares the task's context (Pyramid's request
+    stack is a context variable, see ``threadlocal``) and ``asyncio.current_task()``. If the
+    task is cancelled, ``CancelledError`` is raised inside the greenlet where it waits, so
+    its ``finally`` blocks run and it unwinds.
     """
     child = BridgeGreenlet(fn)
-    # Share the running task's context: context variables the synchronous code sets (Pyramid's
-    # request stack, for one) are then seen by the coroutines it waits on, and vice versa.
     child.gr_context = greenlet.getcurrent().gr_context
     step: Any = child.switch(*args, **kwargs)
-    while isinstance(step, _Await) and not child.dead:
+    while isinstance(step, _Wait) and not child.dead:
         try:
-            value = await step.awaitable
+            await _settle(step.future)
         except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the greenlet
             step = child.throw(type(exc), exc, exc.__traceback__)
         else:
-            step = child.switch(value)
+            step = child.switch()
     return step
 
 

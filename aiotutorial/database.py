@@ -4,12 +4,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
     String,
     Table,
     Text,
+    func,
     text,
 )
 
@@ -82,6 +84,10 @@ scores = Table(
     Column("user", String(40), ForeignKey("users.username"), primary_key=True),
     Column("points", SmallInteger, nullable=False, default=0, server_default=text("0")),
 )
+
+# Usernames keep the case they were registered with but are unique regardless of case
+# (`Bob` and `bob` cannot both exist); log-in looks them up by lower(username) through this.
+Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).
 user = users

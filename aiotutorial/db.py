@@ -21,6 +21,7 @@ from typing import Any
 
 import aiopg
 import psycopg2
+import sqlalchemy as sa
 from aiopg.sa import SAConnection
 from aiopg.sa.engine import Engine, get_dialect
 from aiopg.sa.result import ResultProxy
@@ -48,10 +49,10 @@ CONNECTION_ENVIRON_KEY = "aiotutorial.db.connection"
 DEFAULTS = {
     "db.pool_min": 1,
     "db.pool_max": 10,
-    "db.connect_timeout": 5.0,
     "db.statement_timeout": 10.0,
-    # Client-side limit for acquiring a connection and for each query to answer.
-    "db.timeout": 15.0,
+    # Client-side limit for connecting, for acquiring a pooled connection and for each
+    # statement to answer (libpq's connect_timeout does not apply to aiopg's async connects).
+    "db.timeout": 10.0,
 }
 
 # Errors meaning the database (or our connection to it) is gone, not that a query is wrong.
@@ -113,7 +114,6 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         echo=False,
         on_connect=None,
         pool_recycle=-1,
-        connect_timeout=max(1, round(float(options["db.connect_timeout"]))),
         options=f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
     )
     try:
@@ -182,25 +182,37 @@ class RequestConnection:
         connection = await self.connection()
         try:
             return await getattr(connection, method)(query, *multiparams, **params)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            await self._timed_out(exc)
         except _UNAVAILABLE as exc:
-            if not connection.closed and not _is_disconnect(exc):
-                raise DatabaseUnavailable("The database did not answer in time.") from None
             # The server went away under a pooled connection (a restart, say). Connections
-            # still in the pool are just as stale: drop them, then retry once on a new one if
-            # nothing of this request's work was lost with the old connection.
+            # still in the pool are just as stale: drop them all.
             await self._discard()
             engine = get_engine(self._request.registry)
             with contextlib.suppress(*_UNAVAILABLE):
                 await engine._pool.clear()
-            if connection.in_transaction:
+            # Retry a read once on a new connection; a write might have been applied before
+            # the connection broke, and a transaction's earlier work is lost with it.
+            if connection.in_transaction or not _is_read(query):
                 raise DatabaseUnavailable() from None
             log.info("database connection lost (%s); retrying on a new one", exc)
             connection = await self.connection()
             try:
                 return await getattr(connection, method)(query, *multiparams, **params)
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                await self._timed_out(exc)
             except _UNAVAILABLE:
                 await self._discard()
                 raise DatabaseUnavailable() from None
+
+    async def _timed_out(self, exc: BaseException) -> None:
+        """A statement ran past a timeout (ours, or the server's statement_timeout, which aiopg
+        reports as CancelledError): 503. A real cancellation of the request goes on up."""
+        task = asyncio.current_task()
+        if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+            raise exc
+        await self._discard()
+        raise DatabaseUnavailable("The database did not answer in time.") from None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SAConnection]:
@@ -209,6 +221,8 @@ class RequestConnection:
         begin = connection.begin_nested if connection.in_transaction else connection.begin
         try:
             transaction = await begin()
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            await self._timed_out(exc)
         except _UNAVAILABLE:
             await self._discard()
             raise DatabaseUnavailable() from None
@@ -239,11 +253,10 @@ class RequestConnection:
                 await connection.close()
 
 
-def _is_disconnect(exc: BaseException) -> bool:
-    if isinstance(exc, psycopg2.InterfaceError | OSError):
-        return True
-    text = str(exc).lower()
-    return "server closed the connection" in text or "terminating connection" in text
+def _is_read(query: Any) -> bool:
+    if isinstance(query, str):
+        return query.lstrip().lower().startswith("select")
+    return isinstance(query, sa.sql.Select)
 
 
 def _release_at_end(request: Request) -> None:
@@ -257,7 +270,7 @@ def _request_db(request: Request) -> RequestConnection:
 
 
 def includeme(config: Any) -> None:
-    """``request.db``, the engine's startup and shutdown, and ``GET /healthz``."""
+    """``request.db`` and the engine's startup and shutdown."""
     settings = config.get_settings()
     for key, default in DEFAULTS.items():
         value = settings.get(key, default)

@@ -265,15 +265,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _process_cwd(pid: int) -> str | None:
-    """Return a live process's working directory, or None if it is gone or not visible to us.
-
-    Raise OSError when the system has no /proc to look in.
+    """Return a live process's working directory, or None if it is gone, a zombie or not
+    visible to us.  Raise OSError when the system has no /proc to look in.
     """
     if not os.path.isdir("/proc/self"):
         raise OSError("no /proc")
     try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat_file:
+            state = stat_file.read().rpartition(")")[2].split()[0]
+        if state in ("Z", "X"):  # dead, not yet reaped
+            return None
         return os.path.realpath(os.readlink(f"/proc/{pid}/cwd"))
-    except OSError:
+    except (OSError, IndexError):
         return None
 
 
@@ -427,6 +430,7 @@ class Cluster:
             if self.is_running():
                 return False
             self._check_socket_path()
+            self._wait_for_orphans()
             self._clear_stale_lock_files()
             self._write_settings()
             self._rotate_log()
@@ -616,6 +620,14 @@ class Cluster:
                     pids.append(int(entry.name))
         return pids
 
+    def _wait_for_orphans(self, timeout: float = 15.0) -> None:
+        """Give processes left by a killed postmaster time to exit before a new start."""
+        deadline = time.monotonic() + timeout
+        if self._server_processes():
+            _say("waiting for processes left in the data directory by a dead server to exit")
+        while self._server_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def _clear_stale_lock_files(self) -> None:
         """Remove lock files left by a server that is gone (crash, reboot).
 
@@ -634,8 +646,10 @@ class Cluster:
             if self._server_processes():
                 continue
             lock_file.unlink(missing_ok=True)
-            owner = f"pid {pid} is another process" if pid > 0 else "it is unreadable"
-            _say(f"removed stale lock file {lock_file} ({owner})")
+            reason = (
+                f"its pid {pid} is no server of this cluster" if pid > 0 else "it is unreadable"
+            )
+            _say(f"removed stale lock file {lock_file} ({reason})")
 
     def _settings_text(self) -> str:
         socket_dir = '"' + str(self.socket_dir).replace('"', '""') + '"'

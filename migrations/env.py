@@ -1,6 +1,7 @@
 """Alembic environment of the aiotutorial schema: online, offline or on a given connection."""
 
 import os
+import warnings
 from logging.config import fileConfig
 
 from alembic import context
@@ -8,6 +9,10 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
 from aiotutorial.database import metadata
+
+# SQLAlchemy 1.4 cannot reflect expression indexes such as lower(username); autogenerate then
+# leaves them alone, which is what we want, so its warning is noise.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based")
 
 config = context.config
 target_metadata = metadata

@@ -81,7 +81,12 @@ class AppTest(DatabaseTest):
     settings: dict[str, Any] = {}
 
     def app_settings(self) -> dict[str, Any]:
-        return {"sqlalchemy.url": self.url, "db.pool_min": "0", **self.settings}
+        return {
+            "sqlalchemy.url": self.url,
+            "db.pool_min": "0",
+            "session.secret": "test-secret-" + "x" * 40,
+            **self.settings,
+        }
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()

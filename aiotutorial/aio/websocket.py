@@ -16,10 +16,11 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pyramid.exceptions import ConfigurationError
-from pyramid.httpexceptions import HTTPBadRequest
+from pyramid.httpexceptions import HTTPBadRequest, HTTPForbidden
 from pyramid.response import Response
 from pyramid.viewderivers import DefaultViewMapper
 
@@ -103,12 +104,27 @@ class WebsocketUpgrade:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         open_sockets: weakref.WeakSet[web.WebSocketResponse] | None = None,
+        allowed_origins: frozenset[str] = frozenset(),
     ) -> None:
         self.http_request = http_request
+        self.allowed_origins = allowed_origins
         self.max_message_size = max_message_size
         self.heartbeat = heartbeat or None
         self.open_sockets = open_sockets
         self.response: web.WebSocketResponse | None = None
+
+    def origin_allowed(self, origin: str | None, host: str) -> bool:
+        """Browsers always send Origin on websockets: it must be this host or listed.
+
+        Without this a page on any site could open a socket with the visitor's cookies
+        (cross-site websocket hijacking). Clients that are not browsers send no Origin.
+        """
+        if origin is None:
+            return True
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self.allowed_origins:
+            return True
+        return urlsplit(origin).netloc == host.lower()
 
     async def serve(
         self, request: Any, handler: Callable[[WebsocketConnection], Awaitable]
@@ -178,6 +194,8 @@ class WebsocketMapper(DefaultViewMapper):
                 raise HTTPBadRequest(
                     "This URL is a websocket endpoint: connect with a websocket client."
                 )
+            if not upgrade.origin_allowed(request.headers.get("Origin"), request.host):
+                raise HTTPForbidden("Websocket connections from another site are refused.")
             run_awaitable(upgrade.serve(request, handler_for(context, request)))
             # The handshake went out through the socket; this response is never sent.
             return Response(status=101)

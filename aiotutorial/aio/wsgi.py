@@ -66,6 +66,10 @@ class BridgeSettings:
             settings.get("aio.websocket_max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
         )
         self.websocket_heartbeat = float(settings.get("aio.websocket_heartbeat", DEFAULT_HEARTBEAT))
+        self.websocket_allowed_origins = frozenset(
+            origin.lower().rstrip("/")
+            for origin in aslist(settings.get("aio.websocket_allowed_origins", ""))
+        )
         self.trusted_proxies = _parse_networks(aslist(settings.get("aio.trusted_proxies", "")))
         self.uvloop = asbool(settings.get("aio.uvloop", False))
 
@@ -101,6 +105,7 @@ class WSGIBridge:
                 max_message_size=self.settings.websocket_max_message_size,
                 heartbeat=self.settings.websocket_heartbeat,
                 open_sockets=self.open_websockets,
+                allowed_origins=self.settings.websocket_allowed_origins,
             )
         try:
             return await spawn_greenlet(self._run_application, environ, request)

@@ -17,6 +17,12 @@ async def undecodable_url(exc: URLDecodeError, request: Request) -> HTTPBadReque
     return HTTPBadRequest("The URL is not valid UTF-8.")
 
 
+@exception_view_config(UnicodeDecodeError)
+async def undecodable_input(exc: UnicodeDecodeError, request: Request) -> HTTPBadRequest:
+    """Form data or a query string that is not UTF-8."""
+    return HTTPBadRequest("The request is not valid UTF-8.")
+
+
 @exception_view_config(Exception)
 async def unexpected_error(exc: Exception, request: Request) -> HTTPInternalServerError:
     """A bug: log it with its context, answer 500 with no detail (HTML or JSON by Accept)."""

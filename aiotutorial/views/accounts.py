@@ -1,0 +1,173 @@
+"""Register, log in, log out: the account pages and their forms."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyramid.httpexceptions import HTTPBadRequest, HTTPSeeOther
+from pyramid.request import Request
+from pyramid.security import forget, remember
+from pyramid.view import view_config
+
+from ..accounts import (
+    PASSWORD_MAX_BYTES,
+    USERNAME_MAX,
+    UsernameTaken,
+    authenticate,
+    create_user,
+    password_error,
+    username_error,
+)
+from ..throttle import Throttle
+
+LOGIN_FAILED = "Wrong username or password."
+# Longest value read from any field: beyond it the form is refused outright.
+FIELD_MAX_CHARS = 4 * PASSWORD_MAX_BYTES
+
+
+def read_form(request: Request, *names: str) -> dict[str, str]:
+    """The named fields of a POSTed form, each once, as text ('' when missing).
+
+    A field sent twice or far too long is a 400 (no browser sends that from our forms).
+    """
+    values = {}
+    for name in names:
+        sent = request.POST.getall(name)
+        if len(sent) > 1:
+            raise HTTPBadRequest(f"The field '{name}' was sent more than once.")
+        value = sent[0] if sent else ""
+        if not isinstance(value, str):
+            raise HTTPBadRequest(f"The field '{name}' must be text, not a file.")
+        if len(value) > FIELD_MAX_CHARS:
+            raise HTTPBadRequest(f"The field '{name}' is too long.")
+        values[name] = value
+    return values
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(char) < 32 or char == "\\" for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _throttle(request: Request, name: str) -> Throttle:
+    return request.registry[f"throttle.{name}"]
+
+
+def _too_many(request: Request, wait: float, template_values: dict[str, Any]) -> dict[str, Any]:
+    seconds = max(1, math.ceil(wait))
+    request.response.status = 429
+    request.response.headers["Retry-After"] = str(seconds)
+    return {**template_values, "error": f"Too many attempts; try again in {seconds} seconds."}
+
+
+def _client(request: Request) -> str:
+    return request.remote_addr or "unknown"
+
+
+@view_config(
+    route_name="register", request_method="GET", renderer="aiotutorial:templates/register.jinja2"
+)
+async def register_form(request: Request) -> dict[str, Any]:
+    return {"username": "", "errors": {}, "error": None, "username_max": USERNAME_MAX}
+
+
+@view_config(
+    route_name="register", request_method="POST", renderer="aiotutorial:templates/register.jinja2"
+)
+async def register(request: Request) -> Any:
+    form = read_form(request, "username", "password")
+    username = form["username"].strip()
+    values = {"username": username, "errors": {}, "error": None, "username_max": USERNAME_MAX}
+    wait = _throttle(request, "register_address").consume(_client(request))
+    if wait:
+        return _too_many(request, wait, values)
+    errors = {}
+    if problem := username_error(username):
+        errors["username"] = problem
+    if problem := password_error(form["password"]):
+        errors["password"] = problem
+    if errors:
+        request.response.status = 400
+        return {**values, "errors": errors}
+    try:
+        username = await create_user(request, username, form["password"])
+    except UsernameTaken:
+        request.response.status = 409
+        return {**values, "errors": {"username": "That username is taken."}}
+    headers = remember(request, username)
+    return HTTPSeeOther(location=request.route_url("home"), headers=headers)
+
+
+@view_config(
+    route_name="login", request_method="GET", renderer="aiotutorial:templates/login.jinja2"
+)
+async def login_form(request: Request) -> dict[str, Any]:
+    return {"username": "", "next": safe_next(request.GET.get("next")) or "", "error": None}
+
+
+@view_config(
+    route_name="login", request_method="POST", renderer="aiotutorial:templates/login.jinja2"
+)
+async def login(request: Request) -> Any:
+    form = read_form(request, "username", "password", "next")
+    username = form["username"].strip()
+    next_path = safe_next(form["next"])
+    values = {"username": username, "next": next_path or "", "error": None}
+    by_name = _throttle(request, "login_username")
+    by_address = _throttle(request, "login_address")
+    name_key, address_key = username.lower(), _client(request)
+    wait = max(by_name.retry_after(name_key), by_address.retry_after(address_key))
+    if wait:
+        return _too_many(request, wait, values)
+    canonical = None
+    if username and form["password"] and len(username) <= USERNAME_MAX:
+        canonical = await authenticate(request, username, form["password"])
+    if canonical is None:
+        by_name.consume(name_key)
+        by_address.consume(address_key)
+        request.response.status = 400
+        return {**values, "error": LOGIN_FAILED}
+    by_name.reset(name_key)
+    headers = remember(request, canonical)
+    return HTTPSeeOther(location=next_path or request.route_url("home"), headers=headers)
+
+
+@view_config(
+    route_name="logout", request_method="GET", renderer="aiotutorial:templates/logout.jinja2"
+)
+async def logout_form(request: Request) -> dict[str, Any]:
+    """A GET never logs out (links can be followed by anyone); it offers the button."""
+    return {}
+
+
+@view_config(route_name="logout", request_method="POST")
+async def logout(request: Request) -> HTTPSeeOther:
+    headers = forget(request)
+    return HTTPSeeOther(location=request.route_url("home"), headers=headers)
+
+
+def includeme(config) -> None:
+    settings = config.get_settings()
+
+    def limit(name: str, attempts: int, seconds: int) -> Throttle:
+        return Throttle.per_window(
+            int(settings.get(f"security.{name}_attempts", attempts)),
+            float(settings.get(f"security.{name}_window", seconds)),
+        )
+
+    config.registry["throttle.login_username"] = limit("login", 5, 60)
+    config.registry["throttle.login_address"] = limit("login_address", 20, 60)
+    config.registry["throttle.register_address"] = limit("register", 10, 600)
+    config.add_route("register", "/register")
+    config.add_route("login", "/login")
+    config.add_route("logout", "/logout")
+    config.scan(__name__)

@@ -19,6 +19,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".views.errors")
         config.include(".views.health")
         config.include(".views.accounts")
-        config.include(".views.home")
+        config.include(".realtime")
+        config.include(".views.channels")
         config.include(".views.demo")
     return config.make_wsgi_app()

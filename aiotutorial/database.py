@@ -28,6 +28,7 @@ __all__ = [
     "message",
     "game",
     "score",
+    "presence",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -88,6 +89,26 @@ scores = Table(
 # Usernames keep the case they were registered with but are unique regardless of case
 # (`Bob` and `bob` cannot both exist); log-in looks them up by lower(username) through this.
 Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
+
+# History pages and catch-up read one channel's messages by id ("id > :after", "id < :before",
+# newest first): this index serves them directly, however many messages there are.
+Index("ix_messages_channel_id", messages.c.channel, messages.c.id)
+
+# Who is connected where: one row per worker process, channel and user with an open socket.
+# Ephemeral (UNLOGGED: no WAL, emptied after a crash); workers refresh `seen` while alive and
+# rows not refreshed for a while are dropped, so a crashed worker's users do not linger.
+presence = Table(
+    "presence",
+    metadata,
+    Column("worker", String(80), primary_key=True),
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("username", String(40), primary_key=True),
+    Column("connections", Integer, nullable=False, server_default=text("1")),
+    Column("seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    prefixes=["UNLOGGED"],
+)
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).
 user = users

@@ -1,0 +1,196 @@
+"""The chat over HTTP and websockets: the lobby, channels, history, and the live socket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+from pyramid.httpexceptions import HTTPBadRequest, HTTPConflict, HTTPCreated, HTTPSeeOther
+from pyramid.request import Request
+from pyramid.view import view_config
+
+from .. import chat
+from ..aio import WebsocketConnection, WebsocketMapper
+from ..db import DatabaseUnavailable
+from ..realtime import Member, get_hub, online_counts
+from ..resources import Channel, ChannelsRoot
+
+POLICY_VIOLATION = 1008
+
+
+def bad_parameter(detail: str) -> HTTPBadRequest:
+    return HTTPBadRequest(json_body={"error": "bad_parameter", "detail": detail})
+
+
+def int_parameter(request: Request, name: str, low: int, high: int | None = None) -> int | None:
+    """An optional integer query parameter within bounds, else a 400 saying so."""
+    values = request.GET.getall(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise bad_parameter(f"{name} is given more than once.")
+    raw = values[0]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise bad_parameter(f"{name} must be a whole number.")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise bad_parameter(f"{name} must be {bounds}.")
+    return value
+
+
+async def channel_summaries(request: Request) -> list[dict[str, Any]]:
+    channels = await chat.list_channels(request.db)
+    online = await online_counts(request.db)
+    return [{**channel, "online": online.get(channel["name"], 0)} for channel in channels]
+
+
+# --- the lobby and the channel list -------------------------------------------------------
+
+
+@view_config(route_name="home", renderer="aiotutorial:templates/lobby.jinja2")
+async def lobby(request: Request) -> dict[str, Any]:
+    return {"title": "aiotutorial", "channels": await channel_summaries(request)}
+
+
+@view_config(route_name="channels", request_method="GET", renderer="json", permission="view")
+async def list_channels(request: Request) -> dict[str, Any]:
+    return {"channels": await channel_summaries(request)}
+
+
+@view_config(route_name="channels", request_method="POST", permission="chat")
+async def create_channel(request: Request) -> Any:
+    """Create a channel from a form (303 to it) or JSON ``{"name": ...}`` (201)."""
+    wants_json = request.content_type == "application/json"
+    if wants_json:
+        try:
+            body = request.json_body
+        except ValueError:
+            raise bad_parameter("The body is not valid JSON.") from None
+        raw = body.get("name") if isinstance(body, dict) else None
+    else:
+        names = request.POST.getall("name")
+        raw = names[0] if len(names) == 1 else None
+    if not isinstance(raw, str):
+        raise bad_parameter('Give the channel a "name".')
+    name = raw.strip().lower()
+    if problem := chat.channel_name_error(name):
+        raise bad_parameter(problem)
+    try:
+        async with request.db.transaction() as conn:
+            await chat.create_channel(conn, name)
+    except chat.ChannelExists:
+        raise HTTPConflict(
+            json_body={"error": "exists", "detail": f"The channel {name!r} already exists."}
+        ) from None
+    except psycopg2.IntegrityError:
+        raise HTTPConflict(
+            json_body={"error": "exists", "detail": "That channel exists."}
+        ) from None
+    location = request.route_url("channel", traverse=(name,))
+    if wants_json:
+        return HTTPCreated(
+            json_body={"channel": {"name": name, "online": 0, "last_message_at": None}},
+            location=location,
+        )
+    return HTTPSeeOther(location=location)
+
+
+# --- one channel --------------------------------------------------------------------------
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    request_method="GET",
+    renderer="aiotutorial:templates/channel.jinja2",
+    permission="view",
+)
+async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
+    return {"title": f"#{context.name} · aiotutorial", "channel": context.name}
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    name="messages",
+    request_method="GET",
+    renderer="json",
+    permission="view",
+)
+async def channel_messages(context: Channel, request: Request) -> dict[str, Any]:
+    before = int_parameter(request, "before", 0)
+    after = int_parameter(request, "after", 0)
+    limit = int_parameter(request, "limit", 1, chat.HISTORY_MAX_LIMIT)
+    messages = await chat.messages_page(
+        request.db,
+        context.name,
+        before=before,
+        after=after,
+        limit=limit or chat.HISTORY_DEFAULT_LIMIT,
+    )
+    return {"messages": messages}
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    name="ws",
+    mapper=WebsocketMapper,
+    permission="chat",
+)
+async def channel_socket(ws: WebsocketConnection) -> None:
+    """The live channel: catch-up, then every message and presence change (docs/protocol.md)."""
+    request = ws.request
+    channel = request.context.name
+    user = request.identity.username
+    hub = get_hub(request.registry)
+    try:
+        after = int_parameter(request, "after", 0)
+    except HTTPBadRequest as exc:
+        await ws.send(chat.encode({"type": "error", **exc.json_body}))
+        await ws.close(POLICY_VIOLATION, "bad parameter")
+        return
+    # The socket may stay open for hours: do not hold a pooled connection all that time.
+    await request.db.release()
+    member = Member(ws, channel, user, hub.max_frames)
+    await hub.join(member)
+    try:
+        last_id = await hub.catch_up(member, after) if after is not None else None
+        member.send_frame(
+            chat.encode({"type": "ready", "channel": channel, "user": user, "last_id": last_id})
+        )
+        async for text in ws:
+            try:
+                content = chat.message_content(text)
+                if hub.throttle.consume(user):
+                    raise chat.ProtocolError(
+                        chat.RATE_LIMITED,
+                        f"At most {chat.RATE_PER_SECOND:g} messages a second; slow down.",
+                    )
+                async with hub.engine.acquire() as conn:
+                    await chat.post_message(conn, channel, user, content)
+            except chat.ProtocolError as refused:
+                member.send_frame(chat.encode(refused.frame()))
+            except (
+                psycopg2.OperationalError,
+                psycopg2.InterfaceError,
+                OSError,
+                DatabaseUnavailable,
+            ):
+                member.send_frame(
+                    chat.encode(
+                        chat.ProtocolError(
+                            chat.UNAVAILABLE, "The message could not be stored; send it again."
+                        ).frame()
+                    )
+                )
+    finally:
+        await hub.leave(member)
+
+
+def includeme(config) -> None:
+    config.add_route("home", "/")
+    config.add_route("channels", "/channels", factory=ChannelsRoot)
+    config.add_route("channel", "/channels/*traverse", factory=ChannelsRoot)
+    config.scan(__name__)

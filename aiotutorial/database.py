@@ -52,6 +52,9 @@ users = Table(
     metadata,
     Column("username", String(40), primary_key=True),
     Column("phash", String(128)),
+    # Sessions issued before this instant are refused: logging out revokes every session of
+    # the user, although session cookies are signed, not stored.
+    Column("sessions_valid_after", DateTime(timezone=True)),
 )
 
 chats = Table(

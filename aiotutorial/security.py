@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,13 @@ __all__ = [
     "verify_password",
     "find_user",
     "session_secret",
+    "revoke_sessions",
 ]
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "user"
+ISSUED_KEY = "issued"  # when the user signed in (Pyramid's session.created survives rotation)
 SESSION_COOKIE = "aiotutorial_session"
 SESSION_MAX_AGE = 14 * 24 * 3600
 
@@ -141,13 +144,31 @@ async def _load_identity(request: Request) -> User | None:
     if not isinstance(username, str):
         return None
     result = await request.db.execute(
-        sa.select(db.users.c.username).where(db.users.c.username == username)
+        sa.select(db.users.c.username, db.users.c.sessions_valid_after).where(
+            db.users.c.username == username
+        )
     )
     row = await result.first()
     if row is None:  # the account is gone: forget it
         request.session.pop(SESSION_KEY, None)
         return None
+    revoked = row.sessions_valid_after
+    issued = request.session.get(ISSUED_KEY)
+    if revoked is not None and (
+        not isinstance(issued, int | float) or issued < revoked.timestamp()
+    ):
+        request.session.invalidate()  # issued before a log-out: revoked
+        return None
     return User(row.username)
+
+
+async def revoke_sessions(request: Request, username: str) -> None:
+    """Refuse from now on every session of ``username`` issued until now (log-out)."""
+    await request.db.execute(
+        sa.update(db.users)
+        .where(db.users.c.username == username)
+        .values(sessions_valid_after=sa.func.clock_timestamp())
+    )
 
 
 def _request_identity(request: Request) -> User | None:
@@ -183,6 +204,7 @@ class SecurityPolicy:
         """Sign ``userid`` in with a fresh session (new cookie and CSRF token)."""
         request.session.invalidate()
         request.session[SESSION_KEY] = userid
+        request.session[ISSUED_KEY] = time.time()
         request.session.new_csrf_token()
         request.__dict__["user"] = User(userid)
         return []

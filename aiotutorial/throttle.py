@@ -6,6 +6,7 @@ N workers a client may get up to N times a limit; the README says so.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,7 +32,7 @@ class Throttle:
         max_keys: int = DEFAULT_MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if rate <= 0 or burst < 1 or max_keys < 1:
+        if not 0 < rate < math.inf or burst < 1 or max_keys < 1:
             raise ValueError("rate and max_keys must be positive, burst at least 1")
         self.rate = rate
         self.burst = burst
@@ -42,6 +43,8 @@ class Throttle:
     @classmethod
     def per_window(cls, attempts: int, seconds: float, **kw) -> Throttle:
         """``attempts`` per ``seconds``, all of them usable at once."""
+        if not 0 < seconds < math.inf:
+            raise ValueError("the window must be a positive number of seconds")
         return cls(attempts / seconds, attempts, **kw)
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import secrets
 
 import psycopg2
 import sqlalchemy as sa
@@ -12,6 +13,9 @@ from aiotutorial import database as db
 from .dbtest import DatabaseTest
 
 NOW = datetime.datetime(2026, 11, 22, 10, 0, tzinfo=datetime.UTC)
+# Functional tests commit rows into this same database: names here must not collide with theirs.
+_RUN = secrets.token_hex(3)
+ALICE, BOB, LOBBY = f"alice_{_RUN}", f"bob_{_RUN}", f"lobby_{_RUN}"
 
 
 class UserTest(DatabaseTest):
@@ -54,52 +58,52 @@ class IsolationTest(DatabaseTest):
 class MessageTest(DatabaseTest):
     async def asyncSetUp(self):
         await super().asyncSetUp()
-        await self.conn.execute(db.users.insert().values(username="alice"))
-        await self.conn.execute(db.chats.insert().values(channel="lobby"))
+        await self.conn.execute(db.users.insert().values(username=ALICE))
+        await self.conn.execute(db.chats.insert().values(channel=LOBBY))
 
     async def test_message_round_trip_and_default_content(self):
         message_id = await self.conn.scalar(
             db.messages.insert()
-            .values(channel="lobby", user="alice", time=NOW)
+            .values(channel=LOBBY, user=ALICE, time=NOW)
             .returning(db.messages.c.id)
         )
-        row = await (await self.conn.execute(db.messages.select())).first()
+        query = db.messages.select().where(db.messages.c.id == message_id)
+        row = await (await self.conn.execute(query)).first()
         self.assertEqual(row.id, message_id)
         self.assertEqual(row.content, "")
         self.assertEqual(row.time, NOW)
 
     async def test_server_default_content_for_raw_insert(self):
-        await self.conn.execute(
-            "INSERT INTO messages (channel, \"user\", time) VALUES ('lobby', 'alice', now())"
+        content = await self.conn.scalar(
+            'INSERT INTO messages (channel, "user", time) '
+            f"VALUES ('{LOBBY}', '{ALICE}', now()) RETURNING content"
         )
-        self.assertEqual(await self.conn.scalar(sa.select(db.messages.c.content)), "")
+        self.assertEqual(content, "")
 
     async def test_message_in_unknown_channel_refused(self):
         with self.assertRaises(psycopg2.IntegrityError):
             await self.conn.execute(
-                db.messages.insert().values(channel="nowhere", user="alice", time=NOW, content="x")
+                db.messages.insert().values(channel="nowhere", user=ALICE, time=NOW, content="x")
             )
 
     async def test_message_from_unknown_user_refused(self):
         with self.assertRaises(psycopg2.IntegrityError):
             await self.conn.execute(
-                db.messages.insert().values(channel="lobby", user="mallory", time=NOW)
+                db.messages.insert().values(channel=LOBBY, user="mallory", time=NOW)
             )
 
     async def test_message_needs_a_time(self):
         with self.assertRaises(psycopg2.IntegrityError):
-            await self.conn.execute(db.messages.insert().values(channel="lobby", user="alice"))
+            await self.conn.execute(db.messages.insert().values(channel=LOBBY, user=ALICE))
 
 
 class GameAndScoreTest(DatabaseTest):
     async def asyncSetUp(self):
         await super().asyncSetUp()
-        await self.conn.execute(
-            db.users.insert().values([{"username": "alice"}, {"username": "bob"}])
-        )
-        await self.conn.execute(db.chats.insert().values(channel="lobby"))
+        await self.conn.execute(db.users.insert().values([{"username": ALICE}, {"username": BOB}]))
+        await self.conn.execute(db.chats.insert().values(channel=LOBBY))
         self.game = await self.conn.scalar(
-            db.games.insert().values(channel="lobby").returning(db.games.c.id)
+            db.games.insert().values(channel=LOBBY).returning(db.games.c.id)
         )
 
     async def test_game_unfinished_by_default(self):
@@ -113,27 +117,30 @@ class GameAndScoreTest(DatabaseTest):
             await self.conn.execute(db.games.insert().values(channel="nowhere"))
 
     async def test_points_default_to_zero(self):
-        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
-        self.assertEqual(await self.conn.scalar(sa.select(db.scores.c.points)), 0)
+        await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE))
+        points = sa.select(db.scores.c.points).where(db.scores.c.game == self.game)
+        self.assertEqual(await self.conn.scalar(points), 0)
 
     async def test_one_score_per_user_and_game(self):
-        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice", points=3))
-        await self.conn.execute(db.scores.insert().values(game=self.game, user="bob", points=1))
+        await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE, points=3))
+        await self.conn.execute(db.scores.insert().values(game=self.game, user=BOB, points=1))
         with self.assertRaises(psycopg2.IntegrityError):
-            await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
+            await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE))
 
     async def test_same_user_in_two_games(self):
         other = await self.conn.scalar(
-            db.games.insert().values(channel="lobby").returning(db.games.c.id)
+            db.games.insert().values(channel=LOBBY).returning(db.games.c.id)
         )
-        await self.conn.execute(db.scores.insert().values(game=self.game, user="alice"))
-        await self.conn.execute(db.scores.insert().values(game=other, user="alice"))
-        count = await self.conn.scalar(sa.select(sa.func.count()).select_from(db.scores))
+        await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE))
+        await self.conn.execute(db.scores.insert().values(game=other, user=ALICE))
+        count = await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(db.scores).where(db.scores.c.user == ALICE)
+        )
         self.assertEqual(count, 2)
 
     async def test_score_for_unknown_game_refused(self):
         with self.assertRaises(psycopg2.IntegrityError):
-            await self.conn.execute(db.scores.insert().values(game=self.game + 1000, user="bob"))
+            await self.conn.execute(db.scores.insert().values(game=self.game + 1000, user=BOB))
 
 
 class IndexTest(DatabaseTest):

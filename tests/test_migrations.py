@@ -125,15 +125,21 @@ class ScratchDatabaseTestCase(unittest.TestCase):
             return rows.scalar()
 
 
+CREATE_SCHEMA = "ec6808f67a7b"
+
+
 class UpgradeDowngradeTests(ScratchDatabaseTestCase):
-    """The revisions build the tutorial's schema and take it down again."""
+    """The first revision builds the tutorial's schema, exactly, and takes it down again.
+
+    Later revisions add to it (see ``HeadTests``); these tests stop at "create schema".
+    """
 
     def setUp(self) -> None:
-        migrate.upgrade(self.url)
+        migrate.upgrade(self.url, CREATE_SCHEMA)
 
     def test_upgrade_head_creates_the_five_tables(self) -> None:
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"})
-        self.assertEqual(self.current_revision(), _head())
+        self.assertEqual(self.current_revision(), CREATE_SCHEMA)
 
     def test_columns_types_nullability_and_server_defaults(self) -> None:
         inspector = sa.inspect(self.engine)
@@ -206,9 +212,9 @@ class UpgradeDowngradeTests(ScratchDatabaseTestCase):
         self.assertEqual(self.table_names(), {"alembic_version"})
         self.assertIsNone(self.current_revision())
 
-        migrate.upgrade(self.url)
+        migrate.upgrade(self.url, CREATE_SCHEMA)
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"})
-        self.assertEqual(self.current_revision(), _head())
+        self.assertEqual(self.current_revision(), CREATE_SCHEMA)
 
     def test_migrations_run_inside_the_callers_transaction(self) -> None:
         # config.attributes["connection"]: the caller owns the transaction, so a downgrade
@@ -219,6 +225,49 @@ class UpgradeDowngradeTests(ScratchDatabaseTestCase):
             self.assertEqual(set(sa.inspect(connection).get_table_names()), {"alembic_version"})
             transaction.rollback()
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"})
+        self.assertEqual(self.current_revision(), CREATE_SCHEMA)
+
+
+class HeadTests(ScratchDatabaseTestCase):
+    """What later revisions add on top of the tutorial's schema, and that each one reverts."""
+
+    def setUp(self) -> None:
+        migrate.upgrade(self.url)
+
+    def index_definitions(self, table: str) -> dict[str, str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"),
+                {"t": table},
+            )
+            return dict(rows.all())
+
+    def test_head_adds_presence_index_and_session_revocation(self) -> None:
+        self.assertEqual(
+            self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version", "presence"}
+        )
+        self.assertEqual(self.current_revision(), _head())
+        users = {c["name"] for c in sa.inspect(self.engine).get_columns("users")}
+        self.assertIn("sessions_valid_after", users)
+        self.assertIn(
+            "lower((username)::text)", self.index_definitions("users")["uq_users_username_lower"]
+        )
+        self.assertIn("(channel, id)", self.index_definitions("messages")["ix_messages_channel_id"])
+        with self.engine.connect() as connection:
+            persistence = connection.execute(
+                sa.text("SELECT relpersistence FROM pg_class WHERE relname = 'presence'")
+            ).scalar()
+        self.assertEqual(persistence, "u")  # UNLOGGED
+
+    def test_every_revision_downgrades_one_step_at_a_time(self) -> None:
+        config = migrate.make_config(self.url)
+        steps = 0
+        while self.current_revision() is not None:
+            command.downgrade(config, "-1")
+            steps += 1
+        self.assertEqual(self.table_names(), {"alembic_version"})
+        self.assertGreaterEqual(steps, 4)
+        migrate.upgrade(self.url)
         self.assertEqual(self.current_revision(), _head())
 
 

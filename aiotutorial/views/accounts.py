@@ -20,6 +20,7 @@ from ..accounts import (
     password_error,
     username_error,
 )
+from ..security import revoke_sessions
 from ..throttle import Throttle
 
 LOGIN_FAILED = "Wrong username or password."
@@ -42,6 +43,9 @@ def read_form(request: Request, *names: str) -> dict[str, str]:
             raise HTTPBadRequest(f"The field '{name}' must be text, not a file.")
         if len(value) > FIELD_MAX_CHARS:
             raise HTTPBadRequest(f"The field '{name}' is too long.")
+        # WebOb decodes forms with errors="replace": U+FFFD marks bytes that were not UTF-8.
+        if "\ufffd" in value:
+            raise HTTPBadRequest(f"The field '{name}' is not valid UTF-8.")
         values[name] = value
     return values
 
@@ -128,12 +132,13 @@ async def login(request: Request) -> Any:
     wait = max(by_name.retry_after(name_key), by_address.retry_after(address_key))
     if wait:
         return _too_many(request, wait, values)
+    # Spend the attempt before the first await: attempts sent all at once are counted too.
+    by_name.consume(name_key)
+    by_address.consume(address_key)
     canonical = None
     if username and form["password"] and len(username) <= USERNAME_MAX:
         canonical = await authenticate(request, username, form["password"])
     if canonical is None:
-        by_name.consume(name_key)
-        by_address.consume(address_key)
         request.response.status = 400
         return {**values, "error": LOGIN_FAILED}
     by_name.reset(name_key)
@@ -151,6 +156,9 @@ async def logout_form(request: Request) -> dict[str, Any]:
 
 @view_config(route_name="logout", request_method="POST")
 async def logout(request: Request) -> HTTPSeeOther:
+    """Log out here and everywhere: every session of the user issued until now is revoked."""
+    if request.identity is not None:
+        await revoke_sessions(request, request.identity.username)
     headers = forget(request)
     return HTTPSeeOther(location=request.route_url("home"), headers=headers)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg2
 from pyramid.httpexceptions import HTTPBadRequest, HTTPConflict, HTTPCreated, HTTPSeeOther
+from pyramid.renderers import render_to_response
 from pyramid.request import Request
 from pyramid.view import view_config
 
@@ -60,7 +61,10 @@ async def list_channels(request: Request) -> dict[str, Any]:
 
 @view_config(route_name="channels", request_method="POST", permission="chat")
 async def create_channel(request: Request) -> Any:
-    """Create a channel from a form (303 to it) or JSON ``{"name": ...}`` (201)."""
+    """Create a channel from a form (303 to it) or JSON ``{"name": ...}`` (201).
+
+    A refused form shows the lobby again with the message; JSON gets a JSON error.
+    """
     wants_json = request.content_type == "application/json"
     if wants_json:
         try:
@@ -71,22 +75,25 @@ async def create_channel(request: Request) -> Any:
     else:
         names = request.POST.getall("name")
         raw = names[0] if len(names) == 1 else None
+    name = raw.strip().lower() if isinstance(raw, str) else ""
     if not isinstance(raw, str):
-        raise bad_parameter('Give the channel a "name".')
-    name = raw.strip().lower()
-    if problem := chat.channel_name_error(name):
+        problem = 'Give the channel a "name".'
+    else:
+        problem = chat.channel_name_error(name)
+    if problem is None:
+        try:
+            async with request.db.transaction() as conn:
+                await chat.create_channel(conn, name)
+        except (chat.ChannelExists, psycopg2.IntegrityError):
+            if wants_json:
+                raise HTTPConflict(
+                    json_body={"error": "exists", "detail": f"The channel {name!r} exists."}
+                ) from None
+            return await _lobby_again(request, name, f"The channel {name!r} already exists.", 409)
+    elif wants_json:
         raise bad_parameter(problem)
-    try:
-        async with request.db.transaction() as conn:
-            await chat.create_channel(conn, name)
-    except chat.ChannelExists:
-        raise HTTPConflict(
-            json_body={"error": "exists", "detail": f"The channel {name!r} already exists."}
-        ) from None
-    except psycopg2.IntegrityError:
-        raise HTTPConflict(
-            json_body={"error": "exists", "detail": "That channel exists."}
-        ) from None
+    else:
+        return await _lobby_again(request, raw if isinstance(raw, str) else "", problem, 400)
     location = request.route_url("channel", traverse=(name,))
     if wants_json:
         return HTTPCreated(
@@ -94,6 +101,18 @@ async def create_channel(request: Request) -> Any:
             location=location,
         )
     return HTTPSeeOther(location=location)
+
+
+async def _lobby_again(request: Request, name: str, error: str, status: int) -> Any:
+    values = {
+        "title": "aiotutorial",
+        "channels": await channel_summaries(request),
+        "name": name[: chat.CHANNEL_NAME_MAX],
+        "error": error,
+    }
+    response = render_to_response("aiotutorial:templates/lobby.jinja2", values, request=request)
+    response.status = status
+    return response
 
 
 # --- one channel --------------------------------------------------------------------------

@@ -23,6 +23,14 @@ async def undecodable_input(exc: UnicodeDecodeError, request: Request) -> HTTPBa
     return HTTPBadRequest("The request is not valid UTF-8.")
 
 
+@exception_view_config(DeprecationWarning)
+async def non_utf8_form(exc: DeprecationWarning, request: Request) -> object:
+    """WebOb refuses (with a DeprecationWarning) to decode forms in a charset other than UTF-8."""
+    if (request.charset or "UTF-8").upper() != "UTF-8":
+        return HTTPBadRequest("Forms must be sent in UTF-8.")
+    return await unexpected_error(exc, request)
+
+
 @exception_view_config(Exception)
 async def unexpected_error(exc: Exception, request: Request) -> HTTPInternalServerError:
     """A bug: log it with its context, answer 500 with no detail (HTML or JSON by Accept)."""

@@ -1,0 +1,86 @@
+// The lobby: last-message times in the reader's locale, and the list kept fresh by polling
+// GET /channels (who is online changes all the time). Names go in with textContent only.
+
+import { fullTime } from "./chat.js";
+
+const REFRESH_MS = 15000;
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** "just now", "5 minutes ago", "3 hours ago", then a date. */
+function ago(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  if (seconds < 45) return "just now";
+  if (seconds < 3600) return relative.format(-Math.round(seconds / 60), "minute");
+  if (seconds < 86400) return relative.format(-Math.round(seconds / 3600), "hour");
+  if (seconds < 7 * 86400) return relative.format(-Math.round(seconds / 86400), "day");
+  return dateFormat.format(date);
+}
+
+function localizeTimes(root) {
+  for (const time of root.querySelectorAll("time[datetime]")) {
+    const text = ago(time.dateTime);
+    if (text) {
+      time.textContent = text;
+      time.title = fullTime(time.dateTime);
+    }
+  }
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function channelItem(base, channel) {
+  const item = element("li", "channel-item");
+  const link = element("a", "channel-link");
+  link.href = `${base}/${encodeURIComponent(channel.name)}`;
+  const hash = element("span", "hash", "#");
+  hash.setAttribute("aria-hidden", "true");
+  link.append(hash, channel.name);
+  const online = Number(channel.online) || 0;
+  const count = element("span", "channel-online", `${online} online`);
+  count.classList.toggle("active", online > 0);
+  const last = element("span", "channel-last");
+  if (channel.last_message_at) {
+    const time = element("time");
+    time.dateTime = channel.last_message_at;
+    last.append("Last message ", time);
+  } else {
+    last.textContent = "No messages yet";
+  }
+  item.append(link, count, last);
+  return item;
+}
+
+async function refresh(lobby, list, empty) {
+  const base = lobby.dataset.channelsUrl;
+  const response = await fetch(base, {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  if (!response.ok) return;
+  const body = await response.json();
+  if (!Array.isArray(body.channels)) return;
+  const channels = body.channels.filter((channel) => channel && typeof channel.name === "string");
+  list.replaceChildren(...channels.map((channel) => channelItem(base, channel)));
+  list.hidden = channels.length === 0;
+  empty.hidden = channels.length > 0;
+  localizeTimes(list);
+}
+
+const lobby = document.getElementById("lobby");
+if (lobby) {
+  const list = document.getElementById("channel-list");
+  const empty = document.getElementById("no-channels");
+  localizeTimes(list);
+  setInterval(() => {
+    if (document.visibilityState === "visible") refresh(lobby, list, empty).catch(() => {});
+  }, REFRESH_MS);
+}

@@ -40,6 +40,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test: db lint
+	@scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 db-stop:

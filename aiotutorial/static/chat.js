@@ -111,6 +111,7 @@ class ChatPage {
     this.highestId = 0;
     this.lowestId = null;
     this.historyLoaded = false;
+    this.loadingHistory = false;
     this.moreHistory = true;
     this.loadingOlder = false;
     this.unseen = 0;
@@ -128,9 +129,9 @@ class ChatPage {
     this.bindScrolling();
     this.bindMembersToggle();
     if (this.form) this.bindComposer();
-    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("online", () => this.networkBack());
     window.addEventListener("offline", () => {
-      if (!this.isOpen()) this.setState("offline", "Offline: waiting for the network…");
+      if (this.me) this.setState("offline");
     });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
@@ -144,6 +145,7 @@ class ChatPage {
       if (event.persisted) {
         // Back from the back-forward cache: the socket was closed when the page was hidden.
         this.leaving = false;
+        if (this.ws && this.ws.readyState >= WebSocket.CLOSING) this.ws = null;
         this.reconnectNow();
       }
     });
@@ -388,14 +390,18 @@ class ChatPage {
   async connect() {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.leaving || this.ws) return;
+    if (this.leaving || this.ws || this.loadingHistory) return;
     if (!this.historyLoaded) {
+      // The history first, then the socket with ?after= its last id: nothing falls between.
+      this.loadingHistory = true;
       try {
         await this.loadInitial();
       } catch {
         this.setHistory("error", "Could not load the messages; retrying…");
         this.scheduleReconnect();
         return;
+      } finally {
+        this.loadingHistory = false;
       }
       if (this.leaving || this.ws) return;
     }
@@ -421,7 +427,7 @@ class ChatPage {
     clearTimeout(this.retryTimer);
     if (this.leaving) return;
     if (navigator.onLine === false) {
-      this.setState("offline", "Offline: waiting for the network…");
+      this.setState("offline");
     } else {
       this.setState(this.wasLive || this.attempts > 0 ? "reconnecting" : "connecting");
     }
@@ -433,14 +439,27 @@ class ChatPage {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
-  /** Try at once (the network is back, the tab is visible again) rather than wait. */
+  /** The network is back: the socket we have may have died with the old one unnoticed, so
+   * replace it now; the new one catches up from the last id seen. */
+  networkBack() {
+    if (this.leaving) return;
+    const old = this.ws;
+    if (old && this.me) {
+      this.ws = null;
+      old.close(4000, "network changed");
+      this.setState("reconnecting");
+    }
+    this.reconnectNow();
+  }
+
+  /** Try at once (the tab is visible again, the network is back) rather than wait. */
   reconnectNow() {
     if (this.leaving) return;
     if (!this.me) {
       this.poll();
       return;
     }
-    if (this.ws || this.retryTimer === null) return;
+    if (this.ws || this.loadingHistory) return;
     this.attempts = 0;
     this.connect();
   }

@@ -137,13 +137,16 @@ def encode(frame: dict[str, Any]) -> str:
 
 async def list_channels(conn: SAConnection) -> list[dict[str, Any]]:
     """Every channel with the time of its last message (read through (channel, id))."""
-    last = (
-        sa.select(db.messages.c.time)
-        .where(db.messages.c.channel == db.chats.c.channel)
-        .order_by(db.messages.c.id.desc())
-        .limit(1)
+    # max(id) is read from ix_messages_channel_id alone (an Index Only Scan); ORDER BY id
+    # DESC LIMIT 1 lets the planner walk the primary key and test each row's channel instead.
+    latest = db.messages.alias("latest")
+    last_id = (
+        sa.select(sa.func.max(latest.c.id))
+        .where(latest.c.channel == db.chats.c.channel)
+        .correlate(db.chats)
         .scalar_subquery()
     )
+    last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
     result = await conn.execute(
         sa.select(db.chats.c.channel, last.label("last_message_at")).order_by(db.chats.c.channel)
     )
@@ -170,8 +173,12 @@ async def post_message(conn: SAConnection, channel: str, user: str, content: str
     """Insert a message and announce it, in one transaction; the message frame."""
     async with conn.begin_nested() if conn.in_transaction else conn.begin():
         # The channel's row lock makes ids of one channel commit in order (see module doc).
+        # FOR NO KEY UPDATE: posters wait for each other, but not inserts that only check
+        # their foreign key to the channel (presence rows).
         await conn.execute(
-            sa.select(db.chats.c.channel).where(db.chats.c.channel == channel).with_for_update()
+            sa.select(db.chats.c.channel)
+            .where(db.chats.c.channel == channel)
+            .with_for_update(key_share=True)
         )
         result = await conn.execute(
             db.messages.insert()
@@ -205,15 +212,23 @@ async def messages_page(
     limit: int = HISTORY_DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
     """A page of history in ascending id order (see docs/protocol.md for the parameters)."""
-    query = _message_columns().where(db.messages.c.channel == channel)
+    # The page's ids come from ix_messages_channel_id alone (an Index Only Scan of this
+    # channel's entries), then the rows by primary key. Selecting the rows directly lets the
+    # planner walk the primary key in id order testing each row's channel, which reads every
+    # other channel's messages in between: the whole table for a channel gone quiet.
+    ids = sa.select(db.messages.c.id).where(db.messages.c.channel == channel)
     if before is not None:
-        query = query.where(db.messages.c.id < before)
+        ids = ids.where(db.messages.c.id < before)
     if after is not None:
-        query = query.where(db.messages.c.id > after).order_by(db.messages.c.id).limit(limit)
-        rows = await (await conn.execute(query)).fetchall()
+        ids = ids.where(db.messages.c.id > after).order_by(db.messages.c.id)
     else:
-        query = query.order_by(db.messages.c.id.desc()).limit(limit)
-        rows = list(reversed(await (await conn.execute(query)).fetchall()))
+        ids = ids.order_by(db.messages.c.id.desc())
+    query = (
+        _message_columns()
+        .where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery()))
+        .order_by(db.messages.c.id)
+    )
+    rows = await (await conn.execute(query)).fetchall()
     return [message_event(row) for row in rows]
 
 
@@ -222,6 +237,14 @@ async def messages_after(
 ) -> list[dict[str, Any]]:
     """Catch-up: the next ``limit`` messages of ``channel`` with an id above ``after``."""
     return await messages_page(conn, channel, after=after, limit=limit)
+
+
+async def latest_id(conn: SAConnection, channel: str) -> int:
+    """The id of the channel's newest message, 0 when it has none."""
+    newest = await conn.scalar(
+        sa.select(sa.func.max(db.messages.c.id)).where(db.messages.c.channel == channel)
+    )
+    return newest or 0
 
 
 async def message_by_id(conn: SAConnection, message_id: int) -> dict[str, Any] | None:

@@ -47,14 +47,26 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 class Member:
     """One websocket in one channel: frames go out in order through a bounded queue."""
 
-    def __init__(self, ws: WebsocketConnection, channel: str, user: str, max_frames: int) -> None:
+    def __init__(
+        self,
+        ws: WebsocketConnection,
+        channel: str,
+        user: str,
+        max_frames: int,
+        *,
+        after: int | None = None,
+    ) -> None:
         self.ws = ws
         self.channel = channel
         self.user = user
         self.max_frames = max_frames
-        self.last_id = 0  # highest message id queued: later duplicates are skipped
+        self.last_id = after or 0  # highest message id queued: later duplicates are skipped
         self._frames: asyncio.Queue[str | None] = asyncio.Queue()
-        self._catching_up: list[tuple[int, str]] | None = None
+        # With ``after``, live messages are left to the catch-up from the moment the member
+        # joins (they are in the table: committed before announced); only the highest live
+        # id is noted, so that the catch-up reads on until it has reached it (Hub.catch_up).
+        self._catching_up = after is not None
+        self.live_max = 0
         self._writer: asyncio.Task | None = None
         self.dropped = False
 
@@ -67,11 +79,8 @@ class Member:
 
     def send_message(self, message_id: int, text: str) -> None:
         """Queue a message frame unless it was already queued (ids only grow)."""
-        if self._catching_up is not None:
-            if len(self._catching_up) >= self.max_frames:
-                self._overflow()
-            else:
-                self._catching_up.append((message_id, text))
+        if self._catching_up:
+            self.live_max = max(self.live_max, message_id)
             return
         if message_id <= self.last_id:
             return
@@ -90,14 +99,8 @@ class Member:
             waited += 0.01
         self._put(text)
 
-    def begin_catch_up(self) -> None:
-        """Hold live messages aside while older ones are read from the table."""
-        self._catching_up = []
-
     def end_catch_up(self) -> None:
-        held, self._catching_up = self._catching_up or [], None
-        for message_id, text in held:
-            self.send_message(message_id, text)
+        self._catching_up = False
 
     def _put(self, text: str) -> None:
         if self.dropped:
@@ -141,8 +144,6 @@ class Hub:
         self.max_frames = int(settings.get("chat.send_queue_frames", SEND_QUEUE_FRAMES))
         self.members: dict[str, set[Member]] = defaultdict(set)
         self.local_users: dict[str, dict[str, int]] = defaultdict(dict)
-        self.last_dispatched: dict[str, int] = {}
-        self.presence_sent: dict[str, tuple[str, ...]] = {}
         self.throttle = Throttle(
             float(settings.get("chat.rate_per_second", chat.RATE_PER_SECOND)),
             int(settings.get("chat.rate_burst", chat.RATE_BURST)),
@@ -228,11 +229,15 @@ class Hub:
                 self._listener.close()
 
     async def _recover(self) -> None:
-        """After (re)connecting: what was committed meanwhile, and presence again."""
-        for channel in [c for c, members in self.members.items() if members]:
-            after = self.last_dispatched.get(channel)
-            if after is None:
+        """After (re)connecting: what was committed meanwhile, and presence again.
+
+        Each channel resumes after the lowest id its members have queued; members skip what
+        they already have, so nothing is lost and nothing sent twice.
+        """
+        for channel, members in list(self.members.items()):
+            if not members:
                 continue
+            after = min(member.last_id for member in members)
             with contextlib.suppress(Exception):
                 await self._deliver_after(channel, after)
             self._mark_presence(channel)
@@ -259,17 +264,10 @@ class Hub:
                     full = await chat.message_by_id(conn, event["id"])
                 if full is not None:
                     self._dispatch_message(full, chat.encode(full))
-            else:
-                self._note_dispatched(event["channel"], event["id"])
         elif kind == "presence_changed":
             self._mark_presence(event["channel"])
 
-    def _note_dispatched(self, channel: str, message_id: int) -> None:
-        if message_id > self.last_dispatched.get(channel, 0):
-            self.last_dispatched[channel] = message_id
-
     def _dispatch_message(self, event: dict[str, Any], text: str) -> None:
-        self._note_dispatched(event["channel"], event["id"])
         for member in list(self.members.get(event["channel"], ())):
             member.send_message(event["id"], text)
 
@@ -313,18 +311,25 @@ class Hub:
                     )
         await member.stop()
 
-    async def catch_up(self, member: Member, after: int) -> int:
-        """Send ``member`` every message after ``after``, then live ones; the last id sent."""
-        member.begin_catch_up()
+    async def start_live(self, member: Member) -> None:
+        """A member without ``after`` gets messages committed from now on only."""
+        async with self.engine.acquire() as conn:
+            latest = await chat.latest_id(conn, member.channel)
+        member.last_id = max(member.last_id, latest)
+
+    async def catch_up(self, member: Member) -> int:
+        """Send a member made with ``after`` every message after it, then the live ones held
+        meanwhile (skipping those already sent); the last id sent."""
         try:
-            member.last_id = after
-            while True:
+            while not member.dropped:
                 async with self.engine.acquire() as conn:
                     events = await chat.messages_after(conn, member.channel, member.last_id)
                 for event in events:
                     member.last_id = event["id"]
                     await member.send_with_backpressure(chat.encode(event))
-                if len(events) < chat.HISTORY_MAX_LIMIT or member.dropped:
+                # Live from here once the table has nothing newer and no newer live message
+                # was seen; no await between this test and end_catch_up(): none is missed.
+                if len(events) < chat.HISTORY_MAX_LIMIT and member.live_max <= member.last_id:
                     break
         finally:
             member.end_catch_up()
@@ -361,21 +366,24 @@ class Hub:
             self._presence_flush = asyncio.ensure_future(self._flush_presence())
 
     async def _flush_presence(self) -> None:
-        await asyncio.sleep(0.02)
-        channels, self._presence_dirty = self._presence_dirty, set()
-        try:
-            async with self.engine.acquire() as conn:
-                for channel in channels:
-                    users = tuple(await online_users(conn, channel))
-                    members = self.members.get(channel)
-                    if not members:
-                        continue
-                    text = chat.encode({"type": "presence", "channel": channel, "users": users})
-                    self.presence_sent[channel] = users
-                    for member in list(members):
-                        member.send_frame(text)
-        except Exception:
-            log.warning("could not read presence", exc_info=True)
+        # Loops until nothing is left: a change noted while the database was being read is
+        # read again in the next round rather than lost.
+        while self._presence_dirty:
+            await asyncio.sleep(0.02)
+            channels, self._presence_dirty = self._presence_dirty, set()
+            try:
+                async with self.engine.acquire() as conn:
+                    for channel in channels:
+                        users = await online_users(conn, channel)
+                        members = self.members.get(channel)
+                        if not members:
+                            continue
+                        frame = {"type": "presence", "channel": channel, "users": users}
+                        text = chat.encode(frame)
+                        for member in list(members):
+                            member.send_frame(text)
+            except Exception:
+                log.warning("could not read presence", exc_info=True)
 
     async def _refresh_presence_forever(self) -> None:
         """Keep this worker's rows fresh and drop the rows of workers that stopped doing so."""

@@ -172,10 +172,14 @@ async def channel_socket(ws: WebsocketConnection) -> None:
         return
     # The socket may stay open for hours: do not hold a pooled connection all that time.
     await request.db.release()
-    member = Member(ws, channel, user, hub.max_frames)
-    await hub.join(member)
+    member = Member(ws, channel, user, hub.max_frames, after=after)
     try:
-        last_id = await hub.catch_up(member, after) if after is not None else None
+        await hub.join(member)
+        if after is not None:
+            last_id = await hub.catch_up(member)
+        else:
+            last_id = None
+            await hub.start_live(member)
         member.send_frame(
             chat.encode({"type": "ready", "channel": channel, "user": user, "last_id": last_id})
         )
@@ -185,7 +189,7 @@ async def channel_socket(ws: WebsocketConnection) -> None:
                 if hub.throttle.consume(user):
                     raise chat.ProtocolError(
                         chat.RATE_LIMITED,
-                        f"At most {chat.RATE_PER_SECOND:g} messages a second; slow down.",
+                        f"At most {hub.throttle.rate:g} messages a second; slow down.",
                     )
                 async with hub.engine.acquire() as conn:
                     await chat.post_message(conn, channel, user, content)

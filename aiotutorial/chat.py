@@ -164,11 +164,6 @@ async def create_channel(conn: SAConnection, name: str) -> None:
         raise ChannelExists(name)
 
 
-async def channel_exists(conn: SAConnection, name: str) -> bool:
-    found = await conn.scalar(sa.select(db.chats.c.channel).where(db.chats.c.channel == name))
-    return found is not None
-
-
 async def post_message(conn: SAConnection, channel: str, user: str, content: str) -> dict:
     """Insert a message and announce it, in one transaction; the message frame."""
     async with conn.begin_nested() if conn.in_transaction else conn.begin():

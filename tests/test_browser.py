@@ -290,6 +290,18 @@ class ChatPagesTests(BrowserTestCase):
         self.wait_state(visitor, "live")
         self.assertTrue(visitor.is_visible("#message-input"))
 
+    def test_the_tutorials_demo_page_echoes_through_the_websocket(self) -> None:
+        """Chapter one: /demo connects to /echo, sends, gets the echo back, disconnects."""
+        page = self.new_page()
+        page.goto(self.base + "/demo")
+        page.wait_for_selector("#output >> text=DISCONNECTED", timeout=10_000)
+        lines = [line.strip() for line in page.inner_text("#output").splitlines() if line.strip()]
+        self.assertEqual(
+            lines,
+            ["CONNECTED", "SENT: WebSocket rocks", "RESPONSE: WebSocket rocks", "DISCONNECTED"],
+        )
+        self.screenshot(page, "demo")
+
     def test_phone_layout(self) -> None:
         page = self.new_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
         name, channel = unique("phone"), unique("on-the-go-")

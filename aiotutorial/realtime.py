@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 import socket
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import aiopg
@@ -45,7 +45,11 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class Member:
-    """One websocket in one channel: frames go out in order through a bounded queue."""
+    """One websocket in one channel: frames go out in order through a bounded queue.
+
+    Frames are UTF-8 bytes encoded once per event, however many members get them. A writer
+    task exists only while frames are waiting, so an idle socket costs no task.
+    """
 
     def __init__(
         self,
@@ -61,7 +65,7 @@ class Member:
         self.user = user
         self.max_frames = max_frames
         self.last_id = after or 0  # highest message id queued: later duplicates are skipped
-        self._frames: asyncio.Queue[str | None] = asyncio.Queue()
+        self._frames: deque[bytes] = deque()
         # With ``after``, live messages are left to the catch-up from the moment the member
         # joins (they are in the table: committed before announced); only the highest live
         # id is noted, so that the catch-up reads on until it has reached it (Hub.catch_up).
@@ -70,14 +74,11 @@ class Member:
         self._writer: asyncio.Task | None = None
         self.dropped = False
 
-    def start(self) -> None:
-        self._writer = asyncio.ensure_future(self._write())
-
-    def send_frame(self, text: str) -> None:
+    def send_frame(self, data: bytes) -> None:
         """Queue a frame that is not a message (presence, errors, ready)."""
-        self._put(text)
+        self._put(data)
 
-    def send_message(self, message_id: int, text: str) -> None:
+    def send_message(self, message_id: int, data: bytes) -> None:
         """Queue a message frame unless it was already queued (ids only grow)."""
         if self._catching_up:
             self.live_max = max(self.live_max, message_id)
@@ -85,53 +86,63 @@ class Member:
         if message_id <= self.last_id:
             return
         self.last_id = message_id
-        self._put(text)
+        self._put(data)
 
-    async def send_with_backpressure(self, text: str) -> None:
+    async def send_with_backpressure(self, data: bytes) -> None:
         """Queue a frame, first waiting (bounded) until the client has read half its queue:
         a long catch-up streams at the client's pace instead of overflowing the queue."""
         waited = 0.0
-        while self._frames.qsize() >= self.max_frames // 2 and not self.dropped:
+        while len(self._frames) >= self.max_frames // 2 and not self.dropped:
             if waited >= SEND_TIMEOUT:
                 self._overflow()
                 return
             await asyncio.sleep(0.01)
             waited += 0.01
-        self._put(text)
+        self._put(data)
 
     def end_catch_up(self) -> None:
         self._catching_up = False
 
-    def _put(self, text: str) -> None:
+    def _put(self, data: bytes) -> None:
         if self.dropped:
             return
-        if self._frames.qsize() >= self.max_frames:
+        if len(self._frames) >= self.max_frames:
             self._overflow()
             return
-        self._frames.put_nowait(text)
+        self._frames.append(data)
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
 
     def _overflow(self) -> None:
         if not self.dropped:
             log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
             self.dropped = True
+            self._frames.clear()
             asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
 
     async def _write(self) -> None:
+        # No timeout around each send: a send waits only when the socket's buffer is full,
+        # and then the queue fills up and the member is dropped (or the heartbeat drops it).
+        frames = self._frames
         try:
-            while (text := await self._frames.get()) is not None:
-                await asyncio.wait_for(self.ws.send(text), SEND_TIMEOUT)
-        except (ConnectionError, RuntimeError, TimeoutError):
+            while frames and not self.dropped:
+                await self.ws.send_encoded(frames.popleft())
+        except (ConnectionError, RuntimeError):
+            self.dropped = True
+            frames.clear()
             if not self.ws.closed:
                 with contextlib.suppress(Exception):
                     await self.ws.close(POLICY_VIOLATION, "send failed")
+        finally:
+            self._writer = None
 
     async def stop(self) -> None:
-        """Flush what is queued (bounded by SEND_TIMEOUT) and end the writer."""
-        if self._writer is None:
-            return
-        self._frames.put_nowait(None)
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self._writer, SEND_TIMEOUT)
+        """Let what is queued go out (bounded by SEND_TIMEOUT)."""
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(writer), SEND_TIMEOUT)
+            writer.cancel()
 
 
 class Hub:
@@ -268,15 +279,18 @@ class Hub:
             self._mark_presence(event["channel"])
 
     def _dispatch_message(self, event: dict[str, Any], text: str) -> None:
-        for member in list(self.members.get(event["channel"], ())):
-            member.send_message(event["id"], text)
+        members = self.members.get(event["channel"])
+        if not members:
+            return
+        data = text.encode("utf-8")  # once, for every member
+        for member in list(members):
+            member.send_message(event["id"], data)
 
     # --- members ------------------------------------------------------------------------
 
     async def join(self, member: Member) -> None:
         """Start delivering ``member``'s channel to it, and count its user present."""
         self.members[member.channel].add(member)
-        member.start()
         users = self.local_users[member.channel]
         users[member.user] = users.get(member.user, 0) + 1
         if users[member.user] == 1:
@@ -326,7 +340,7 @@ class Hub:
                     events = await chat.messages_after(conn, member.channel, member.last_id)
                 for event in events:
                     member.last_id = event["id"]
-                    await member.send_with_backpressure(chat.encode(event))
+                    await member.send_with_backpressure(chat.encode(event).encode("utf-8"))
                 # Live from here once the table has nothing newer and no newer live message
                 # was seen; no await between this test and end_catch_up(): none is missed.
                 if len(events) < chat.HISTORY_MAX_LIMIT and member.live_max <= member.last_id:
@@ -379,9 +393,9 @@ class Hub:
                         if not members:
                             continue
                         frame = {"type": "presence", "channel": channel, "users": users}
-                        text = chat.encode(frame)
+                        data = chat.encode(frame).encode("utf-8")
                         for member in list(members):
-                            member.send_frame(text)
+                            member.send_frame(data)
             except Exception:
                 log.warning("could not read presence", exc_info=True)
 

@@ -762,6 +762,9 @@ class _FakeSocket:
     async def send(self, text: str) -> None:
         self.sent.append(json.loads(text))
 
+    async def send_encoded(self, data: bytes) -> None:
+        self.sent.append(json.loads(data))
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = True
 

@@ -83,6 +83,11 @@ class WebsocketConnection:
         else:
             raise TypeError(f"ws.send() takes str or bytes, not {type(data).__name__}")
 
+    async def send_encoded(self, data: bytes) -> None:
+        """Send ``data``, UTF-8 text already encoded, as a text frame (a broadcast encodes
+        its text once instead of once per socket)."""
+        await self._socket.send_frame(data, WSMsgType.TEXT)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._socket.close(code=code, message=reason.encode("utf-8"))
 

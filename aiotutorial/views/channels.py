@@ -180,9 +180,8 @@ async def channel_socket(ws: WebsocketConnection) -> None:
         else:
             last_id = None
             await hub.start_live(member)
-        member.send_frame(
-            chat.encode({"type": "ready", "channel": channel, "user": user, "last_id": last_id})
-        )
+        ready = {"type": "ready", "channel": channel, "user": user, "last_id": last_id}
+        member.send_frame(chat.encode(ready).encode("utf-8"))
         async for text in ws:
             try:
                 content = chat.message_content(text)
@@ -194,20 +193,17 @@ async def channel_socket(ws: WebsocketConnection) -> None:
                 async with hub.engine.acquire() as conn:
                     await chat.post_message(conn, channel, user, content)
             except chat.ProtocolError as refused:
-                member.send_frame(chat.encode(refused.frame()))
+                member.send_frame(chat.encode(refused.frame()).encode("utf-8"))
             except (
                 psycopg2.OperationalError,
                 psycopg2.InterfaceError,
                 OSError,
                 DatabaseUnavailable,
             ):
-                member.send_frame(
-                    chat.encode(
-                        chat.ProtocolError(
-                            chat.UNAVAILABLE, "The message could not be stored; send it again."
-                        ).frame()
-                    )
+                refused = chat.ProtocolError(
+                    chat.UNAVAILABLE, "The message could not be stored; send it again."
                 )
+                member.send_frame(chat.encode(refused.frame()).encode("utf-8"))
     finally:
         await hub.leave(member)
 

@@ -73,6 +73,7 @@ class Member:
         self.live_max = 0
         self._writer: asyncio.Task | None = None
         self.dropped = False
+        self.has_presence = False  # has it had the channel's current presence list?
 
     def send_frame(self, data: bytes) -> None:
         """Queue a frame that is not a message (presence, errors, ready)."""
@@ -162,6 +163,7 @@ class Hub:
         self._listener: Any = None
         self._tasks: list[asyncio.Task] = []
         self._presence_dirty: set[str] = set()
+        self._presence_last: dict[str, list[str]] = {}
         self._presence_flush: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self._closing = False
@@ -391,11 +393,18 @@ class Hub:
                         users = await online_users(conn, channel)
                         members = self.members.get(channel)
                         if not members:
+                            self._presence_last.pop(channel, None)
                             continue
+                        # Everyone hears of a change; when the list is the same, only the
+                        # members that have not had it yet (joining N sockets stays O(N)).
+                        changed = self._presence_last.get(channel) != users
+                        self._presence_last[channel] = users
                         frame = {"type": "presence", "channel": channel, "users": users}
                         data = chat.encode(frame).encode("utf-8")
                         for member in list(members):
-                            member.send_frame(data)
+                            if changed or not member.has_presence:
+                                member.has_presence = True
+                                member.send_frame(data)
             except Exception:
                 log.warning("could not read presence", exc_info=True)
 

@@ -54,3 +54,17 @@ psql: db
 
 clean: db-stop
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+# make bench [QUICK=1]: the benchmarks of bench/run.py (servers on loopback, one table,
+# bench/results/latest.json and PNG plots). Installs Debian's wrk (as root) and the bench extra.
+.PHONY: bench
+bench: db
+	@test $(VENV)/.bench-installed -nt setup.py || { \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
+		touch $(VENV)/.bench-installed; }
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+		else echo "wrk is missing (not root, so not installed): HTTP load by bench/httpload.py"; fi; }
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)

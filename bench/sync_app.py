@@ -1,0 +1,260 @@
+"""aiotutorial's demo page and message history as a plain synchronous Pyramid app (the baseline).
+
+Served by gunicorn's ``sync`` or ``gthread`` worker (``bench/servers.py`` writes its ini:
+``[app:main] use = call:bench.sync_app:main`` plus development.ini's ``pyramid.*``,
+``session.*`` and ``db.*`` settings). What it shares with the real app, so that only the
+serving model differs:
+
+* ``GET /demo?sleep=N``: the same template (``aiotutorial:templates/demo.jinja2`` and its
+  layout, with the same routes, static view, signed session and CSRF token), the same
+  ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
+* ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks, the same
+  channel lookup the app's traversal does, and the very SQL of ``aiotutorial.chat.messages_page``
+  (captured from it and compiled with aiopg.sa's dialect, as ``SAConnection.execute`` compiles
+  it), run with psycopg2 from a small thread-safe pool; rows become frames with
+  ``aiotutorial.chat.message_event`` and the ``json`` renderer answers, as in the app.
+
+The identity (for the page's header) is read from the session; an anonymous request, as in
+the benchmark, touches no database, as in the app.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+from aiopg.sa.engine import get_dialect
+from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
+from pyramid.config import Configurator
+from pyramid.csrf import SessionCSRFStoragePolicy, get_csrf_token
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.request import Request
+from pyramid.router import Router
+from pyramid.session import JSONSerializer, SignedCookieSessionFactory
+from pyramid.settings import asbool
+from pyramid.view import view_config
+
+from aiotutorial import chat
+from aiotutorial.db import database_url, dsn_from_url
+from aiotutorial.security import SESSION_COOKIE, SESSION_KEY, SESSION_MAX_AGE, session_secret
+from aiotutorial.views.channels import int_parameter
+from aiotutorial.views.demo import parse_sleep
+
+__all__ = ["main", "messages_sql"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Placeholders given to chat.messages_page to find which bound parameter is which.
+_CHANNEL = "\x00channel"
+_BEFORE = 910_000_001
+_AFTER = 910_000_002
+_LIMIT = 910_000_003
+_sql_cache: dict[tuple[bool, bool], tuple[str, dict[str, Any]]] = {}
+
+
+class _Capture:
+    """Stands in for an aiopg.sa connection: keeps the query, returns no rows."""
+
+    def __init__(self) -> None:
+        self.query: Any = None
+
+    async def execute(self, query: Any) -> _Capture:
+        self.query = query
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        return []
+
+
+def messages_sql(with_before: bool, with_after: bool) -> tuple[str, dict[str, Any]]:
+    """The SQL of ``chat.messages_page`` (pyformat) and its parameters with placeholders."""
+    key = (with_before, with_after)
+    cached = _sql_cache.get(key)
+    if cached is not None:
+        return cached
+    capture = _Capture()
+    coroutine = chat.messages_page(
+        capture,  # type: ignore[arg-type]
+        _CHANNEL,
+        before=_BEFORE if with_before else None,
+        after=_AFTER if with_after else None,
+        limit=_LIMIT,
+    )
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover - messages_page only awaits the capture
+        coroutine.close()
+        raise RuntimeError("chat.messages_page suspended on something else than execute()")
+    compiled = capture.query.compile(dialect=get_dialect())
+    cached = (str(compiled), dict(compiled.params))
+    _sql_cache[key] = cached
+    return cached
+
+
+# --- the connection pool, one per worker process ------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: psycopg2.pool.ThreadedConnectionPool | None = None
+_pool_pid: int | None = None
+
+
+def _get_pool(settings: dict[str, Any]) -> psycopg2.pool.ThreadedConnectionPool:
+    global _pool, _pool_pid
+    if _pool is not None and _pool_pid == os.getpid():
+        return _pool
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            statement_ms = int(float(settings.get("db.statement_timeout", 10)) * 1000)
+            size = int(settings.get("bench.pool_max", 10))
+            # minconn = maxconn: psycopg2's pool closes every connection put back above
+            # minconn, which would reconnect on most requests; aiopg's keeps them (up to max).
+            _pool = psycopg2.pool.ThreadedConnectionPool(
+                size,
+                size,
+                dsn_from_url(settings["sqlalchemy.url"]),
+                options=f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
+            )
+            _pool_pid = os.getpid()
+    return _pool
+
+
+class _Connection:
+    """``with _Connection(request) as cursor``: a pooled autocommit connection (as aiopg's)."""
+
+    def __init__(self, request: Request) -> None:
+        self.pool = _get_pool(request.registry.settings)
+        self.connection: Any = None
+
+    def __enter__(self) -> Any:
+        self.connection = self.pool.getconn()
+        self.connection.autocommit = True
+        return self.connection.cursor(cursor_factory=psycopg2.extras.NamedTupleCursor)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        broken = exc_info[0] is not None and isinstance(
+            exc_info[1], psycopg2.OperationalError | psycopg2.InterfaceError
+        )
+        self.pool.putconn(self.connection, close=broken)
+
+
+# --- security: the session's user, checked in the database ----------------------------------
+
+
+def _request_user(request: Request) -> str | None:
+    username = request.session.get(SESSION_KEY)
+    if not isinstance(username, str):
+        return None
+    with _Connection(request) as cursor:
+        cursor.execute("SELECT username FROM users WHERE username = %s", (username,))
+        row = cursor.fetchone()
+    return row.username if row is not None else None
+
+
+class _Root:
+    __acl__ = [(Allow, Everyone, "view"), (Allow, Authenticated, "chat")]
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+
+class _SecurityPolicy:
+    def __init__(self) -> None:
+        self.acl = ACLHelper()
+
+    def identity(self, request: Request) -> Any:
+        return request.user
+
+    def authenticated_userid(self, request: Request) -> str | None:
+        return request.user
+
+    def permits(self, request: Request, context: Any, permission: str) -> Any:
+        principals = [Everyone]
+        if request.user is not None:
+            principals += [Authenticated, f"user:{request.user}"]
+        return self.acl.permits(context, principals, permission)
+
+    def remember(self, request: Request, userid: str, **kw: Any) -> list:
+        return []
+
+    def forget(self, request: Request, **kw: Any) -> list:
+        return []
+
+
+# --- the views ------------------------------------------------------------------------------
+
+
+@view_config(route_name="demo", renderer="aiotutorial:templates/demo.jinja2")
+def demo(request: Request) -> dict[str, Any]:
+    seconds = parse_sleep(request.GET.get("sleep"))
+    if seconds:
+        time.sleep(seconds)
+    return {"title": "aiotutorial websocket test", "slept": seconds}
+
+
+@view_config(route_name="messages", renderer="json", permission="view")
+def channel_messages(request: Request) -> dict[str, Any]:
+    name = request.matchdict["name"]
+    if chat.channel_name_error(name) is not None:
+        raise HTTPNotFound()
+    before = int_parameter(request, "before", 0)
+    after = int_parameter(request, "after", 0)
+    limit = int_parameter(request, "limit", 1, chat.HISTORY_MAX_LIMIT)
+    sql, template = messages_sql(before is not None, after is not None)
+    values = {_CHANNEL: name, _BEFORE: before, _AFTER: after}
+    values[_LIMIT] = limit or chat.HISTORY_DEFAULT_LIMIT
+    params = {key: values.get(value, value) for key, value in template.items()}
+    with _Connection(request) as cursor:
+        # What the app's traversal asks before the view runs (resources.ChannelsRoot).
+        cursor.execute("SELECT chats.channel FROM chats WHERE chats.channel = %s", (name,))
+        if cursor.fetchone() is None:
+            raise HTTPNotFound()
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {"messages": [chat.message_event(row) for row in rows]}
+
+
+def main(global_config: dict[str, Any], **settings: Any) -> Router:
+    """The paste app factory."""
+    settings["sqlalchemy.url"] = database_url(settings)
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_jinja2")
+        config.set_session_factory(
+            SignedCookieSessionFactory(
+                session_secret(settings, PROJECT_ROOT),
+                cookie_name=SESSION_COOKIE,
+                httponly=True,
+                samesite="Lax",
+                secure=asbool(settings.get("session.secure", False)),
+                max_age=SESSION_MAX_AGE,
+                timeout=SESSION_MAX_AGE,
+                reissue_time=3600,
+                serializer=JSONSerializer(),
+            )
+        )
+        config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+        config.set_default_csrf_options(
+            require_csrf=True, token="csrf_token", header="X-CSRF-Token"
+        )
+        config.set_security_policy(_SecurityPolicy())
+        config.set_root_factory(_Root)
+        config.add_request_method(_request_user, "user", reify=True)
+        config.add_request_method(get_csrf_token, "csrf_token", reify=True)
+        config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
+        # The routes the templates link to (only /demo and the history are served here).
+        config.add_route("home", "/")
+        config.add_route("login", "/login")
+        config.add_route("logout", "/logout")
+        config.add_route("register", "/register")
+        config.add_route("echo", "/echo")
+        config.add_route("demo", "/demo")
+        config.add_route("messages", "/channels/{name}/messages")
+        config.scan(__name__)
+    return config.make_wsgi_app()

@@ -40,6 +40,7 @@ __all__ = [
     "find_user",
     "session_secret",
     "revoke_sessions",
+    "session_factory",
 ]
 
 log = logging.getLogger(__name__)
@@ -250,24 +251,25 @@ def session_secret(settings: dict[str, Any], project_root: Path) -> str:
     return secret
 
 
+def session_factory(settings: dict[str, Any]) -> Any:
+    """The signed-cookie session factory (HttpOnly, SameSite=Lax, JSON, not pickle)."""
+    project_root = Path(__file__).resolve().parent.parent
+    return SignedCookieSessionFactory(
+        session_secret(settings, project_root),
+        cookie_name=SESSION_COOKIE,
+        httponly=True,
+        samesite="Lax",
+        secure=asbool(settings.get("session.secure", False)),
+        max_age=SESSION_MAX_AGE,
+        timeout=SESSION_MAX_AGE,
+        reissue_time=3600,
+        serializer=JSONSerializer(),
+    )
+
+
 def includeme(config: Any) -> None:
     """Sessions, CSRF on every unsafe request, the security policy and the root ACL."""
-    settings = config.get_settings()
-    project_root = Path(__file__).resolve().parent.parent
-    secret = session_secret(settings, project_root)
-    config.set_session_factory(
-        SignedCookieSessionFactory(
-            secret,
-            cookie_name=SESSION_COOKIE,
-            httponly=True,
-            samesite="Lax",
-            secure=asbool(settings.get("session.secure", False)),
-            max_age=SESSION_MAX_AGE,
-            timeout=SESSION_MAX_AGE,
-            reissue_time=3600,
-            serializer=JSONSerializer(),
-        )
-    )
+    config.set_session_factory(session_factory(config.get_settings()))
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True, token="csrf_token", header="X-CSRF-Token")
     config.set_security_policy(SecurityPolicy())

@@ -36,13 +36,11 @@ from pyramid.csrf import SessionCSRFStoragePolicy, get_csrf_token
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
 from pyramid.router import Router
-from pyramid.session import JSONSerializer, SignedCookieSessionFactory
-from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from aiotutorial import chat
 from aiotutorial.db import database_url, dsn_from_url
-from aiotutorial.security import SESSION_COOKIE, SESSION_KEY, SESSION_MAX_AGE, session_secret
+from aiotutorial.security import SESSION_KEY, session_factory
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep
 
@@ -226,19 +224,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     settings["sqlalchemy.url"] = database_url(settings)
     with Configurator(settings=settings) as config:
         config.include("pyramid_jinja2")
-        config.set_session_factory(
-            SignedCookieSessionFactory(
-                session_secret(settings, PROJECT_ROOT),
-                cookie_name=SESSION_COOKIE,
-                httponly=True,
-                samesite="Lax",
-                secure=asbool(settings.get("session.secure", False)),
-                max_age=SESSION_MAX_AGE,
-                timeout=SESSION_MAX_AGE,
-                reissue_time=3600,
-                serializer=JSONSerializer(),
-            )
-        )
+        config.set_session_factory(session_factory(settings))
         config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
         config.set_default_csrf_options(
             require_csrf=True, token="csrf_token", header="X-CSRF-Token"

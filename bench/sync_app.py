@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -46,7 +45,6 @@ from aiotutorial.views.demo import parse_sleep
 
 __all__ = ["main", "messages_sql"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Placeholders given to chat.messages_page to find which bound parameter is which.
 _CHANNEL = "\x00channel"

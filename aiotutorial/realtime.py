@@ -365,10 +365,7 @@ class Hub:
     ) -> None:
         async with conn.begin():
             await conn.execute(statement)
-            payload = {"type": "presence_changed", "channel": channel or "*"}
-            await conn.execute(
-                sa.select(sa.func.pg_notify(chat.NOTIFY_CHANNEL, chat.encode(payload)))
-            )
+            await chat.notify(conn, {"type": "presence_changed", "channel": channel or "*"})
 
     # --- presence -----------------------------------------------------------------------
 
@@ -429,10 +426,7 @@ class Hub:
                     )
                     expired = {row.channel for row in await result.fetchall()}
                     for channel in expired:
-                        payload = {"type": "presence_changed", "channel": channel}
-                        await conn.execute(
-                            sa.select(sa.func.pg_notify(chat.NOTIFY_CHANNEL, chat.encode(payload)))
-                        )
+                        await chat.notify(conn, {"type": "presence_changed", "channel": channel})
             except Exception:
                 log.warning("could not refresh presence", exc_info=True)
 

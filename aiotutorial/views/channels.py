@@ -13,10 +13,8 @@ from pyramid.view import view_config
 from .. import chat
 from ..aio import WebsocketConnection, WebsocketMapper
 from ..db import DatabaseUnavailable
-from ..realtime import Member, get_hub, online_counts
+from ..realtime import POLICY_VIOLATION, Member, get_hub, online_counts
 from ..resources import Channel, ChannelsRoot
-
-POLICY_VIOLATION = 1008
 
 
 def bad_parameter(detail: str) -> HTTPBadRequest:

@@ -33,6 +33,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests", "tests.*"]),
     include_package_data=True,
+    package_data={"aiotutorial": ["game/words.txt", "templates/*.jinja2", "static/*"]},
     zip_safe=False,
     install_requires=requires,
     extras_require={

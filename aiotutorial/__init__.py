@@ -20,6 +20,8 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".views.health")
         config.include(".views.accounts")
         config.include(".realtime")
+        config.include(".chat.live")
+        config.include(".game")
         config.include(".views.channels")
         config.include(".views.demo")
     return config.make_wsgi_app()

@@ -1,12 +1,16 @@
-"""SQLAlchemy Core schema of the tutorial: users, chats, messages, games and scores."""
+"""SQLAlchemy Core schema: the tutorial's users, chats, messages, games and scores, then what
+later migrations add (presence, the bus, restricted messages, the game's state and turns,
+leaderboards)."""
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Sequence,
     SmallInteger,
     String,
     Table,
@@ -14,6 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -29,6 +34,15 @@ __all__ = [
     "game",
     "score",
     "presence",
+    "bus_payloads",
+    "restricted_messages",
+    "game_state",
+    "game_turns",
+    "game_strokes",
+    "game_inbox",
+    "game_events",
+    "player_totals",
+    "channel_player_totals",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -111,6 +125,138 @@ presence = Table(
     Column("connections", Integer, nullable=False, server_default=text("1")),
     Column("seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
     prefixes=["UNLOGGED"],
+)
+
+# Events too big for a NOTIFY payload travel by reference to a row here (realtime.bus). As
+# short-lived as the notification queue itself, so UNLOGGED; rows are dropped after minutes.
+bus_payloads = Table(
+    "bus_payloads",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    prefixes=["UNLOGGED"],
+)
+
+# A message only `readers` may read, live and in the history, until its channel's
+# restrictions are released (chat.messages). Holds only the messages of turns in progress.
+restricted_messages = Table(
+    "restricted_messages",
+    metadata,
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(40), nullable=False, index=True),
+    Column("readers", ARRAY(String(40)), nullable=False),
+)
+
+# --- the draw-and-guess game (aiotutorial/game/) -------------------------------------------
+# `games` and `scores` are the tutorial's: a game of a channel, finished when it ends, and
+# each player's running total in it. One game runs per channel at a time:
+Index(
+    "uq_games_channel_running",
+    games.c.channel,
+    unique=True,
+    postgresql_where=games.c.finished.is_(None),
+)
+
+# Each turn: who drew, in which round; the word is written only once the turn has ended (until
+# then it lives in game_state.state, which nothing a player can ask for reads).
+game_turns = Table(
+    "game_turns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("game", Integer, ForeignKey("games.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(40), ForeignKey("chats.channel"), nullable=False),
+    Column("number", SmallInteger, nullable=False),
+    Column("round", SmallInteger, nullable=False),
+    Column("drawer", String(40), ForeignKey("users.username"), nullable=False),
+    Column("word", String(30)),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("ended", DateTime(timezone=True)),
+    Index("ix_game_turns_game", "game"),
+)
+# The gallery: a channel's last finished turns, newest first.
+Index(
+    "ix_game_turns_channel_id_ended",
+    game_turns.c.channel,
+    game_turns.c.id,
+    postgresql_where=game_turns.c.ended.isnot(None),
+)
+
+# A turn's drawing: the drawer's batches of operations in order (seq 1, 2, ...).
+game_strokes = Table(
+    "game_strokes",
+    metadata,
+    Column("turn", Integer, ForeignKey("game_turns.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("ops", JSONB, nullable=False),
+)
+
+# Positions of game events in a channel's game stream: one sequence for every game, drawn
+# while the game's state row is locked, so the positions of a game grow in commit order.
+game_events = Sequence("game_events", metadata=metadata)
+
+# A running game: its owner process (a lease, fenced by `epoch`), the columns other workers
+# test (phase, drawer, turn, strokes, version), and the rules' whole state in `state` (with the
+# secret word: read only by the server, never sent as it is to anyone).
+game_state = Table(
+    "game_state",
+    metadata,
+    Column("game", Integer, ForeignKey("games.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(40), ForeignKey("chats.channel"), nullable=False, unique=True),
+    Column("owner", String(80), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=False, index=True),
+    Column("phase", String(16), nullable=False),
+    Column("drawer", String(40)),
+    Column("turn", Integer, ForeignKey("game_turns.id")),
+    Column("strokes", Integer, nullable=False, server_default=text("0")),
+    Column("version", BigInteger, nullable=False),
+    Column("players", SmallInteger, nullable=False),
+    Column("state", JSONB, nullable=False),
+)
+
+# Players' commands waiting for the game's owner (a guess, a word chosen, a kick vote), in
+# order; the owner deletes each in the transaction that applies it: applied exactly once,
+# even when the owner dies and another process takes over.
+game_inbox = Table(
+    "game_inbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("game", Integer, ForeignKey("games.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("username", String(40), nullable=False),
+    Column("member", String(120), nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_game_inbox_game_id", "game", "id"),
+)
+
+# Leaderboards over finished games, kept up to date when a game finishes (in its transaction):
+# each page is read from an index, however many games there were.
+player_totals = Table(
+    "player_totals",
+    metadata,
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("games", Integer, nullable=False),
+    Column("wins", Integer, nullable=False),
+)
+Index("ix_player_totals_rank", player_totals.c.points.desc(), player_totals.c.user)
+
+channel_player_totals = Table(
+    "channel_player_totals",
+    metadata,
+    Column("channel", String(40), ForeignKey("chats.channel"), primary_key=True),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("games", Integer, nullable=False),
+    Column("wins", Integer, nullable=False),
+)
+Index(
+    "ix_channel_player_totals_rank",
+    channel_player_totals.c.channel,
+    channel_player_totals.c.points.desc(),
+    channel_player_totals.c.user,
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

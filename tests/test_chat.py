@@ -25,134 +25,32 @@ import contextlib
 import datetime
 import json
 import random
-import tempfile
 import time
 import unittest
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import aiopg
 import psycopg2
-from aiopg.sa import create_engine
 from webob.multidict import MultiDict
 
 from aiotutorial import chat
+from aiotutorial.chat.live import ChatFeature
 from aiotutorial.db import dsn_from_url
 from aiotutorial.realtime import Hub
 from aiotutorial.views.channels import channel_socket
 
 from .chatclient import ChatClient, ChatSocket, random_name
-from .dbtest import prepare_testing_database
-from .support import DEVELOPMENT_INI, GunicornServer, rewrite_section, wait_for
-
-# Settings every test server gets: many registrations from 127.0.0.1.
-BASE_SETTINGS = {"security.register_attempts": "100000"}
-# How long presence (a table, refreshed through NOTIFY) may take to show a change.
-PRESENCE_DELAY = 3.0
-
-
-def worker_pid(worker: str) -> int:
-    """The pid inside a hub's worker id (``host:pid:random``)."""
-    return int(worker.rsplit(":", 2)[1])
-
-
-def is_message(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "message"
-
-
-def is_ready(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "ready"
-
-
-class ChatServersTest(unittest.IsolatedAsyncioTestCase):
-    """Gunicorn A (two workers) and B (one worker) on the testing database, for the class."""
-
-    a_workers: ClassVar[int] = 2
-    b_workers: ClassVar[int | None] = 1
-    app_settings: ClassVar[Mapping[str, str]] = {}
-    url: ClassVar[str]
-    app_name: ClassVar[str]
-    a: ClassVar[GunicornServer]
-    b: ClassVar[GunicornServer]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.url = prepare_testing_database()
-        tmp = tempfile.TemporaryDirectory(prefix="aiotutorial-chat-", ignore_cleanup_errors=True)
-        cls.addClassCleanup(tmp.cleanup)
-        ini = Path(tmp.name) / "chat-test.ini"
-        settings = {**BASE_SETTINGS, **cls.app_settings}
-        ini.write_text(
-            rewrite_section(DEVELOPMENT_INI.read_text(encoding="utf-8"), "app:main", settings),
-            encoding="utf-8",
-        )
-        # The servers' connections carry a name of their own (pg_stat_activity shows it).
-        cls.app_name = random_name("chattest_")
-        separator = "&" if "?" in cls.url else "?"
-        env = {"DATABASE_URL": f"{cls.url}{separator}application_name={cls.app_name}"}
-        cls.a = GunicornServer(ini, workers=cls.a_workers, env=env)
-        cls.addClassCleanup(cls.a.stop)
-        cls.a.start()
-        if cls.b_workers:
-            cls.b = GunicornServer(ini, workers=cls.b_workers, env=env)
-            cls.addClassCleanup(cls.b.stop)
-            cls.b.start()
-
-    async def asyncSetUp(self) -> None:
-        # The debug loop of IsolatedAsyncioTestCase is slow, and these tests move many frames.
-        asyncio.get_running_loop().set_debug(False)
-        self.engine = await create_engine(dsn_from_url(self.url), minsize=0, maxsize=4)
-
-        async def close_engine() -> None:
-            self.engine.close()
-            await self.engine.wait_closed()
-
-        self.addAsyncCleanup(close_engine)
-
-    # --- users and channels ----------------------------------------------------------------
-
-    async def user(self, server: GunicornServer, username: str | None = None) -> ChatClient:
-        """A new user registered on ``server``, or ``username`` logged in on ``server``."""
-        client = ChatClient(server.url(""), username)
-        self.addAsyncCleanup(client.close)
-        if username is None:
-            await client.register()
-        else:
-            await client.login()
-        return client
-
-    async def anonymous(self, server: GunicornServer) -> ChatClient:
-        client = ChatClient(server.url(""))
-        self.addAsyncCleanup(client.close)
-        return client
-
-    # --- the database, directly ------------------------------------------------------------
-
-    async def insert_messages(self, channel: str, user: str, contents: list[str]) -> list[int]:
-        """Post ``contents`` with the app's ``post_message``, in one transaction (fast)."""
-        async with self.engine.acquire() as conn:
-            async with conn.begin():
-                events = [await chat.post_message(conn, channel, user, c) for c in contents]
-        return [event["id"] for event in events]
-
-    async def presence_rows(self, channel: str) -> list[tuple[str, str]]:
-        async with self.engine.acquire() as conn:
-            result = await conn.execute(
-                "SELECT worker, username FROM presence WHERE channel = %s", (channel,)
-            )
-            return [(row[0], row[1]) for row in await result.fetchall()]
-
-    async def online(self, client: ChatClient, channel: str) -> int | None:
-        status, body = await client.get_json("/channels")
-        self.assertEqual(status, 200, body)
-        for entry in body["channels"]:
-            if entry["name"] == channel:
-                return entry["online"]
-        return None
+from .chatservers import (
+    PRESENCE_DELAY,
+    ChatServersTest,
+    is_message,
+    is_ready,
+    worker_pid,
+)
+from .support import wait_for
 
 
 async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> None:
@@ -506,7 +404,9 @@ class RefusalAndHttpTests(ChatServersTest):
         status, body = await alice.get_json("/channels")
         self.assertEqual(status, 200)
         entry = next(c for c in body["channels"] if c["name"] == channel)
-        self.assertEqual(entry, {"name": channel, "online": 0, "last_message_at": None})
+        self.assertEqual(
+            entry, {"name": channel, "online": 0, "last_message_at": None, "game": None}
+        )
 
         bob_b = await self.user(self.b)
         carol = await self.user(self.a)
@@ -737,9 +637,9 @@ class PresenceFlushTests(unittest.IsolatedAsyncioTestCase):
         first, second = _FakeMember(), _FakeMember()
         hub.members["first"].add(first)  # type: ignore[arg-type]
         hub.members["second"].add(second)  # type: ignore[arg-type]
-        hub._mark_presence("first")
+        hub.presence.mark("first")
         await asyncio.sleep(0.1)  # the flush is now reading the table (waiting on the gate)
-        hub._mark_presence("second")  # a notification arriving meanwhile
+        hub.presence.mark("second")  # a notification arriving meanwhile
         gate.set()
         await asyncio.sleep(0.2)
         self.assertEqual(len(first.frames), 1)
@@ -825,6 +725,7 @@ class JoinCatchUpTests(unittest.IsolatedAsyncioTestCase):
         gate = asyncio.Event()
         rows = [_message_row(n) for n in range(1, 6)]
         hub = Hub(_FakeEngine(_ScriptedConnection(gate, rows)), "", {})  # type: ignore[arg-type]
+        ChatFeature(hub)
 
         async def release() -> None:
             pass
@@ -832,7 +733,7 @@ class JoinCatchUpTests(unittest.IsolatedAsyncioTestCase):
         request = SimpleNamespace(
             context=SimpleNamespace(name="room"),
             identity=SimpleNamespace(username="bob"),
-            registry={"chat.hub": hub},
+            registry={"realtime.hub": hub},
             GET=MultiDict([("after", "0")]),
             db=SimpleNamespace(release=release),
         )
@@ -841,7 +742,7 @@ class JoinCatchUpTests(unittest.IsolatedAsyncioTestCase):
         await asyncio.sleep(0.05)  # the view now waits on the presence row
         self.assertTrue(hub.members["room"], "the member is registered before the row is written")
         live = chat.message_event(rows[-1])
-        hub._dispatch_message(live, chat.encode(live))
+        await hub.dispatch(live)
         gate.set()
         await asyncio.wait_for(view, 5)
         kinds = [(frame["type"], frame.get("id")) for frame in socket.sent]

@@ -127,9 +127,14 @@ class GameAndScoreTest(DatabaseTest):
         with self.assertRaises(psycopg2.IntegrityError):
             await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE))
 
+    async def test_one_running_game_per_channel(self):
+        with self.assertRaises(psycopg2.IntegrityError):
+            await self.conn.execute(db.games.insert().values(channel=LOBBY))
+
     async def test_same_user_in_two_games(self):
+        # A finished game and the running one (only one may run in a channel at a time).
         other = await self.conn.scalar(
-            db.games.insert().values(channel=LOBBY).returning(db.games.c.id)
+            db.games.insert().values(channel=LOBBY, finished=sa.func.now()).returning(db.games.c.id)
         )
         await self.conn.execute(db.scores.insert().values(game=self.game, user=ALICE))
         await self.conn.execute(db.scores.insert().values(game=other, user=ALICE))

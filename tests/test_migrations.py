@@ -243,9 +243,18 @@ class HeadTests(ScratchDatabaseTestCase):
             return dict(rows.all())
 
     def test_head_adds_presence_index_and_session_revocation(self) -> None:
-        self.assertEqual(
-            self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version", "presence"}
-        )
+        later = {
+            "presence",
+            "bus_payloads",
+            "restricted_messages",
+            "game_state",
+            "game_turns",
+            "game_strokes",
+            "game_inbox",
+            "player_totals",
+            "channel_player_totals",
+        }
+        self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())
         users = {c["name"] for c in sa.inspect(self.engine).get_columns("users")}
         self.assertIn("sessions_valid_after", users)
@@ -258,6 +267,25 @@ class HeadTests(ScratchDatabaseTestCase):
                 sa.text("SELECT relpersistence FROM pg_class WHERE relname = 'presence'")
             ).scalar()
         self.assertEqual(persistence, "u")  # UNLOGGED
+
+    def test_head_adds_the_game(self) -> None:
+        games = self.index_definitions("games")["uq_games_channel_running"]
+        self.assertIn("UNIQUE INDEX", games)
+        self.assertIn("WHERE (finished IS NULL)", games)
+        self.assertIn(
+            "WHERE (ended IS NOT NULL)",
+            self.index_definitions("game_turns")["ix_game_turns_channel_id_ended"],
+        )
+        with self.engine.connect() as connection:
+            persistence = connection.execute(
+                sa.text("SELECT relpersistence FROM pg_class WHERE relname = 'bus_payloads'")
+            ).scalar()
+            first, second = (
+                connection.execute(sa.text("SELECT nextval('game_events')")).scalar()
+                for _ in range(2)
+            )
+        self.assertEqual(persistence, "u")
+        self.assertEqual(second, first + 1)
 
     def test_every_revision_downgrades_one_step_at_a_time(self) -> None:
         config = migrate.make_config(self.url)

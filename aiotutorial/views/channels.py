@@ -12,8 +12,8 @@ from pyramid.view import view_config
 
 from .. import chat
 from ..aio import WebsocketConnection, WebsocketMapper
-from ..db import DatabaseUnavailable
-from ..realtime import POLICY_VIOLATION, Member, get_hub, online_counts
+from ..game.store import running_games
+from ..realtime import POLICY_VIOLATION, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
 
 
@@ -41,7 +41,15 @@ def int_parameter(request: Request, name: str, low: int, high: int | None = None
 async def channel_summaries(request: Request) -> list[dict[str, Any]]:
     channels = await chat.list_channels(request.db)
     online = await online_counts(request.db)
-    return [{**channel, "online": online.get(channel["name"], 0)} for channel in channels]
+    games = await running_games(request.db)
+    return [
+        {
+            **channel,
+            "online": online.get(channel["name"], 0),
+            "game": {"players": games[channel["name"]]} if channel["name"] in games else None,
+        }
+        for channel in channels
+    ]
 
 
 # --- the lobby and the channel list -------------------------------------------------------
@@ -95,7 +103,9 @@ async def create_channel(request: Request) -> Any:
     location = request.route_url("channel", traverse=(name,))
     if wants_json:
         return HTTPCreated(
-            json_body={"channel": {"name": name, "online": 0, "last_message_at": None}},
+            json_body={
+                "channel": {"name": name, "online": 0, "last_message_at": None, "game": None}
+            },
             location=location,
         )
     return HTTPSeeOther(location=location)
@@ -145,6 +155,7 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
         before=before,
         after=after,
         limit=limit or chat.HISTORY_DEFAULT_LIMIT,
+        visible_to=request.identity.username if request.identity else None,
     )
     return {"messages": messages}
 
@@ -157,7 +168,8 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     permission="chat",
 )
 async def channel_socket(ws: WebsocketConnection) -> None:
-    """The live channel: catch-up, then every message and presence change (docs/protocol.md)."""
+    """The live channel: catch-up, then every message, presence change and game event
+    (docs/protocol.md); the features registered with the realtime hub handle its frames."""
     request = ws.request
     channel = request.context.name
     user = request.identity.username
@@ -170,40 +182,7 @@ async def channel_socket(ws: WebsocketConnection) -> None:
         return
     # The socket may stay open for hours: do not hold a pooled connection all that time.
     await request.db.release()
-    member = Member(ws, channel, user, hub.max_frames, after=after)
-    try:
-        await hub.join(member)
-        if after is not None:
-            last_id = await hub.catch_up(member)
-        else:
-            last_id = None
-            await hub.start_live(member)
-        ready = {"type": "ready", "channel": channel, "user": user, "last_id": last_id}
-        member.send_frame(chat.encode(ready).encode("utf-8"))
-        async for text in ws:
-            try:
-                content = chat.message_content(text)
-                if hub.throttle.consume(user):
-                    raise chat.ProtocolError(
-                        chat.RATE_LIMITED,
-                        f"At most {hub.throttle.rate:g} messages a second; slow down.",
-                    )
-                async with hub.engine.acquire() as conn:
-                    await chat.post_message(conn, channel, user, content)
-            except chat.ProtocolError as refused:
-                member.send_frame(chat.encode(refused.frame()).encode("utf-8"))
-            except (
-                psycopg2.OperationalError,
-                psycopg2.InterfaceError,
-                OSError,
-                DatabaseUnavailable,
-            ):
-                refused = chat.ProtocolError(
-                    chat.UNAVAILABLE, "The message could not be stored; send it again."
-                )
-                member.send_frame(chat.encode(refused.frame()).encode("utf-8"))
-    finally:
-        await hub.leave(member)
+    await serve_channel(hub, ws, channel, user, {"after": after})
 
 
 def includeme(config) -> None:

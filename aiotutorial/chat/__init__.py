@@ -1,0 +1,86 @@
+"""The chat: channel names, message limits, the protocol's frames, and the queries behind them.
+
+Persist, then publish: a message is inserted and announced (``pg_notify``) in one transaction,
+so PostgreSQL delivers the announcement only once the row is committed. Inserts into one
+channel take that channel's row lock first, so message ids of a channel are handed out in the
+order their transactions commit: a client's last seen id is enough to catch up without a gap.
+
+- ``messages``: the queries (channels, posting, history, catch-up, restricted messages);
+- ``live``: the chat as a client of ``aiotutorial.realtime`` (its stream, its frames).
+"""
+
+from __future__ import annotations
+
+from ..realtime import (
+    BAD_FRAME,
+    BAD_JSON,
+    NOTIFY_CHANNEL,
+    NOTIFY_MAX_BYTES,
+    UNAVAILABLE,
+    UNKNOWN_TYPE,
+    ProtocolError,
+    encode,
+)
+from .messages import (
+    EVERYONE,
+    create_channel,
+    insert_message,
+    latest_id,
+    list_channels,
+    message_by_id,
+    message_event,
+    messages_after,
+    messages_page,
+    post_message,
+    release_restricted,
+)
+from .protocol import (
+    BAD_CONTENT,
+    CHANNEL_NAME_MAX,
+    EMPTY,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    MESSAGE_MAX_CHARS,
+    RATE_BURST,
+    RATE_LIMITED,
+    RATE_PER_SECOND,
+    TOO_LONG,
+    ChannelExists,
+    channel_name_error,
+    message_content,
+)
+
+__all__ = [
+    "CHANNEL_NAME_MAX",
+    "MESSAGE_MAX_CHARS",
+    "HISTORY_DEFAULT_LIMIT",
+    "HISTORY_MAX_LIMIT",
+    "RATE_PER_SECOND",
+    "RATE_BURST",
+    "NOTIFY_CHANNEL",
+    "NOTIFY_MAX_BYTES",
+    "BAD_JSON",
+    "BAD_FRAME",
+    "UNKNOWN_TYPE",
+    "BAD_CONTENT",
+    "EMPTY",
+    "TOO_LONG",
+    "RATE_LIMITED",
+    "UNAVAILABLE",
+    "ChannelExists",
+    "ProtocolError",
+    "channel_name_error",
+    "message_content",
+    "encode",
+    "message_event",
+    "list_channels",
+    "create_channel",
+    "post_message",
+    "insert_message",
+    "release_restricted",
+    "messages_page",
+    "messages_after",
+    "latest_id",
+    "message_by_id",
+    "EVERYONE",
+]

@@ -1,0 +1,54 @@
+"""Live updates between every worker of every server, through PostgreSQL alone.
+
+- ``bus``: LISTEN/NOTIFY, the one transport between processes (``publish`` inside a
+  transaction: persist, then publish);
+- ``member``: one websocket, its bounded send queue and its cursor in each stream;
+- ``hub``: this worker's members by channel and the registries features fill (event types,
+  client frame types, streams, background tasks);
+- ``presence``: who is connected to which channel, across workers;
+- ``socket``: a channel socket's life (join, catch-up of every stream, frames to handlers).
+
+It knows no feature by name: the chat and the game register with it (``add_feature``).
+"""
+
+from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish
+from .hub import Hub, Stream, add_feature, audience_of, get_hub, includeme
+from .member import POLICY_VIOLATION, Member
+from .presence import PRESENCE_CHANGED, online_counts, online_users
+from .protocol import (
+    BAD_FRAME,
+    BAD_JSON,
+    INTERNAL,
+    UNAVAILABLE,
+    UNKNOWN_TYPE,
+    ProtocolError,
+    read_frame,
+)
+from .socket import send_error, serve_channel
+
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "NOTIFY_MAX_BYTES",
+    "encode",
+    "publish",
+    "Hub",
+    "Stream",
+    "add_feature",
+    "audience_of",
+    "get_hub",
+    "includeme",
+    "POLICY_VIOLATION",
+    "Member",
+    "PRESENCE_CHANGED",
+    "online_counts",
+    "online_users",
+    "BAD_FRAME",
+    "BAD_JSON",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "UNKNOWN_TYPE",
+    "ProtocolError",
+    "read_frame",
+    "send_error",
+    "serve_channel",
+]

@@ -1,0 +1,305 @@
+"""This worker's live side: local members by channel, the registries features fill, the bus.
+
+The hub knows no feature by name. At startup each feature registered with ``add_feature`` is
+given the hub and registers what it handles:
+
+- ``hub.on(event_type, handler)``: events arriving from the bus (several handlers may share a
+  type; they run in registration order);
+- ``hub.on_frame(frame_type, handler)``: frames clients send on a channel socket;
+- ``hub.add_stream(stream)``: an ordered, persisted sequence members follow with a cursor,
+  caught up when a socket joins and after the bus reconnects;
+- ``hub.add_task(factory)``: a background loop that lives as long as the hub.
+
+``hub.deliver(event, ...)`` hands an event to the local members of its channel that are in its
+audience: everyone, ``{"users": [...]}``, or ``{"member": id}`` (one socket, on any worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiopg.sa.engine import Engine
+from pyramid.registry import Registry
+
+from .bus import CONNECTION_ERRORS, Bus, encode, forget_old_payloads
+from .member import SEND_QUEUE_FRAMES, Member
+from .presence import Presence
+
+__all__ = ["Hub", "Stream", "add_feature", "get_hub", "audience_of"]
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY = 60.0
+
+EventHandler = Callable[[dict[str, Any], str], Awaitable[None] | None]
+FrameHandler = Callable[[Member, dict[str, Any]], Awaitable[None]]
+_FEATURES = "realtime.features"
+_HUB = "realtime.hub"
+
+
+class Stream:
+    """An ordered sequence of a channel's events, persisted by a feature, that members follow.
+
+    Subclasses name themselves and implement ``catch_up`` (bring a member that just joined up
+    to date, by ``self.replay``) and ``recover`` (after the bus reconnected: send the members
+    of a channel what was committed while notifications were not heard).
+    """
+
+    name = ""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def prepare(self, member: Member, params: dict[str, Any]) -> None:
+        """Called when the member is made, before it joins: hold live events if it will
+        catch up (the default) so that none slips between the catch-up and live delivery."""
+        member.hold(self.name)
+
+    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def recover(self, channel: str, members: list[Member]) -> None:
+        raise NotImplementedError
+
+    def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
+        """What this stream adds to the ``ready`` frame."""
+        return {}
+
+    async def replay(
+        self,
+        member: Member,
+        read: Callable[[Member], Awaitable[tuple[list[tuple[int, bytes]], bool]]],
+    ) -> None:
+        """Send what ``read`` returns (``(position, frame)`` pairs and whether there is more)
+        until it has caught up with the live events held meanwhile, then go live.
+
+        ``release`` and the test before it run without an await in between: no live event can
+        fall between the last read and live delivery.
+        """
+        try:
+            while not member.dropped:
+                items, more = await read(member)
+                for position, data in items:
+                    await member.send_in_stream(self.name, position, data)
+                if more:
+                    continue
+                if member.release(self.name):
+                    return
+        finally:
+            member.drop_hold(self.name)
+
+    def deliver(self, event: dict[str, Any], position: int, text: str | None = None) -> None:
+        """A live event of this stream to the local members in its audience."""
+        self.hub.deliver(event, text, stream=self.name, position=position)
+
+
+def audience_of(event: dict[str, Any], members: Iterable[Member]) -> list[Member]:
+    """The members ``event`` is for (its ``audience``, or all)."""
+    audience = event.get("audience")
+    if audience is None:
+        return list(members)
+    if "member" in audience:
+        return [m for m in members if m.id == audience["member"]]
+    users = set(audience.get("users") or ())
+    return [m for m in members if m.user in users]
+
+
+class Hub:
+    """This worker's channels: local members, the registries, the bus, presence."""
+
+    def __init__(self, engine: Engine, dsn: str, settings: dict[str, Any]) -> None:
+        self.engine = engine
+        self.dsn = dsn
+        self.settings = settings
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:80]
+        self.max_frames = int(settings.get("chat.send_queue_frames", SEND_QUEUE_FRAMES))
+        self.members: dict[str, set[Member]] = defaultdict(set)
+        self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
+        self.frame_handlers: dict[str, FrameHandler] = {}
+        self.streams: list[Stream] = []
+        self.features: dict[str, Any] = {}
+        self.presence = Presence(self)
+        self.bus = Bus(dsn, engine, self.dispatch, self._recover)
+        self._task_factories: list[Callable[[], Awaitable[None]]] = [
+            self.presence.refresh_forever,
+            self._housekeeping_forever,
+        ]
+        self._tasks: list[asyncio.Task] = []
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.presence.register()
+        # Error frames for one socket, from whichever process refused what it sent.
+        self.on("error", self._deliver_plain)
+
+    # --- registries ---------------------------------------------------------------------
+
+    def on(self, event_type: str, handler: EventHandler) -> None:
+        self.handlers[event_type].append(handler)
+
+    def on_frame(self, frame_type: str, handler: FrameHandler) -> None:
+        if frame_type in self.frame_handlers:
+            raise ValueError(f"two handlers for client frames of type {frame_type!r}")
+        self.frame_handlers[frame_type] = handler
+
+    def add_stream(self, stream: Stream) -> None:
+        if any(s.name == stream.name for s in self.streams):
+            raise ValueError(f"two streams named {stream.name!r}")
+        self.streams.append(stream)
+
+    def add_task(self, factory: Callable[[], Awaitable[None]]) -> None:
+        self._task_factories.append(factory)
+
+    def add_stop_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Awaited first when the hub stops (in reverse order of registration)."""
+        self._stop_hooks.append(hook)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start()
+        self._tasks = [asyncio.ensure_future(factory()) for factory in self._task_factories]
+
+    async def stop(self) -> None:
+        for hook in reversed(self._stop_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("a realtime stop hook failed")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.presence.forget_worker()
+        await self.bus.stop()
+
+    async def _housekeeping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            try:
+                async with self.engine.acquire() as conn:
+                    await forget_old_payloads(conn)
+            except CONNECTION_ERRORS as exc:
+                log.warning("housekeeping failed: %s", exc)
+
+    # --- events -------------------------------------------------------------------------
+
+    async def dispatch(self, event: dict[str, Any], text: str | None = None) -> None:
+        """An event from the bus, to every handler of its type."""
+        handlers = self.handlers.get(event.get("type"))  # type: ignore[arg-type]
+        if not handlers:
+            log.debug("no handler for event %r", event.get("type"))
+            return
+        if text is None:
+            text = encode(event)
+        for handler in handlers:
+            outcome = handler(event, text)
+            if outcome is not None:
+                await outcome
+
+    def deliver(
+        self,
+        event: dict[str, Any],
+        text: str | None = None,
+        *,
+        stream: str | None = None,
+        position: int = 0,
+    ) -> None:
+        """Queue ``event`` for the local members of its channel in its audience, encoded once."""
+        members = self.members.get(event.get("channel"))  # type: ignore[arg-type]
+        if not members:
+            return
+        targets = audience_of(event, members)
+        if not targets:
+            return
+        if "audience" in event:
+            text = encode({key: value for key, value in event.items() if key != "audience"})
+        elif text is None:
+            text = encode(event)
+        data = text.encode("utf-8")
+        for member in targets:
+            if stream is None:
+                member.send_frame(data)
+            else:
+                member.offer(stream, position, data)
+
+    def _deliver_plain(self, event: dict[str, Any], text: str) -> None:
+        self.deliver(event, text)
+
+    async def _recover(self) -> None:
+        """After the bus reconnected: each stream sends what was committed meanwhile."""
+        for channel, members in list(self.members.items()):
+            if not members:
+                continue
+            for stream in self.streams:
+                try:
+                    await stream.recover(channel, list(members))
+                except CONNECTION_ERRORS as exc:
+                    log.warning("could not recover %s in %s: %s", stream.name, channel, exc)
+            self.presence.mark(channel)
+
+    # --- members ------------------------------------------------------------------------
+
+    def new_member(self, ws: Any, channel: str, user: str) -> Member:
+        return Member(ws, channel, user, self.max_frames, worker=self.worker)
+
+    def members_of(self, channel: str, user: str | None = None) -> list[Member]:
+        members = self.members.get(channel, ())
+        return [m for m in members if user is None or m.user == user]
+
+    async def join(self, member: Member) -> None:
+        """Start delivering ``member``'s channel to it, and count its user present."""
+        self.members[member.channel].add(member)
+        await self.presence.joined(member)
+
+    async def leave(self, member: Member) -> None:
+        members = self.members.get(member.channel)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self.members[member.channel]
+        await self.presence.left(member)
+        await member.stop()
+
+
+def add_feature(config: Any, factory: Callable[[Hub], Any]) -> None:
+    """``factory(hub)`` is called in each worker when its hub starts; it registers handlers,
+    frames, streams and tasks, and returns the feature (kept in ``hub.features``)."""
+    config.registry.setdefault(_FEATURES, []).append(factory)
+
+
+def get_hub(registry: Registry | dict) -> Hub:
+    hub = registry.get(_HUB)
+    if hub is None:
+        raise RuntimeError("the realtime hub is not running: startup hooks have not run")
+    return hub
+
+
+async def _start_hub(registry: Registry) -> None:
+    from ..db import dsn_from_url, get_engine
+
+    dsn = dsn_from_url(registry.settings["sqlalchemy.url"])
+    hub = Hub(get_engine(registry), dsn, registry.settings)
+    for factory in registry.get(_FEATURES, ()):
+        feature = factory(hub)
+        hub.features[getattr(feature, "name", factory.__name__)] = feature
+    await hub.start()
+    registry[_HUB] = hub
+
+
+async def _stop_hub(registry: Registry) -> None:
+    hub = registry.pop(_HUB, None)
+    if hub is not None:
+        await hub.stop()
+
+
+def includeme(config: Any) -> None:
+    config.add_startup_hook(_start_hub)
+    config.add_shutdown_hook(_stop_hub)

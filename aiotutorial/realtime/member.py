@@ -1,0 +1,162 @@
+"""One websocket in one channel: a bounded queue of encoded frames, and a cursor per stream.
+
+Frames are UTF-8 bytes encoded once per event, however many members get them. A writer task
+exists only while frames are waiting, so an idle socket costs no task. A client too slow to
+read fills its queue and is dropped with 1008 instead of growing the server's memory.
+
+Each stream (the chat's messages, the game's events) has a cursor here: the position of the
+last event of that stream queued for this member. Live events at or below it are skipped, so an
+event that reaches the member twice (live and in a catch-up) is sent once. While a stream
+catches up (``hold``), its live events are kept aside in order, up to a bound, and those past
+the catch-up's position are sent when it ends (``release``); past the bound only the fact that
+some were missed is kept, and the catch-up reads again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from typing import Any
+
+__all__ = ["Member", "POLICY_VIOLATION", "SEND_QUEUE_FRAMES", "SEND_TIMEOUT"]
+
+log = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+SEND_QUEUE_FRAMES = 256
+SEND_TIMEOUT = 20.0
+HELD_EVENTS = 256
+
+_ids = itertools.count(1)
+
+
+class Member:
+    """One websocket of ``user`` in ``channel``."""
+
+    def __init__(
+        self, ws: Any, channel: str, user: str, max_frames: int, *, worker: str = ""
+    ) -> None:
+        self.ws = ws
+        self.channel = channel
+        self.user = user
+        self.max_frames = max_frames
+        # Unique among every worker of every server: events can be addressed to one socket.
+        self.id = f"{worker}/{next(_ids)}"
+        self.cursors: dict[str, int] = {}
+        # Streams catching up: the live events held meanwhile, or None once too many were.
+        self._held: dict[str, list[tuple[int, bytes]] | None] = {}
+        self._frames: deque[bytes] = deque()
+        self._writer: asyncio.Task | None = None
+        self.dropped = False
+        self.has_presence = False  # has it had the channel's current presence list?
+
+    # --- streams ----------------------------------------------------------------------
+
+    def cursor(self, stream: str) -> int:
+        return self.cursors.get(stream, 0)
+
+    def offer(self, stream: str, position: int, data: bytes) -> None:
+        """A live event of ``stream``: queued once, in order, unless held by a catch-up."""
+        if stream in self._held:
+            held = self._held[stream]
+            if held is not None:
+                if len(held) < HELD_EVENTS:
+                    held.append((position, data))
+                else:
+                    self._held[stream] = None
+            return
+        if position <= self.cursors.get(stream, 0):
+            return
+        self.cursors[stream] = position
+        self._put(data)
+
+    def hold(self, stream: str) -> None:
+        """From now on keep ``stream``'s live events aside until ``release``."""
+        self._held[stream] = []
+
+    def is_held(self, stream: str) -> bool:
+        return stream in self._held
+
+    def release(self, stream: str) -> bool:
+        """Send the held events past the cursor, in order, and go live. False (and still
+        holding) when too many arrived meanwhile: the caller must read again from its cursor."""
+        held = self._held.get(stream, [])
+        if held is None:
+            self._held[stream] = []
+            return False
+        self._held.pop(stream, None)
+        for position, data in held:
+            self.offer(stream, position, data)
+        return True
+
+    def drop_hold(self, stream: str) -> None:
+        self._held.pop(stream, None)
+
+    async def send_in_stream(self, stream: str, position: int, data: bytes) -> None:
+        """A catch-up's frame: moves the cursor, waits for room in the queue (a long catch-up
+        goes at the client's pace instead of overflowing the queue)."""
+        if position <= self.cursors.get(stream, 0):
+            return
+        self.cursors[stream] = position
+        await self.send_with_backpressure(data)
+
+    # --- frames -----------------------------------------------------------------------
+
+    def send_frame(self, data: bytes) -> None:
+        """Queue a frame that belongs to no stream (presence, errors, ready)."""
+        self._put(data)
+
+    async def send_with_backpressure(self, data: bytes) -> None:
+        """Queue a frame, first waiting (bounded) until the client has read half its queue."""
+        waited = 0.0
+        while len(self._frames) >= self.max_frames // 2 and not self.dropped:
+            if waited >= SEND_TIMEOUT:
+                self._overflow()
+                return
+            await asyncio.sleep(0.01)
+            waited += 0.01
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        if self.dropped:
+            return
+        if len(self._frames) >= self.max_frames:
+            self._overflow()
+            return
+        self._frames.append(data)
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+
+    def _overflow(self) -> None:
+        if not self.dropped:
+            log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
+            self.dropped = True
+            self._frames.clear()
+            asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
+
+    async def _write(self) -> None:
+        # No timeout around each send: a send waits only when the socket's buffer is full,
+        # and then the queue fills up and the member is dropped (or the heartbeat drops it).
+        frames = self._frames
+        try:
+            while frames and not self.dropped:
+                await self.ws.send_encoded(frames.popleft())
+        except (ConnectionError, RuntimeError):
+            self.dropped = True
+            frames.clear()
+            if not self.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.close(POLICY_VIOLATION, "send failed")
+        finally:
+            self._writer = None
+
+    async def stop(self) -> None:
+        """Let what is queued go out (bounded by SEND_TIMEOUT)."""
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
+                await asyncio.wait_for(asyncio.shield(writer), SEND_TIMEOUT)
+            writer.cancel()

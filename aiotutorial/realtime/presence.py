@@ -1,0 +1,218 @@
+"""Who is connected to which channel, on every worker of every server.
+
+The UNLOGGED ``presence`` table has one row per worker, channel and user with an open socket.
+A change is announced with a ``presence_changed`` event; each worker then re-reads the users of
+the channels it has members in (changes arriving together are read once) and sends the list to
+its members. Workers refresh their rows every ``PRESENCE_REFRESH`` seconds and drop rows not
+refreshed for ``PRESENCE_EXPIRY``, so a crashed worker's users do not linger.
+
+Other features (the game) listen to ``presence_changed`` too, through the hub's registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from aiopg.sa import SAConnection
+
+from .. import database as db
+from .bus import CONNECTION_ERRORS, encode, publish
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .member import Member
+
+__all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts"]
+
+log = logging.getLogger(__name__)
+
+PRESENCE_CHANGED = "presence_changed"
+PRESENCE_REFRESH = 10.0
+PRESENCE_EXPIRY = 30.0
+ALL_CHANNELS = "*"
+
+
+class Presence:
+    """One worker's presence rows and the lists it sends to its members."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.local_users: dict[str, dict[str, int]] = defaultdict(dict)
+        self._dirty: set[str] = set()
+        self._last: dict[str, list[str]] = {}
+        self._flush: asyncio.Task | None = None
+
+    def register(self) -> None:
+        self.hub.on(PRESENCE_CHANGED, self._changed)
+
+    def _changed(self, event: dict[str, Any], text: str) -> None:
+        self.mark(event["channel"])
+
+    # --- this worker's rows -----------------------------------------------------------
+
+    async def joined(self, member: Member) -> None:
+        users = self.local_users[member.channel]
+        users[member.user] = users.get(member.user, 0) + 1
+        if users[member.user] == 1:
+            statement = sa.text(
+                "INSERT INTO presence (worker, channel, username, seen) "
+                "VALUES (:worker, :channel, :user, now()) "
+                "ON CONFLICT (worker, channel, username) DO UPDATE SET seen = now()"
+            ).bindparams(worker=self.hub.worker, channel=member.channel, user=member.user)
+            await self._change(statement, member.channel)
+        else:
+            self.mark(member.channel)
+
+    async def left(self, member: Member) -> None:
+        users = self.local_users.get(member.channel, {})
+        count = users.get(member.user, 0) - 1
+        if count > 0:
+            users[member.user] = count
+            return
+        users.pop(member.user, None)
+        if not users:
+            self.local_users.pop(member.channel, None)
+        statement = sa.delete(db.presence).where(
+            (db.presence.c.worker == self.hub.worker)
+            & (db.presence.c.channel == member.channel)
+            & (db.presence.c.username == member.user)
+        )
+        try:
+            await self._change(statement, member.channel)
+        except CONNECTION_ERRORS as exc:
+            # The next refresh removes it (``refresh`` re-asserts this worker's rows).
+            log.warning("could not remove %s from %s: %s", member.user, member.channel, exc)
+
+    async def forget_worker(self) -> None:
+        """On shutdown: this worker's rows go, and everyone hears of it."""
+        try:
+            await self._change(
+                sa.delete(db.presence).where(db.presence.c.worker == self.hub.worker)
+            )
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not remove this worker's presence rows: %s", exc)
+
+    async def _change(self, statement: Any, channel: str = ALL_CHANNELS) -> None:
+        async with self.hub.engine.acquire() as conn:
+            async with conn.begin():
+                await conn.execute(statement)
+                await publish(conn, {"type": PRESENCE_CHANGED, "channel": channel})
+
+    async def refresh_forever(self) -> None:
+        """Every ``PRESENCE_REFRESH`` s: re-assert this worker's rows, drop expired ones."""
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH)
+            try:
+                await self.refresh()
+            except CONNECTION_ERRORS as exc:
+                log.warning("could not refresh presence: %s", exc)
+
+    async def refresh(self) -> None:
+        """Make this worker's rows say what its sockets are (a row lost with an outage or a
+        crash restart of the UNLOGGED table comes back; one a failed delete left goes), mark
+        them fresh, and drop the rows of workers that stopped refreshing theirs."""
+        worker = self.hub.worker
+        wanted = {(c, u) for c, users in self.local_users.items() for u in users}
+        changed: set[str] = set()
+        async with self.hub.engine.acquire() as conn:
+            async with conn.begin():
+                result = await conn.execute(
+                    sa.update(db.presence)
+                    .where(db.presence.c.worker == worker)
+                    .values(seen=sa.func.now())
+                    .returning(db.presence.c.channel, db.presence.c.username)
+                )
+                present = {(row.channel, row.username) for row in await result.fetchall()}
+                for channel, user in present - wanted:
+                    await conn.execute(
+                        sa.delete(db.presence).where(
+                            (db.presence.c.worker == worker)
+                            & (db.presence.c.channel == channel)
+                            & (db.presence.c.username == user)
+                        )
+                    )
+                    changed.add(channel)
+                for channel, user in wanted - present:
+                    await conn.execute(
+                        sa.text(
+                            "INSERT INTO presence (worker, channel, username, seen) "
+                            "SELECT :worker, :channel, :user, now() "
+                            "WHERE EXISTS (SELECT 1 FROM chats WHERE channel = :channel) "
+                            "ON CONFLICT (worker, channel, username) DO UPDATE SET seen = now()"
+                        ).bindparams(worker=worker, channel=channel, user=user)
+                    )
+                    changed.add(channel)
+                result = await conn.execute(
+                    sa.delete(db.presence)
+                    .where(
+                        db.presence.c.seen
+                        < sa.func.now() - sa.text(f"interval '{int(PRESENCE_EXPIRY)} seconds'")
+                    )
+                    .returning(db.presence.c.channel)
+                )
+                changed.update(row.channel for row in await result.fetchall())
+                for channel in sorted(changed):
+                    await publish(conn, {"type": PRESENCE_CHANGED, "channel": channel})
+
+    # --- the lists members get --------------------------------------------------------
+
+    def mark(self, channel: str) -> None:
+        """Re-read who is in ``channel`` soon (changes arriving together are read once)."""
+        members = self.hub.members
+        if channel == ALL_CHANNELS:
+            self._dirty.update(members)
+        elif members.get(channel):
+            self._dirty.add(channel)
+        if self._dirty and (self._flush is None or self._flush.done()):
+            self._flush = asyncio.ensure_future(self._send_lists())
+
+    async def _send_lists(self) -> None:
+        # Loops until nothing is left: a change noted while the database was being read is
+        # read again in the next round rather than lost.
+        while self._dirty:
+            await asyncio.sleep(0.02)
+            channels, self._dirty = self._dirty, set()
+            try:
+                async with self.hub.engine.acquire() as conn:
+                    for channel in channels:
+                        users = await online_users(conn, channel)
+                        members = self.hub.members.get(channel)
+                        if not members:
+                            self._last.pop(channel, None)
+                            continue
+                        # Everyone hears of a change; when the list is the same, only the
+                        # members that have not had it yet (joining N sockets stays O(N)).
+                        changed = self._last.get(channel) != users
+                        self._last[channel] = users
+                        frame = {"type": "presence", "channel": channel, "users": users}
+                        data = encode(frame).encode("utf-8")
+                        for member in list(members):
+                            if changed or not member.has_presence:
+                                member.has_presence = True
+                                member.send_frame(data)
+            except CONNECTION_ERRORS as exc:
+                log.warning("could not read presence: %s", exc)
+
+
+async def online_users(conn: SAConnection, channel: str) -> list[str]:
+    """Who has a socket open on ``channel`` on any worker of any server."""
+    result = await conn.execute(
+        sa.select(db.presence.c.username)
+        .where(db.presence.c.channel == channel)
+        .distinct()
+        .order_by(db.presence.c.username)
+    )
+    return [row.username for row in await result.fetchall()]
+
+
+async def online_counts(conn: SAConnection) -> dict[str, int]:
+    result = await conn.execute(
+        sa.select(
+            db.presence.c.channel, sa.func.count(sa.distinct(db.presence.c.username))
+        ).group_by(db.presence.c.channel)
+    )
+    return {row[0]: row[1] for row in await result.fetchall()}

@@ -140,6 +140,8 @@ class TurnBegan:
 @dataclass
 class TurnEnded:
     word: str | None
+    # False for a kicked drawer's turn: its drawing is not kept for the gallery.
+    shown: bool = True
 
 
 @dataclass
@@ -149,6 +151,15 @@ class GameFinished:
 
 
 Effect = Send | Post | ScoreSet | TurnBegan | TurnEnded | GameFinished
+
+
+# The tutorial's scores.points is a SMALLINT. MAX_PLAYERS keeps a game far below it; players
+# coming and going could make a round longer than one turn each, hence the cap.
+SCORE_MAX = 32767
+
+
+def _capped(total: int) -> int:
+    return min(SCORE_MAX, total)
 
 
 # --- words ----------------------------------------------------------------------------------
@@ -422,17 +433,19 @@ class Game:
         return [user for user in self._connected_players() if user != self.drawer]
 
     def _pick_words(self, rng: random.Random) -> list[str]:
+        """Three distinct words not used in this game yet, each from the custom words or the
+        built-in list with even odds (while custom words are left)."""
         builtin = [w for w in builtin_words() if w not in self.used_words]
-        custom = [w for w in self.custom_words if w not in self.used_words]
+        custom = [w for w in self.custom_words if w not in self.used_words and w not in builtin]
         if len(builtin) + len(custom) < WORD_CHOICES:
             builtin = list(builtin_words())  # every word has been used: start over
+            custom = [w for w in self.custom_words if w not in builtin]
         picked: list[str] = []
         while len(picked) < WORD_CHOICES:
             pool = custom if custom and (not builtin or rng.random() < 0.5) else builtin
             word = rng.choice(pool)
             pool.remove(word)
-            if word not in picked:
-                picked.append(word)
+            picked.append(word)
         return picked
 
     def _next_turn(self, now: float, rng: random.Random) -> list[Effect]:
@@ -493,7 +506,7 @@ class Game:
         if kicked_drawer:
             # No points for anyone: what guessers earned this turn is taken back.
             for user, earned in self.guessed.items():
-                self.scores[user] -= earned
+                self.scores[user] = max(0, self.scores[user] - earned)
                 effects.append(ScoreSet(user, self.scores[user]))
                 points[user] = 0
         else:
@@ -504,14 +517,14 @@ class Game:
                 eligible = set(self.guessed).union(self._guessers())
                 earned = round(sum(self.guessed.values()) / len(eligible)) if eligible else 0
                 if self.drawer in self.scores:
-                    self.scores[self.drawer] += earned
+                    self.scores[self.drawer] = _capped(self.scores[self.drawer] + earned)
                     effects.append(ScoreSet(self.drawer, self.scores[self.drawer]))
                 points[self.drawer] = earned
         self.turn_points = points
         self.phase = TURN_END
         self.phase_started = now
         self.deadline = now + self.timing.reveal
-        effects.append(TurnEnded(self.word))
+        effects.append(TurnEnded(self.word, shown=not kicked_drawer))
         effects.append(
             Send(
                 {
@@ -582,7 +595,7 @@ class Game:
             self.deadline - now, self.draw_seconds, self.hints - len(self.revealed)
         )
         self.guessed[user] = earned
-        self.scores[user] = self.scores.get(user, 0) + earned
+        self.scores[user] = _capped(self.scores.get(user, 0) + earned)
         effects: list[Effect] = [
             ScoreSet(user, self.scores[user]),
             Send(

@@ -196,10 +196,14 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
             )
         elif isinstance(effect, TurnEnded):
             if row.turn is not None:
+                # The gallery shows the turns that have a word; a kicked drawer's has none.
                 await conn.execute(
                     db.game_turns.update()
                     .where(db.game_turns.c.id == row.turn)
-                    .values(ended=sa.func.clock_timestamp(), word=effect.word)
+                    .values(
+                        ended=sa.func.clock_timestamp(),
+                        word=effect.word if effect.shown else None,
+                    )
                 )
             await release_restricted(conn, row.channel)
         elif isinstance(effect, GameFinished):
@@ -243,28 +247,36 @@ async def _positions(conn: SAConnection, count: int) -> list[int]:
     return [row[0] for row in await result.fetchall()]
 
 
+_ADD_TOTALS = """
+    INSERT INTO {table} ({key}"user", points, games, wins)
+    SELECT {key_value}u, p, 1, w
+    FROM unnest(CAST(:users AS varchar[]), CAST(:points AS int[]), CAST(:wins AS int[]))
+        AS t(u, p, w)
+    ORDER BY u
+    ON CONFLICT ({key}"user") DO UPDATE SET points = {table}.points + EXCLUDED.points,
+        games = {table}.games + 1, wins = {table}.wins + EXCLUDED.wins
+"""
+# Rows are locked in username order: two games finishing at once with players in common
+# lock them in the same order instead of deadlocking.
+_ADD_PLAYER_TOTALS = sa.text(_ADD_TOTALS.format(table="player_totals", key="", key_value=""))
+_ADD_CHANNEL_TOTALS = sa.text(
+    _ADD_TOTALS.format(table="channel_player_totals", key="channel, ", key_value=":channel, ")
+)
+
+
 async def _add_to_leaderboards(conn: SAConnection, channel: str, finished: GameFinished) -> None:
+    """A finished game into the totals (both tables, one statement each)."""
+    if not finished.standings:
+        return
     winners = set(finished.winners)
-    for user, points in finished.standings:
-        won = 1 if user in winners else 0
-        await conn.execute(
-            sa.text(
-                'INSERT INTO player_totals ("user", points, games, wins) '
-                "VALUES (:user, :points, 1, :won) "
-                'ON CONFLICT ("user") DO UPDATE SET points = player_totals.points + :points, '
-                "games = player_totals.games + 1, wins = player_totals.wins + :won"
-            ).bindparams(user=user, points=points, won=won)
-        )
-        await conn.execute(
-            sa.text(
-                'INSERT INTO channel_player_totals (channel, "user", points, games, wins) '
-                "VALUES (:channel, :user, :points, 1, :won) "
-                'ON CONFLICT (channel, "user") DO UPDATE SET '
-                "points = channel_player_totals.points + :points, "
-                "games = channel_player_totals.games + 1, "
-                "wins = channel_player_totals.wins + :won"
-            ).bindparams(channel=channel, user=user, points=points, won=won)
-        )
+    users = [user for user, _ in finished.standings]
+    values = {
+        "users": users,
+        "points": [points for _, points in finished.standings],
+        "wins": [1 if user in winners else 0 for user in users],
+    }
+    await conn.execute(_ADD_PLAYER_TOTALS.bindparams(**values))
+    await conn.execute(_ADD_CHANNEL_TOTALS.bindparams(channel=channel, **values))
 
 
 # --- what workers do for their sockets ------------------------------------------------------

@@ -23,5 +23,6 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".chat.live")
         config.include(".game")
         config.include(".views.channels")
+        config.include(".views.game")
         config.include(".views.demo")
     return config.make_wsgi_app()

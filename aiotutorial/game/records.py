@@ -1,0 +1,258 @@
+"""What finished games leave behind, as pages: leaderboards and the gallery of drawings.
+
+Every page here is read from an index, however many games were played: a leaderboard page
+from the totals tables that ``store`` keeps when a game finishes (``ix_player_totals_rank``,
+``ix_channel_player_totals_rank``), the gallery from ``ix_game_turns_channel_id_ended``.
+``tests/test_leaderboard_scale.py`` checks the plans at 100,000 games.
+
+Only finished turns are shown. The word of a turn being played lives in ``game_state`` alone
+(``game_turns.word`` is written when the turn ends), and nothing here reads ``game_state``;
+every query of a turn also requires ``ended`` and ``word`` to be set, so a turn still running
+is not found, its drawing included.
+
+``rebuild_leaderboards`` recomputes the totals from ``scores``: the definition of what the
+incremental totals must equal, and the repair should they ever drift.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any
+
+import sqlalchemy as sa
+from aiopg.sa import SAConnection
+
+from .. import database as db
+
+__all__ = [
+    "LEADERBOARD_PAGE_SIZE",
+    "GALLERY_DEFAULT_LIMIT",
+    "GALLERY_MAX_LIMIT",
+    "leaderboard_query",
+    "leaderboard_count_query",
+    "players_above_query",
+    "leaderboard_page",
+    "gallery_query",
+    "gallery_page",
+    "finished_turn_query",
+    "turn_batches_query",
+    "finished_turn",
+    "rebuild_leaderboards",
+]
+
+LEADERBOARD_PAGE_SIZE = 50
+GALLERY_DEFAULT_LIMIT = 12
+GALLERY_MAX_LIMIT = 50
+
+
+def _iso(moment: datetime.datetime) -> str:
+    # The chat's format for times (docs/protocol.md): UTC with microseconds and +00:00.
+    return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+
+
+# --- leaderboards ---------------------------------------------------------------------------
+
+
+def _totals(channel: str | None) -> tuple[sa.Table, list[Any]]:
+    if channel is None:
+        return db.player_totals, []
+    table = db.channel_player_totals
+    return table, [table.c.channel == channel]
+
+
+def leaderboard_query(channel: str | None, page: int) -> sa.sql.Select:
+    """Page ``page`` (from 1) of the leaderboard, everyone's (``channel`` None) or one
+    channel's, best first, ties by name; preceded by the last row of the page before (to tell
+    whether the page begins in the middle of a tie)."""
+    table, where = _totals(channel)
+    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
+    # A walk of the rank index in order, stopped by the LIMIT: a page costs the rows before
+    # it, not the whole table. (rank() OVER in SQL would make PostgreSQL 15 add a WindowAgg
+    # and an Incremental Sort over all those rows: five times slower on a deep page.)
+    return (
+        sa.select(table.c.user, table.c.points, table.c.games, table.c.wins)
+        .where(*where)
+        .order_by(table.c.points.desc(), table.c.user)
+        .offset(max(0, offset - 1))
+        .limit(LEADERBOARD_PAGE_SIZE + (1 if offset else 0))
+    )
+
+
+def leaderboard_count_query(channel: str | None) -> sa.sql.Select:
+    """How many players the leaderboard has (for the number of pages)."""
+    table, where = _totals(channel)
+    return sa.select(sa.func.count()).select_from(table).where(*where)
+
+
+def players_above_query(channel: str | None, points: int) -> sa.sql.Select:
+    """How many players of the leaderboard have more than ``points``."""
+    table, where = _totals(channel)
+    return sa.select(sa.func.count()).select_from(table).where(*where, table.c.points > points)
+
+
+async def leaderboard_page(
+    conn: SAConnection, page: int, *, channel: str | None = None
+) -> dict[str, Any]:
+    """``{"page", "pages", "players": [{"rank", "user", "points", "games", "wins"}]}``; a page
+    past the last is empty (``pages`` is at least 1, an empty leaderboard has one page).
+
+    Players with equal points share a rank, the best of them (1, 2, 2, 4): a rank is one more
+    than the number of players with more points."""
+    players = await conn.scalar(leaderboard_count_query(channel))
+    pages = max(1, math.ceil(players / LEADERBOARD_PAGE_SIZE))
+    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
+    ranked: list[dict[str, Any]] = []
+    # Past the end there is nothing to read: skipping the query also means that a huge page
+    # number never makes the database walk the whole index to skip it.
+    if offset < players:
+        rows = await (await conn.execute(leaderboard_query(channel, page))).fetchall()
+        previous = rows.pop(0) if offset and rows else None
+        rank = offset + 1
+        for index, row in enumerate(rows):
+            if index == 0 and previous is not None and previous.points == row.points:
+                # A tie that began on an earlier page: where did it begin?
+                rank = 1 + await conn.scalar(players_above_query(channel, row.points))
+            elif index > 0 and row.points != previous.points:
+                rank = offset + index + 1
+            ranked.append(
+                {
+                    "rank": rank,
+                    "user": row.user,
+                    "points": row.points,
+                    "games": row.games,
+                    "wins": row.wins,
+                }
+            )
+            previous = row
+    return {"page": page, "pages": pages, "players": ranked}
+
+
+# --- the gallery ----------------------------------------------------------------------------
+
+
+def _finished(turns: sa.Table) -> Any:
+    # ``ended IS NOT NULL`` is the predicate of ix_game_turns_channel_id_ended (the planner
+    # uses a partial index only when the query implies it). A turn that ended before a word
+    # was chosen (its drawer left or was kicked while choosing) has nothing to show.
+    return turns.c.ended.isnot(None) & turns.c.word.isnot(None)
+
+
+def gallery_query(channel: str, before: int | None, limit: int) -> sa.sql.Select:
+    """The channel's last ``limit`` finished turns (with an id below ``before``), newest
+    first, each with its number of batches."""
+    turns = db.game_turns
+    batches = (
+        sa.select(sa.func.count())
+        .select_from(db.game_strokes)
+        .where(db.game_strokes.c.turn == turns.c.id)
+        .scalar_subquery()
+    )
+    query = sa.select(
+        turns.c.id, turns.c.word, turns.c.drawer, turns.c.ended, batches.label("strokes")
+    ).where((turns.c.channel == channel) & _finished(turns))
+    if before is not None:
+        query = query.where(turns.c.id < before)
+    return query.order_by(turns.c.id.desc()).limit(limit)
+
+
+async def gallery_page(
+    conn: SAConnection,
+    channel: str,
+    *,
+    before: int | None = None,
+    limit: int = GALLERY_DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """``[{"id", "word", "drawer", "ended", "strokes"}]``, newest first: the next page is the
+    one ``before`` the last id."""
+    rows = await (await conn.execute(gallery_query(channel, before, limit))).fetchall()
+    return [
+        {
+            "id": row.id,
+            "word": row.word,
+            "drawer": row.drawer,
+            "ended": _iso(row.ended),
+            "strokes": row.strokes,
+        }
+        for row in rows
+    ]
+
+
+def finished_turn_query(channel: str, turn: int) -> sa.sql.Select:
+    """The turn ``turn`` of ``channel`` if it is finished (no row otherwise)."""
+    turns = db.game_turns
+    return sa.select(turns.c.id, turns.c.word, turns.c.drawer, turns.c.ended).where(
+        (turns.c.id == turn) & (turns.c.channel == channel) & _finished(turns)
+    )
+
+
+def turn_batches_query(turn: int) -> sa.sql.Select:
+    """The drawer's batches of operations of ``turn``, in the order they were drawn."""
+    strokes = db.game_strokes
+    return sa.select(strokes.c.ops).where(strokes.c.turn == turn).order_by(strokes.c.seq)
+
+
+async def finished_turn(conn: SAConnection, channel: str, turn: int) -> dict[str, Any] | None:
+    """``{"id", "word", "drawer", "ended", "batches": [[op, ...], ...]}``, or None when
+    ``channel`` has no finished turn ``turn`` (unknown, still being played, or another
+    channel's)."""
+    found = await (await conn.execute(finished_turn_query(channel, turn))).first()
+    if found is None:
+        return None
+    # Read only once the turn is known to be finished: a running turn's strokes never leave.
+    batches = await (await conn.execute(turn_batches_query(turn))).fetchall()
+    return {
+        "id": found.id,
+        "word": found.word,
+        "drawer": found.drawer,
+        "ended": _iso(found.ended),
+        "batches": [row.ops for row in batches],
+    }
+
+
+# --- rebuilding the totals ------------------------------------------------------------------
+
+# A game's winners are the players with its best score, when that score is above 0: the rule
+# of ``rules.Game._finish``, which ``store._add_to_leaderboards`` applies as each game ends.
+_REBUILD_CHANNEL_TOTALS = sa.text(
+    """
+    INSERT INTO channel_player_totals (channel, "user", points, games, wins)
+    SELECT channel, "user", sum(points), count(*),
+           count(*) FILTER (WHERE points = best AND best > 0)
+    FROM (
+        SELECT games.channel, scores."user", scores.points,
+               max(scores.points) OVER (PARTITION BY scores.game) AS best
+        FROM scores JOIN games ON games.id = scores.game
+        WHERE games.finished IS NOT NULL
+    ) AS played
+    GROUP BY channel, "user"
+    """
+)
+_REBUILD_PLAYER_TOTALS = sa.text(
+    """
+    INSERT INTO player_totals ("user", points, games, wins)
+    SELECT "user", sum(points), sum(games), sum(wins)
+    FROM channel_player_totals
+    GROUP BY "user"
+    """
+)
+
+
+async def rebuild_leaderboards(conn: SAConnection) -> tuple[int, int]:
+    """Recompute ``player_totals`` and ``channel_player_totals`` from ``scores`` over the
+    finished games; ``(players, channel rows)``. Runs in the caller's transaction if there
+    is one, else in its own."""
+    async with conn.begin():
+        # EXCLUSIVE lets readers in and keeps writers out: a game finishing meanwhile waits
+        # at its own upsert until this commits, then adds its game on top of the rebuilt
+        # totals, whose reads (later statements) do not see its uncommitted scores. A game
+        # that finished before the lock was granted is committed and seen. Either way,
+        # counted exactly once.
+        await conn.execute(
+            sa.text("LOCK TABLE player_totals, channel_player_totals IN EXCLUSIVE MODE")
+        )
+        await conn.execute(db.channel_player_totals.delete())
+        await conn.execute(db.player_totals.delete())
+        channel_rows = (await conn.execute(_REBUILD_CHANNEL_TOTALS)).rowcount
+        players = (await conn.execute(_REBUILD_PLAYER_TOTALS)).rowcount
+    return players, channel_rows

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format db db-stop db-status psql clean help
+.PHONY: run test test-min lint format db db-stop db-status psql clean help
 
 help:
 	@echo "make run        serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)"
@@ -43,6 +43,17 @@ test: db lint
 	@scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The suite on the lowest versions setup.py allows (requirements/minimum.txt), in .venv-min.
+# Playwright pins its own greenlet, so the browser tests are left to `make test`.
+MIN_VENV := .venv-min
+test-min: db
+	@test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off \
+		-c requirements/minimum.txt -e . 'pytest>=8,<10'
+	$(MIN_VENV)/bin/python -m pip check
+	$(MIN_VENV)/bin/python -m pytest --ignore=tests/test_browser.py \
+		--ignore=tests/test_game_browser.py $(PYTEST_ARGS)
+
 db-stop:
 	@test -x $(BIN)/python && $(BIN)/python -m aiotutorial.pgcluster stop || true
 
@@ -53,7 +64,7 @@ psql: db
 	$(BIN)/python -m aiotutorial.pgcluster psql
 
 clean: db-stop
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) *.egg-info .pytest_cache .ruff_cache
 
 # make bench [QUICK=1]: the benchmarks of bench/run.py (servers on loopback, one table,
 # bench/results/latest.json and PNG plots). Installs Debian's wrk (as root) and the bench extra.

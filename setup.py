@@ -6,11 +6,13 @@ requires = [
     "pyramid>=2.0,<3",
     "pyramid_jinja2>=2.10,<3",
     "gunicorn>=22,<28",
-    "aiohttp>=3.9,<4",
+    # 3.11: WebSocketResponse.send_frame, which the websocket writer uses.
+    "aiohttp>=3.11,<4",
     "greenlet>=3.0,<4",
     "aiopg>=1.4,<2",
-    "psycopg2-binary>=2.9,<3",
-    "SQLAlchemy>=1.4,<1.5",
+    # The first releases with wheels for Python 3.11 (nothing to compile).
+    "psycopg2-binary>=2.9.5,<3",
+    "SQLAlchemy>=1.4.46,<1.5",
     "alembic>=1.13,<1.20",
     "argon2-cffi>=23.1,<26",
     "PasteDeploy>=3.0,<4",

@@ -6,10 +6,16 @@ import asyncio
 import threading
 import traceback
 import unittest
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import greenlet
 
 from aiotutorial.aio.helpers import (
+    BridgeGreenlet,
     ScopeError,
     is_bridge_greenlet,
+    run_awaitable,
     run_in_executor,
     spawn_greenlet,
     synchronize,
@@ -216,6 +222,113 @@ class CancellationTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(asyncio.CancelledError):
             await task
         self.assertEqual(events, [42])
+
+
+async def _plain(make: Callable[[], Awaitable[Any]]) -> Any:
+    return await make()
+
+
+async def _bridged(make: Callable[[], Awaitable[Any]]) -> Any:
+    return await spawn_greenlet(lambda: run_awaitable(make()))
+
+
+class CancellationLikeAsyncioTest(unittest.IsolatedAsyncioTestCase):
+    """The bridge's coroutine sees what a plain asyncio task's coroutine would, side by side."""
+
+    async def outcome(self, runner: Callable, scenario: Callable) -> tuple[str, Any]:
+        try:
+            return "result", await scenario(runner)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            return "cancelled", None
+
+    async def both(self, scenario: Callable) -> None:
+        plain = await self.outcome(_plain, scenario)
+        bridged = await self.outcome(_bridged, scenario)
+        self.assertEqual(bridged, plain)
+
+    async def test_cancel_after_the_future_finished_before_resuming(self) -> None:
+        """The cancellation lands between the future's result and the task's next step."""
+        seen: dict[str, list[str]] = {}
+
+        async def scenario(runner: Callable) -> Any:
+            future = asyncio.get_running_loop().create_future()
+            log = seen.setdefault(runner.__name__, [])
+
+            async def waits() -> Any:
+                try:
+                    return await future
+                except asyncio.CancelledError:
+                    log.append("coroutine saw CancelledError")
+                    raise
+
+            task = asyncio.ensure_future(runner(waits))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            future.set_result("late")
+            task.cancel()
+            try:
+                return await task
+            finally:
+                log.append(f"cancelling={task.cancelling()}")
+
+        await self.both(scenario)
+        self.assertEqual(seen["_plain"], ["coroutine saw CancelledError", "cancelling=1"])
+        self.assertEqual(seen["_bridged"], seen["_plain"])
+
+    async def test_cancel_while_waiting(self) -> None:
+        async def scenario(runner: Callable) -> Any:
+            async def sleeps() -> Any:
+                await asyncio.sleep(3600)
+
+            task = asyncio.ensure_future(runner(sleeps))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            return await task
+
+        await self.both(scenario)
+
+    async def test_a_coroutine_that_swallows_the_cancellation_returns(self) -> None:
+        async def scenario(runner: Callable) -> Any:
+            async def swallows() -> Any:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    return "kept going"
+
+            task = asyncio.ensure_future(runner(swallows))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            return await task
+
+        await self.both(scenario)
+
+    async def test_closing_a_suspended_greenlet_runs_the_coroutines_finally(self) -> None:
+        """Closing a pending coroutine runs its finally blocks; so does closing the greenlet
+        driving one (collected while suspended, say), and it ends with GreenletExit."""
+        loop = asyncio.get_running_loop()
+        futures = {"plain": loop.create_future(), "bridged": loop.create_future()}
+        events: list[str] = []
+
+        async def waits(name: str) -> None:
+            try:
+                await futures[name]
+            finally:
+                events.append(f"{name} finally")
+
+        plain = waits("plain")
+        plain.send(None)
+        plain.close()
+
+        child = BridgeGreenlet(lambda: run_awaitable(waits("bridged")))
+        child.switch()  # now suspended, waiting on the future
+        ended = child.throw()  # what greenlet does to a greenlet collected while suspended
+        self.assertIsInstance(ended, greenlet.GreenletExit)
+        self.assertTrue(child.dead)
+        self.assertEqual(events, ["plain finally", "bridged finally"])
+        self.assertTrue(futures["bridged"].cancelled(), "the future it waited on is cancelled")
 
 
 class ExecutorTest(unittest.IsolatedAsyncioTestCase):

@@ -108,9 +108,18 @@ def _drive(steps: Any, parent: greenlet.greenlet) -> Any:
             yielded._asyncio_future_blocking = False
         try:
             parent.switch(_Wait(yielded))
+        except (greenlet.GreenletExit, GeneratorExit):
+            # The greenlet itself is being closed (collected while suspended, or its task's
+            # coroutine closed): close the coroutine as asyncio closes a pending task's, so
+            # that its finally blocks run, then let the greenlet end the way it was asked to.
+            if yielded is not None:
+                yielded.cancel()
+            steps.close()
+            raise
         except BaseException as exc:  # noqa: BLE001 - the request's task was cancelled
             # As a task would: cancel the future being waited on, so that the coroutine sees
-            # CancelledError where it waits; if it cannot be cancelled, throw the error in.
+            # CancelledError where it waits; if it cannot be cancelled (it is done already),
+            # throw the error in where it waits.
             if yielded is None or not yielded.cancel():
                 pending = exc
 
@@ -120,15 +129,26 @@ async def _as_coroutine(awaitable: Awaitable[T]) -> T:
 
 
 async def _settle(future: asyncio.Future | None) -> None:
-    """Wait until ``future`` is done, leaving its outcome for the coroutine that awaits it."""
+    """Wait until ``future`` is done, leaving its outcome for the coroutine that awaits it.
+
+    What is raised here and is not the future's own outcome is this task's cancellation,
+    also when it lands after the future finished but before the task resumed (asyncio
+    then delivers CancelledError to the coroutine, and so must the bridge): it is raised.
+    """
     if future is None:
         await asyncio.sleep(0)
         return
     try:
         await future
-    except BaseException:
+    except BaseException as exc:
         if not future.done():
-            raise  # not the future's outcome: this task itself is being cancelled
+            raise
+        if future.cancelled():
+            if not isinstance(exc, asyncio.CancelledError):
+                raise
+            return  # the future's own outcome, for the coroutine to see
+        if future.exception() is not exc:
+            raise
 
 
 async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -24,15 +24,25 @@ def add_startup_hook(config: Any, hook: Hook) -> None:
 
 
 def add_shutdown_hook(config: Any, hook: Hook) -> None:
-    """``config.add_shutdown_hook(fn)``: ``await fn(registry)`` when it stops (reverse order)."""
+    """``config.add_shutdown_hook(fn)``: ``await fn(registry)`` when it stops (reverse order);
+    also when a startup hook failed, so ``fn`` stops only what was started."""
     config.registry.setdefault(_SHUTDOWN, []).append(config.maybe_dotted(hook))
 
 
 async def run_startup_hooks(registry: Registry) -> None:
-    """Run the startup hooks in registration order; any failure stops the worker's boot."""
-    for hook in registry.get(_STARTUP, ()):
-        await hook(registry)
+    """Run the startup hooks in registration order; any failure stops the worker's boot.
+
+    When one fails, the shutdown hooks run before the error goes on, so that what the hooks
+    before it started is stopped: a shutdown hook must therefore cope with its startup hook
+    not having run (stop what is there).
+    """
     registry[_STARTED] = True
+    try:
+        for hook in registry.get(_STARTUP, ()):
+            await hook(registry)
+    except BaseException:
+        await run_shutdown_hooks(registry)
+        raise
 
 
 async def run_shutdown_hooks(registry: Registry) -> None:

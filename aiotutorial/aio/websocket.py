@@ -42,6 +42,7 @@ UPGRADE_ENVIRON_KEY = "aiotutorial.aio.websocket_upgrade"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
 DEFAULT_HEARTBEAT = 30.0
 GOING_AWAY = int(WSCloseCode.GOING_AWAY)
+INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
 
 
 class WebsocketConnection:
@@ -149,6 +150,11 @@ class WebsocketUpgrade:
             self.open_sockets.add(socket)
         try:
             await handler(WebsocketConnection(socket, request))
+        except Exception:
+            # Our failure, not the client's: 1011, and the error goes on to be logged.
+            if not socket.closed:
+                await socket.close(code=INTERNAL_ERROR, message=b"server error")
+            raise
         finally:
             if not socket.closed:
                 await socket.close()

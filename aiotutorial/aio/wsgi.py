@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import logging
+import re
 import sys
 import weakref
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from pyramid.settings import asbool, aslist
 
-from .helpers import run_awaitable, spawn_greenlet
+from .helpers import run_awaitable, run_in_executor, spawn_greenlet
 from .lifecycle import run_shutdown_hooks, run_startup_hooks
 from .websocket import (
     DEFAULT_HEARTBEAT,
@@ -37,6 +38,7 @@ __all__ = [
     "make_aiohttp_app",
     "application_settings",
     "DEFAULT_MAX_BODY_SIZE",
+    "FileWrapper",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ _HOP_BY_HOP = {
     "upgrade",
 }
 _FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+_STATUS = re.compile(r"[1-5][0-9][0-9] [^\r\n]*")
 
 
 class BridgeSettings:
@@ -107,13 +110,24 @@ class WSGIBridge:
                 open_sockets=self.open_websockets,
                 allowed_origins=self.settings.websocket_allowed_origins,
             )
+        response = _Response(request)
         try:
-            return await spawn_greenlet(self._run_application, environ, request)
+            return await spawn_greenlet(self._run_application, environ, response)
+        except ConnectionError as exc:
+            # The client went away while its answer was being sent: its doing, not a bug.
+            log.info("client left during %s %s: %s", request.method, request.path, exc)
+            return response.stream or web.Response(status=500)
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             upgrade = environ.get(UPGRADE_ENVIRON_KEY)
             if upgrade is not None and upgrade.response is not None:
                 return upgrade.response
+            if response.stream is not None:
+                # The headers are out: cut the connection, so that the client cannot take
+                # the part it got for the whole body.
+                if request.transport is not None:
+                    request.transport.abort()
+                return response.stream
             return web.Response(status=500, text="Internal Server Error\n")
 
     async def _read_body(self, request: web.Request) -> bytes:
@@ -168,7 +182,7 @@ class WSGIBridge:
         if body and "CONTENT_LENGTH" not in environ:
             environ["CONTENT_LENGTH"] = str(len(body))
         if self._trusted(remote_addr):
-            _apply_forwarded(environ)
+            _apply_forwarded(environ, self._trusted)
         else:
             for key in _FORWARDED:
                 environ.pop(key, None)
@@ -183,45 +197,124 @@ class WSGIBridge:
             return False
         return any(ip in network for network in self.settings.trusted_proxies)
 
-    def _run_application(self, environ: dict[str, Any], request: web.Request) -> web.StreamResponse:
-        started: list[Any] = []
-        written: list[bytes] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
-            # Nothing is sent before the application returns, so an error response given with
-            # exc_info can always replace the first one.
-            started[:] = [status, headers]
-            return written.append
-
-        result: Iterable[bytes] = self.application(environ, start_response)
+    def _run_application(self, environ: dict[str, Any], response: _Response) -> web.StreamResponse:
+        environ["wsgi.file_wrapper"] = FileWrapper
+        result: Iterable[bytes] = self.application(environ, response.start_response)
         try:
             upgrade = environ.get(UPGRADE_ENVIRON_KEY)
             if upgrade is not None and upgrade.response is not None:
                 return upgrade.response
-            status_line, wsgi_headers = started
-            code, _, reason = status_line.partition(" ")
-            headers = CIMultiDict(
-                (name, value) for name, value in wsgi_headers if name.lower() not in _HOP_BY_HOP
-            )
-            if isinstance(result, list | tuple):
-                headers.popall(hdrs.CONTENT_LENGTH, None)
-                return web.Response(
-                    status=int(code),
-                    reason=reason or None,
-                    headers=headers,
-                    body=b"".join([*written, *result]),
-                )
-            response = web.StreamResponse(status=int(code), reason=reason or None, headers=headers)
-            run_awaitable(response.prepare(request))
-            for chunk in (*written, *result):
+            if isinstance(result, list | tuple) and not response.sent:
+                # The whole body is here already (Pyramid's usual answer): one write.
+                return response.whole(b"".join(result))
+            # Anything else may block (a file read) or be long: iterated in a thread, off the
+            # loop, and each chunk written before the next is read (the socket's backpressure).
+            iterator = iter(result)
+            while (chunk := run_awaitable(run_in_executor(None, next, iterator, _END))) is not _END:
                 if chunk:
-                    run_awaitable(response.write(chunk))
-            run_awaitable(response.write_eof())
-            return response
+                    response.write(chunk)
+            return response.finish()
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+
+_END = object()
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file sent in blocks, read off the loop like any iterable."""
+
+    def __init__(self, filelike: Any, block_size: int = _READ_CHUNK) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+
+    def __iter__(self) -> FileWrapper:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = self.filelike.read(self.block_size)
+        if not chunk:
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+class _Response:
+    """One response of the application, as PEP 3333 says the server handles it.
+
+    ``start_response`` may be called before the body or during its first iteration; nothing
+    is sent until the first non-empty chunk (or ``write``); a second call is an error unless
+    it carries ``exc_info``, which replaces the headers if they were not sent yet and is
+    raised again if they were.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.stream: web.StreamResponse | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.stream is not None
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no reference cycle through the traceback
+        elif self.status is not None:
+            raise AssertionError("start_response was already called (without exc_info)")
+        if not isinstance(status, str) or not _STATUS.fullmatch(status):
+            raise ValueError(f"a WSGI status is '<3 digits> <reason>', not {status!r}")
+        self.status = status
+        self.headers = list(headers)
+        return self.write
+
+    def _parts(self) -> tuple[int, str | None, CIMultiDict[str]]:
+        if self.status is None:
+            raise RuntimeError("the application sent a body before calling start_response")
+        code, _, reason = self.status.partition(" ")
+        headers = CIMultiDict(
+            (name, value) for name, value in self.headers if name.lower() not in _HOP_BY_HOP
+        )
+        return int(code), reason or None, headers
+
+    def whole(self, body: bytes) -> web.Response:
+        code, reason, headers = self._parts()
+        headers.popall(hdrs.CONTENT_LENGTH, None)
+        return web.Response(status=code, reason=reason, headers=headers, body=body)
+
+    def _start(self) -> web.StreamResponse:
+        if self.stream is None:
+            code, reason, headers = self._parts()
+            stream = web.StreamResponse(status=code, reason=reason, headers=headers)
+            run_awaitable(stream.prepare(self.request))
+            self.stream = stream
+        return self.stream
+
+    def write(self, data: bytes) -> None:
+        """The ``write`` callable start_response returns, and each chunk of the body: sent
+        now, waiting while the client's socket is full."""
+        stream = self._start()
+        if data:
+            run_awaitable(stream.write(data))
+
+    def finish(self) -> web.StreamResponse:
+        # With the headers as given: a HEAD answer keeps the Content-Length of the GET.
+        stream = self._start()
+        run_awaitable(stream.write_eof())
+        return stream
 
 
 def _is_websocket_upgrade(request: web.Request) -> bool:
@@ -238,14 +331,20 @@ def _address(info: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _apply_forwarded(environ: dict[str, Any]) -> None:
-    forwarded_for = environ.get("HTTP_X_FORWARDED_FOR")
-    if forwarded_for:
-        environ["REMOTE_ADDR"] = forwarded_for.split(",")[0].strip()
-    proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
+def _apply_forwarded(environ: dict[str, Any], trusted: Callable[[str], bool]) -> None:
+    """What a trusted proxy says about the client. Each proxy appends the address it got the
+    request from to X-Forwarded-For, and anything to the left may be the client's invention:
+    the client is the rightmost address that is not one of our trusted proxies."""
+    hops = [hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [hop for hop in hops if hop]
+    if hops:
+        untrusted = [hop for hop in hops if not trusted(hop)]
+        environ["REMOTE_ADDR"] = untrusted[-1] if untrusted else hops[0]
+    # Our proxy sets these (it does not append): its value is the last one.
+    proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
     if proto in ("http", "https"):
         environ["wsgi.url_scheme"] = proto
-    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[-1].strip()
     if host:
         environ["HTTP_HOST"] = host
 

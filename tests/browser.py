@@ -95,6 +95,8 @@ class BrowserTestCase(unittest.TestCase):
 
     browser: ClassVar[Any]
     _playwright: ClassVar[Any]
+    # More Chromium flags for a class whose tests need them.
+    browser_args: ClassVar[list[str]] = []
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -105,7 +107,7 @@ class BrowserTestCase(unittest.TestCase):
         cls._playwright = sync_playwright().start()
         cls.addClassCleanup(cls._playwright.stop)
         cls.browser = cls._playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *cls.browser_args]
         )
         cls.addClassCleanup(cls.browser.close)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -217,12 +219,13 @@ class BrowserTestCase(unittest.TestCase):
         )
 
 
-def chat_server(**kwargs: Any) -> GunicornServer:
+def chat_server(settings: dict[str, str] | None = None, **kwargs: Any) -> GunicornServer:
     """A gunicorn (not started) serving development.ini's app on the testing database.
 
     The ini is copied with the registration throttle raised: every test registers its users
     through the form, all from 127.0.0.1, and the development limit (10 per address per 10
-    minutes) would otherwise decide how many tests a class may hold.
+    minutes) would otherwise decide how many tests a class may hold. ``settings`` are more
+    app settings for the copy (the game's tests shorten its pauses).
     """
     from .dbtest import prepare_testing_database
 
@@ -231,7 +234,9 @@ def chat_server(**kwargs: Any) -> GunicornServer:
     ini = server.tmp_dir / "browser-tests.ini"
     text = DEVELOPMENT_INI.read_text(encoding="utf-8")
     ini.write_text(
-        rewrite_section(text, "app:main", {"security.register_attempts": "1000"}),
+        rewrite_section(
+            text, "app:main", {"security.register_attempts": "1000", **(settings or {})}
+        ),
         encoding="utf-8",
     )
     server.ini = ini

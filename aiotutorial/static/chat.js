@@ -1,32 +1,35 @@
-// The channel page: history over HTTP, live messages and presence over a websocket.
+// The channel page's chat: history over HTTP, live messages and presence over the page's
+// websocket (channel.js, shared with the game).
 //
 // The protocol is docs/protocol.md. Everything users write is put in the page with
 // textContent, never parsed as HTML. Messages are keyed by id: each one is shown once, in id
 // order, whatever way it came (history, catch-up after a reconnection, live).
+//
+// Other features of the page talk to the chat with DOM events on its root element:
+// "chat:notice" ({detail: {text, kind, private}}) shows a notice in the timeline, and
+// "chat:taken" says that the server took the last message sent (a correct guess) and that it
+// will not come back.
+
+import { channelSocket } from "./channel.js";
+import { element } from "./dom.js";
 
 const PAGE_SIZE = 50;
 const MAX_LENGTH = 2000;
 const COUNTER_FROM = 1800; // show the character counter from this length on
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 10000;
 const POLL_MS = 5000; // visitors who are not signed in get no websocket: they poll
 const BOTTOM_SLACK_PX = 48; // "at the bottom" within this distance
 const TOP_LOAD_PX = 120; // load older messages when scrolled this close to the top
 const GROUP_GAP_MS = 5 * 60 * 1000; // one author's messages this close share one header
-
-const STATE_TEXT = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
-};
 
 const ERROR_TEXT = {
   rate_limited: "You are sending messages too fast. Wait a moment, then send again.",
   too_long: `A message can have at most ${MAX_LENGTH} characters.`,
   empty: "The message is empty.",
   unavailable: "The message could not be saved right now. Send it again.",
+  word_in_chat: "You cannot give the word away in the chat.",
 };
+// Codes only a chat message gets; shared ones (rate_limited, ...) come back to whoever sent last.
+const CHAT_ERRORS = ["bad_content", "empty", "too_long", "word_in_chat"];
 
 // -- time, in the reader's locale ---------------------------------------------------------------
 
@@ -64,13 +67,6 @@ export function fullTime(iso) {
   return Number.isNaN(date.getTime()) ? "" : fullFormat.format(date);
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function isMessage(frame) {
   return (
     frame !== null &&
@@ -89,11 +85,8 @@ class ChatPage {
     this.root = root;
     this.channel = root.dataset.channel;
     this.messagesUrl = root.dataset.messagesUrl;
-    this.wsUrl = root.dataset.wsUrl;
     this.me = root.dataset.user || "";
 
-    this.status = root.querySelector("[data-role=status]");
-    this.statusText = root.querySelector("[data-role=status-text]");
     this.scroller = root.querySelector("[data-role=scroller]");
     this.list = root.querySelector("[data-role=messages]");
     this.history = root.querySelector("[data-role=history]");
@@ -111,63 +104,60 @@ class ChatPage {
     this.highestId = 0;
     this.lowestId = null;
     this.historyLoaded = false;
-    this.loadingHistory = false;
     this.moreHistory = true;
     this.loadingOlder = false;
     this.unseen = 0;
     this.stuck = true; // at the bottom as of the last scroll: stay there when the view resizes
 
-    this.ws = null;
-    this.attempts = 0;
-    this.retryTimer = null;
-    this.wasLive = false;
-    this.leaving = false;
-    this.pending = null; // {text, content, socket}: sent, not yet seen coming back
+    this.socket = channelSocket(root);
+    this.pending = null; // {text, content, connection}: sent, not yet seen coming back
+    this.pollTimer = null;
   }
 
   start() {
     this.bindScrolling();
     this.bindMembersToggle();
+    this.bindNotices();
     if (this.form) this.bindComposer();
-    window.addEventListener("online", () => this.networkBack());
-    window.addEventListener("offline", () => {
-      if (this.me) this.setState("offline");
+    const socket = this.socket;
+    this.client = socket.client({
+      codes: CHAT_ERRORS,
+      onError: (frame) => {
+        this.restorePending(null);
+        this.showNotice(ERROR_TEXT[frame.error] || frame.detail || "The message was refused.");
+      },
     });
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.reconnectNow();
+    // The history first, then the socket with ?after= its last id: nothing falls between.
+    socket.before(() => this.loadHistoryOnce());
+    socket.param("after", () => this.highestId);
+    socket.on("message", (frame) => this.addLive(frame));
+    socket.on("presence", (frame) => {
+      if (Array.isArray(frame.users)) this.setMembers(frame.users);
     });
-    window.addEventListener("pagehide", () => {
-      this.leaving = true;
-      clearTimeout(this.retryTimer);
-      if (this.ws) this.ws.close(1000, "leaving");
-    });
-    window.addEventListener("pageshow", (event) => {
-      if (event.persisted) {
-        // Back from the back-forward cache: the socket was closed when the page was hidden.
-        this.leaving = false;
-        if (this.ws && this.ws.readyState >= WebSocket.CLOSING) this.ws = null;
-        this.reconnectNow();
+    socket.on("ready", () => {
+      // The catch-up is over: a message sent on an earlier socket that did not come back
+      // in it was lost with that socket.
+      if (this.pending && this.pending.connection !== socket.connection) {
+        this.restorePending("The connection was lost before your message was sent.");
       }
     });
-    if (this.me) {
-      this.setState("connecting");
-      this.connect();
-    } else {
-      this.setState("offline", "Read only");
+    socket.start();
+    if (!this.me) {
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") this.poll();
+      });
       this.poll();
     }
   }
 
-  // -- connection state -----------------------------------------------------------------------
-
-  setState(state, text) {
-    this.status.dataset.state = state;
-    this.root.dataset.state = state;
-    this.statusText.textContent = text || STATE_TEXT[state];
-  }
-
-  isOpen() {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  async loadHistoryOnce() {
+    if (this.historyLoaded) return;
+    try {
+      await this.loadInitial();
+    } catch (error) {
+      this.setHistory("error", "Could not load the messages; retrying…");
+      throw error;
+    }
   }
 
   // -- history over HTTP ----------------------------------------------------------------------
@@ -310,9 +300,38 @@ class ChatPage {
       this.scrollToBottom();
     } else {
       this.unseen += 1;
-      this.pill.textContent = this.unseen === 1 ? "1 new message ↓" : `${this.unseen} new messages ↓`;
+      this.pill.textContent =
+        this.unseen === 1 ? "1 new message ↓" : `${this.unseen} new messages ↓`;
       this.pill.hidden = false;
     }
+  }
+
+  // -- notices from the page's other features ------------------------------------------------
+
+  bindNotices() {
+    this.root.addEventListener("chat:notice", (event) => {
+      const detail = event.detail || {};
+      if (typeof detail.text === "string" && detail.text) this.addNotice(detail);
+    });
+    this.root.addEventListener("chat:taken", () => {
+      this.pending = null;
+    });
+  }
+
+  /** A line in the timeline that is not a message (kept out of ``shown``, never grouped).
+   * Its data-id sits between the last message shown and the next one, so that a message
+   * that arrives late still finds its place by id. */
+  addNotice({ text, kind = "info", private: only = false }) {
+    const stick = this.stuck || this.atBottom();
+    const item = element("li", `chat-notice notice-${kind}`);
+    item.dataset.id = String(this.highestId + 0.5);
+    item.append(element("span", "chat-notice-text", text));
+    if (only) {
+      item.classList.add("private");
+      item.append(element("span", "chat-notice-only", "only you see this"));
+    }
+    this.list.append(item);
+    if (stick) this.scrollToBottom();
   }
 
   // -- scrolling ------------------------------------------------------------------------------
@@ -378,126 +397,6 @@ class ChatPage {
     for (const count of this.memberCounts) count.textContent = String(names.length);
   }
 
-  // -- the websocket --------------------------------------------------------------------------
-
-  socketUrl() {
-    const url = new URL(this.wsUrl, window.location.href);
-    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("after", String(this.highestId));
-    return url;
-  }
-
-  async connect() {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    if (this.leaving || this.ws || this.loadingHistory) return;
-    if (!this.historyLoaded) {
-      // The history first, then the socket with ?after= its last id: nothing falls between.
-      this.loadingHistory = true;
-      try {
-        await this.loadInitial();
-      } catch {
-        this.setHistory("error", "Could not load the messages; retrying…");
-        this.scheduleReconnect();
-        return;
-      } finally {
-        this.loadingHistory = false;
-      }
-      if (this.leaving || this.ws) return;
-    }
-    let socket;
-    try {
-      socket = new WebSocket(this.socketUrl());
-    } catch {
-      this.scheduleReconnect();
-      return;
-    }
-    this.ws = socket;
-    socket.addEventListener("message", (event) => {
-      if (this.ws === socket) this.onFrame(event.data);
-    });
-    socket.addEventListener("close", () => {
-      if (this.ws !== socket) return;
-      this.ws = null;
-      if (!this.leaving) this.scheduleReconnect();
-    });
-  }
-
-  scheduleReconnect() {
-    clearTimeout(this.retryTimer);
-    if (this.leaving) return;
-    if (navigator.onLine === false) {
-      this.setState("offline");
-    } else {
-      this.setState(this.wasLive || this.attempts > 0 ? "reconnecting" : "connecting");
-    }
-    // 0.5 s doubling up to 10 s, each delay drawn in [75 %, 125 %] so that a restarted
-    // server is not hit by every page at the same instant.
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempts);
-    const delay = base * (0.75 + Math.random() * 0.5);
-    this.attempts += 1;
-    this.retryTimer = setTimeout(() => this.connect(), delay);
-  }
-
-  /** The network is back: the socket we have may have died with the old one unnoticed, so
-   * replace it now; the new one catches up from the last id seen. */
-  networkBack() {
-    if (this.leaving) return;
-    const old = this.ws;
-    if (old && this.me) {
-      this.ws = null;
-      old.close(4000, "network changed");
-      this.setState("reconnecting");
-    }
-    this.reconnectNow();
-  }
-
-  /** Try at once (the tab is visible again, the network is back) rather than wait. */
-  reconnectNow() {
-    if (this.leaving) return;
-    if (!this.me) {
-      this.poll();
-      return;
-    }
-    if (this.ws || this.loadingHistory) return;
-    this.attempts = 0;
-    this.connect();
-  }
-
-  onFrame(data) {
-    let frame;
-    try {
-      frame = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (frame === null || typeof frame !== "object") return;
-    switch (frame.type) {
-      case "message":
-        this.addLive(frame);
-        break;
-      case "presence":
-        if (Array.isArray(frame.users)) this.setMembers(frame.users);
-        break;
-      case "ready":
-        this.attempts = 0;
-        this.wasLive = true;
-        this.setState("live");
-        // The catch-up is over: a message sent on an earlier socket that did not come back
-        // in it was lost with that socket.
-        if (this.pending && this.pending.socket !== this.ws) {
-          this.restorePending("The connection was lost before your message was sent.");
-        }
-        break;
-      case "error":
-        this.restorePending(null);
-        this.showNotice(ERROR_TEXT[frame.error] || frame.detail || "The message was refused.");
-        break;
-      default:
-        break;
-    }
-  }
-
   // -- the composer ---------------------------------------------------------------------------
 
   bindComposer() {
@@ -536,12 +435,11 @@ class ChatPage {
       this.showNotice(ERROR_TEXT.too_long);
       return;
     }
-    if (!this.isOpen()) {
+    if (!this.client.send({ type: "message", content })) {
       this.showNotice("Not connected right now. Your message is kept: send it once live.");
       return;
     }
-    this.ws.send(JSON.stringify({ type: "message", content }));
-    this.pending = { text, content, socket: this.ws };
+    this.pending = { text, content, connection: this.socket.connection };
     this.input.value = "";
     this.hideNotice();
     this.updateComposer();
@@ -576,9 +474,8 @@ class ChatPage {
   // -- visitors who are not signed in ---------------------------------------------------------
 
   async poll() {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    if (this.leaving) return;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = null;
     try {
       if (!this.historyLoaded) {
         await this.loadInitial();
@@ -589,7 +486,7 @@ class ChatPage {
     } catch {
       // The next poll tries again.
     }
-    this.retryTimer = setTimeout(() => this.poll(), POLL_MS);
+    this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
   }
 }
 

@@ -1,7 +1,9 @@
 // The lobby: last-message times in the reader's locale, and the list kept fresh by polling
-// GET /channels (who is online changes all the time). Names go in with textContent only.
+// GET /channels (who is online and where a game runs change all the time). Names go in with
+// textContent only.
 
 import { fullTime } from "./chat.js";
+import { element } from "./dom.js";
 
 const REFRESH_MS = 15000;
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -29,13 +31,6 @@ function localizeTimes(root) {
   }
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function channelItem(base, channel) {
   const item = element("li", "channel-item");
   const link = element("a", "channel-link");
@@ -54,7 +49,12 @@ function channelItem(base, channel) {
   } else {
     last.textContent = "No messages yet";
   }
-  item.append(link, count, last);
+  item.append(link, count);
+  const players = Number(channel.game?.players);
+  if (channel.game && Number.isInteger(players)) {
+    item.append(element("span", "channel-game", `Game on: ${players} playing`));
+  }
+  item.append(last);
   return item;
 }
 

@@ -1,0 +1,279 @@
+// The channel page's one websocket, shared by the features of the page (the chat, the game).
+//
+// It connects (with the query parameters its users ask for: the chat's ?after= for the
+// catch-up), reconnects with backoff, follows the network and the page's visibility, shows the
+// connection's state, and hands each frame to the subscribers of its `type`. It knows no
+// feature by name: each one subscribes to the frame types it reads, says which error codes are
+// its own, and sends through a client of its own so that errors reach the right feature.
+// The protocol is docs/protocol.md.
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+
+const STATE_TEXT = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+};
+
+/** Calls ``fn`` once every deferred and module script of the page has run (so every feature
+ * has subscribed before the first frame can arrive). */
+function afterPageScripts(fn) {
+  const navigation = performance.getEntriesByType("navigation")[0];
+  if (
+    document.readyState === "complete" ||
+    (navigation && navigation.domContentLoadedEventStart > 0)
+  ) {
+    setTimeout(fn, 0);
+  } else {
+    document.addEventListener("DOMContentLoaded", () => fn(), { once: true });
+  }
+}
+
+export class ChannelSocket {
+  /**
+   * @param {HTMLElement} root the element with data-ws-url and data-user; its data-state and
+   *   the [data-role=status] element in it show the connection's state.
+   */
+  constructor(root) {
+    this.root = root;
+    this.wsUrl = root.dataset.wsUrl;
+    this.user = root.dataset.user || "";
+    this.status = root.querySelector("[data-role=status]");
+    this.statusText = root.querySelector("[data-role=status-text]");
+
+    this.handlers = new Map(); // frame type -> [handler]
+    this.stateHandlers = [];
+    this.params = []; // [name, () => value]
+    this.beforeHooks = []; // awaited before each connection attempt
+    this.clients = [];
+    this.errorOwners = new Map(); // error code -> client
+    this.lastSender = null;
+    this.lastFrames = new Map(); // frame type -> the last one sent
+
+    this.ws = null;
+    this.state = "connecting";
+    this.connection = 0; // grows with each socket: tells apart what was sent on an older one
+    this.attempts = 0;
+    this.retryTimer = null;
+    this.wasLive = false;
+    this.leaving = false;
+    this.preparing = false;
+    this.started = false;
+  }
+
+  // -- what features use ----------------------------------------------------------------------
+
+  /** ``handler(frame)`` for every frame of ``type``; returns a function that unsubscribes. */
+  on(type, handler) {
+    if (!this.handlers.has(type)) this.handlers.set(type, []);
+    this.handlers.get(type).push(handler);
+    return () => {
+      const list = this.handlers.get(type) || [];
+      const index = list.indexOf(handler);
+      if (index >= 0) list.splice(index, 1);
+    };
+  }
+
+  /** ``handler(state)`` whenever the state (connecting, live, reconnecting, offline) changes. */
+  onState(handler) {
+    this.stateHandlers.push(handler);
+  }
+
+  /** A query parameter of every connection, read when connecting. */
+  param(name, read) {
+    this.params.push([name, read]);
+  }
+
+  /** ``await hook()`` before each connection attempt; a hook that throws puts it off. */
+  before(hook) {
+    this.beforeHooks.push(hook);
+  }
+
+  /**
+   * A feature's way to send. Error frames with one of ``codes`` go to its ``onError``; those
+   * with a code several features share (rate_limited, unavailable, ...) go to the feature that
+   * sent last, as the server answers a socket's frames in the order they came.
+   */
+  client({ codes = [], onError = () => {} } = {}) {
+    const client = {
+      onError,
+      send: (frame) => this.send(frame, client),
+    };
+    for (const code of codes) this.errorOwners.set(code, client);
+    this.clients.push(client);
+    return client;
+  }
+
+  isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** The last frame of ``type`` sent on any connection (the game's "close" notice names it). */
+  lastSent(type) {
+    return this.lastFrames.get(type) || null;
+  }
+
+  send(frame, client = null) {
+    if (!this.isOpen()) return false;
+    this.ws.send(JSON.stringify(frame));
+    this.lastSender = client;
+    this.lastFrames.set(frame.type, frame);
+    return true;
+  }
+
+  /** Connect once the page's scripts have subscribed; a visitor (no user) gets no socket. */
+  start() {
+    if (this.started) return;
+    this.started = true;
+    window.addEventListener("online", () => this.networkBack());
+    window.addEventListener("offline", () => {
+      if (this.user) this.setState("offline");
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+    window.addEventListener("pagehide", () => {
+      this.leaving = true;
+      clearTimeout(this.retryTimer);
+      if (this.ws) this.ws.close(1000, "leaving");
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) {
+        // Back from the back-forward cache: the socket was closed when the page was hidden.
+        this.leaving = false;
+        if (this.ws && this.ws.readyState >= WebSocket.CLOSING) this.ws = null;
+        this.reconnectNow();
+      }
+    });
+    if (!this.user) {
+      this.setState("offline", "Read only");
+      return;
+    }
+    this.setState("connecting");
+    afterPageScripts(() => this.connect());
+  }
+
+  // -- the connection -----------------------------------------------------------------------
+
+  setState(state, text) {
+    this.state = state;
+    if (this.status) this.status.dataset.state = state;
+    this.root.dataset.state = state;
+    if (this.statusText) this.statusText.textContent = text || STATE_TEXT[state];
+    for (const handler of this.stateHandlers) handler(state);
+  }
+
+  socketUrl() {
+    const url = new URL(this.wsUrl, window.location.href);
+    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
+    for (const [name, read] of this.params) {
+      const value = read();
+      if (value !== null && value !== undefined) url.searchParams.set(name, String(value));
+    }
+    return url;
+  }
+
+  async connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.leaving || this.ws || this.preparing) return;
+    this.preparing = true;
+    try {
+      for (const hook of this.beforeHooks) await hook();
+    } catch {
+      this.preparing = false;
+      this.scheduleReconnect();
+      return;
+    }
+    this.preparing = false;
+    if (this.leaving || this.ws) return;
+    let socket;
+    try {
+      socket = new WebSocket(this.socketUrl());
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = socket;
+    this.connection += 1;
+    socket.addEventListener("message", (event) => {
+      if (this.ws === socket) this.onFrame(event.data);
+    });
+    socket.addEventListener("close", () => {
+      if (this.ws !== socket) return;
+      this.ws = null;
+      if (!this.leaving) this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    clearTimeout(this.retryTimer);
+    if (this.leaving) return;
+    if (navigator.onLine === false) {
+      this.setState("offline");
+    } else {
+      this.setState(this.wasLive || this.attempts > 0 ? "reconnecting" : "connecting");
+    }
+    // 0.5 s doubling up to 10 s, each delay drawn in [75 %, 125 %] so that a restarted
+    // server is not hit by every page at the same instant.
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempts);
+    const delay = base * (0.75 + Math.random() * 0.5);
+    this.attempts += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** The network is back: the socket we have may have died with the old one unnoticed, so
+   * replace it now; the new one catches up. */
+  networkBack() {
+    if (this.leaving || !this.user) return;
+    const old = this.ws;
+    if (old) {
+      this.ws = null;
+      old.close(4000, "network changed");
+      this.setState("reconnecting");
+    }
+    this.reconnectNow();
+  }
+
+  /** Try at once (the tab is visible again, the network is back) rather than wait. */
+  reconnectNow() {
+    if (this.leaving || !this.user || !this.started) return;
+    if (this.ws || this.preparing) return;
+    this.attempts = 0;
+    this.connect();
+  }
+
+  onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (frame === null || typeof frame !== "object" || typeof frame.type !== "string") return;
+    if (frame.type === "ready") {
+      this.attempts = 0;
+      this.wasLive = true;
+      this.setState("live");
+    }
+    if (frame.type === "error") {
+      const owner = this.errorOwners.get(frame.error) || this.lastSender || this.clients[0];
+      if (owner) owner.onError(frame);
+    }
+    for (const handler of [...(this.handlers.get(frame.type) || [])]) handler(frame);
+  }
+}
+
+const sockets = new WeakMap();
+
+/** The page's socket for the channel element ``root`` (one per page, whoever asks first). */
+export function channelSocket(root) {
+  let socket = sockets.get(root);
+  if (!socket) {
+    socket = new ChannelSocket(root);
+    sockets.set(root, socket);
+  }
+  return socket;
+}

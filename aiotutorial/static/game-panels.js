@@ -1,0 +1,234 @@
+// The game's overlays on the board (channel.jinja2, [data-panel]): the start form, the
+// drawer's choice of words, "alice is choosing", the end of a turn, the podium, and the
+// visitor's invitation to log in. One shows at a time, chosen from the game's state.
+
+import { element, plural } from "./dom.js";
+
+// The server's bounds (aiotutorial/game/rules.py): lowest, highest, default.
+export const SETTINGS = { rounds: [1, 10, 3], draw_seconds: [30, 240, 80] };
+const CUSTOM_WORDS_MAX = 200;
+const WORD_MAX_CHARS = 30;
+const WORD_PATTERN = /^[\p{L} -]+$/u;
+
+/** The words of the start form's field: one per line or comma-separated; or an error. */
+export function parseCustomWords(text) {
+  const words = [];
+  for (const raw of text.split(/[\n,]/)) {
+    const word = raw.split(/\s+/).filter(Boolean).join(" ").toLowerCase();
+    if (!word) continue;
+    if (word.length > WORD_MAX_CHARS || !WORD_PATTERN.test(word) || !/\p{L}/u.test(word)) {
+      return { error: `"${word}": a word has 1 to ${WORD_MAX_CHARS} letters, spaces or hyphens.` };
+    }
+    if (!words.includes(word)) words.push(word);
+  }
+  if (words.length > CUSTOM_WORDS_MAX) return { error: `At most ${CUSTOM_WORDS_MAX} words.` };
+  return { words };
+}
+
+export class Panels {
+  /**
+   * @param {HTMLElement} root the game's section
+   * @param {{start: (settings: object) => boolean, choose: (index: number) => void,
+   *          newGame: () => void}} actions
+   */
+  constructor(root, actions) {
+    this.actions = actions;
+    const $ = (name) => root.querySelector(`[data-game=${name}]`);
+    this.nodes = new Map(
+      [...root.querySelectorAll("[data-panel]")].map((panel) => [panel.dataset.panel, panel]),
+    );
+    this.form = $("start-form");
+    this.submit = this.form.querySelector("button[type=submit]");
+    this.hint = $("start-hint");
+    this.error = $("start-error");
+    this.choices = $("choices");
+    this.chooseTime = $("choose-time");
+    this.waiting = $("waiting-text");
+    this.revealWord = $("reveal-word");
+    this.revealPoints = $("reveal-points");
+    this.revealNext = $("reveal-next");
+    this.podium = $("podium");
+    this.podiumRest = $("podium-rest");
+    this.newGame = $("new-game");
+    this.shown = null;
+
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submitStart();
+    });
+    this.newGame.addEventListener("click", () => {
+      actions.newGame();
+      this.form.querySelector("input")?.focus();
+    });
+  }
+
+  /** Which panel the state calls for (null: the board, uncovered). */
+  current(model) {
+    if (!model.me) return "visitor";
+    const game = model.game;
+    if (!game || game.phase === "finished")
+      return model.over && !model.showStart ? "podium" : "start";
+    if (game.phase === "choosing") return model.isDrawer() && model.words ? "choose" : "waiting";
+    return game.phase === "turn_end" ? "reveal" : null;
+  }
+
+  render(model) {
+    const name = this.current(model);
+    this.shown = name;
+    for (const [panel, node] of this.nodes) node.hidden = panel !== name;
+    if (name === "start") this.renderStart(model);
+    if (name === "choose") this.renderChoices(model);
+    if (name === "waiting") {
+      this.waiting.textContent = model.isDrawer()
+        ? "Getting your words…"
+        : `${model.game.drawer} is choosing a word…`;
+    }
+    if (name === "reveal") this.renderReveal(model);
+    if (name === "podium") this.renderPodium(model);
+  }
+
+  /** What counts down in the panels, every tick. */
+  renderTime(model, seconds) {
+    if (this.shown === "choose") {
+      this.chooseTime.textContent = `${plural(seconds, "second", "seconds")} left to choose`;
+    }
+    if (this.shown === "reveal") {
+      const { round, rounds, players, drawer } = model.game;
+      const lastTurn = round >= rounds && players.at(-1)?.user === drawer;
+      this.revealNext.textContent = lastTurn
+        ? "The results are coming…"
+        : `Next turn in ${seconds} s`;
+    }
+  }
+
+  /** A refusal, where the player looks: true if a panel showed it. */
+  showError(text) {
+    if (this.shown === "start") {
+      this.error.textContent = text;
+      this.error.hidden = false;
+      this.submit.disabled = false;
+      return true;
+    }
+    if (this.shown === "choose")
+      for (const choice of this.choices.children) choice.disabled = false;
+    return false;
+  }
+
+  // -- starting a game ------------------------------------------------------------------------
+
+  renderStart(model) {
+    const online = new Set(model.online).size;
+    this.hint.textContent =
+      online < 2
+        ? `${plural(online, "person is", "people are")} here: a game needs at least 2.`
+        : `${online} people are here: everyone connected plays (up to 12).`;
+    if (!model.live) this.submit.disabled = true;
+    else if (this.error.hidden) this.submit.disabled = false;
+  }
+
+  submitStart() {
+    const form = this.form;
+    this.error.hidden = true;
+    const refuse = (text, field) => {
+      this.error.textContent = text;
+      this.error.hidden = false;
+      field?.focus();
+    };
+    const settings = {};
+    for (const [name, [low, high, fallback]] of Object.entries(SETTINGS)) {
+      const field = form.elements[name];
+      const value = field.value.trim() === "" ? fallback : Number(field.value);
+      if (!Number.isInteger(value) || value < low || value > high) {
+        const label = field.labels[0].textContent.trim();
+        refuse(`${label}: a whole number from ${low} to ${high}.`, field);
+        return;
+      }
+      settings[name] = value;
+    }
+    const custom = parseCustomWords(form.elements.custom_words.value);
+    if (custom.error) {
+      refuse(custom.error, form.elements.custom_words);
+      return;
+    }
+    if (!this.actions.start({ ...settings, custom_words: custom.words })) {
+      refuse("Not connected right now; try again once live.");
+      return;
+    }
+    this.submit.disabled = true; // until the game starts, or the server says why not
+  }
+
+  // -- the turn -------------------------------------------------------------------------------
+
+  renderChoices(model) {
+    const words = model.words || [];
+    const shown = [...this.choices.children].map((node) => node.textContent);
+    if (shown.join("\n") === words.join("\n")) return;
+    this.choices.replaceChildren(
+      ...words.map((word, index) => {
+        const choice = element("button", "word-choice", word);
+        choice.type = "button";
+        choice.addEventListener("click", () => {
+          for (const other of this.choices.children) other.disabled = true;
+          this.actions.choose(index);
+        });
+        return choice;
+      }),
+    );
+  }
+
+  renderReveal(model) {
+    this.revealWord.textContent = model.word || "";
+    const entries = Object.entries(model.points).sort(
+      (a, b) => b[1] - a[1] || a[0].localeCompare(b[0]),
+    );
+    this.revealPoints.replaceChildren(
+      ...entries.map(([user, points]) => {
+        const item = element("li", "reveal-item");
+        item.dataset.user = user;
+        const name = element("span", "reveal-user", user);
+        if (user === model.game.drawer) name.append(element("span", "reveal-role", " (drew)"));
+        item.append(name, element("span", "reveal-points-value", `+${points}`));
+        return item;
+      }),
+    );
+  }
+
+  // -- the end of the game --------------------------------------------------------------------
+
+  renderPodium(model) {
+    const scores = (model.over?.scores || []).filter(
+      (entry) => entry && typeof entry.user === "string",
+    );
+    // Ties share a rank (what the step says); the steps keep the server's order.
+    const rank = (entry) => 1 + scores.filter((other) => other.points > entry.points).length;
+    const slots = [1, 0, 2]; // second, first, third, from left to right
+    this.podium.replaceChildren(
+      ...slots
+        .filter((slot) => scores[slot])
+        .map((slot) => {
+          const entry = scores[slot];
+          const step = element("div", `podium-step podium-${rank(entry)}`);
+          step.dataset.place = String(slot + 1);
+          step.dataset.rank = String(rank(entry));
+          step.dataset.user = entry.user;
+          step.append(
+            element("span", "podium-user", entry.user),
+            element("span", "podium-points", plural(entry.points, "point", "points")),
+            element("span", "podium-block", String(rank(entry))),
+          );
+          return step;
+        }),
+    );
+    this.podiumRest.replaceChildren(
+      ...scores.slice(3).map((entry) => {
+        const item = element("li", "podium-rest-item");
+        item.dataset.user = entry.user;
+        item.append(
+          element("span", "podium-user", entry.user),
+          element("span", "podium-points", plural(entry.points, "point", "points")),
+        );
+        return item;
+      }),
+    );
+  }
+}

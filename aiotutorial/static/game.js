@@ -1,0 +1,368 @@
+// The channel page's draw-and-guess game: the state the game frames of the page's websocket
+// tell, and what the players do, sent back (docs/protocol.md, "The game"). game-view.js and
+// game-panels.js draw it; board.js paints the drawing; pen.js is the drawer's input.
+//
+// The server decides everything; this page shows the state it is told (phase, players, the
+// mask or the drawer's word, the time left) and keeps the turn's drawing in step with the
+// drawer's: it replays the relayed `game.draw` batches in order and, on a gap in their
+// numbers, asks for the drawing again (`game.sync`). Times come as milliseconds left and are
+// counted down on the monotonic clock; the wall clock is never compared with the server's.
+
+import { Board, isOp } from "./board.js";
+import { channelSocket } from "./channel.js";
+import { plural } from "./dom.js";
+import { GalleryDialog } from "./gallery.js";
+import { GameView } from "./game-view.js";
+import { Pen } from "./pen.js";
+
+const TICK_MS = 250;
+const SYNC_RETRY_MS = 3000;
+// The error codes only game frames get (docs/protocol.md, "Game error codes").
+const GAME_ERRORS = [
+  "no_game",
+  "game_running",
+  "not_enough_players",
+  "bad_settings",
+  "not_drawer",
+  "not_choosing",
+  "bad_choice",
+  "bad_stroke",
+  "bad_kick",
+  "not_player",
+];
+const ERROR_TEXT = {
+  no_game: "No game is running in this channel.",
+  game_running: "A game is already running in this channel.",
+  not_enough_players: "A game needs at least 2 players connected to the channel.",
+  not_drawer: "Only the drawer can do that, once the word is chosen.",
+  not_choosing: "There is no word to choose right now.",
+  bad_choice: "That word is not one of those offered.",
+  bad_stroke: "A stroke was refused; the drawing has been reloaded.",
+  bad_kick: "You cannot vote to remove that player.",
+  not_player: "Only the players of this game can vote.",
+  rate_limited: "That was too fast: wait a moment and try again.",
+  unavailable: "The server could not take that right now; try again.",
+  internal: "Something went wrong on our side.",
+};
+
+class GamePanel {
+  constructor(root, chatRoot) {
+    this.root = root;
+    this.chatRoot = chatRoot;
+    this.me = chatRoot.dataset.user || "";
+    this.socket = channelSocket(chatRoot);
+    this.game = null; // the last game.state, kept up to date by the frames that follow it
+    this.words = null; // the drawer's choice of words
+    this.word = null; // the drawer's word (and everyone's once the turn is over)
+    this.points = {}; // the last ended turn's points
+    this.over = null; // the last game.over: {game, scores}
+    this.showStart = false; // the start form over the last podium
+    this.votes = new Map(); // user -> {votes, needed}
+    this.myVotes = new Set();
+    this.online = [];
+    this.deadline = null; // performance.now() at which the phase's time runs out
+    this.seq = 0; // the last stroke batch of the turn applied
+    this.drawTurn = null; // the turn id of the batches applied
+    this.syncing = null; // when game.sync was sent, until a snapshot answers it
+    this.stateConnection = -1; // the connection that last sent a game.state
+    this.readyConnection = -1; // the last connection whose catch-up is over
+    this.client = null;
+
+    const canvas = root.querySelector("[data-game=canvas]");
+    this.board = new Board(canvas);
+    this.pen = new Pen({
+      canvas,
+      tools: root.querySelector("[data-game=tools]"),
+      board: this.board,
+      send: (ops) => this.client.send({ type: "game.draw", ops }),
+    });
+    this.view = new GameView(root, {
+      start: (settings) => this.client.send({ type: "game.start", ...settings }),
+      choose: (index) => this.client.send({ type: "game.choose", index }),
+      kick: (user) => this.kick(user),
+      newGame: () => {
+        this.showStart = true;
+        this.render();
+      },
+    });
+    this.gallery = new GalleryDialog(document.getElementById("gallery"), root.dataset.galleryUrl);
+  }
+
+  start() {
+    const socket = this.socket;
+    this.client = socket.client({ codes: GAME_ERRORS, onError: (frame) => this.onError(frame) });
+    const frames = {
+      "game.state": (frame) => this.onState(frame),
+      "game.words": (frame) => {
+        if (Array.isArray(frame.words)) this.words = frame.words.map(String);
+      },
+      "game.word": (frame) => {
+        if (typeof frame.word === "string") this.word = frame.word;
+      },
+      "game.hint": (frame) => {
+        if (this.game && typeof frame.mask === "string") this.game.mask = frame.mask;
+      },
+      "game.draw": (frame) => this.onDraw(frame),
+      "game.guessed": (frame) => this.onGuessed(frame),
+      "game.close": () => this.onClose(),
+      "game.players": (frame) => this.setPlayers(frame.players),
+      "game.turn_end": (frame) => this.onTurnEnd(frame),
+      "game.kick_vote": (frame) => {
+        if (typeof frame.user === "string") this.votes.set(frame.user, frame);
+      },
+      "game.kicked": (frame) => this.onKicked(frame),
+      "game.over": (frame) => this.onOver(frame),
+      presence: (frame) => {
+        if (Array.isArray(frame.users)) this.online = frame.users;
+      },
+      ready: () => this.onReady(),
+    };
+    for (const [type, handler] of Object.entries(frames)) {
+      socket.on(type, (frame) => {
+        handler(frame);
+        // Stroke batches (25 a second) change the board only, which they paint themselves.
+        if (type !== "game.draw") this.render();
+      });
+    }
+    socket.onState(() => this.render());
+    this.gallery.bind(this.root.querySelector("[data-game=gallery-open]"));
+    setInterval(() => this.view.renderTimer(this), TICK_MS);
+    socket.start();
+    this.render();
+  }
+
+  // -- who is who -----------------------------------------------------------------------------
+
+  get phase() {
+    return this.game ? this.game.phase : null;
+  }
+
+  isDrawer() {
+    return this.game !== null && this.game.drawer === this.me;
+  }
+
+  isPlayer() {
+    return this.game !== null && this.game.players.some((player) => player.user === this.me);
+  }
+
+  running() {
+    return this.game !== null && this.game.phase !== "finished";
+  }
+
+  /** Is the socket connected and caught up? */
+  get live() {
+    return this.socket.state === "live";
+  }
+
+  // -- frames ---------------------------------------------------------------------------------
+
+  onState(frame) {
+    if (!Number.isInteger(frame.game) || typeof frame.phase !== "string") return;
+    const previous = this.game;
+    const newGame = !previous || previous.game !== frame.game;
+    const newTurn = newGame || previous.turn !== frame.turn;
+    if (newGame && this.readyConnection === this.socket.connection && frame.phase === "choosing") {
+      // Live, not a snapshot on connecting: the starter plays first.
+      const starter = frame.players?.[0]?.user ?? "Someone";
+      this.notice(
+        `${starter} started a game of ${plural(frame.rounds, "round", "rounds")}.`,
+        "info",
+      );
+    }
+    this.stateConnection = this.socket.connection;
+    this.game = {
+      game: frame.game,
+      phase: frame.phase,
+      round: frame.round,
+      rounds: frame.rounds,
+      turn: frame.turn,
+      drawer: typeof frame.drawer === "string" ? frame.drawer : null,
+      players: [],
+      mask: typeof frame.mask === "string" ? frame.mask : null,
+    };
+    this.setPlayers(frame.players);
+    this.deadline = Number.isFinite(frame.ms_left) ? performance.now() + frame.ms_left : null;
+    if (newGame) {
+      this.votes.clear();
+      this.myVotes.clear();
+      if (frame.phase !== "finished") {
+        this.over = null;
+        this.showStart = false;
+      }
+    }
+    if (newTurn) {
+      this.words = null;
+      this.word = null;
+      this.points = {};
+      this.board.reset();
+      this.board.flush();
+      this.pen.newTurn();
+      this.seq = 0;
+      this.drawTurn = null;
+    }
+    if (Array.isArray(frame.words)) this.words = frame.words.map(String);
+    if (typeof frame.word === "string") this.word = frame.word;
+    if (frame.points && typeof frame.points === "object") this.points = frame.points;
+    if (Array.isArray(frame.scores)) this.over = { game: frame.game, scores: frame.scores };
+    if (Array.isArray(frame.strokes)) this.replaceDrawing(frame.strokes, frame.seq);
+  }
+
+  /** A snapshot of the turn's drawing (on connecting, or after game.sync). */
+  replaceDrawing(strokes, seq) {
+    this.board.reset(strokes.filter(isOp));
+    if (this.isDrawer()) {
+      // What this page drew and has not sent yet is still to come: keep showing it.
+      for (const op of this.pen.outbox.pending()) this.board.apply(op);
+    }
+    this.board.flush();
+    this.seq = Number.isInteger(seq) ? seq : 0;
+    this.syncing = null;
+  }
+
+  onDraw(frame) {
+    if (!this.running() || !Array.isArray(frame.ops) || !Number.isInteger(frame.seq)) return;
+    if (this.drawTurn !== null && frame.turn !== this.drawTurn) {
+      this.requestSync();
+      return;
+    }
+    if (frame.seq <= this.seq) return; // the snapshot had it already
+    if (frame.seq !== this.seq + 1) {
+      this.requestSync();
+      return;
+    }
+    this.seq = frame.seq;
+    this.drawTurn = frame.turn;
+    if (this.isDrawer() && this.pen.sent) return; // this page's own strokes, painted already
+    for (const op of frame.ops) this.board.apply(op);
+    this.board.flush();
+  }
+
+  requestSync() {
+    const now = performance.now();
+    if (this.syncing !== null && now - this.syncing < SYNC_RETRY_MS) return;
+    if (this.client.send({ type: "game.sync" })) this.syncing = now;
+  }
+
+  onGuessed(frame) {
+    if (typeof frame.user !== "string" || !this.game) return;
+    for (const player of this.game.players) {
+      if (player.user === frame.user) {
+        player.guessed = true;
+        if (Number.isInteger(frame.score)) player.score = frame.score;
+      }
+    }
+    if (frame.user === this.me) {
+      // The guess was taken, not posted: the chat will not see it come back.
+      this.chatRoot.dispatchEvent(new CustomEvent("chat:taken"));
+      this.notice(`You guessed the word! +${frame.points}`, "guessed");
+    } else {
+      this.notice(`${frame.user} guessed the word!`, "guessed");
+    }
+  }
+
+  onClose() {
+    const guess = this.socket.lastSent("message");
+    const text = guess ? `'${guess.content}' is close!` : "Your guess is close!";
+    this.notice(text, "close", true);
+  }
+
+  onTurnEnd(frame) {
+    if (typeof frame.word === "string") this.word = frame.word;
+    if (frame.points && typeof frame.points === "object") this.points = frame.points;
+    this.setPlayers(frame.players);
+    if (this.game) this.game.phase = "turn_end";
+    this.pen.setEnabled(false);
+    if (typeof frame.word === "string") this.notice(`The word was '${frame.word}'.`, "turn-end");
+  }
+
+  onKicked(frame) {
+    if (typeof frame.user !== "string") return;
+    this.votes.delete(frame.user);
+    const who = frame.user === this.me ? "You were" : `${frame.user} was`;
+    this.notice(`${who} voted out of the game.`, "kicked");
+  }
+
+  onOver(frame) {
+    if (!Array.isArray(frame.scores)) return;
+    const first = !this.over || this.over.game !== frame.game;
+    this.over = { game: frame.game, scores: frame.scores };
+    this.showStart = false;
+    if (this.game && this.game.game === frame.game) this.game.phase = "finished";
+    this.deadline = null;
+    const winner = frame.scores[0];
+    if (first && winner) {
+      this.notice(
+        `Game over! ${winner.user} wins with ${plural(winner.points, "point", "points")}.`,
+        "game-over",
+      );
+    }
+  }
+
+  onReady() {
+    this.readyConnection = this.socket.connection;
+    if (this.stateConnection !== this.socket.connection && this.running()) {
+      // No game.state in this connection's catch-up: the game ended while we were away.
+      this.game = null;
+      this.deadline = null;
+    }
+    this.pen.outbox.flushSoon();
+  }
+
+  onError(frame) {
+    const text =
+      (frame.error === "bad_settings" && frame.detail) ||
+      ERROR_TEXT[frame.error] ||
+      frame.detail ||
+      "That was refused.";
+    if (frame.error === "not_drawer" && this.isDrawer() && this.phase !== "drawing") {
+      return; // strokes sent just before the turn ended: nothing to tell
+    }
+    if (["bad_stroke", "rate_limited", "not_drawer"].includes(frame.error) && this.isDrawer()) {
+      // The server's drawing and this page's may differ now: take the server's.
+      this.requestSync();
+    }
+    this.view.showError(text);
+  }
+
+  setPlayers(players) {
+    if (!this.game || !Array.isArray(players)) return;
+    this.game.players = players
+      .filter((player) => player && typeof player.user === "string")
+      .map((player) => ({
+        user: player.user,
+        score: Number(player.score) || 0,
+        guessed: Boolean(player.guessed),
+        connected: player.connected !== false,
+      }));
+  }
+
+  /** A line in the chat's timeline ("bob guessed the word!"). */
+  notice(text, kind, only = false) {
+    this.chatRoot.dispatchEvent(
+      new CustomEvent("chat:notice", { detail: { text, kind, private: only } }),
+    );
+  }
+
+  // -- what the player does -------------------------------------------------------------------
+
+  kick(user) {
+    if (this.client.send({ type: "game.kick", user })) {
+      this.myVotes.add(user);
+      this.render();
+    }
+  }
+
+  // -- rendering ------------------------------------------------------------------------------
+
+  render() {
+    this.pen.setEnabled(this.running() && this.phase === "drawing" && this.isDrawer());
+    this.view.render(this);
+  }
+}
+
+const chatRoot = document.getElementById("chat");
+const gameRoot = document.getElementById("game");
+if (chatRoot && gameRoot) {
+  const panel = new GamePanel(gameRoot, chatRoot);
+  panel.start();
+}

@@ -1,0 +1,335 @@
+// The drawer's side of the board: the tools, mouse, pen and touch input (Pointer Events), and
+// the outbox that sends the strokes as `game.draw` batches about every 40 ms.
+//
+// What the drawer does is painted on their board at once; the server relays the same
+// operations to everyone else. Batches stay within the protocol's bounds (at most MAX_OPS
+// operations and MAX_POINTS points): a long stroke is cut into a "line" and "more"s.
+
+import {
+  BOARD_HEIGHT,
+  BOARD_WIDTH,
+  COLOUR_NAMES,
+  MAX_OPS,
+  MAX_POINTS,
+  PALETTE,
+  WIDTHS,
+} from "./board.js";
+
+const BATCH_MS = 40;
+const WIDTH_NAMES = ["Thin", "Medium", "Thick", "Huge"];
+
+function pointsOf(op) {
+  return op.p ? op.p.length / 2 : 0;
+}
+
+/** Operations waiting to be sent, cut into batches the server accepts. */
+export class Outbox {
+  /** @param {(ops: object[]) => boolean} send sends one batch; false if it could not. */
+  constructor(send) {
+    this.send = send;
+    this.queue = [];
+    this.current = null; // the queued op that the stroke being drawn still adds points to
+    this.timer = null;
+  }
+
+  add(op) {
+    if (op.op === "more" && this.current) {
+      this.current.p.push(...op.p);
+    } else {
+      const copy = { ...op, ...(op.p ? { p: [...op.p] } : {}) };
+      this.queue.push(copy);
+      this.current = op.op === "line" || op.op === "more" ? copy : null;
+    }
+    this.flushSoon();
+  }
+
+  /** The stroke is over: what comes next starts a new operation. */
+  endStroke() {
+    this.current = null;
+  }
+
+  pending() {
+    return this.queue.map((op) => ({ ...op, ...(op.p ? { p: [...op.p] } : {}) }));
+  }
+
+  clear() {
+    this.queue = [];
+    this.current = null;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  flushSoon() {
+    if (this.timer === null && this.queue.length > 0) {
+      this.timer = setTimeout(() => this.flush(), BATCH_MS);
+    }
+  }
+
+  flush() {
+    this.timer = null;
+    if (this.queue.length === 0) return;
+    const batch = this.take();
+    if (!this.send(batch)) {
+      // Not connected: kept, in order, for when the socket is back.
+      this.queue.unshift(...batch);
+      return;
+    }
+    this.flushSoon();
+  }
+
+  /** The next batch: at most MAX_OPS operations and MAX_POINTS points. */
+  take() {
+    const batch = [];
+    let points = 0;
+    while (this.queue.length > 0 && batch.length < MAX_OPS) {
+      const op = this.queue[0];
+      const count = pointsOf(op);
+      if (points + count <= MAX_POINTS) {
+        batch.push(this.queue.shift());
+        points += count;
+        if (op === this.current) this.current = null;
+        continue;
+      }
+      const room = MAX_POINTS - points;
+      if (room > 0) {
+        const rest = { op: "more", p: op.p.slice(room * 2) };
+        batch.push({ ...op, p: op.p.slice(0, room * 2) });
+        this.queue[0] = rest;
+        if (op === this.current) this.current = rest;
+      }
+      break;
+    }
+    return batch;
+  }
+}
+
+function button(className, label) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.className = className;
+  node.setAttribute("aria-label", label);
+  node.title = label;
+  return node;
+}
+
+export class Pen {
+  /**
+   * @param {object} options
+   * @param {HTMLCanvasElement} options.canvas the board's canvas
+   * @param {HTMLElement} options.tools the toolbar (see channel.jinja2)
+   * @param {import("./board.js").Board} options.board
+   * @param {(ops: object[]) => boolean} options.send
+   */
+  constructor({ canvas, tools, board, send }) {
+    this.canvas = canvas;
+    this.tools = tools;
+    this.board = board;
+    this.outbox = new Outbox(send);
+    this.enabled = false;
+    this.colour = 1;
+    this.width = 1;
+    this.tool = "pen";
+    this.pointer = null; // the pointer drawing the current stroke
+    this.last = null; // its last point on the board
+    this.sent = false; // has this page drawn in this turn (its own strokes come back relayed)
+    this.buildTools();
+    this.bindPointer();
+    this.bindKeys();
+    this.render();
+  }
+
+  // -- the toolbar ----------------------------------------------------------------------------
+
+  buildTools() {
+    const palette = this.tools.querySelector("[data-game=palette]");
+    this.swatches = PALETTE.map((hex, index) => {
+      const swatch = button("tool swatch", COLOUR_NAMES[index]);
+      swatch.style.backgroundColor = hex;
+      swatch.dataset.colour = String(index);
+      swatch.addEventListener("click", () => {
+        this.colour = index;
+        if (this.tool === "eraser") this.tool = "pen";
+        this.closePopups();
+        this.render();
+      });
+      return swatch;
+    });
+    palette.replaceChildren(...this.swatches);
+
+    const widths = this.tools.querySelector("[data-game=widths]");
+    this.widthButtons = WIDTHS.map((size, index) => {
+      const choice = button("tool width", `${WIDTH_NAMES[index]} brush (${size} px)`);
+      const dot = document.createElement("span");
+      dot.className = `dot dot-${index}`;
+      choice.append(dot);
+      choice.addEventListener("click", () => {
+        this.width = index;
+        if (this.tool === "fill") this.tool = "pen";
+        this.closePopups();
+        this.render();
+      });
+      return choice;
+    });
+    widths.replaceChildren(...this.widthButtons);
+
+    for (const toggle of this.tools.querySelectorAll("[data-popup]")) {
+      toggle.addEventListener("click", () => {
+        const popup = this.tools.querySelector(`#${toggle.getAttribute("aria-controls")}`);
+        const open = !popup.hasAttribute("data-open");
+        this.closePopups();
+        popup.toggleAttribute("data-open", open);
+        toggle.setAttribute("aria-expanded", String(open));
+      });
+    }
+    for (const choice of this.tools.querySelectorAll("[data-tool]")) {
+      choice.addEventListener("click", () => {
+        this.tool = choice.dataset.tool;
+        this.closePopups();
+        this.render();
+      });
+    }
+    this.tools.querySelector("[data-action=undo]").addEventListener("click", () => this.undo());
+    this.tools.querySelector("[data-action=clear]").addEventListener("click", () => this.clear());
+    this.tools.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.closePopups();
+    });
+  }
+
+  closePopups() {
+    for (const toggle of this.tools.querySelectorAll("[data-popup]")) {
+      toggle.setAttribute("aria-expanded", "false");
+      this.tools
+        .querySelector(`#${toggle.getAttribute("aria-controls")}`)
+        .removeAttribute("data-open");
+    }
+  }
+
+  render() {
+    for (const [index, swatch] of this.swatches.entries()) {
+      swatch.setAttribute("aria-pressed", String(index === this.colour && this.tool !== "eraser"));
+    }
+    for (const [index, choice] of this.widthButtons.entries()) {
+      choice.setAttribute("aria-pressed", String(index === this.width));
+    }
+    for (const choice of this.tools.querySelectorAll("[data-tool]")) {
+      choice.setAttribute("aria-pressed", String(choice.dataset.tool === this.tool));
+    }
+    const colourToggle = this.tools.querySelector("[data-game=colour-toggle]");
+    colourToggle.querySelector(".swatch-now").style.backgroundColor = PALETTE[this.colour];
+    colourToggle.setAttribute("aria-label", `Colour: ${COLOUR_NAMES[this.colour]}`);
+    const widthToggle = this.tools.querySelector("[data-game=width-toggle]");
+    widthToggle.querySelector(".dot").className = `dot dot-${this.width}`;
+    widthToggle.setAttribute("aria-label", `Brush: ${WIDTH_NAMES[this.width]}`);
+    this.canvas.dataset.tool = this.enabled ? this.tool : "none";
+  }
+
+  /** Only the drawer, while drawing, has the tools and draws. */
+  setEnabled(enabled) {
+    if (this.enabled === enabled) return;
+    this.enabled = enabled;
+    this.tools.hidden = !enabled;
+    if (!enabled) {
+      // The turn's drawing is over: what is not sent yet would only be refused.
+      this.endStroke();
+      this.outbox.clear();
+      this.closePopups();
+    }
+    this.render();
+  }
+
+  /** A new turn: nothing of the last one is still to be sent. */
+  newTurn() {
+    this.endStroke();
+    this.outbox.clear();
+    this.sent = false;
+  }
+
+  // -- drawing --------------------------------------------------------------------------------
+
+  /** Paint ``op`` here at once and queue it for everyone else. */
+  draw(op) {
+    this.board.apply(op);
+    this.board.flush();
+    this.outbox.add(op);
+    this.sent = true;
+  }
+
+  undo() {
+    if (!this.enabled) return;
+    this.endStroke();
+    this.draw({ op: "undo" });
+  }
+
+  clear() {
+    if (!this.enabled || this.board.isBlank()) return;
+    this.endStroke();
+    this.draw({ op: "clear" });
+  }
+
+  point(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const x = Math.floor(((event.clientX - rect.left) / rect.width) * BOARD_WIDTH);
+    const y = Math.floor(((event.clientY - rect.top) / rect.height) * BOARD_HEIGHT);
+    return [Math.min(BOARD_WIDTH - 1, Math.max(0, x)), Math.min(BOARD_HEIGHT - 1, Math.max(0, y))];
+  }
+
+  endStroke() {
+    if (this.pointer !== null && this.canvas.hasPointerCapture(this.pointer)) {
+      this.canvas.releasePointerCapture(this.pointer);
+    }
+    this.pointer = null;
+    this.last = null;
+    this.outbox.endStroke();
+  }
+
+  bindPointer() {
+    const canvas = this.canvas;
+    canvas.addEventListener("pointerdown", (event) => {
+      if (!this.enabled || this.pointer !== null || !event.isPrimary) return;
+      if (event.pointerType === "mouse" && event.button !== 0) return;
+      event.preventDefault();
+      this.closePopups();
+      const [x, y] = this.point(event);
+      if (this.tool === "fill") {
+        this.draw({ op: "fill", c: this.colour, x, y });
+        return;
+      }
+      canvas.setPointerCapture(event.pointerId);
+      this.pointer = event.pointerId;
+      this.last = [x, y];
+      const colour = this.tool === "eraser" ? 0 : this.colour;
+      this.draw({ op: "line", c: colour, w: this.width, p: [x, y] });
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (event.pointerId !== this.pointer) return;
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+      const points = [];
+      for (const each of events.length > 0 ? events : [event]) {
+        const [x, y] = this.point(each);
+        if (x === this.last[0] && y === this.last[1]) continue;
+        points.push(x, y);
+        this.last = [x, y];
+      }
+      if (points.length > 0) this.draw({ op: "more", p: points });
+    });
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      canvas.addEventListener(type, (event) => {
+        if (event.pointerId === this.pointer) this.endStroke();
+      });
+    }
+  }
+
+  bindKeys() {
+    document.addEventListener("keydown", (event) => {
+      if (!this.enabled || !(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") {
+        return;
+      }
+      const target = event.target;
+      if (target instanceof HTMLElement && target.closest("input, textarea, [contenteditable]")) {
+        return;
+      }
+      event.preventDefault();
+      this.undo();
+    });
+  }
+}

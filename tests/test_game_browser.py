@@ -1,0 +1,768 @@
+"""The draw-and-guess game in a real browser: Debian's Chromium, driven by Playwright, against
+real gunicorn (as ``test_browser.py`` does for the chat).
+
+Players register through the real forms, each in a browser context of their own, and play as
+people would: the drawer draws with real pointer events on the canvas (the mouse; on the phone,
+touch), the guessers type in the chat's composer. What each page shows is compared: the canvases
+pixel by pixel (every client rasterizes the same operations the same way), the notices, the
+podium. Screenshots of each state go to ``test-artifacts/``, notes and timings to
+``test-artifacts/game-browser-notes.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from typing import Any, ClassVar
+
+import psycopg2
+
+from aiotutorial.db import dsn_from_url
+
+from .browser import ARTIFACTS, BrowserTestCase, chat_server, unique
+from .dbtest import prepare_testing_database
+from .support import GunicornServer
+
+PHONE = {"width": 390, "height": 844}
+BOARD = (800, 600)
+# The pause between turns, shortened (5 s by default) to keep the module quick.
+REVEAL_SECONDS = 2
+TURN_MS = 15_000
+
+NOTES: list[str] = []
+
+# The canvas's non-white pixels: how many, by colour, and a hash of where and which colour.
+DIGEST_JS = """canvas => {
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let count = 0, hash = 0;
+    const colours = {};
+    for (let i = 0; i < data.length; i += 4) {
+        if (data[i] === 255 && data[i + 1] === 255 && data[i + 2] === 255) continue;
+        const colour = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+        count += 1;
+        hash = (Math.imul(hash, 31) + Math.imul(i, 17) + colour) | 0;
+        const key = colour.toString(16).padStart(6, '0');
+        colours[key] = (colours[key] || 0) + 1;
+    }
+    return {count, hash, colours};
+}"""
+# A strict policy for the channel page: scripts, styles and sockets from the site only, no
+# inline script, handler or style attribute. The page must work under it unchanged.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+GAME_CANVAS = "canvas[data-game=canvas]"
+REPLAY_CANVAS = "canvas[data-gallery=canvas]"
+
+
+def tearDownModule() -> None:
+    if NOTES:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "game-browser-notes.txt").write_text("\n".join(NOTES) + "\n")
+
+
+def note(test: BrowserTestCase, text: str) -> None:
+    NOTES.append(f"{test.id().rsplit('.', 1)[-1]}: {text}")
+
+
+def close_to(word: str) -> str:
+    """``word`` with its last letter changed: one letter away (a "close" guess)."""
+    i = max(i for i, ch in enumerate(word) if ch.isalpha())
+    return word[:i] + ("b" if word[i] == "a" else "a") + word[i + 1 :]
+
+
+class GamePages(BrowserTestCase):
+    """One server for the class, and what a player does and sees on the channel page."""
+
+    server: ClassVar[GunicornServer]
+    base: ClassVar[str]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = chat_server(settings={"game.reveal_seconds": str(REVEAL_SECONDS)})
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.start()
+        cls.base = cls.server.url("")
+
+    # -- the game's state, as the page shows it -----------------------------------------------
+
+    def panel(self, page: Any) -> str | None:
+        """The overlay shown on the board (start, choose, waiting, reveal, podium), if any."""
+        return page.evaluate(
+            "() => document.querySelector('#game [data-panel]:not([hidden])')?.dataset.panel"
+            " ?? null"
+        )
+
+    def wait_panel(self, page: Any, name: str, timeout_ms: float = TURN_MS) -> None:
+        page.wait_for_selector(f"#game [data-panel={name}]:not([hidden])", timeout=timeout_ms)
+
+    def wait_turn(self, page: Any, turn: int, phase: str) -> str:
+        """Wait for ``turn`` to be in ``phase``; its drawer."""
+        page.wait_for_selector(
+            f"#game[data-turn='{turn}'][data-phase={phase}]", timeout=TURN_MS, state="attached"
+        )
+        return page.get_attribute("#game", "data-drawer")
+
+    def start_game(self, page: Any, *, rounds: int, draw_seconds: int, words: str = "") -> None:
+        self.wait_panel(page, "start")
+        page.fill("#game input[name=rounds]", str(rounds))
+        page.fill("#game input[name=draw_seconds]", str(draw_seconds))
+        page.fill("#custom-words", words)
+        page.click("#game .start-button")
+
+    def choose_word(self, page: Any, index: int = 0, *, tap: bool = False) -> str:
+        self.wait_panel(page, "choose")
+        choice = page.locator("#game .word-choice").nth(index)
+        word = choice.inner_text()
+        choice.tap() if tap else choice.click()
+        page.wait_for_selector("#game[data-phase=drawing]", state="attached", timeout=TURN_MS)
+        return word
+
+    def players(self, page: Any) -> list[dict[str, Any]]:
+        return page.eval_on_selector_all(
+            "#game .player",
+            """items => items.map(item => ({
+                user: item.dataset.user,
+                score: Number(item.querySelector('.player-score').textContent),
+                drawing: item.hasAttribute('data-drawing'),
+                guessed: item.hasAttribute('data-guessed'),
+            }))""",
+        )
+
+    def notices(self, page: Any, kind: str) -> list[str]:
+        return page.eval_on_selector_all(
+            f"#messages > li.chat-notice.notice-{kind} .chat-notice-text",
+            "items => items.map(item => item.textContent)",
+        )
+
+    def wait_notice(self, page: Any, kind: str, text: str) -> None:
+        page.wait_for_function(
+            """([kind, text]) => [...document.querySelectorAll(
+                   `#messages > li.chat-notice.notice-${kind} .chat-notice-text`)]
+               .some(node => node.textContent === text)""",
+            arg=[kind, text],
+            timeout=TURN_MS,
+        )
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def client_point(self, page: Any, x: int, y: int, canvas: str = GAME_CANVAS) -> tuple:
+        box = page.locator(canvas).bounding_box()
+        return (
+            box["x"] + (x + 0.5) * box["width"] / BOARD[0],
+            box["y"] + (y + 0.5) * box["height"] / BOARD[1],
+        )
+
+    def stroke(self, page: Any, points: list[tuple[int, int]]) -> None:
+        """Press the mouse at the first board point, move through the others, release."""
+        page.mouse.move(*self.client_point(page, *points[0]))
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(*self.client_point(page, x, y), steps=6)
+        page.mouse.up()
+
+    def tool(self, page: Any, selector: str) -> None:
+        page.click(f"#game [data-game=tools] {selector}")
+
+    def draw_picture(self, page: Any, turn: int) -> None:
+        """A closed square filled with a colour, a stroke taken back, a line on top: every tool
+        but the eraser and clear, a little different each turn."""
+        left, top, size = 120 + 60 * turn, 90 + 30 * turn, 240
+        self.tool(page, "[data-colour='1']")
+        self.tool(page, ".width >> nth=2")
+        square = [(left, top), (left + size, top), (left + size, top + size), (left, top + size)]
+        self.stroke(page, [*square, (left, top)])
+        self.tool(page, "[data-tool=fill]")
+        self.tool(page, f"[data-colour='{5 + turn}']")
+        page.click(GAME_CANVAS, position=self.board_position(page, left + 40, top + 40))
+        self.tool(page, "[data-tool=pen]")
+        self.tool(page, "[data-colour='4']")
+        self.stroke(page, [(60, 500), (200, 560), (340, 500)])
+        self.tool(page, "[data-action=undo]")
+        self.tool(page, "[data-colour='9']")
+        self.tool(page, ".width >> nth=1")
+        self.stroke(page, [(500, 80), (700, 140), (560, 300), (740, 520)])
+
+    def board_position(self, page: Any, x: int, y: int) -> dict[str, float]:
+        box = page.locator(GAME_CANVAS).bounding_box()
+        return {
+            "x": (x + 0.5) * box["width"] / BOARD[0],
+            "y": (y + 0.5) * box["height"] / BOARD[1],
+        }
+
+    def digest(self, page: Any, canvas: str = GAME_CANVAS) -> dict[str, Any]:
+        return page.eval_on_selector(canvas, DIGEST_JS)
+
+    def wait_drawing(self, page: Any, expected: dict[str, Any], canvas: str = GAME_CANVAS) -> None:
+        """Wait until the page's canvas has exactly the pixels of ``expected``."""
+        try:
+            page.wait_for_function(
+                f"""([selector, hash]) => ({DIGEST_JS})(document.querySelector(selector)).hash
+                    === hash""",
+                arg=[canvas, expected["hash"]],
+                timeout=5000,
+                polling=100,
+            )
+        except Exception:
+            shown = self.digest(page, canvas)
+            self.assertEqual(
+                (shown["count"], shown["colours"]),
+                (expected["count"], expected["colours"]),
+                "the canvases differ",
+            )
+            raise
+
+
+class GameBrowserTests(GamePages):
+    def test_three_players_play_a_game_to_the_podium(self) -> None:
+        started = time.monotonic()
+        names = [unique("ann"), unique("ben"), unique("cat")]
+        channel = unique("draw-")
+        pages = {name: self.new_page() for name in names}
+        ann, ben, cat = (pages[name] for name in names)
+        for name, page in pages.items():
+            self.register(page, self.base, name)
+        ann_sent: list[dict[str, Any]] = []
+        ann.on(
+            "websocket",
+            lambda ws: ws.on("framesent", lambda payload: ann_sent.append(json.loads(payload))),
+        )
+        # Cat's socket passes through a route that loses one stroke batch on its way to her
+        # page: the page must notice the gap in the numbers and ask for the drawing again.
+        cat_sent: list[str] = []
+        dropped: list[dict[str, Any]] = []
+        cat.route_web_socket(re.compile(r"/ws(\?.*)?$"), self.lossy_route(cat_sent, dropped))
+        self.create_channel(ann, self.base, channel)
+        self.join_from_lobby(ben, self.base, channel)
+        self.join_from_lobby(cat, self.base, channel)
+        for page in pages.values():
+            self.wait_state(page, "live")
+            self.wait_members(page, names)
+            self.wait_panel(page, "start")
+        self.assertIn("3 people are here", ann.inner_text("[data-game=start-hint]"))
+        self.screenshot(ann, "start-form")
+
+        self.start_game(ann, rounds=1, draw_seconds=30, words="Zebra  crossing, yo-yo\nunicorn")
+        self.wait_turn(ann, 1, "choosing")
+        start = [frame for frame in ann_sent if frame["type"] == "game.start"]
+        self.assertEqual(
+            start,
+            [
+                {
+                    "type": "game.start",
+                    "rounds": 1,
+                    "draw_seconds": 30,
+                    "custom_words": ["zebra crossing", "yo-yo", "unicorn"],
+                }
+            ],
+        )
+        # The lobby says a game runs there, and how many play.
+        lobby = ann.context.new_page()
+        lobby.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        lobby.goto(f"{self.base}/")
+        item = lobby.locator(".channel-item").filter(
+            has=lobby.locator(f"a[href='/channels/{channel}']")
+        )
+        self.assertEqual(item.locator(".channel-game").inner_text(), "Game on: 3 playing")
+        item.scroll_into_view_if_needed()
+        self.screenshot(lobby, "lobby")
+        lobby.close()
+
+        totals: Counter[str] = Counter()
+        turns: list[dict[str, Any]] = []
+        for turn in (1, 2, 3):
+            drawer = self.wait_turn(ann, turn, "choosing")
+            self.assertNotIn(drawer, [t["drawer"] for t in turns], "each draws once a round")
+            guessers = [name for name in names if name != drawer]
+            drawing = pages[drawer]
+            for name in guessers:
+                self.wait_panel(pages[name], "waiting")
+                self.assertEqual(
+                    pages[name].inner_text("[data-game=waiting-text]"),
+                    f"{drawer} is choosing a word…",
+                )
+            if turn == 1:
+                self.assertEqual(drawer, names[0], "the starter draws first")
+                self.screenshot(drawing, "choosing")
+                self.screenshot(pages[guessers[0]], "waiting")
+                # A vote to remove a player is counted and shown to everyone.
+                pages[guessers[1]].click(f"#game .player[data-user='{guessers[0]}'] .player-kick")
+                for page in pages.values():
+                    page.wait_for_selector(
+                        f"#game .player[data-user='{guessers[0]}'] .player-votes:text('1/2 votes')"
+                    )
+            word = self.choose_word(drawing)
+            self.assertEqual(drawing.inner_text("#game .word-plain"), word)
+            for name in guessers:
+                mask = pages[name].get_attribute("#game .mask", "data-mask")
+                self.assertEqual(mask, " ".join("_" if ch.isalpha() else ch for ch in word))
+                bar = pages[name].inner_text("#game .game-bar")
+                self.assertNotRegex(bar, rf"(?i)\b{re.escape(word)}\b")
+            self.assertTrue(drawing.is_visible("#game [data-game=tools]"))
+            for name in guessers:
+                self.assertFalse(pages[name].is_visible("#game [data-game=tools]"))
+
+            self.draw_picture(drawing, turn)
+            drawn = self.digest(drawing)
+            self.assertGreater(drawn["count"], 20_000, "the square is filled")
+            self.assertLess(drawn["count"], BOARD[0] * BOARD[1] // 2, "only the square")
+            for name in guessers:
+                self.wait_drawing(pages[name], drawn)
+            if turn == 1:
+                self.screenshot(drawing, "drawing")
+                self.screenshot(pages[guessers[0]], "guessing")
+            if turn == 2:
+                # A guesser who reloads the page gets the game as it is, drawing included.
+                again = pages[guessers[0]]
+                again.reload()
+                self.wait_state(again, "live")
+                self.wait_drawing(again, drawn)
+                self.assertEqual(again.get_attribute("#game", "data-drawer"), drawer)
+                again.wait_for_selector("#game .mask")
+
+            # The first guesser is close first (told privately), then both find the word.
+            first, second = guessers
+            if turn == 1:
+                near = close_to(word)
+                self.send(pages[first], near)
+                self.wait_notice(pages[first], "close", f"'{near}' is close!")
+                self.wait_message(pages[second], near)
+                self.assertEqual(self.notices(pages[second], "close"), [])
+            self.send(pages[first], word)
+            for name in names:
+                text = "You guessed the word! " if name == first else f"{first} guessed the word!"
+                if name == first:
+                    pages[name].wait_for_function(
+                        "text => [...document.querySelectorAll('.notice-guessed')]"
+                        ".some(node => node.textContent.startsWith(text))",
+                        arg=text,
+                    )
+                else:
+                    self.wait_notice(pages[name], "guessed", text)
+            if turn == 1:
+                self.screenshot(pages[second], "guessed-notice")
+            self.send(pages[second], word.upper())  # case does not matter
+            for page in pages.values():
+                self.wait_notice(page, "turn-end", f"The word was '{word}'.")
+            # The guess itself is never shown as a message.
+            for page in pages.values():
+                contents = [m["content"] for m in self.messages(page)]
+                self.assertNotIn(word, contents)
+                self.assertNotIn(word.upper(), contents)
+            points = ann.eval_on_selector_all(
+                "[data-game=reveal-points] > li",
+                """items => Object.fromEntries(items.map(item => [item.dataset.user,
+                    Number(item.querySelector('.reveal-points-value').textContent)]))""",
+            )
+            self.assertEqual(ann.inner_text("[data-game=reveal-word]"), word)
+            self.assertEqual(set(points), set(names), points)
+            self.assertGreaterEqual(points[first], points[second], "the faster guess scores more")
+            totals.update(points)
+            turns.append({"drawer": drawer, "word": word, "digest": drawn})
+            if turn == 1:
+                self.wait_panel(pages[second], "reveal", timeout_ms=REVEAL_SECONDS * 1000)
+                self.screenshot(pages[second], "turn-end")
+
+        # The podium: best first, the same on every page, with the points of every turn.
+        expected = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+        for page in pages.values():
+            self.wait_panel(page, "podium", timeout_ms=TURN_MS)
+            podium = page.eval_on_selector_all(
+                "[data-game=podium] .podium-step",
+                """steps => steps.map(step => [Number(step.dataset.place), step.dataset.user,
+                    parseInt(step.querySelector('.podium-points').textContent)])""",
+            )
+            self.assertEqual(
+                sorted(tuple(step) for step in podium),
+                [(i + 1, user, pts) for i, (user, pts) in enumerate(expected)],
+            )
+        winner = expected[0]
+        self.wait_notice(cat, "game-over", f"Game over! {winner[0]} wins with {winner[1]} points.")
+        self.screenshot(ann, "podium")
+        self.assertEqual({p["user"]: p["score"] for p in self.players(ann)}, dict(totals))
+
+        # Ann's strokes went in batches within the protocol's bounds.
+        batches = [frame["ops"] for frame in ann_sent if frame["type"] == "game.draw"]
+        self.assertGreater(len(batches), 3)
+        for ops in batches:
+            self.assertTrue(1 <= len(ops) <= 32, ops)
+            self.assertLessEqual(sum(len(op.get("p", [])) // 2 for op in ops), 256)
+        # Cat lost a batch and asked for the drawing again; her canvas matched all the same.
+        self.assertEqual(len(dropped), 1)
+        self.assertIn({"type": "game.sync"}, [json.loads(frame) for frame in cat_sent])
+
+        self.check_leaderboards(ann, channel, expected)
+        self.check_gallery(ann, channel, turns)
+        # Afterwards the form to start another game is one click away.
+        ann.click("[data-game=new-game]")
+        self.wait_panel(ann, "start")
+        note(self, f"3 players, 3 turns, podium and checks: {time.monotonic() - started:.1f} s")
+
+    def lossy_route(self, sent: list[str], dropped: list[dict[str, Any]]) -> Any:
+        """A websocket route that drops the second stroke batch of the first turn drawn."""
+
+        def route(ws: Any) -> None:
+            server = ws.connect_to_server()
+
+            def from_server(message: str | bytes) -> None:
+                frame = json.loads(message)
+                if frame.get("type") == "game.draw" and frame.get("seq") == 2 and not dropped:
+                    dropped.append(frame)
+                    return
+                ws.send(message)
+
+            def from_page(message: str | bytes) -> None:
+                sent.append(message)
+                server.send(message)
+
+            server.on_message(from_server)
+            ws.on_message(from_page)
+
+        return route
+
+    def check_leaderboards(self, page: Any, channel: str, expected: list[tuple]) -> None:
+        """The channel's leaderboard holds the game exactly; the site's counts it too."""
+        headers = {"Accept": "application/json"}
+        response = page.request.get(f"{self.base}/channels/{channel}/leaderboard", headers=headers)
+        if response.status == 404:
+            note(self, "GET /channels/{name}/leaderboard answered 404: not checked")
+            return
+        self.assertEqual(response.status, 200, response.text())
+        board = response.json()
+        best = expected[0][1]
+        rows = [(p["user"], p["points"], p["games"], p["wins"]) for p in board["players"]]
+        self.assertEqual(rows, [(user, pts, 1, int(pts == best)) for user, pts in expected])
+        ranks = [p["rank"] for p in board["players"]]
+        self.assertEqual((ranks[0], ranks), (1, sorted(ranks)))
+        # The site's leaderboard: the page on which the winner (a new user) must be.
+        user, points = expected[0]
+        with psycopg2.connect(dsn_from_url(prepare_testing_database())) as conn:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM player_totals"
+                    ' WHERE points > %s OR (points = %s AND "user" < %s)',
+                    (points, points, user),
+                )
+                ahead = cursor.fetchone()[0]
+        conn.close()
+        number = ahead // 50 + 1
+        found = None
+        for candidate in (number, number + 1, max(1, number - 1)):  # others may finish games
+            response = page.request.get(
+                f"{self.base}/leaderboard?page={candidate}", headers=headers
+            )
+            self.assertEqual(response.status, 200, response.text())
+            rows = [p for p in response.json()["players"] if p["user"] == user]
+            if rows:
+                found = rows[0]
+                break
+        self.assertIsNotNone(found, f"{user} is not on /leaderboard page {number}")
+        self.assertEqual((found["points"], found["games"], found["wins"]), (points, 1, 1))
+
+    def check_gallery(self, page: Any, channel: str, turns: list[dict[str, Any]]) -> None:
+        """The three turns, newest first, as thumbnails; the newest replays to its drawing."""
+        url = f"{self.base}/channels/{channel}/gallery"
+        status = page.request.get(url, headers={"Accept": "application/json"}).status
+        if status == 404:
+            note(self, "GET /channels/{name}/gallery answered 404: the gallery was not checked")
+            return
+        page.click("[data-game=gallery-open]")
+        dialog = page.locator("dialog#gallery")
+        dialog.wait_for(state="visible")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.gallery-thumb[data-drawn]').length === 3"
+        )
+        shown = page.eval_on_selector_all(
+            ".gallery-item",
+            """items => items.map(item => [item.querySelector('.gallery-word').textContent,
+                item.querySelector('.gallery-drawer').textContent])""",
+        )
+        self.assertEqual(shown, [[t["word"], f"by {t['drawer']}"] for t in reversed(turns)])
+        self.screenshot(page, "gallery")
+        page.click(".gallery-item >> nth=0 >> button")
+        page.wait_for_selector("[data-gallery=replay][data-state=done]", timeout=10_000)
+        self.wait_drawing(page, turns[-1]["digest"], canvas=REPLAY_CANVAS)
+        self.screenshot(page, "gallery-replay")
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden")
+
+
+class PhoneGameTests(GamePages):
+    """The game on a 390 x 844 phone: the layout, tap targets, drawing with a finger; and the
+    channel page under a strict Content-Security-Policy."""
+
+    # The policy is added by answering the page's request from the test (route.fulfill): such
+    # a document has no IP address, and Chromium's Local Network Access checks would then
+    # refuse its websocket to 127.0.0.1.
+    browser_args: ClassVar[list[str]] = ["--disable-features=LocalNetworkAccessChecks"]
+
+    def box(self, page: Any, selector: str) -> dict[str, float]:
+        box = page.locator(selector).first.bounding_box()
+        self.assertIsNotNone(box, selector)
+        return box
+
+    def assert_phone_layout(self, page: Any, where: str) -> None:
+        """Canvas above the chat, all of it on screen; the composer at the bottom; no
+        sideways scrolling."""
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        self.assertLessEqual(width, PHONE["width"], where)
+        stage = self.box(page, "#game [data-game=stage]")
+        timeline = self.box(page, "#chat .timeline")
+        composer = self.box(page, "form.composer")
+        self.assertAlmostEqual(stage["width"], PHONE["width"], delta=1, msg=where)
+        if page.is_visible(GAME_CANVAS):
+            self.assertAlmostEqual(stage["height"], stage["width"] * 3 / 4, delta=1, msg=where)
+        self.assertGreaterEqual(stage["y"], 0, where)
+        self.assertLessEqual(stage["y"] + stage["height"], timeline["y"] + 1, where)
+        self.assertGreater(timeline["height"], 100, f"{where}: room left for the chat")
+        self.assertAlmostEqual(composer["y"] + composer["height"], PHONE["height"], delta=4)
+        note(self, f"{where}: game {stage['height']:.0f} px high, chat {timeline['height']:.0f}")
+
+    def assert_tap_targets(self, page: Any, selector: str, expected: int) -> None:
+        sizes = page.eval_on_selector_all(
+            selector,
+            """nodes => nodes.filter(node => node.checkVisibility())
+                .map(node => { const r = node.getBoundingClientRect();
+                               return [node.getAttribute('aria-label'), r.width, r.height]; })""",
+        )
+        self.assertEqual(len(sizes), expected, sizes)
+        for label, width, height in sizes:
+            self.assertGreaterEqual(min(width, height), 44, f"{label}: {width} x {height}")
+
+    def touch_stroke(self, page: Any, points: list[tuple[int, int]]) -> None:
+        """A finger on the canvas: touch events, as a touch screen sends them."""
+        cdp = page.context.new_cdp_session(page)
+        path = [self.client_point(page, x, y) for x, y in points]
+
+        def touch(kind: str, x: float | None = None, y: float | None = None) -> None:
+            points = [] if x is None else [{"x": x, "y": y, "id": 1}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", *path[0])
+        for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
+            for step in range(1, 9):
+                touch("touchMove", x0 + (x1 - x0) * step / 8, y0 + (y1 - y0) * step / 8)
+        touch("touchEnd")
+        cdp.detach()
+
+    def enforce_csp(self, page: Any) -> None:
+        """Serve the channel page with ``CSP``; violations are kept in ``window.__csp``."""
+        page.add_init_script(
+            """window.__csp = [];
+               document.addEventListener('securitypolicyviolation',
+                   event => window.__csp.push(`${event.violatedDirective} ${event.blockedURI}`));"""
+        )
+
+        def add_policy(route: Any) -> None:
+            response = route.fetch()
+            route.fulfill(
+                response=response,
+                headers={**response.headers, "content-security-policy": CSP},
+            )
+
+        page.route(re.compile(r"/channels/[^/?]+$"), add_policy)
+
+    def test_phone_layout_tap_targets_and_finger_drawing(self) -> None:
+        started = time.monotonic()
+        phone = self.new_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        self.enforce_csp(phone)
+        name, friend_name, channel = unique("thumb"), unique("desk"), unique("pocket-")
+        self.register(phone, self.base, name)
+        self.create_channel(phone, self.base, channel)
+        phone.goto(f"{self.base}/channels/{channel}")  # a redirect's target is not routed
+        self.wait_state(phone, "live")
+
+        # Alone in the channel: the server refuses to start, and the form says why.
+        self.wait_panel(phone, "start")
+        phone.tap("#game .start-button")
+        error = phone.locator("[data-game=start-error]")
+        error.wait_for(state="visible")
+        self.assertEqual(
+            error.inner_text(), "A game needs at least 2 players connected to the channel."
+        )
+        self.assertGreaterEqual(self.box(phone, "#game .start-button")["height"], 44)
+        self.screenshot(phone, "refused-start")
+
+        friend = self.new_page()
+        self.register(friend, self.base, friend_name)
+        self.join_from_lobby(friend, self.base, channel)
+        for page in (phone, friend):
+            self.wait_state(page, "live")
+            self.wait_members(page, [name, friend_name])
+        self.assert_phone_layout(phone, "no game")
+        self.screenshot(phone, "start-form")
+
+        self.start_game(phone, rounds=1, draw_seconds=30)
+        self.assertEqual(self.wait_turn(friend, 1, "choosing"), name, "the starter draws")
+        self.screenshot(phone, "choosing")
+        word = self.choose_word(phone, tap=True)
+        self.assert_phone_layout(phone, "drawing")
+        # The tools: colour, size, brush, eraser, fill, undo, clear; the palette and the
+        # sizes pop up above them. Every one at least 44 x 44 CSS pixels.
+        self.assert_tap_targets(phone, "#game [data-game=tools] button", 7)
+        phone.tap("[data-game=colour-toggle]")
+        self.assert_tap_targets(phone, "#game [data-game=palette] button", 16)
+        palette = self.box(phone, "#game [data-game=palette]")
+        self.assertGreaterEqual(palette["x"], 0)
+        self.assertLessEqual(palette["x"] + palette["width"], PHONE["width"])
+        self.screenshot(phone, "palette")
+        phone.tap("#game [data-game=palette] [data-colour='4']")
+        phone.tap("[data-game=width-toggle]")
+        self.assert_tap_targets(phone, "#game [data-game=widths] button", 4)
+        phone.tap("#game [data-game=widths] button >> nth=3")
+        self.assert_tap_targets(phone, "#game [data-game=tools] button", 7)
+        self.assert_tap_targets(phone, "#game .player-kick", 1)
+
+        scroll_before = phone.evaluate("[window.scrollY, document.scrollingElement.scrollTop]")
+        self.touch_stroke(phone, [(80, 80), (400, 300), (700, 120), (720, 540)])
+        drawn = self.digest(phone)
+        self.assertGreater(drawn["count"], 10_000)
+        self.assertEqual(list(drawn["colours"]), ["ef130b"], "one red stroke")
+        self.wait_drawing(friend, drawn)
+        # touch-action: none: the finger drew, the page did not scroll or zoom.
+        self.assertEqual(
+            phone.evaluate("[window.scrollY, document.scrollingElement.scrollTop]"), scroll_before
+        )
+        self.assertEqual(phone.evaluate("visualViewport.scale"), 1)
+        self.screenshot(phone, "drawn-with-a-finger")
+
+        self.send(friend, word)
+        self.wait_notice(phone, "guessed", f"{friend_name} guessed the word!")
+        self.wait_panel(phone, "reveal", timeout_ms=REVEAL_SECONDS * 1000)
+        self.screenshot(phone, "turn-end")
+
+        # The friend draws; the phone watches and guesses with the composer's button.
+        self.wait_turn(phone, 2, "choosing")
+        self.wait_panel(phone, "waiting")
+        word = self.choose_word(friend)
+        phone.wait_for_selector("#game .mask")
+        self.stroke(friend, [(100, 500), (400, 100), (700, 500)])
+        self.wait_drawing(phone, self.digest(friend))
+        self.assert_phone_layout(phone, "guessing")
+        self.screenshot(phone, "guessing")
+        phone.fill("#message-input", word)
+        phone.tap("form.composer button.send")
+        self.wait_panel(phone, "podium")
+        self.assertEqual(phone.input_value("#message-input"), "", "the guess was taken")
+        scores = {player["user"]: player["score"] for player in self.players(phone)}
+        first, second = sorted(scores, key=lambda user: (-scores[user], user))
+        steps = phone.eval_on_selector_all(
+            "[data-game=podium] .podium-step", "steps => steps.map(s => s.dataset.user)"
+        )
+        self.assertEqual(steps, [second, first], "second on the left, first in the middle")
+        self.assertGreaterEqual(self.box(phone, "[data-game=new-game]")["height"], 44)
+        self.assertLessEqual(phone.evaluate("document.scrollingElement.scrollWidth"), 390)
+        self.screenshot(phone, "podium")
+
+        # The gallery, on a phone: the two drawings, the first replayed.
+        phone.tap("[data-game=gallery-open]")
+        phone.locator("dialog#gallery").wait_for(state="visible")
+        if phone.is_visible("[data-gallery=status][data-state=error]"):
+            note(self, f"gallery: {phone.inner_text('[data-gallery=status]')}")
+        else:
+            phone.wait_for_function(
+                "() => document.querySelectorAll('.gallery-thumb[data-drawn]').length === 2"
+            )
+            self.assertLessEqual(phone.evaluate("document.scrollingElement.scrollWidth"), 390)
+            self.screenshot(phone, "gallery")
+            phone.tap(".gallery-item >> nth=1 >> button")
+            phone.wait_for_selector("[data-gallery=replay][data-state=done]", timeout=10_000)
+            self.wait_drawing(phone, drawn, canvas=REPLAY_CANVAS)
+            self.screenshot(phone, "gallery-replay")
+        phone.tap("[data-gallery=close]")
+        # Under a strict Content-Security-Policy nothing was refused.
+        self.assertTrue(phone.evaluate("document.querySelector('canvas') !== null"))
+        self.assertEqual(phone.evaluate("window.__csp"), [])
+        # (and the policy was in force: an inline style attribute is refused)
+        phone.evaluate("document.body.setAttribute('style', 'outline: 1px solid red')")
+        phone.wait_for_function("() => window.__csp.length === 1")
+        self.assertTrue(phone.evaluate("window.__csp[0]").startswith("style-src"))
+        note(self, f"phone game: {time.monotonic() - started:.1f} s")
+
+
+class DrawingModuleTests(GamePages):
+    """The page's drawing code on its own, in the browser: the outbox's batches stay within the
+    protocol's bounds, and a drawing replayed from the server's snapshot (its ``compact``)
+    gives the pixels the live operations gave."""
+
+    def test_batches_within_bounds_and_snapshots_replay_to_the_same_pixels(self) -> None:
+        from aiotutorial.game.drawing import MAX_OPS, MAX_POINTS, compact, validate_ops
+
+        page = self.new_page()
+        page.goto(f"{self.base}/login")
+        stroke = [[i % 800, (i * 7) % 600] for i in range(1000)]
+        batches = page.evaluate(
+            """async stroke => {
+                const { Outbox } = await import('/static/pen.js');
+                const batches = [];
+                const outbox = new Outbox(ops => batches.push(structuredClone(ops)) > 0);
+                outbox.add({ op: 'line', c: 1, w: 0, p: stroke[0] });
+                for (const point of stroke.slice(1)) outbox.add({ op: 'more', p: point });
+                outbox.endStroke();
+                for (let i = 0; i < 70; i += 1) outbox.add({ op: 'undo' });
+                outbox.add({ op: 'fill', c: 3, x: 5, y: 5 });
+                while (outbox.queue.length > 0) outbox.flush();
+                return batches;
+            }""",
+            stroke,
+        )
+        for ops in batches:
+            validate_ops(ops)  # the server's own check: raises on a batch it would refuse
+            self.assertLessEqual(len(ops), MAX_OPS)
+            self.assertLessEqual(sum(len(op.get("p", [])) // 2 for op in ops), MAX_POINTS)
+        ops = [op for batch in batches for op in batch]
+        self.assertEqual(ops[0]["op"], "line")
+        points = [op["p"] for op in ops if "p" in op]
+        self.assertEqual([v for p in points for v in p], [v for p in stroke for v in p])
+        self.assertEqual([op["op"] for op in ops[-71:]], ["undo"] * 70 + ["fill"])
+        # 256 + 256 + 256 + 232 points; the fourth batch's room left takes 31 undos, and so on.
+        self.assertEqual([len(ops) for ops in batches], [1, 1, 1, 1 + 31, 32, 8])
+
+        # A drawing with every kind of operation, in batches as the server stores them.
+        drawing = [
+            [
+                {"op": "line", "c": 4, "w": 3, "p": [5, 5, 700, 500]},
+                {"op": "clear"},
+                {"op": "undo"},
+            ],
+            [{"op": "line", "c": 1, "w": 2, "p": [100, 100, 300, 100, 300, 300]}],
+            [{"op": "more", "p": [100, 300, 100, 100]}, {"op": "fill", "c": 6, "x": 200, "y": 200}],
+            [{"op": "line", "c": 4, "w": 3, "p": [0, 599, 799, 0]}, {"op": "undo"}],
+            [{"op": "more", "p": [50, 50]}],  # after an undo, the last shape is the fill
+            [{"op": "line", "c": 9, "w": 0, "p": [400, 400]}, {"op": "more", "p": [790, 590]}],
+            [{"op": "line", "c": 2, "w": 1, "p": [10, 590, 790, 590]}],
+            [{"op": "fill", "c": 8, "x": 200, "y": 200}, {"op": "fill", "c": 0, "x": 1, "y": 1}],
+            [{"op": "line", "c": 0, "w": 3, "p": [150, 150, 250, 250]}],  # the eraser
+        ]
+        result = page.evaluate(
+            """async ([batches, snapshot]) => {
+                const { Board, boardCanvas } = await import('/static/board.js');
+                const pixels = ops => {
+                    const board = new Board(boardCanvas());
+                    for (const op of ops) board.apply(op);
+                    board.flush();
+                    return board;
+                };
+                const live = pixels(batches.flat());
+                const replayed = pixels(snapshot);
+                const image = live.canvas.getContext('2d').getImageData(0, 0, 800, 600).data;
+                let differ = 0;
+                for (let i = 0; i < live.pixels.length; i += 1) {
+                    if (live.pixels[i] !== replayed.pixels[i]) differ += 1;
+                }
+                const counts = {};
+                for (const index of live.pixels) counts[index] = (counts[index] || 0) + 1;
+                return { differ, counts, corner: Array.from(image.slice(0, 4)) };
+            }""",
+            [drawing, compact(drawing)],
+        )
+        self.assertEqual(result["differ"], 0, "live and snapshot replays differ")
+        counts = {int(colour): n for colour, n in result["counts"].items()}
+        self.assertEqual(set(counts), {0, 1, 2, 8, 9}, counts)
+        self.assertGreater(counts[8], 20_000, "the square, filled again, stays inside its edges")
+        self.assertLess(counts[8], 200 * 200)
+        self.assertEqual(result["corner"], [255, 255, 255, 255])

@@ -1,5 +1,6 @@
 # aiotutorial: `make run` serves the app, `make test` runs the whole suite. Both set up what
 # they need (virtualenv, packages, the embedded PostgreSQL, migrations) and are idempotent.
+# `make help` lists the targets: each documented by a `## text` comment on its rule's line.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,44 +10,61 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test test-min lint format db db-stop db-status psql clean help
 
-help:
-	@echo "make run        serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)"
-	@echo "make test       the whole suite plus ruff lint and format checks"
-	@echo "make db         start the embedded PostgreSQL (unless DATABASE_URL) and migrate"
-	@echo "make db-stop    stop the embedded PostgreSQL"
-	@echo "make psql       a psql shell on the application database"
+help: ## this list
+	@sed -n 's/^\([a-zA-Z0-9_.-]*\):.*## \(.*\)$$/make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 16
 
+# The first time: a virtualenv, then the package and its test tools (about a minute, most of
+# it pip's downloads, whose progress pip shows). Later: nothing, until setup.py changes.
 $(STAMP): setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[testing]'
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { \
+		$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+			echo "make: $(PYTHON) cannot make virtualenvs (no ensurepip): Debian's python3-venv is needed"; \
+			test "$$(id -u)" = 0 || { echo "make: as root: apt-get install python3-venv"; exit 1; }; \
+			echo "make: installing python3-venv with apt-get (about 10 s)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }; \
+		echo "make: creating the virtualenv $(VENV) (a few seconds)"; \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	@echo "make: upgrading pip in $(VENV) (a few seconds)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "make: installing aiotutorial and its test tools into $(VENV) with pip" \
+		"(about a minute the first time, seconds after that)"
+	@start=$$(date +%s) && \
+		$(BIN)/python -m pip install --disable-pip-version-check -e '.[testing]' && \
+		echo "make: $(VENV) is ready ($$(( $$(date +%s) - start )) s)"
 	@touch $(STAMP)
 
-db: $(STAMP)
+# pgcluster never installs anything itself: it uses the machine's PostgreSQL, or the one in the
+# pgserver wheel (setup.py's extra) when that is installed. So with neither, install the extra.
+db: $(STAMP) ## start the embedded PostgreSQL (unless DATABASE_URL is set) and migrate
+	@test -n "$$DATABASE_URL" || { $(BIN)/python -m aiotutorial.pgcluster bindir >/dev/null 2>&1; \
+		test $$? != 3 || { \
+			echo "make: no PostgreSQL on this machine: installing the PostgreSQL bundled in the" \
+				"pgserver wheel, pip install -e '.[pgserver]' (about 30 s)"; \
+			$(BIN)/python -m pip install --disable-pip-version-check -e '.[pgserver]'; }; }
 	$(BIN)/python -m aiotutorial.pgcluster ensure
 	$(BIN)/python -m aiotutorial.migrate upgrade
 
-run: db
+run: db ## serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)
 	$(BIN)/gunicorn --paste development.ini
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: db lint
+test: db lint ## the whole suite (PYTEST_ARGS=...) plus the ruff checks
 	@scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite on the lowest versions setup.py allows (requirements/minimum.txt), in .venv-min.
 # Playwright pins its own greenlet, so the browser tests are left to `make test`.
 MIN_VENV := .venv-min
-test-min: db
+test-min: db ## the suite on the lowest versions setup.py allows, in .venv-min
 	@test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off \
 		-c requirements/minimum.txt -e . 'pytest>=8,<10'
@@ -54,22 +72,22 @@ test-min: db
 	$(MIN_VENV)/bin/python -m pytest --ignore=tests/test_browser.py \
 		--ignore=tests/test_game_browser.py $(PYTEST_ARGS)
 
-db-stop:
+db-stop: ## stop the embedded PostgreSQL
 	@test -x $(BIN)/python && $(BIN)/python -m aiotutorial.pgcluster stop || true
 
-db-status: $(STAMP)
+db-status: $(STAMP) ## is the embedded PostgreSQL running? (exit 0 if so, else 3)
 	$(BIN)/python -m aiotutorial.pgcluster status
 
-psql: db
+psql: db ## a psql shell on the application database
 	$(BIN)/python -m aiotutorial.pgcluster psql
 
-clean: db-stop
+clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and caches (keeps var/)
 	rm -rf $(VENV) $(MIN_VENV) *.egg-info .pytest_cache .ruff_cache
 
 # make bench [QUICK=1]: the benchmarks of bench/run.py (servers on loopback, one table,
 # bench/results/latest.json and PNG plots). Installs Debian's wrk (as root) and the bench extra.
 .PHONY: bench
-bench: db
+bench: db ## the benchmarks, about 10 minutes (QUICK=1: about 1.5), after make test
 	@test $(VENV)/.bench-installed -nt setup.py || { \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }

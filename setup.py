@@ -28,6 +28,12 @@ bench_require = [
     "matplotlib>=3.8,<4",
 ]
 
+# PostgreSQL in a wheel, for machines without one: aiotutorial.pgcluster uses its programs when
+# no others are found, and `make db` installs this extra there (pip install -e '.[pgserver]').
+pgserver_require = [
+    "pgserver>=0.1.4,<0.2",
+]
+
 setup(
     name="aiotutorial",
     version="0.1.0",
@@ -41,6 +47,7 @@ setup(
     extras_require={
         "testing": tests_require,
         "bench": bench_require,
+        "pgserver": pgserver_require,
         "uvloop": ["uvloop>=0.19"],
     },
     entry_points={

@@ -1,11 +1,14 @@
 """Alembic environment of the aiotutorial schema: online, offline or on a given connection."""
 
 import os
+import sys
 import warnings
 from logging.config import fileConfig
+from typing import NoReturn
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from alembic.util import CommandError
+from sqlalchemy import create_engine, exc, pool
 from sqlalchemy.engine import Connection
 
 from aiotutorial.database import metadata
@@ -66,15 +69,38 @@ def run_migrations_on(connection: Connection) -> None:
         context.run_migrations()
 
 
+def cannot_connect(url: str, error: exc.OperationalError) -> NoReturn:
+    """Report a database that cannot be reached in one line, not a traceback through SQLAlchemy.
+
+    From the alembic command line: that line on stderr and exit status 1 (`alembic --raiseerr`
+    still gets the traceback). From code (aiotutorial.migrate, tests): a CommandError.
+    """
+    from aiotutorial.pgcluster import connection_failure
+
+    message = connection_failure(url, error)
+    options = config.cmd_opts
+    if options is not None and getattr(options, "raiseerr", False):
+        raise error
+    if options is not None:
+        print(f"alembic: {message}", file=sys.stderr)
+        raise SystemExit(1)
+    raise CommandError(message) from error
+
+
 def run_migrations_online() -> None:
     """Run the migrations on a connection given by the caller, or on a fresh one to the URL."""
     connection = config.attributes.get("connection")
     if connection is not None:
         run_migrations_on(connection)
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    url = database_url()
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except exc.OperationalError as error:
+            cannot_connect(url, error)
+        with connection:
             run_migrations_on(connection)
     finally:
         engine.dispose()

@@ -3,8 +3,10 @@
 import io
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import sqlalchemy as sa
@@ -398,6 +400,60 @@ class CommandLineTests(ScratchDatabaseTestCase):
         self.assertEqual(migrate.main(["check", "--url", self.url]), 2)  # not up to date
         self.assertEqual(migrate.main(["--url", self.url]), 0)
         self.assertEqual(migrate.main(["check", "--url", self.url]), 0)
+
+
+class UnreachableDatabaseTests(unittest.TestCase):
+    """With the database down, alembic and aiotutorial.migrate say so in one line, no traceback.
+
+    "Down" is a socket directory where nothing listens, so no server anyone uses is touched.
+    """
+
+    def setUp(self) -> None:
+        self.socket_dir = tempfile.mkdtemp(prefix="aiotutorial-nopg-")
+        self.addCleanup(shutil.rmtree, self.socket_dir, True)
+        self.url = f"postgresql://ann:s3cret@/aiotutorial?host={self.socket_dir}"
+        self.shown = f"postgresql://ann:***@/aiotutorial?host={self.socket_dir}"
+
+    def run_failing(self, *args: str, env: dict[str, str] | None = None) -> str:
+        environ = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+        result = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=migrate.PROJECT_ROOT,
+            env={**environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertNotEqual(result.returncode, 0, f"{args}:\n{result.stdout}\n{result.stderr}")
+        self.assertEqual(result.stdout, "")
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, f"{args}:\n{result.stderr}")
+        self.assertIn(f"database not reachable at {self.shown} (", lines[0])
+        self.assertIn("`make db`", lines[0])
+        self.assertNotIn("s3cret", lines[0])
+        return lines[0]
+
+    def test_alembic_commands(self) -> None:
+        for command_args in (["current"], ["upgrade", "head"], ["check"], ["downgrade", "-1"]):
+            with self.subTest(command=command_args[0]):
+                line = self.run_failing("alembic", *command_args, env={"DATABASE_URL": self.url})
+                self.assertTrue(line.startswith("alembic: "), line)
+
+    def test_alembic_x_url(self) -> None:
+        self.run_failing("alembic", "-x", f"url={self.url}", "current")
+
+    def test_migrate_command_line(self) -> None:
+        line = self.run_failing("aiotutorial.migrate", "--url", self.url)
+        self.assertTrue(line.startswith("migrate: "), line)
+        line = self.run_failing(
+            "aiotutorial.migrate", "check", "--testing", env={"TEST_DATABASE_URL": self.url}
+        )
+        self.assertTrue(line.startswith("migrate: "), line)
+
+    def test_in_process_callers_get_a_command_error(self) -> None:
+        with self.assertRaises(CommandError) as caught:
+            migrate.upgrade(self.url)
+        self.assertIn(f"database not reachable at {self.shown} (", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -14,6 +18,7 @@ from unittest import mock
 import psycopg2
 
 from aiotutorial import pgcluster
+from aiotutorial.pgcluster import binaries, databases
 
 
 def _database_names(url: str) -> list[str]:
@@ -229,6 +234,148 @@ class UrlTest(unittest.TestCase):
         self.assertEqual(cluster.status(), "not initialised")
         self.assertFalse(cluster.stop())
         self.assertFalse((Path(tmp) / "pg").exists())
+
+
+class BinariesTest(unittest.TestCase):
+    """Where PostgreSQL's programs come from; pgcluster never installs them itself."""
+
+    def setUp(self) -> None:
+        binaries.find_bin_dir.cache_clear()
+        self.addCleanup(binaries.find_bin_dir.cache_clear)
+        environ = mock.patch.dict(os.environ)
+        environ.start()
+        self.addCleanup(environ.stop)
+        os.environ.pop("PG_BIN", None)
+        # As on a machine without PostgreSQL: no pg_config, no /usr/lib/postgresql, no pg_ctl.
+        machine = mock.patch.object(binaries, "_machine_bin_dirs", return_value=iter(()))
+        machine.start()
+        self.addCleanup(machine.stop)
+        # Nothing may be run, pip least of all.
+        run = mock.patch("subprocess.run", side_effect=AssertionError("ran a program"))
+        run.start()
+        self.addCleanup(run.stop)
+
+    def fake_pgserver(self) -> Path:
+        """A package named pgserver on sys.path, with pginstall/bin as the wheel has it."""
+        tmp = Path(tempfile.mkdtemp(prefix="aiotutorial-pgtest-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        bin_dir = tmp / "pgserver" / "pginstall" / "bin"
+        bin_dir.mkdir(parents=True)
+        (tmp / "pgserver" / "__init__.py").write_text("")
+        for name in ("pg_ctl", "initdb", "postgres"):
+            (bin_dir / name).write_text("#!/bin/sh\n")
+            (bin_dir / name).chmod(0o755)
+        sys.path.insert(0, str(tmp))
+        self.addCleanup(sys.path.remove, str(tmp))
+        self.addCleanup(sys.modules.pop, "pgserver", None)
+        importlib.invalidate_caches()
+        return bin_dir
+
+    def test_without_postgresql_it_says_what_to_install_and_installs_nothing(self) -> None:
+        with mock.patch.object(binaries.importlib.util, "find_spec", return_value=None):
+            with self.assertRaises(binaries.NoServerPrograms) as caught:
+                pgcluster.find_bin_dir()
+        message = str(caught.exception)
+        self.assertIn("pgserver package is not installed", message)
+        self.assertIn(f"{sys.executable} -m pip install -e '.[pgserver]'", message)
+        self.assertIn(str(pgcluster.project_root()), message)
+        self.assertIn("apt-get install postgresql", message)
+        self.assertIn("PG_BIN", message)
+
+    def test_uses_pgserver_when_it_is_importable(self) -> None:
+        bin_dir = self.fake_pgserver()
+        self.assertEqual(pgcluster.find_bin_dir(), bin_dir)
+
+    def test_bindir_command_exits_3_without_postgresql(self) -> None:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with (
+            mock.patch.object(binaries.importlib.util, "find_spec", return_value=None),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            self.assertEqual(pgcluster.main(["bindir"]), 3)
+        self.assertEqual(stdout.getvalue(), "")
+        self.assertIn("pip install -e '.[pgserver]'", stderr.getvalue())
+        self.assertEqual(len(stderr.getvalue().splitlines()), 1)
+
+    def test_bindir_command_prints_the_directory(self) -> None:
+        bin_dir = self.fake_pgserver()
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            self.assertEqual(pgcluster.main(["bindir"]), 0)
+        self.assertEqual(stdout.getvalue(), f"{bin_dir}\n")
+
+    def test_a_wrong_pg_bin_is_an_error_not_a_missing_postgresql(self) -> None:
+        os.environ["PG_BIN"] = "/nonexistent"
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertEqual(pgcluster.main(["bindir"]), 1)
+
+
+class ConnectionFailureTest(unittest.TestCase):
+    """Failing to connect is said in one line: which URL (no password), and what to do."""
+
+    def test_password_is_hidden(self) -> None:
+        hide = pgcluster.url_without_password
+        self.assertEqual(
+            hide("postgresql+psycopg2://app:s%40cret@db.example:5433/appdb?sslmode=disable"),
+            "postgresql+psycopg2://app:***@db.example:5433/appdb?sslmode=disable",
+        )
+        self.assertEqual(
+            hide("postgresql://app@/appdb?host=/run/pg&password=s3cret"),
+            "postgresql://app@/appdb?host=/run/pg&password=***",
+        )
+        self.assertEqual(hide("postgresql://app@/appdb?host=/x"), "postgresql://app@/appdb?host=/x")
+
+    def failure(self, url: str) -> str:
+        with self.assertRaises(psycopg2.OperationalError) as caught:
+            psycopg2.connect(url, connect_timeout=2)
+        return pgcluster.connection_failure(url, caught.exception)
+
+    def test_nothing_listening_on_the_socket(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="aiotutorial-pgtest-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        url = f"postgresql://ann:s3cret@/appdb?host={tmp}"
+        message = self.failure(url)
+        self.assertEqual(
+            message,
+            f"database not reachable at postgresql://ann:***@/appdb?host={tmp} (No such file or "
+            "directory): is that server running? (`make db` starts the project's embedded one)",
+        )
+
+    def test_the_embedded_cluster_stopped(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="aiotutorial-pgtest-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        stopped = pgcluster.Cluster(Path(tmp) / "pg")
+        with mock.patch.object(databases, "default_cluster", return_value=stopped):
+            message = self.failure(stopped.url())
+        self.assertTrue(message.startswith(f"database not reachable at {stopped.url()} ("))
+        self.assertTrue(message.endswith("): start it with `make db`"), message)
+
+    def test_ensure_database_says_it_in_one_line(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="aiotutorial-pgtest-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        with self.assertRaises(pgcluster.ClusterError) as caught:
+            pgcluster.ensure_database(f"postgresql://ann:s3cret@/appdb?host={tmp}")
+        message = str(caught.exception)
+        self.assertEqual(len(message.splitlines()), 1)
+        self.assertIn(f"database not reachable at postgresql://ann:***@/appdb?host={tmp}", message)
+        self.assertNotIn("s3cret", message)
+
+
+class PackageTest(unittest.TestCase):
+    def test_command_line_runs_as_a_module(self) -> None:
+        environ = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        result = subprocess.run(
+            [sys.executable, "-m", "aiotutorial.pgcluster", "url"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=pgcluster.project_root(),
+            timeout=60,
+            check=False,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), pgcluster.default_cluster().url())
 
 
 if __name__ == "__main__":

@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiopg
 import psycopg2
+import psycopg2.errors
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 from aiopg.sa.engine import Engine, get_dialect
@@ -29,6 +31,7 @@ from pyramid.httpexceptions import HTTPServiceUnavailable
 from pyramid.registry import Registry
 from pyramid.request import Request
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql import visitors
 
 from .aio.helpers import run_awaitable
 
@@ -40,9 +43,14 @@ __all__ = [
     "dsn_from_url",
     "get_engine",
     "open_engine",
+    "connection_lost",
+    "DatabaseConflict",
+    "run_transaction",
+    "RETRYABLE",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONNECTION_ENVIRON_KEY = "aiotutorial.db.connection"
 
@@ -55,14 +63,60 @@ DEFAULTS = {
     "db.timeout": 10.0,
 }
 
-# Errors meaning the database (or our connection to it) is gone, not that a query is wrong.
+# Errors of the database or of our connection to it (as opposed to a wrong query). Only some
+# of them mean the connection is gone (``connection_lost``): a deadlock, a lock timeout or a
+# full disk leave the connection, and the pool, as good as they were.
 _UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, asyncio.TimeoutError)
+# Transactions that failed only because of another one running at the same time: run again.
+RETRYABLE = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure)
+TRANSACTION_ATTEMPTS = 3
+# SQLSTATEs of a server going away: class 08 (connection exception) and these.
+_SERVER_GONE = {"57P01", "57P02", "57P03"}  # admin shutdown, crash shutdown, cannot connect now
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Does ``exc`` say that the connection to the database is gone (by its SQLSTATE)?"""
+    if isinstance(exc, psycopg2.InterfaceError | OSError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, psycopg2.OperationalError):
+        code = exc.pgcode
+        # No SQLSTATE: libpq's own error (the server closed the connection, refused it...).
+        return code is None or code.startswith("08") or code in _SERVER_GONE
+    return False
+
+
+async def run_transaction(
+    engine: Engine,
+    work: Callable[[SAConnection], Awaitable[T]],
+    *,
+    attempts: int = TRANSACTION_ATTEMPTS,
+) -> T:
+    """``await work(conn)`` in a transaction, run again (a few times, after a short random
+    pause) when it deadlocked or failed to serialize against another one."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.acquire() as conn:
+                async with conn.begin():
+                    return await work(conn)
+        except RETRYABLE as exc:
+            if attempt == attempts:
+                raise
+            log.info("transaction failed (%s); attempt %s of %s", exc.pgcode, attempt + 1, attempts)
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 class DatabaseUnavailable(HTTPServiceUnavailable):
     """503: the database cannot be reached right now."""
 
     def __init__(self, detail: str = "The database is unavailable; please try again shortly."):
+        super().__init__(detail)
+
+
+class DatabaseConflict(DatabaseUnavailable):
+    """503: the transaction deadlocked or failed to serialize (``run_transaction`` retries)."""
+
+    def __init__(self, detail: str = "The database was too busy to take that; try again."):
         super().__init__(detail)
 
 
@@ -103,7 +157,7 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     options = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
     dsn = dsn_from_url(url or settings.get("sqlalchemy.url") or database_url(settings))
     statement_ms = int(float(options["db.statement_timeout"]) * 1000)
-    pool = aiopg.Pool(
+    pool = _Pool(
         dsn,
         int(options["db.pool_min"]),
         int(options["db.pool_max"]),
@@ -123,6 +177,20 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     except _UNAVAILABLE as exc:
         log.warning("database not reachable at startup (%s); will retry on demand", exc)
     return Engine(get_dialect(), pool, dsn)
+
+
+class _Pool(aiopg.Pool):
+    """aiopg's pool, without one race: a pooled connection that the server closed (a restart)
+    and that is noticed closed while the pool opens another is handed out by aiopg with an
+    ``AssertionError``. It is already out of the pool by then: take the next one."""
+
+    async def _acquire(self) -> aiopg.Connection:
+        for _ in range(self.maxsize + 1):
+            try:
+                return await super()._acquire()
+            except AssertionError:
+                log.info("dropped a pooled connection the server had closed")
+        return await super()._acquire()
 
 
 def get_engine(registry: Registry) -> Engine:
@@ -154,6 +222,10 @@ class RequestConnection:
         self._request = request
         self._connection: SAConnection | None = request.environ.get(CONNECTION_ENVIRON_KEY)
         self._owned = False
+        # Two first uses at once (two coroutines of one view) must not take two connections,
+        # and one connection runs one statement at a time: concurrent ones wait their turn.
+        self._acquiring = asyncio.Lock()
+        self._statement = asyncio.Lock()
 
     @property
     def acquired(self) -> bool:
@@ -161,22 +233,28 @@ class RequestConnection:
 
     async def connection(self) -> SAConnection:
         """The underlying ``aiopg.sa.SAConnection``, acquired now if not yet."""
-        if self._connection is None:
-            engine = get_engine(self._request.registry)
-            try:
-                self._connection = await engine.acquire()
-            except _UNAVAILABLE as exc:
-                log.warning("cannot acquire a database connection: %s", exc)
-                raise DatabaseUnavailable() from None
-            self._owned = True
-            self._request.add_finished_callback(_release_at_end)
+        if self._connection is not None:
+            return self._connection
+        async with self._acquiring:
+            if self._connection is None:
+                engine = get_engine(self._request.registry)
+                try:
+                    connection = await engine.acquire()
+                except _UNAVAILABLE as exc:
+                    log.warning("cannot acquire a database connection: %s", exc)
+                    raise DatabaseUnavailable() from None
+                self._connection = connection
+                self._owned = True
+                self._request.add_finished_callback(_release_at_end)
         return self._connection
 
     async def execute(self, query: Any, *multiparams: Any, **params: Any) -> ResultProxy:
-        return await self._run("execute", query, multiparams, params)
+        async with self._statement:
+            return await self._run("execute", query, multiparams, params)
 
     async def scalar(self, query: Any, *multiparams: Any, **params: Any) -> Any:
-        return await self._run("scalar", query, multiparams, params)
+        async with self._statement:
+            return await self._run("scalar", query, multiparams, params)
 
     async def _run(self, method: str, query: Any, multiparams: tuple, params: dict) -> Any:
         connection = await self.connection()
@@ -185,15 +263,21 @@ class RequestConnection:
         except (TimeoutError, asyncio.CancelledError) as exc:
             await self._timed_out(exc)
         except _UNAVAILABLE as exc:
+            if not connection_lost(exc):
+                # The server answered (a deadlock, a lock or statement timeout, a full
+                # disk...): this connection and the pool are fine.
+                log.warning("database error %s: %s", getattr(exc, "pgcode", None), exc)
+                raise DatabaseUnavailable() from None
             # The server went away under a pooled connection (a restart, say). Connections
             # still in the pool are just as stale: drop them all.
             await self._discard()
             engine = get_engine(self._request.registry)
             with contextlib.suppress(*_UNAVAILABLE):
                 await engine._pool.clear()
-            # Retry a read once on a new connection; a write might have been applied before
-            # the connection broke, and a transaction's earlier work is lost with it.
-            if connection.in_transaction or not _is_read(query):
+            # Run it again on a new connection only if it cannot have changed anything: a
+            # write might have been applied before the connection broke, and a transaction's
+            # earlier work is lost with it.
+            if connection.in_transaction or not side_effect_free(query):
                 raise DatabaseUnavailable() from None
             log.info("database connection lost (%s); retrying on a new one", exc)
             connection = await self.connection()
@@ -201,8 +285,9 @@ class RequestConnection:
                 return await getattr(connection, method)(query, *multiparams, **params)
             except (TimeoutError, asyncio.CancelledError) as exc:
                 await self._timed_out(exc)
-            except _UNAVAILABLE:
-                await self._discard()
+            except _UNAVAILABLE as again:
+                if connection_lost(again):
+                    await self._discard()
                 raise DatabaseUnavailable() from None
 
     async def _timed_out(self, exc: BaseException) -> None:
@@ -214,27 +299,61 @@ class RequestConnection:
         await self._discard()
         raise DatabaseUnavailable("The database did not answer in time.") from None
 
+    async def run_transaction(self, work: Callable[[SAConnection], Awaitable[T]]) -> T:
+        """``await work(conn)`` in ``transaction()``, run again a few times when it deadlocked
+        or failed to serialize against another transaction (then 503)."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                async with self.transaction() as connection:
+                    return await work(connection)
+            except DatabaseConflict:
+                if attempt == TRANSACTION_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")
+
+    async def _failed(self, exc: BaseException) -> None:
+        """Turn a database error into the right 503, dropping what it made stale."""
+        if isinstance(exc, RETRYABLE):
+            raise DatabaseConflict() from exc
+        if connection_lost(exc):
+            await self._discard()
+            engine = get_engine(self._request.registry)
+            with contextlib.suppress(*_UNAVAILABLE):
+                await engine._pool.clear()
+            raise DatabaseUnavailable() from None
+        log.warning("database error %s: %s", getattr(exc, "pgcode", None), exc)
+        raise DatabaseUnavailable() from None
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SAConnection]:
-        """Run the block in one transaction (a savepoint when one is already open)."""
+        """Run the block in one transaction (a savepoint when one is already open).
+
+        Database errors in the block become 503s (``DatabaseConflict`` for a deadlock or a
+        serialization failure, which ``run_transaction`` runs again).
+        """
         connection = await self.connection()
         begin = connection.begin_nested if connection.in_transaction else connection.begin
         try:
             transaction = await begin()
         except (TimeoutError, asyncio.CancelledError) as exc:
             await self._timed_out(exc)
-        except _UNAVAILABLE:
-            await self._discard()
-            raise DatabaseUnavailable() from None
+        except _UNAVAILABLE as exc:
+            await self._failed(exc)
         try:
             yield connection
-        except BaseException:
+        except BaseException as exc:
             if transaction.is_active:
                 with contextlib.suppress(*_UNAVAILABLE):
                     await transaction.rollback()
+            if isinstance(exc, _UNAVAILABLE):
+                await self._failed(exc)
             raise
         else:
-            await transaction.commit()
+            try:
+                await transaction.commit()
+            except _UNAVAILABLE as exc:
+                await self._failed(exc)
 
     async def release(self) -> None:
         """Give the connection back to the pool (done for you when the request ends)."""
@@ -253,10 +372,34 @@ class RequestConnection:
                 await connection.close()
 
 
-def _is_read(query: Any) -> bool:
-    if isinstance(query, str):
-        return query.lstrip().lower().startswith("select")
-    return isinstance(query, sa.sql.Select)
+# Functions a read may call and still change nothing (a retried read runs them twice).
+_PURE_FUNCTIONS = frozenset(
+    {
+        "count", "max", "min", "sum", "avg", "lower", "upper", "coalesce", "now",
+        "clock_timestamp", "current_timestamp", "extract", "length", "greatest", "least",
+        "array_agg", "json_agg", "jsonb_agg", "distinct", "generate_series",
+    }
+)  # fmt: skip
+
+
+def side_effect_free(query: Any) -> bool:
+    """Is ``query`` known to change nothing, so that running it twice is harmless?
+
+    Only SQLAlchemy SELECTs qualify (text SQL cannot be told apart: ``SELECT pg_notify(...)``,
+    ``SELECT nextval(...)``, an advisory lock), and only if everything inside is a plain
+    select: no INSERT/UPDATE/DELETE (a data-modifying CTE) and no function outside a short
+    list of pure ones.
+    """
+    if not isinstance(query, sa.sql.Select):
+        return False
+    for element in visitors.iterate(query):
+        if isinstance(element, sa.sql.dml.UpdateBase):
+            return False
+        if isinstance(element, sa.sql.functions.FunctionElement):
+            name = getattr(element, "name", "") or ""
+            if name.lower() not in _PURE_FUNCTIONS:
+                return False
+    return True
 
 
 def _release_at_end(request: Request) -> None:

@@ -251,6 +251,25 @@ def session_secret(settings: dict[str, Any], project_root: Path) -> str:
     return secret
 
 
+class _SessionSerializer(JSONSerializer):
+    """JSON that must hold what Pyramid's session stores: ``[renewed, created, {state}]``.
+
+    A cookie signed with our secret but holding anything else (an old format, a bug) is
+    treated as no session, not as a 500.
+    """
+
+    def loads(self, bstruct: bytes) -> Any:
+        value = super().loads(bstruct)
+        if (
+            not isinstance(value, list)
+            or len(value) != 3
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in value[:2])
+            or not isinstance(value[2], dict)
+        ):
+            raise ValueError("not a session")
+        return value
+
+
 def session_factory(settings: dict[str, Any]) -> Any:
     """The signed-cookie session factory (HttpOnly, SameSite=Lax, JSON, not pickle)."""
     project_root = Path(__file__).resolve().parent.parent
@@ -263,7 +282,7 @@ def session_factory(settings: dict[str, Any]) -> Any:
         max_age=SESSION_MAX_AGE,
         timeout=SESSION_MAX_AGE,
         reissue_time=3600,
-        serializer=JSONSerializer(),
+        serializer=_SessionSerializer(),
     )
 
 

@@ -167,8 +167,11 @@ class ChatClient:
                 return sock
 
         # A session per socket (sharing this client's cookies): its own TCP connection.
+        # (socket_factory only when needed: aiohttp gained it in 3.12, and `make test-min`
+        # runs this harness on the oldest aiohttp the app allows.)
+        options: dict[str, Any] = {"socket_factory": factory} if factory is not None else {}
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True, socket_factory=factory),
+            connector=aiohttp.TCPConnector(force_close=True, **options),
             cookie_jar=self.session.cookie_jar,
         )
         try:

@@ -873,6 +873,8 @@ class InProcessIdentityTests(AppTest):
         here = f"http://{self.client.host}:{self.client.port}"
         foreign = [
             "https://evil.example",
+            # The same host and port over another scheme is another origin.
+            f"https://{self.client.host}:{self.client.port}",
             f"http://{self.client.host}:{self.client.port + 1}",
             f"http://evil.example@{self.client.host}:{self.client.port}",
             "null",

@@ -119,18 +119,20 @@ class WebsocketUpgrade:
         self.open_sockets = open_sockets
         self.response: web.WebSocketResponse | None = None
 
-    def origin_allowed(self, origin: str | None, host: str) -> bool:
-        """Browsers always send Origin on websockets: it must be this host or listed.
+    def origin_allowed(self, origin: str | None, host: str, scheme: str = "http") -> bool:
+        """Browsers always send Origin on websockets: it must be this site or listed.
 
-        Without this a page on any site could open a socket with the visitor's cookies
-        (cross-site websocket hijacking). Clients that are not browsers send no Origin.
+        This site is this scheme, host and port: ``https://host`` is another origin than
+        ``http://host``. Without the check a page on any site could open a socket with the
+        visitor's cookies (cross-site websocket hijacking). Non-browser clients send no Origin.
         """
         if origin is None:
             return True
         origin = origin.strip().lower().rstrip("/")
         if origin in self.allowed_origins:
             return True
-        return urlsplit(origin).netloc == host.lower()
+        parts = urlsplit(origin)
+        return parts.scheme == scheme.lower() and parts.netloc == host.lower()
 
     async def serve(
         self, request: Any, handler: Callable[[WebsocketConnection], Awaitable]
@@ -205,7 +207,9 @@ class WebsocketMapper(DefaultViewMapper):
                 raise HTTPBadRequest(
                     "This URL is a websocket endpoint: connect with a websocket client."
                 )
-            if not upgrade.origin_allowed(request.headers.get("Origin"), request.host):
+            if not upgrade.origin_allowed(
+                request.headers.get("Origin"), request.host, request.scheme
+            ):
                 raise HTTPForbidden("Websocket connections from another site are refused.")
             run_awaitable(upgrade.serve(request, handler_for(context, request)))
             # The handshake went out through the socket; this response is never sent.

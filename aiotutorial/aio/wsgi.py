@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from pyramid.settings import asbool, aslist
 
 from .helpers import run_awaitable, run_in_executor, spawn_greenlet
 from .lifecycle import run_shutdown_hooks, run_startup_hooks
+from .logs import install_client_error_filter
 from .websocket import (
     DEFAULT_HEARTBEAT,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -74,7 +76,19 @@ class BridgeSettings:
             for origin in aslist(settings.get("aio.websocket_allowed_origins", ""))
         )
         self.trusted_proxies = _parse_networks(aslist(settings.get("aio.trusted_proxies", "")))
+        # Host names (without port) requests may name; empty: any.
+        self.allowed_hosts = frozenset(
+            name.lower().strip("[]") for name in aslist(settings.get("aio.allowed_hosts", ""))
+        )
         self.uvloop = asbool(settings.get("aio.uvloop", False))
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header (``example.com:8080`` -> ``example.com``, IPv6 kept)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _parse_networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -101,7 +115,17 @@ class WSGIBridge:
                 status=413,
                 text=f"Request body too large: the limit is {self.settings.max_body_size} bytes.\n",
             )
+        except (web.RequestPayloadError, HttpProcessingError) as exc:
+            # A body that cannot be read as sent (a Content-Encoding it is not in, a broken
+            # chunked encoding): the client's error.
+            log.info("unreadable body in %s %s: %s", request.method, request.path, exc)
+            refused = web.Response(status=400, text="The request body could not be read.\n")
+            refused.force_close()  # the rest of the body is still on the connection
+            return refused
         environ = self.environ(request, body)
+        if not self._host_allowed(environ):
+            log.info("refused Host %r", environ.get("HTTP_HOST"))
+            return web.Response(status=400, text="Unknown host.\n")
         if _is_websocket_upgrade(request):
             environ[UPGRADE_ENVIRON_KEY] = WebsocketUpgrade(
                 request,
@@ -187,6 +211,14 @@ class WSGIBridge:
             for key in _FORWARDED:
                 environ.pop(key, None)
         return environ
+
+    def _host_allowed(self, environ: dict[str, Any]) -> bool:
+        """Is the Host (or the trusted proxy's X-Forwarded-Host) one of ``aio.allowed_hosts``?
+        Links and redirects are built from it: a forged Host must not make them point away."""
+        allowed = self.settings.allowed_hosts
+        if not allowed:
+            return True
+        return host_name(environ.get("HTTP_HOST", "")) in allowed
 
     def _trusted(self, address: str | None) -> bool:
         if not address or not self.settings.trusted_proxies:
@@ -367,6 +399,7 @@ def make_aiohttp_app(
     loop; on shutdown websockets are closed with 1001 and then the shutdown hooks run.
     """
     bridge = WSGIBridge(application, settings)
+    install_client_error_filter()
     app = web.Application(client_max_size=bridge.settings.max_body_size)
     app[BRIDGE_KEY] = bridge
     app.router.add_route("*", "/{tail:.*}", bridge.handle)

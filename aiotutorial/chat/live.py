@@ -9,15 +9,17 @@ message's transaction, a hook can take the message over (the game takes a guess 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiopg.sa import SAConnection
 
+from ..db import run_transaction
 from ..realtime import Hub, Member, ProtocolError, Stream, add_feature, encode
+from ..realtime.bus import CONNECTION_ERRORS
 from ..throttle import Throttle
 from .messages import (
-    EVERYONE,
     MESSAGE_REF,
     insert_message,
     latest_id,
@@ -27,6 +29,8 @@ from .messages import (
 from .protocol import HISTORY_MAX_LIMIT, RATE_BURST, RATE_LIMITED, RATE_PER_SECOND, message_content
 
 __all__ = ["ChatFeature", "ChatStream", "Interceptor"]
+
+log = logging.getLogger(__name__)
 
 STREAM = "chat"
 
@@ -68,16 +72,9 @@ class ChatStream(Stream):
         return {"last_id": member.cursor(STREAM) if params.get("after") is not None else None}
 
     async def recover(self, channel: str, members: list[Member]) -> None:
-        """Everything after the lowest id the channel's members have; each skips what it has."""
-        after = min(member.cursor(STREAM) for member in members)
-        while True:
-            async with self.hub.engine.acquire() as conn:
-                events = await messages_after(conn, channel, after, visible_to=EVERYONE)
-            for event in events:
-                self.deliver(event, event["id"])
-                after = event["id"]
-            if len(events) < HISTORY_MAX_LIMIT:
-                return
+        """Each member reads what it missed from the table, at its own pace (a long outage
+        must not drop every member at once for a backlog queued all together)."""
+        await self.replay_all(members, self._read)
 
     def on_message(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["id"], text)
@@ -86,8 +83,15 @@ class ChatStream(Stream):
         """A message too big for NOTIFY: read it back, if anyone here is in its channel."""
         if not self.hub.members.get(event["channel"]):
             return
-        async with self.hub.engine.acquire() as conn:
-            full = await message_by_id(conn, event["id"])
+        try:
+            async with self.hub.delivery_engine.acquire() as conn:
+                full = await message_by_id(conn, event["id"])
+        except CONNECTION_ERRORS as exc:
+            # Skipping it would leave a hole that later ids hide: the sockets reconnect
+            # with their last id instead, and catch up from the table.
+            log.warning("could not read message %s: %s", event["id"], exc)
+            await self.hub.close_channel(event["channel"], "missed a message: reconnect")
+            return
         if full is not None:
             self.deliver(full, full["id"])
 
@@ -120,12 +124,14 @@ class ChatFeature:
             raise ProtocolError(
                 RATE_LIMITED, f"At most {self.throttle.rate:g} messages a second; slow down."
             )
-        async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
-                for hook in self.interceptors:
-                    if await hook(conn, member, content):
-                        return
-                await insert_message(conn, member.channel, member.user, content)
+
+        async def post(conn: SAConnection) -> None:
+            for hook in self.interceptors:
+                if await hook(conn, member, content):
+                    return
+            await insert_message(conn, member.channel, member.user, content)
+
+        await run_transaction(self.hub.engine, post)
 
 
 def includeme(config: Any) -> None:

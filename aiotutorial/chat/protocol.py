@@ -38,12 +38,23 @@ def channel_name_error(name: str) -> str | None:
     return None
 
 
+def _encodable(text: str) -> bool:
+    """Can ``text`` be stored as UTF-8 (JSON's ``"\\ud800"`` decodes to a lone surrogate)?"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def message_content(frame: dict[str, Any]) -> str:
     """The trimmed content of a client's message frame, or ``ProtocolError`` saying why not."""
     content = frame.get("content")
     if not isinstance(content, str):
         raise ProtocolError(BAD_CONTENT, 'A message needs "content", a string.')
     content = content.strip()
+    if "\x00" in content or not _encodable(content):
+        raise ProtocolError(BAD_CONTENT, "A message cannot hold NUL characters or lone surrogates.")
     if not content:
         raise ProtocolError(EMPTY, "The message is empty.")
     if len(content) > MESSAGE_MAX_CHARS:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..accounts import username_error
 from ..chat.live import ChatFeature
+from ..db import run_transaction
 from ..realtime import PRESENCE_CHANGED, Hub, Member, ProtocolError, Stream, encode
 from ..throttle import Throttle
 from . import store
@@ -89,11 +91,16 @@ class GameStream(Stream):
         await self.replay(member, self._snapshot)
 
     async def recover(self, channel: str, members: list[Member]) -> None:
-        async with self.hub.engine.acquire() as conn:
+        async with self.hub.delivery_engine.acquire() as conn:
             now = await store.current(conn, channel)
+        following = []
         for member in members:
             if now is not None or member.cursor(STREAM) > 0:
-                await self.resync(member)
+                member.cursors[STREAM] = 0  # a new snapshot, whatever it had
+                following.append(member)
+            elif not member.release(STREAM):  # no game, nor had one: go on live
+                following.append(member)
+        await self.replay_all(following, self._snapshot)
 
     def on_event(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["v"], text)
@@ -150,31 +157,33 @@ class GameFeature:
     async def on_start(self, member: Member, frame: dict[str, Any]) -> None:
         self._throttle(self.commands, member.user)
         settings = validate_settings(frame)
-        async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
-                row = await store.start_game(
-                    conn,
-                    member.channel,
-                    member.user,
-                    settings,
-                    self.timing,
-                    self.hub.worker,
-                    self.lease_seconds,
-                    self.owner.rng,
-                )
+
+        async def start(conn: Any) -> store.GameRow:
+            return await store.start_game(
+                conn,
+                member.channel,
+                member.user,
+                settings,
+                self.timing,
+                self.hub.worker,
+                self.lease_seconds,
+                self.owner.rng,
+            )
+
+        row = await run_transaction(self.hub.engine, start)
         log.info("game %s started in %s by %s", row.game, member.channel, member.user)
         self.owner.adopt(row.game, 1, member.channel)
 
     async def _enqueue(self, member: Member, kind: str, body: dict[str, Any], check: Any) -> None:
-        async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
-                game = await store.current(conn, member.channel)
-                if game is None:
-                    raise GameError(NO_GAME, "No game is running in this channel.")
-                check(game)
-                await store.enqueue(
-                    conn, game.game, member.channel, kind, member.user, member.id, body
-                )
+
+        async def enqueue(conn: Any) -> None:
+            game = await store.current(conn, member.channel)
+            if game is None:
+                raise GameError(NO_GAME, "No game is running in this channel.")
+            check(game)
+            await store.enqueue(conn, game.game, member.channel, kind, member.user, member.id, body)
+
+        await run_transaction(self.hub.engine, enqueue)
 
     async def on_choose(self, member: Member, frame: dict[str, Any]) -> None:
         self._throttle(self.commands, member.user)
@@ -194,7 +203,7 @@ class GameFeature:
     async def on_kick(self, member: Member, frame: dict[str, Any]) -> None:
         self._throttle(self.commands, member.user)
         target = frame.get("user")
-        if not isinstance(target, str) or not 1 <= len(target) <= 40:
+        if not isinstance(target, str) or username_error(target) is not None:
             raise GameError(BAD_KICK, '"user" is the name of a player.')
         await self._enqueue(member, "kick", {"user": target}, lambda game: None)
 

@@ -38,6 +38,8 @@ __all__ = ["Hub", "Stream", "add_feature", "get_hub", "audience_of"]
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 60.0
+TRY_AGAIN_LATER = 1013
+RECOVERY_CONCURRENCY = 8
 
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None] | None]
 FrameHandler = Callable[[Member, dict[str, Any]], Awaitable[None]]
@@ -72,6 +74,24 @@ class Stream:
     def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
         """What this stream adds to the ``ready`` frame."""
         return {}
+
+    async def replay_all(
+        self,
+        members: list[Member],
+        read: Callable[[Member], Awaitable[tuple[list[tuple[int, bytes]], bool]]],
+    ) -> None:
+        """``replay`` for many members at once, a few at a time, each at its own pace."""
+        room = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def one(member: Member) -> None:
+            member.hold(self.name)  # (from now on, if the caller has not already)
+            async with room:
+                await self.replay(member, read)
+
+        results = await asyncio.gather(*(one(m) for m in members), return_exceptions=True)
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def replay(
         self,
@@ -115,8 +135,18 @@ def audience_of(event: dict[str, Any], members: Iterable[Member]) -> list[Member
 class Hub:
     """This worker's channels: local members, the registries, the bus, presence."""
 
-    def __init__(self, engine: Engine, dsn: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dsn: str,
+        settings: dict[str, Any],
+        *,
+        delivery_engine: Engine | None = None,
+    ) -> None:
         self.engine = engine
+        # Reads that live delivery waits on (events by reference, recovery, presence lists)
+        # use a small pool of their own: a burst of requests must not stall every socket.
+        self.delivery_engine = delivery_engine or engine
         self.dsn = dsn
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:80]
@@ -127,12 +157,13 @@ class Hub:
         self.streams: list[Stream] = []
         self.features: dict[str, Any] = {}
         self.presence = Presence(self)
-        self.bus = Bus(dsn, engine, self.dispatch, self._recover)
+        self.bus = Bus(dsn, self.delivery_engine, self.dispatch, self._recover)
         self._task_factories: list[Callable[[], Awaitable[None]]] = [
             self.presence.refresh_forever,
             self._housekeeping_forever,
         ]
         self._tasks: list[asyncio.Task] = []
+        self._recoveries: set[asyncio.Task] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self.presence.register()
         # Error frames for one socket, from whichever process refused what it sent.
@@ -172,9 +203,9 @@ class Hub:
                 await hook()
             except Exception:
                 log.exception("a realtime stop hook failed")
-        for task in self._tasks:
+        for task in [*self._tasks, *self._recoveries]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._recoveries]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.presence.forget_worker()
@@ -234,16 +265,39 @@ class Hub:
         self.deliver(event, text)
 
     async def _recover(self) -> None:
-        """After the bus reconnected: each stream sends what was committed meanwhile."""
-        for channel, members in list(self.members.items()):
-            if not members:
-                continue
+        """After the bus reconnected: each stream sends what was committed meanwhile.
+
+        Every member holds its live events from this moment (no await before), then the
+        catch-up runs in the background, each member at its own pace, while the bus goes on
+        delivering. Where what was missed cannot be read, the channel's sockets are closed
+        (1013) so that their clients reconnect and catch up, rather than live with a hole.
+        """
+        channels = {channel: list(members) for channel, members in self.members.items() if members}
+        for members in channels.values():
+            for member in members:
+                for stream in self.streams:
+                    member.hold(stream.name)
+        task = asyncio.ensure_future(self._recover_channels(channels))
+        self._recoveries.add(task)
+        task.add_done_callback(self._recoveries.discard)
+
+    async def _recover_channels(self, channels: dict[str, list[Member]]) -> None:
+        for channel, members in channels.items():
             for stream in self.streams:
                 try:
-                    await stream.recover(channel, list(members))
+                    await stream.recover(channel, members)
                 except CONNECTION_ERRORS as exc:
                     log.warning("could not recover %s in %s: %s", stream.name, channel, exc)
+                    await self.close_channel(channel, "could not catch up: reconnect")
+                    break
             self.presence.mark(channel)
+
+    async def close_channel(self, channel: str, reason: str) -> None:
+        """Close this worker's sockets on ``channel`` with 1013 (try again later): what they
+        may have missed, they get by reconnecting with their last id."""
+        for member in list(self.members.get(channel, ())):
+            member.dropped = True
+            await member.ws.close(TRY_AGAIN_LATER, reason)
 
     # --- members ------------------------------------------------------------------------
 
@@ -283,10 +337,11 @@ def get_hub(registry: Registry | dict) -> Hub:
 
 
 async def _start_hub(registry: Registry) -> None:
-    from ..db import dsn_from_url, get_engine
+    from ..db import dsn_from_url, get_engine, open_engine
 
     dsn = dsn_from_url(registry.settings["sqlalchemy.url"])
-    hub = Hub(get_engine(registry), dsn, registry.settings)
+    delivery = await open_engine({**registry.settings, "db.pool_min": 1, "db.pool_max": 2})
+    hub = Hub(get_engine(registry), dsn, registry.settings, delivery_engine=delivery)
     for factory in registry.get(_FEATURES, ()):
         feature = factory(hub)
         hub.features[getattr(feature, "name", factory.__name__)] = feature
@@ -298,6 +353,9 @@ async def _stop_hub(registry: Registry) -> None:
     hub = registry.pop(_HUB, None)
     if hub is not None:
         await hub.stop()
+        if hub.delivery_engine is not hub.engine:
+            hub.delivery_engine.close()
+            await hub.delivery_engine.wait_closed()
 
 
 def includeme(config: Any) -> None:

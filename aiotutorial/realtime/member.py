@@ -50,6 +50,7 @@ class Member:
         self._held: dict[str, list[tuple[int, bytes]] | None] = {}
         self._frames: deque[bytes] = deque()
         self._writer: asyncio.Task | None = None
+        self._room: asyncio.Event | None = None  # set when a full queue has gone down by half
         self.dropped = False
         self.has_presence = False  # has it had the channel's current presence list?
 
@@ -74,8 +75,9 @@ class Member:
         self._put(data)
 
     def hold(self, stream: str) -> None:
-        """From now on keep ``stream``'s live events aside until ``release``."""
-        self._held[stream] = []
+        """From now on keep ``stream``'s live events aside until ``release`` (holding
+        already: what is held stays)."""
+        self._held.setdefault(stream, [])
 
     def is_held(self, stream: str) -> bool:
         return stream in self._held
@@ -110,14 +112,17 @@ class Member:
         self._put(data)
 
     async def send_with_backpressure(self, data: bytes) -> None:
-        """Queue a frame, first waiting (bounded) until the client has read half its queue."""
-        waited = 0.0
-        while len(self._frames) >= self.max_frames // 2 and not self.dropped:
-            if waited >= SEND_TIMEOUT:
+        """Queue a frame, first waiting (bounded) until the client has read half its queue:
+        the writer wakes the wait when the queue has gone down, nothing polls."""
+        if len(self._frames) >= self.max_frames // 2 and not self.dropped:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), SEND_TIMEOUT)
+            except TimeoutError:
                 self._overflow()
                 return
-            await asyncio.sleep(0.01)
-            waited += 0.01
         self._put(data)
 
     def _put(self, data: bytes) -> None:
@@ -135,18 +140,25 @@ class Member:
             log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
             self.dropped = True
             self._frames.clear()
+            if self._room is not None:
+                self._room.set()
             asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
 
     async def _write(self) -> None:
         # No timeout around each send: a send waits only when the socket's buffer is full,
         # and then the queue fills up and the member is dropped (or the heartbeat drops it).
         frames = self._frames
+        half = self.max_frames // 2
         try:
             while frames and not self.dropped:
                 await self.ws.send_encoded(frames.popleft())
+                if self._room is not None and len(frames) < half:
+                    self._room.set()
         except (ConnectionError, RuntimeError):
             self.dropped = True
             frames.clear()
+            if self._room is not None:
+                self._room.set()
             if not self.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.close(POLICY_VIOLATION, "send failed")

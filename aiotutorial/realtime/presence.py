@@ -3,8 +3,10 @@
 The UNLOGGED ``presence`` table has one row per worker, channel and user with an open socket.
 A change is announced with a ``presence_changed`` event; each worker then re-reads the users of
 the channels it has members in (changes arriving together are read once) and sends the list to
-its members. Workers refresh their rows every ``PRESENCE_REFRESH`` seconds and drop rows not
-refreshed for ``PRESENCE_EXPIRY``, so a crashed worker's users do not linger.
+its members. Workers re-assert their rows every ``realtime.presence_refresh_seconds`` (10)
+and drop rows not refreshed for three times as long, so a crashed worker's users do not
+linger, and rows lost in an outage (or with the UNLOGGED table after a crash restart) come
+back.
 
 Other features (the game) listen to ``presence_changed`` too, through the hub's registry.
 """
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from .. import database as db
+from ..db import run_transaction
 from .bus import CONNECTION_ERRORS, encode, publish
 
 if TYPE_CHECKING:
@@ -32,7 +35,6 @@ log = logging.getLogger(__name__)
 
 PRESENCE_CHANGED = "presence_changed"
 PRESENCE_REFRESH = 10.0
-PRESENCE_EXPIRY = 30.0
 ALL_CHANNELS = "*"
 
 
@@ -41,6 +43,11 @@ class Presence:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        self.refresh_every = float(
+            hub.settings.get("realtime.presence_refresh_seconds", PRESENCE_REFRESH)
+        )
+        # A row not refreshed for three rounds belongs to a worker that is gone.
+        self.expiry = 3 * self.refresh_every
         self.local_users: dict[str, dict[str, int]] = defaultdict(dict)
         self._dirty: set[str] = set()
         self._last: dict[str, list[str]] = {}
@@ -97,15 +104,16 @@ class Presence:
             log.warning("could not remove this worker's presence rows: %s", exc)
 
     async def _change(self, statement: Any, channel: str = ALL_CHANNELS) -> None:
-        async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
-                await conn.execute(statement)
-                await publish(conn, {"type": PRESENCE_CHANGED, "channel": channel})
+        async def change(conn: SAConnection) -> None:
+            await conn.execute(statement)
+            await publish(conn, {"type": PRESENCE_CHANGED, "channel": channel})
+
+        await run_transaction(self.hub.engine, change)
 
     async def refresh_forever(self) -> None:
         """Every ``PRESENCE_REFRESH`` s: re-assert this worker's rows, drop expired ones."""
         while True:
-            await asyncio.sleep(PRESENCE_REFRESH)
+            await asyncio.sleep(self.refresh_every)
             try:
                 await self.refresh()
             except CONNECTION_ERRORS as exc:
@@ -150,7 +158,7 @@ class Presence:
                     sa.delete(db.presence)
                     .where(
                         db.presence.c.seen
-                        < sa.func.now() - sa.text(f"interval '{int(PRESENCE_EXPIRY)} seconds'")
+                        < sa.func.now() - sa.text(f"interval '{float(self.expiry)} seconds'")
                     )
                     .returning(db.presence.c.channel)
                 )
@@ -177,7 +185,7 @@ class Presence:
             await asyncio.sleep(0.02)
             channels, self._dirty = self._dirty, set()
             try:
-                async with self.hub.engine.acquire() as conn:
+                async with self.hub.delivery_engine.acquire() as conn:
                     for channel in channels:
                         users = await online_users(conn, channel)
                         members = self.hub.members.get(channel)

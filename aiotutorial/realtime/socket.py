@@ -12,15 +12,19 @@ from typing import Any
 
 import psycopg2
 
+from ..throttle import Throttle
 from .bus import encode
-from .hub import Hub
-from .member import Member
+from .hub import TRY_AGAIN_LATER, Hub
+from .member import POLICY_VIOLATION, Member
 from .protocol import INTERNAL, UNAVAILABLE, UNKNOWN_TYPE, ProtocolError, read_frame
 
 __all__ = ["serve_channel", "send_error"]
 
 log = logging.getLogger(__name__)
 
+# Refused frames a socket may send (a burst, then a rate) before it is closed with 1008.
+REFUSED_PER_SECOND = 20.0
+REFUSED_BURST = 60
 # The database could not be reached or did not answer: the client may send again.
 _UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, TimeoutError)
 
@@ -37,13 +41,22 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
     for stream in hub.streams:
         stream.prepare(member, params)
     try:
-        await hub.join(member)
-        ready: dict[str, Any] = {"type": "ready", "channel": channel, "user": user}
-        for stream in hub.streams:
-            await stream.catch_up(member, params)
-            ready.update(stream.ready_fields(member, params))
+        try:
+            await hub.join(member)
+            ready: dict[str, Any] = {"type": "ready", "channel": channel, "user": user}
+            for stream in hub.streams:
+                await stream.catch_up(member, params)
+                ready.update(stream.ready_fields(member, params))
+        except (*_UNAVAILABLE, DatabaseUnavailable) as exc:
+            # Without its catch-up the socket would have a hole: the client comes back.
+            log.info("%s could not join %s: %s", user, channel, exc)
+            await ws.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
+            return
         member.send_frame(encode(ready).encode("utf-8"))
+        refusals = Throttle(REFUSED_PER_SECOND, REFUSED_BURST, max_keys=1)
         async for text in ws:
+            if member.dropped:
+                break
             try:
                 frame = read_frame(text)
                 handler = hub.frame_handlers.get(frame["type"])
@@ -51,6 +64,12 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
                     raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {frame['type'][:40]!r}.")
                 await handler(member, frame)
             except ProtocolError as refused:
+                if refusals.consume(""):
+                    # Refused frames without end: say so and close, rather than queue error
+                    # frames faster than the client reads them (and call it slow).
+                    log.info("closing %s in %s: too many refused frames", user, channel)
+                    await ws.close(POLICY_VIOLATION, "too many refused frames")
+                    break
                 send_error(member, refused)
             except (*_UNAVAILABLE, DatabaseUnavailable):
                 send_error(

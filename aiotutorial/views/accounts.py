@@ -46,6 +46,8 @@ def read_form(request: Request, *names: str) -> dict[str, str]:
         # WebOb decodes forms with errors="replace": U+FFFD marks bytes that were not UTF-8.
         if "\ufffd" in value:
             raise HTTPBadRequest(f"The field '{name}' is not valid UTF-8.")
+        if "\x00" in value:
+            raise HTTPBadRequest(f"The field '{name}' holds a NUL character.")
         values[name] = value
     return values
 

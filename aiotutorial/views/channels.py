@@ -75,7 +75,7 @@ async def create_channel(request: Request) -> Any:
     if wants_json:
         try:
             body = request.json_body
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             raise bad_parameter("The body is not valid JSON.") from None
         raw = body.get("name") if isinstance(body, dict) else None
     else:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPBadRequest, HTTPInternalServerError
 from pyramid.request import Request
+from pyramid.tweens import EXCVIEW
 from pyramid.view import exception_view_config
 
 log = logging.getLogger(__name__)
@@ -46,5 +48,28 @@ async def unexpected_error(exc: Exception, request: Request) -> HTTPInternalServ
     return HTTPInternalServerError("Something went wrong on our side; it has been logged.")
 
 
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def form_body_tween(handler: Any, registry: Any) -> Any:
+    """Read a posted form before anything else does (the CSRF check, a view), so that a body
+    WebOb cannot parse (a multipart without a boundary, say) is a 400, not a 500 from
+    whichever code touched ``request.POST`` first. Undecodable text keeps its own 400s
+    (the exception views above)."""
+
+    def tween(request: Request) -> Any:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.content_type in _FORMS:
+            try:
+                request.POST  # noqa: B018 - parsed once, kept by WebOb for later
+            except UnicodeDecodeError:
+                raise
+            except ValueError:
+                raise HTTPBadRequest("The form in the request body could not be read.") from None
+        return handler(request)
+
+    return tween
+
+
 def includeme(config) -> None:
     config.scan(__name__)
+    config.add_tween("aiotutorial.views.errors.form_body_tween", under=EXCVIEW)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pyramid.settings import asbool
 
 from . import database as db
 from .aio.helpers import run_awaitable, run_in_executor
+from .realtime import add_feature, publish
 
 __all__ = [
     "User",
@@ -49,6 +49,8 @@ SESSION_KEY = "user"
 ISSUED_KEY = "issued"  # when the user signed in (Pyramid's session.created survives rotation)
 SESSION_COOKIE = "aiotutorial_session"
 SESSION_MAX_AGE = 14 * 24 * 3600
+SESSION_REVOKED = "session.revoked"
+SIGNED_OUT = 4001  # the close code of a socket whose session ended
 
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~40 ms a hash here.
 # argon2-cffi's default (64 MiB, 3 passes, 4 lanes) took ~300 ms on this 2-core machine, which
@@ -164,12 +166,39 @@ async def _load_identity(request: Request) -> User | None:
 
 
 async def revoke_sessions(request: Request, username: str) -> None:
-    """Refuse from now on every session of ``username`` issued until now (log-out)."""
-    await request.db.execute(
-        sa.update(db.users)
-        .where(db.users.c.username == username)
-        .values(sessions_valid_after=sa.func.clock_timestamp())
-    )
+    """Refuse from now on every session of ``username`` issued until now (log-out), and close
+    that user's live sockets on every worker of every server (through the bus)."""
+
+    async def revoke(conn: Any) -> None:
+        await conn.execute(
+            sa.update(db.users)
+            .where(db.users.c.username == username)
+            .values(sessions_valid_after=sa.func.clock_timestamp())
+        )
+        await publish(conn, {"type": SESSION_REVOKED, "user": username})
+
+    await request.db.run_transaction(revoke)
+
+
+async def _database_time(request: Request) -> float:
+    """The database's clock: sessions are issued and revoked by the same one, whatever the
+    clocks of the app's hosts say."""
+    now = await request.db.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())::float8"))
+    return float(now)
+
+
+class SignedOutSockets:
+    """Closes the sockets of a user whose sessions were revoked (4001, "signed out"): a live
+    socket must not outlive the log-out that ended its session."""
+
+    name = "sessions"
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        hub.on(SESSION_REVOKED, self.on_revoked)
+
+    async def on_revoked(self, event: dict[str, Any], text: str) -> None:
+        await self.hub.close_user(event["user"], SIGNED_OUT, "signed out")
 
 
 def _request_identity(request: Request) -> User | None:
@@ -205,7 +234,7 @@ class SecurityPolicy:
         """Sign ``userid`` in with a fresh session (new cookie and CSRF token)."""
         request.session.invalidate()
         request.session[SESSION_KEY] = userid
-        request.session[ISSUED_KEY] = time.time()
+        request.session[ISSUED_KEY] = run_awaitable(_database_time(request))
         request.session.new_csrf_token()
         request.__dict__["user"] = User(userid)
         return []
@@ -296,3 +325,4 @@ def includeme(config: Any) -> None:
     config.add_request_method(_request_identity, "user", reify=True)
     config.add_request_method(get_csrf_token, "csrf_token", reify=True)
     config.add_shutdown_hook(_stop_hash_pool)
+    add_feature(config, SignedOutSockets)

@@ -255,6 +255,22 @@ class ChatPagesTests(BrowserTestCase):
         contents = [m["content"] for m in self.messages(alice)]
         self.assertEqual(contents, ["before the network drops", "after the network is back"])
 
+    def test_logging_out_in_another_tab_signs_the_channel_page_out(self) -> None:
+        alice, bob, *_, channel = self.two_users_in_channel()
+        # A second tab of Alice's (same browser context: same cookies) logs out.
+        other_tab = alice.context.new_page()
+        other_tab.goto(f"{self.base}/logout")
+        with other_tab.expect_navigation():
+            other_tab.click("form.inline button[type=submit], main form button[type=submit]")
+        self.wait_state(alice, "signed-out", timeout_ms=5000)
+        notice = alice.locator("[data-role=signed-out]")
+        self.assertIn("signed out", notice.inner_text().lower())
+        link = notice.locator("a").get_attribute("href")
+        self.assertEqual(link, f"/login?next=%2Fchannels%2F{channel}")
+        self.screenshot(alice, "signed-out")
+        # Bob's page is not affected.
+        self.assertEqual(bob.get_attribute("#connection", "data-state"), "live")
+
     def test_visitors_read_along_and_are_asked_to_log_in(self) -> None:
         author, channel = unique("author"), unique("public-")
         writer = self.new_page()

@@ -292,6 +292,14 @@ class Hub:
                     break
             self.presence.mark(channel)
 
+    async def close_user(self, user: str, code: int, reason: str) -> None:
+        """Close every socket of ``user`` on this worker, in every channel."""
+        for members in list(self.members.values()):
+            for member in list(members):
+                if member.user == user:
+                    member.dropped = True
+                    await member.ws.close(code, reason)
+
     async def close_channel(self, channel: str, reason: str) -> None:
         """Close this worker's sockets on ``channel`` with 1013 (try again later): what they
         may have missed, they get by reconnecting with their last id."""

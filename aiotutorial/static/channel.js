@@ -8,6 +8,7 @@
 // The protocol is docs/protocol.md.
 
 const BACKOFF_FIRST_MS = 500;
+const SIGNED_OUT = 4001; // the server closes with this when the session has ended
 const BACKOFF_MAX_MS = 10000;
 
 const STATE_TEXT = {
@@ -15,6 +16,7 @@ const STATE_TEXT = {
   live: "Live",
   reconnecting: "Reconnecting…",
   offline: "Offline",
+  "signed-out": "Signed out",
 };
 
 /** Calls ``fn`` once every deferred and module script of the page has run (so every feature
@@ -201,11 +203,34 @@ export class ChannelSocket {
     socket.addEventListener("message", (event) => {
       if (this.ws === socket) this.onFrame(event.data);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.ws !== socket) return;
       this.ws = null;
-      if (!this.leaving) this.scheduleReconnect();
+      if (event.code === SIGNED_OUT) {
+        this.signedOut();
+      } else if (!this.leaving) {
+        this.scheduleReconnect();
+      }
     });
+  }
+
+  /** The session ended (logged out here or elsewhere): no more reconnecting; say so, with
+   * a way back that returns to this page. */
+  signedOut() {
+    this.leaving = true;
+    clearTimeout(this.retryTimer);
+    this.setState("signed-out", "Signed out");
+    if (this.root.querySelector("[data-role=signed-out]")) return;
+    const notice = document.createElement("p");
+    notice.className = "signed-out";
+    notice.dataset.role = "signed-out";
+    notice.setAttribute("role", "alert");
+    const link = document.createElement("a");
+    const here = window.location.pathname + window.location.search;
+    link.href = `/login?next=${encodeURIComponent(here)}`;
+    link.textContent = "Log in again";
+    notice.append("You have been signed out. ", link, ".");
+    this.root.prepend(notice);
   }
 
   scheduleReconnect() {

@@ -16,6 +16,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".db")
         config.include(".security")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
+        config.include(".headers")
         config.include(".views.errors")
         config.include(".views.health")
         config.include(".views.accounts")

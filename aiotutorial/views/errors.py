@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pyramid.exceptions import URLDecodeError
-from pyramid.httpexceptions import HTTPBadRequest, HTTPInternalServerError
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
+from pyramid.httpexceptions import HTTPBadRequest, HTTPError, HTTPInternalServerError, HTTPSeeOther
+from pyramid.renderers import render_to_response
 from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.tweens import EXCVIEW
 from pyramid.view import exception_view_config
+
+from ..aio.websocket import UPGRADE_ENVIRON_KEY
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,76 @@ def form_body_tween(handler: Any, registry: Any) -> Any:
     return tween
 
 
+def _wants_json(request: Request) -> bool:
+    if request.content_type == "application/json":
+        return True
+    offers = request.accept.acceptable_offers(["text/html", "application/json"])
+    return bool(offers) and offers[0][0] == "application/json"
+
+
+def error_page(request: Request, error: HTTPError) -> Response:
+    """An error as people and programs read it: a page in the site's layout with a way back,
+    or JSON ``{"error": ..., "detail": ...}`` for a client that asks for JSON; an anonymous
+    browser refused a page (a session that ended) is sent to log in, and back."""
+    if (error.content_type or "") == "application/json" and error.body:
+        return error  # already JSON (``bad_parameter`` and friends)
+    detail = error.detail if isinstance(error.detail, str) else None
+    if isinstance(error, BadCSRFToken | BadCSRFOrigin):
+        # Pyramid's detail here is about its own function, not about what to do.
+        detail = (
+            "The form's CSRF token does not match your session (the page was open from "
+            "before you signed in or out, say): reload the page and send it again."
+        )
+    if (
+        error.status_int == 403
+        and request.method == "GET"
+        and request.identity is None
+        and not _wants_json(request)
+        and UPGRADE_ENVIRON_KEY not in request.environ
+    ):
+        target = request.path_qs
+        return HTTPSeeOther(location=request.route_path("login", _query={"next": target}))
+    if _wants_json(request):
+        response = Response(
+            json_body={"error": _slug(error.title), "detail": detail or error.explanation},
+            status=error.status,
+        )
+    else:
+        values = {
+            "status": error.status_int,
+            "title": error.title,
+            "detail": detail or error.explanation,
+        }
+        response = render_to_response("aiotutorial:templates/error.jinja2", values, request=request)
+        response.status = error.status
+    for name in ("Retry-After", "Allow", "WWW-Authenticate"):
+        if name in error.headers:
+            response.headers[name] = error.headers[name]
+    return response
+
+
+def _slug(title: str) -> str:
+    return "_".join(title.lower().split())
+
+
+def error_pages_tween(handler: Any, registry: Any) -> Any:
+    """Every 4xx and 5xx response, raised or returned, through ``error_page``."""
+
+    def tween(request: Request) -> Any:
+        response = handler(request)
+        if isinstance(response, HTTPError):
+            try:
+                return error_page(request, response)
+            except (UnicodeDecodeError, URLDecodeError):
+                # A request so broken (a URL that is not UTF-8) that the layout cannot be
+                # built for it: the plain error it already has.
+                return response
+        return response
+
+    return tween
+
+
 def includeme(config) -> None:
     config.scan(__name__)
     config.add_tween("aiotutorial.views.errors.form_body_tween", under=EXCVIEW)
+    config.add_tween("aiotutorial.views.errors.error_pages_tween", over=EXCVIEW)

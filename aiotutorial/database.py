@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -43,6 +44,7 @@ __all__ = [
     "game_events",
     "player_totals",
     "channel_player_totals",
+    "throttle_buckets",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -257,6 +259,17 @@ Index(
     channel_player_totals.c.channel,
     channel_player_totals.c.points.desc(),
     channel_player_totals.c.user,
+)
+
+# Rate limits shared by every worker and server (log-ins, registrations): a token bucket per
+# key; a row whose bucket is full again (`full_at` passed) means nothing and is deleted.
+throttle_buckets = Table(
+    "throttle_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("full_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

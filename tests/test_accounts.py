@@ -48,7 +48,7 @@ from aiotutorial import database as db
 from aiotutorial.aio import WebsocketMapper
 from aiotutorial.db import dsn_from_url
 from aiotutorial.security import SESSION_COOKIE
-from aiotutorial.throttle import Throttle
+from aiotutorial.throttle import SharedThrottle
 from aiotutorial.views.accounts import LOGIN_FAILED
 
 from .dbtest import AppTest, prepare_testing_database
@@ -892,7 +892,9 @@ class InProcessIdentityTests(AppTest):
 
     async def test_failed_logins_per_address_are_throttled_across_usernames(self) -> None:
         clock = FakeClock()
-        self.app.registry["throttle.login_address"] = Throttle.per_window(3, 60, clock=clock)
+        self.app.registry["throttle.login_address"] = SharedThrottle.per_window(
+            "login_address", 3, 60, clock=clock
+        )
         token = await self.token("/login")
 
         async def login(username: str) -> aiohttp.ClientResponse:

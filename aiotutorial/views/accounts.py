@@ -21,7 +21,7 @@ from ..accounts import (
     username_error,
 )
 from ..security import revoke_sessions
-from ..throttle import Throttle
+from ..throttle import SharedThrottle
 
 LOGIN_FAILED = "Wrong username or password."
 # Longest value read from any field: beyond it the form is refused outright.
@@ -64,8 +64,13 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _throttle(request: Request, name: str) -> Throttle:
+def _throttle(request: Request, name: str) -> SharedThrottle:
     return request.registry[f"throttle.{name}"]
+
+
+async def _spend(request: Request, name: str, key: str) -> float:
+    """Spend an attempt of the ``name`` limit for ``key``; 0, or the seconds to wait."""
+    return await _throttle(request, name).consume(request.db, key)
 
 
 def _too_many(request: Request, wait: float, template_values: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +98,7 @@ async def register(request: Request) -> Any:
     form = read_form(request, "username", "password")
     username = form["username"].strip()
     values = {"username": username, "errors": {}, "error": None, "username_max": USERNAME_MAX}
-    wait = _throttle(request, "register_address").consume(_client(request))
+    wait = await _spend(request, "register_address", _client(request))
     if wait:
         return _too_many(request, wait, values)
     errors = {}
@@ -128,22 +133,22 @@ async def login(request: Request) -> Any:
     username = form["username"].strip()
     next_path = safe_next(form["next"])
     values = {"username": username, "next": next_path or "", "error": None}
-    by_name = _throttle(request, "login_username")
-    by_address = _throttle(request, "login_address")
     name_key, address_key = username.lower(), _client(request)
-    wait = max(by_name.retry_after(name_key), by_address.retry_after(address_key))
+    # Spent before the password is checked (atomically, in the database): attempts sent all
+    # at once, to any worker of any server, are all counted.
+    wait = max(
+        await _spend(request, "login_username", name_key),
+        await _spend(request, "login_address", address_key),
+    )
     if wait:
         return _too_many(request, wait, values)
-    # Spend the attempt before the first await: attempts sent all at once are counted too.
-    by_name.consume(name_key)
-    by_address.consume(address_key)
     canonical = None
     if username and form["password"] and len(username) <= USERNAME_MAX:
         canonical = await authenticate(request, username, form["password"])
     if canonical is None:
         request.response.status = 400
         return {**values, "error": LOGIN_FAILED}
-    by_name.reset(name_key)
+    await _throttle(request, "login_username").reset(request.db, name_key)
     headers = remember(request, canonical)
     return HTTPSeeOther(location=next_path or request.route_url("home"), headers=headers)
 
@@ -168,15 +173,16 @@ async def logout(request: Request) -> HTTPSeeOther:
 def includeme(config) -> None:
     settings = config.get_settings()
 
-    def limit(name: str, attempts: int, seconds: int) -> Throttle:
-        return Throttle.per_window(
-            int(settings.get(f"security.{name}_attempts", attempts)),
-            float(settings.get(f"security.{name}_window", seconds)),
+    def limit(name: str, setting: str, attempts: int, seconds: int) -> SharedThrottle:
+        return SharedThrottle.per_window(
+            name,
+            int(settings.get(f"security.{setting}_attempts", attempts)),
+            float(settings.get(f"security.{setting}_window", seconds)),
         )
 
-    config.registry["throttle.login_username"] = limit("login", 5, 60)
-    config.registry["throttle.login_address"] = limit("login_address", 20, 60)
-    config.registry["throttle.register_address"] = limit("register", 10, 600)
+    config.registry["throttle.login_username"] = limit("login_username", "login", 5, 60)
+    config.registry["throttle.login_address"] = limit("login_address", "login_address", 20, 60)
+    config.registry["throttle.register_address"] = limit("register_address", "register", 10, 600)
     config.add_route("register", "/register")
     config.add_route("login", "/login")
     config.add_route("logout", "/logout")

@@ -255,6 +255,7 @@ class HeadTests(ScratchDatabaseTestCase):
             "game_inbox",
             "player_totals",
             "channel_player_totals",
+            "throttle_buckets",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())

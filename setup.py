@@ -22,6 +22,8 @@ tests_require = [
     "pytest>=8,<10",
     "ruff>=0.6,<1",
     "playwright>=1.45,<2",
+    "mypy>=2.4,<3",
+    "coverage>=7.10,<8",
 ]
 
 bench_require = [
@@ -41,7 +43,16 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests", "tests.*"]),
     include_package_data=True,
-    package_data={"aiotutorial": ["game/words.txt", "templates/*.jinja2", "static/*"]},
+    package_data={
+        "aiotutorial": [
+            "py.typed",
+            "aio/py.typed",
+            "realtime/py.typed",
+            "game/words.txt",
+            "templates/*.jinja2",
+            "static/*",
+        ]
+    },
     zip_safe=False,
     install_requires=requires,
     extras_require={

@@ -33,6 +33,7 @@ from pyramid.request import Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import visitors
 
+from . import dbtypes
 from .aio.helpers import run_awaitable
 
 __all__ = [
@@ -86,8 +87,8 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 async def run_transaction(
-    engine: Engine,
-    work: Callable[[SAConnection], Awaitable[T]],
+    engine: dbtypes.Engine,
+    work: Callable[[Any], Awaitable[T]],
     *,
     attempts: int = TRANSACTION_ATTEMPTS,
 ) -> T:
@@ -185,7 +186,7 @@ class _Pool(aiopg.Pool):
     ``AssertionError``. It is already out of the pool by then: take the next one."""
 
     async def _acquire(self) -> aiopg.Connection:
-        for _ in range(self.maxsize + 1):
+        for _ in range((self.maxsize or 1) + 1):
             try:
                 return await super()._acquire()
             except AssertionError:
@@ -366,9 +367,11 @@ class RequestConnection:
         connection, self._connection = self._connection, None
         if connection is not None and self._owned:
             self._owned = False
-            with contextlib.suppress(Exception):
+            # A connection already broken: closing it may fail in the ways a broken
+            # connection fails, and aiopg's pool may have dropped it already (its assertion).
+            with contextlib.suppress(*_UNAVAILABLE, psycopg2.Error):
                 connection.connection.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*_UNAVAILABLE, psycopg2.Error, AssertionError):
                 await connection.close()
 
 

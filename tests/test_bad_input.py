@@ -15,10 +15,10 @@ from webob.cookies import SignedSerializer
 
 from aiotutorial.security import SESSION_COOKIE
 
+from .accountclient import csrf_token, new_password, new_username
 from .chatservers import ChatServersTest
 from .dbtest import AppTest
 from .support import raw_exchange
-from .test_accounts import csrf_token, new_password, new_username
 
 SECRET = "bad-input-secret-" + "y" * 40
 

@@ -198,3 +198,22 @@ class BackpressureTests(unittest.IsolatedAsyncioTestCase):
             await asyncio.wait_for(waiting, 1)
         self.assertEqual(sleeps, [], "it polled")
         await wait_for(lambda: len(sock.sent) == 6, 1)
+
+
+class SupervisorTests(unittest.IsolatedAsyncioTestCase):
+    async def test_a_background_loop_that_fails_is_started_again(self) -> None:
+        hub = Hub(_Refusing(), "", {})  # type: ignore[arg-type]
+        runs: list[int] = []
+
+        async def flaky() -> None:
+            runs.append(len(runs))
+            if len(runs) == 1:
+                raise ValueError("a bug in the loop")
+            await asyncio.sleep(3600)
+
+        with mock.patch("aiotutorial.realtime.hub.SUPERVISOR_PAUSE", 0.01):
+            task = asyncio.ensure_future(hub._supervise(flaky))
+            with self.assertLogs("aiotutorial.realtime.hub", "ERROR") as logged:
+                await wait_for(lambda: len(runs) == 2, 2)
+            task.cancel()
+        self.assertIn("a bug in the loop", "\n".join(logged.output))

@@ -11,10 +11,10 @@ from unittest import mock
 
 import aiohttp
 
+from .accountclient import csrf_token, new_password, new_username
 from .chatclient import ChatClient
 from .chatservers import ChatServersTest
 from .dbtest import AppTest
-from .test_accounts import csrf_token, new_password, new_username
 
 SIGNED_OUT = 4001
 

@@ -56,7 +56,7 @@ def is_coroutine_view(view: Any, attr: str | None = None) -> bool:
 def get_executor(registry: Registry) -> ThreadPoolExecutor:
     """The registry's bounded thread pool for synchronous views, made per process on first use."""
     pid = os.getpid()
-    pool = getattr(registry, "_aio_executor", None)
+    pool: ThreadPoolExecutor | None = getattr(registry, "_aio_executor", None)
     if pool is not None and getattr(registry, "_aio_executor_pid", None) == pid:
         return pool
     with _executor_lock:
@@ -80,7 +80,10 @@ async def shutdown_executor(registry: Registry) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _in_executor(mapped: Callable) -> Callable:
+ViewCallable = Callable[[Any, Any], Any]
+
+
+def _in_executor(mapped: ViewCallable) -> ViewCallable:
     def executor_view(context: Any, request: Any) -> Any:
         pool = get_executor(request.registry)
         return run_awaitable(run_in_executor(pool, mapped, context, request))
@@ -88,7 +91,7 @@ def _in_executor(mapped: Callable) -> Callable:
     return executor_view
 
 
-class _BridgeMapper(DefaultViewMapper):
+class _BridgeMapper(DefaultViewMapper):  # type: ignore[misc]  # Pyramid is untyped
     """Maps the view as Pyramid does, then wraps the call for the bridge."""
 
     def __init__(self, **kw: Any) -> None:
@@ -102,16 +105,17 @@ class _BridgeMapper(DefaultViewMapper):
             wrapped = self.wrap_coroutine_view(mapped, view)
         else:
             wrapped = self.wrap_plain_view(mapped, view)
-        wrapped.__text__ = getattr(mapped, "__text__", repr(view))
+        # Pyramid's debug tools describe a view by its __text__.
+        wrapped.__text__ = getattr(mapped, "__text__", repr(view))  # type: ignore[attr-defined]
         return wrapped
 
-    def wrap_coroutine_view(self, mapped: Callable, view: Any) -> Callable:
+    def wrap_coroutine_view(self, mapped: ViewCallable, view: Any) -> ViewCallable:
         def coroutine_view(context: Any, request: Any) -> Any:
             return run_awaitable(mapped(context, request))
 
         return coroutine_view
 
-    def wrap_plain_view(self, mapped: Callable, view: Any) -> Callable:
+    def wrap_plain_view(self, mapped: ViewCallable, view: Any) -> ViewCallable:
         if view in _INLINE_VIEWS:
             return mapped
         return _in_executor(mapped)
@@ -124,7 +128,7 @@ class CoroutineOrExecutorMapper(_BridgeMapper):
 class CoroutineMapper(_BridgeMapper):
     """Only coroutine views; a plain view is a configuration error."""
 
-    def wrap_plain_view(self, mapped: Callable, view: Any) -> Callable:
+    def wrap_plain_view(self, mapped: ViewCallable, view: Any) -> ViewCallable:
         raise ConfigurationError(
             f"CoroutineMapper needs an async def view (or attr), got the plain callable {view!r}; "
             "use ExecutorMapper or the default mapper for synchronous views"
@@ -134,13 +138,13 @@ class CoroutineMapper(_BridgeMapper):
 class ExecutorMapper(_BridgeMapper):
     """Only plain views, always in the thread pool; a coroutine view is a configuration error."""
 
-    def wrap_coroutine_view(self, mapped: Callable, view: Any) -> Callable:
+    def wrap_coroutine_view(self, mapped: ViewCallable, view: Any) -> ViewCallable:
         raise ConfigurationError(
             f"ExecutorMapper runs blocking views in threads, but {view!r} is a coroutine view; "
             "use CoroutineMapper or the default mapper for it"
         )
 
-    def wrap_plain_view(self, mapped: Callable, view: Any) -> Callable:
+    def wrap_plain_view(self, mapped: ViewCallable, view: Any) -> ViewCallable:
         return _in_executor(mapped)
 
 

@@ -25,12 +25,10 @@ __all__ = ["AsyncGunicornWorker"]
 class AsyncGunicornWorker(GunicornWebWorker):
     """Runs ``aiotutorial.aio.wsgi.WSGIBridge`` over the loaded app in each worker process."""
 
-    loop: asyncio.AbstractEventLoop | None
-
     def init_process(self) -> None:
         # The loop is made once the application is loaded (``load_wsgi``), because its
         # settings say whether to use uvloop; until then plain signal handlers are in place.
-        self.loop = None
+        self.loop = None  # type: ignore[assignment]  # no loop yet, on purpose
         Worker.init_process(self)
 
     def init_signals(self) -> None:
@@ -41,7 +39,7 @@ class AsyncGunicornWorker(GunicornWebWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        application = self.wsgi
+        application: Any = getattr(self, "wsgi")  # noqa: B009 - gunicorn's attribute is untyped
         settings = BridgeSettings(application_settings(application))
         self.loop = _new_event_loop(settings.uvloop)
         asyncio.set_event_loop(self.loop)
@@ -50,7 +48,7 @@ class AsyncGunicornWorker(GunicornWebWorker):
         async def make_app() -> web.Application:
             return make_aiohttp_app(application, settings)
 
-        self.wsgi = make_app
+        self.wsgi = make_app  # what aiohttp's worker serves: a factory of the aiohttp app
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Wake the serving loop now rather than at its next once-a-second check.
@@ -71,5 +69,6 @@ def _new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
             import uvloop
         except ImportError as exc:  # pragma: no cover - depends on the optional extra
             raise RuntimeError("aio.uvloop = true needs uvloop (the 'uvloop' extra)") from exc
-        return uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
     return asyncio.new_event_loop()

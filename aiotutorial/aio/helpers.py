@@ -40,7 +40,7 @@ class ScopeError(RuntimeError):
     """A synchronized coroutine was called where nothing can run it for the caller."""
 
 
-class BridgeGreenlet(greenlet.greenlet):
+class BridgeGreenlet(greenlet.greenlet):  # type: ignore[misc]  # greenlet ships no types
     """A child greenlet started by ``spawn_greenlet``; its parent is driving the event loop."""
 
 
@@ -49,7 +49,7 @@ class _Wait:
 
     __slots__ = ("future",)
 
-    def __init__(self, future: asyncio.Future | None) -> None:
+    def __init__(self, future: asyncio.Future[Any] | None) -> None:
         self.future = future
 
 
@@ -74,7 +74,8 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
     """
     current = greenlet.getcurrent()
     if isinstance(current, BridgeGreenlet):
-        return _drive(awaitable.__await__(), current.parent)
+        result: T = _drive(awaitable.__await__(), current.parent)
+        return result
     loop = getattr(_thread_state, "loop", None)
     if loop is not None and not loop.is_closed():
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop)
@@ -128,7 +129,7 @@ async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def _settle(future: asyncio.Future | None) -> None:
+async def _settle(future: asyncio.Future[Any] | None) -> None:
     """Wait until ``future`` is done, leaving its outcome for the coroutine that awaits it.
 
     What is raised here and is not the future's own outcome is this task's cancellation,
@@ -169,7 +170,8 @@ async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             step = child.throw(type(exc), exc, exc.__traceback__)
         else:
             step = child.switch()
-    return step
+    result: T = step
+    return result
 
 
 def synchronize(coroutine_function: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

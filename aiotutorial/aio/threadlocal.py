@@ -35,7 +35,8 @@ def _get(self: threadlocal.ThreadLocalManager) -> dict[str, Any]:
     stack = _stack.get()
     if stack:
         return stack[-1]
-    return self.default()
+    default: dict[str, Any] = self.default()
+    return default
 
 
 def _clear(self: threadlocal.ThreadLocalManager) -> None:

@@ -67,7 +67,8 @@ class WebsocketConnection:
                 return None
             message = await self._socket.receive()
             if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
-                return message.data
+                data: str | bytes = message.data
+                return data
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return None
             if message.type is WSMsgType.ERROR:
@@ -135,7 +136,7 @@ class WebsocketUpgrade:
         return parts.scheme == scheme.lower() and parts.netloc == host.lower()
 
     async def serve(
-        self, request: Any, handler: Callable[[WebsocketConnection], Awaitable]
+        self, request: Any, handler: Callable[[WebsocketConnection], Awaitable[None]]
     ) -> None:
         """Accept the upgrade, run ``handler`` for the connection's life, then close it."""
         # aiohttp refuses a message of exactly max_msg_size bytes; ours is the largest allowed.
@@ -195,7 +196,7 @@ class WebsocketConnectionView:
             await self.on_close()
 
 
-class WebsocketMapper(DefaultViewMapper):
+class WebsocketMapper(DefaultViewMapper):  # type: ignore[misc]  # Pyramid is untyped
     """View mapper for websocket views: ``async def view(ws)`` or a ``WebsocketConnectionView``."""
 
     def __call__(self, view: Any) -> Callable[[Any, Any], Any]:
@@ -215,12 +216,12 @@ class WebsocketMapper(DefaultViewMapper):
             # The handshake went out through the socket; this response is never sent.
             return Response(status=101)
 
-        websocket_view.__text__ = f"websocket view {view!r}"
+        websocket_view.__text__ = f"websocket view {view!r}"  # type: ignore[attr-defined]
         return websocket_view
 
     def _handler_factory(
         self, view: Any
-    ) -> Callable[[Any, Any], Callable[[WebsocketConnection], Awaitable]]:
+    ) -> Callable[[Any, Any], Callable[[WebsocketConnection], Awaitable[None]]]:
         attr = self.attr
         if inspect.isclass(view) and issubclass(view, WebsocketConnectionView):
             if attr is not None:

@@ -57,6 +57,8 @@ _HOP_BY_HOP = {
     "transfer-encoding",
     "upgrade",
 }
+# PEP 3333's application: (environ, start_response) -> an iterable of bytes.
+WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
 _STATUS = re.compile(r"[1-5][0-9][0-9] [^\r\n]*")
 
@@ -102,7 +104,9 @@ class _BodyTooLarge(Exception):
 class WSGIBridge:
     """An aiohttp handler that runs a WSGI application in bridge greenlets."""
 
-    def __init__(self, application: Callable, settings: BridgeSettings | None = None) -> None:
+    def __init__(
+        self, application: WSGIApplication, settings: BridgeSettings | None = None
+    ) -> None:
         self.application = application
         self.settings = settings or BridgeSettings(application_settings(application))
         self.open_websockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
@@ -143,7 +147,7 @@ class WSGIBridge:
             return response.stream or web.Response(status=500)
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
-            upgrade = environ.get(UPGRADE_ENVIRON_KEY)
+            upgrade: WebsocketUpgrade | None = environ.get(UPGRADE_ENVIRON_KEY)
             if upgrade is not None and upgrade.response is not None:
                 return upgrade.response
             if response.stream is not None:
@@ -233,7 +237,7 @@ class WSGIBridge:
         environ["wsgi.file_wrapper"] = FileWrapper
         result: Iterable[bytes] = self.application(environ, response.start_response)
         try:
-            upgrade = environ.get(UPGRADE_ENVIRON_KEY)
+            upgrade: WebsocketUpgrade | None = environ.get(UPGRADE_ENVIRON_KEY)
             if upgrade is not None and upgrade.response is not None:
                 return upgrade.response
             if isinstance(result, list | tuple) and not response.sent:
@@ -266,7 +270,7 @@ class FileWrapper:
         return self
 
     def __next__(self) -> bytes:
-        chunk = self.filelike.read(self.block_size)
+        chunk: bytes = self.filelike.read(self.block_size)
         if not chunk:
             raise StopIteration
         return chunk
@@ -391,7 +395,7 @@ BRIDGE_KEY = web.AppKey("bridge", WSGIBridge)
 
 
 def make_aiohttp_app(
-    application: Callable, settings: BridgeSettings | None = None
+    application: WSGIApplication, settings: BridgeSettings | None = None
 ) -> web.Application:
     """An aiohttp application serving ``application`` at every path, with its lifecycle hooks.
 

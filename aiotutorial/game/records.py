@@ -113,7 +113,7 @@ async def leaderboard_page(
             if index == 0 and previous is not None and previous.points == row.points:
                 # A tie that began on an earlier page: where did it begin?
                 rank = 1 + await conn.scalar(players_above_query(channel, row.points))
-            elif index > 0 and row.points != previous.points:
+            elif index > 0 and previous is not None and row.points != previous.points:
                 rank = offset + index + 1
             ranked.append(
                 {

@@ -757,7 +757,7 @@ class Game:
         if self.alone_since is not None:
             times.append(self.alone_since + self.timing.alone)
         if self.phase in (CHOOSING, DRAWING) and self.drawer in self.gone_since:
-            times.append(self.gone_since[self.drawer] + self.timing.drawer_gone)  # type: ignore[index]
+            times.append(self.gone_since[self.drawer] + self.timing.drawer_gone)
         if self.phase == DRAWING and len(self.revealed) < self.hints:
             times.append(self._hint_time(len(self.revealed)))
         return min(times)

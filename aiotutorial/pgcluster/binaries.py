@@ -102,8 +102,8 @@ def find_bin_dir() -> Path:
     for directory in _machine_bin_dirs():
         if has_server_programs(directory):
             return directory
-    directory = _pgserver_bin_dir()
-    if directory is None:
+    bundled = _pgserver_bin_dir()
+    if bundled is None:
         pgserver = (
             "is not installed"
             if importlib.util.find_spec("pgserver") is None
@@ -114,7 +114,7 @@ def find_bin_dir() -> Path:
             f"/usr/lib/postgresql/*/bin or on PATH, and the pgserver package {pgserver}): "
             f"{install_hint()}"
         )
-    return directory
+    return bundled
 
 
 def find_psql() -> str:

@@ -25,9 +25,9 @@ from typing import Any
 import aiopg
 import psycopg2
 import sqlalchemy as sa
-from aiopg.sa import SAConnection
 
 from .. import database as db
+from ..dbtypes import Connection
 
 __all__ = ["NOTIFY_CHANNEL", "NOTIFY_MAX_BYTES", "REF_TYPE", "Bus", "encode", "publish"]
 
@@ -53,7 +53,7 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 async def publish(
-    conn: SAConnection, event: dict[str, Any], *, ref: dict[str, Any] | None = None
+    conn: Connection, event: dict[str, Any], *, ref: dict[str, Any] | None = None
 ) -> None:
     """Announce ``event`` to every worker; delivered when ``conn``'s transaction commits.
 
@@ -72,7 +72,7 @@ async def publish(
     await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 
-async def forget_old_payloads(conn: SAConnection) -> None:
+async def forget_old_payloads(conn: Connection) -> None:
     await conn.execute(
         db.bus_payloads.delete().where(
             db.bus_payloads.c.created
@@ -100,7 +100,7 @@ class Bus:
         self.on_event = on_event
         self.on_reconnect = on_reconnect
         self._listener: Any = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = asyncio.Event()
 

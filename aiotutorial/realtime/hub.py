@@ -26,9 +26,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiopg.sa.engine import Engine
 from pyramid.registry import Registry
 
+from ..dbtypes import Engine
 from .bus import CONNECTION_ERRORS, Bus, encode, forget_old_payloads
 from .member import SEND_QUEUE_FRAMES, Member
 from .presence import Presence
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 60.0
 TRY_AGAIN_LATER = 1013
 RECOVERY_CONCURRENCY = 8
+SUPERVISOR_PAUSE = 1.0
 
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None] | None]
 FrameHandler = Callable[[Member, dict[str, Any]], Awaitable[None]]
@@ -162,8 +163,8 @@ class Hub:
             self.presence.refresh_forever,
             self._housekeeping_forever,
         ]
-        self._tasks: list[asyncio.Task] = []
-        self._recoveries: set[asyncio.Task] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._recoveries: set[asyncio.Task[None]] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self.presence.register()
         # Error frames for one socket, from whichever process refused what it sent.
@@ -195,7 +196,21 @@ class Hub:
 
     async def start(self) -> None:
         await self.bus.start()
-        self._tasks = [asyncio.ensure_future(factory()) for factory in self._task_factories]
+        self._tasks = [
+            asyncio.ensure_future(self._supervise(factory)) for factory in self._task_factories
+        ]
+
+    async def _supervise(self, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop for the hub's life: a failure it did not expect (a bug) is
+        logged with its traceback and the loop starts again, rather than dying unnoticed."""
+        name = getattr(factory, "__qualname__", repr(factory))
+        while True:
+            try:
+                await factory()
+                return
+            except Exception:
+                log.exception("background task %s failed; starting it again", name)
+                await asyncio.sleep(SUPERVISOR_PAUSE)
 
     async def stop(self) -> None:
         for hook in reversed(self._stop_hooks):
@@ -337,8 +352,8 @@ def add_feature(config: Any, factory: Callable[[Hub], Any]) -> None:
     config.registry.setdefault(_FEATURES, []).append(factory)
 
 
-def get_hub(registry: Registry | dict) -> Hub:
-    hub = registry.get(_HUB)
+def get_hub(registry: Registry | dict[str, Any]) -> Hub:
+    hub: Hub | None = registry.get(_HUB)
     if hub is None:
         raise RuntimeError("the realtime hub is not running: startup hooks have not run")
     return hub

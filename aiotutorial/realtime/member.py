@@ -49,7 +49,7 @@ class Member:
         # Streams catching up: the live events held meanwhile, or None once too many were.
         self._held: dict[str, list[tuple[int, bytes]] | None] = {}
         self._frames: deque[bytes] = deque()
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._room: asyncio.Event | None = None  # set when a full queue has gone down by half
         self.dropped = False
         self.has_presence = False  # has it had the channel's current presence list?

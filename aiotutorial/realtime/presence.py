@@ -19,10 +19,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from aiopg.sa import SAConnection
 
 from .. import database as db
 from ..db import run_transaction
+from ..dbtypes import Connection
 from .bus import CONNECTION_ERRORS, encode, publish
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Presence:
         self.local_users: dict[str, dict[str, int]] = defaultdict(dict)
         self._dirty: set[str] = set()
         self._last: dict[str, list[str]] = {}
-        self._flush: asyncio.Task | None = None
+        self._flush: asyncio.Task[None] | None = None
 
     def register(self) -> None:
         self.hub.on(PRESENCE_CHANGED, self._changed)
@@ -104,7 +104,7 @@ class Presence:
             log.warning("could not remove this worker's presence rows: %s", exc)
 
     async def _change(self, statement: Any, channel: str = ALL_CHANNELS) -> None:
-        async def change(conn: SAConnection) -> None:
+        async def change(conn: Connection) -> None:
             await conn.execute(statement)
             await publish(conn, {"type": PRESENCE_CHANGED, "channel": channel})
 
@@ -206,7 +206,7 @@ class Presence:
                 log.warning("could not read presence: %s", exc)
 
 
-async def online_users(conn: SAConnection, channel: str) -> list[str]:
+async def online_users(conn: Connection, channel: str) -> list[str]:
     """Who has a socket open on ``channel`` on any worker of any server."""
     result = await conn.execute(
         sa.select(db.presence.c.username)
@@ -217,7 +217,7 @@ async def online_users(conn: SAConnection, channel: str) -> list[str]:
     return [row.username for row in await result.fetchall()]
 
 
-async def online_counts(conn: SAConnection) -> dict[str, int]:
+async def online_counts(conn: Connection) -> dict[str, int]:
     result = await conn.execute(
         sa.select(
             db.presence.c.channel, sa.func.count(sa.distinct(db.presence.c.username))

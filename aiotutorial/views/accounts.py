@@ -97,7 +97,12 @@ async def register_form(request: Request) -> dict[str, Any]:
 async def register(request: Request) -> Any:
     form = read_form(request, "username", "password")
     username = form["username"].strip()
-    values = {"username": username, "errors": {}, "error": None, "username_max": USERNAME_MAX}
+    values: dict[str, Any] = {
+        "username": username,
+        "errors": {},
+        "error": None,
+        "username_max": USERNAME_MAX,
+    }
     wait = await _spend(request, "register_address", _client(request))
     if wait:
         return _too_many(request, wait, values)

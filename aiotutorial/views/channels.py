@@ -82,6 +82,7 @@ async def create_channel(request: Request) -> Any:
         names = request.POST.getall("name")
         raw = names[0] if len(names) == 1 else None
     name = raw.strip().lower() if isinstance(raw, str) else ""
+    problem: str | None
     if not isinstance(raw, str):
         problem = 'Give the channel a "name".'
     else:

@@ -1,0 +1,130 @@
+"""What the chat's test modules share besides the two servers (tests/chatservers.py) and the
+client (tests/chatclient.py): ``post_paced``, which posts as fast as the rate limit lets one
+user, and the in-process fakes (a database engine, connections and results whose answers are
+scripted, a hub member, a websocket) with which ``PresenceFlushTests`` and
+``JoinCatchUpTests`` pin down races that the servers show only now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import time
+from typing import Any
+
+from .chatclient import ChatSocket
+
+
+async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> None:
+    """Send ``contents`` as fast as the rate limit (5/s, bursts of 10) lets one user.
+
+    ``burst`` at once, then one every 0.25 s: the bucket never runs dry, with a margin for
+    the time frames take to reach the server.
+    """
+    start = time.monotonic()
+    for index, content in enumerate(contents):
+        due = start + max(0, index - burst + 1) * 0.25
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await sock.send(content)
+
+
+class _FakeResult:
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    async def fetchall(self) -> list[Any]:
+        return self.rows
+
+
+class _SlowConnection:
+    """Answers every query with ``users``, once ``gate`` is open."""
+
+    def __init__(self, gate: asyncio.Event, users: list[str]) -> None:
+        self.gate = gate
+        self.users = users
+
+    async def execute(self, query: Any) -> _FakeResult:
+        await self.gate.wait()
+        return _FakeResult([type("Row", (), {"username": user})() for user in self.users])
+
+
+class _FakeEngine:
+    def __init__(self, connection: _SlowConnection) -> None:
+        self.connection = connection
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> Any:
+        yield self.connection
+
+
+class _FakeMember:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def send_frame(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+
+class _FakeSocket:
+    """The ``ws`` a websocket view gets: keeps the frames sent; the client sends nothing."""
+
+    closed = False
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    async def send_encoded(self, data: bytes) -> None:
+        self.sent.append(json.loads(data))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
+    def __aiter__(self) -> Any:
+        return self
+
+    async def __anext__(self) -> str:
+        raise StopAsyncIteration
+
+
+class _ScriptedConnection:
+    """Presence writes wait for ``gate``; history queries answer from ``rows``."""
+
+    def __init__(self, gate: asyncio.Event, rows: list[Any]) -> None:
+        self.gate = gate
+        self.rows = rows
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> Any:
+        yield self
+
+    async def scalar(self, query: Any) -> Any:
+        return max(row.id for row in self.rows) if "max" in str(query) else None
+
+    async def execute(self, query: Any) -> _FakeResult:
+        text = str(query)
+        if "FROM messages" not in text:  # the presence upsert and its pg_notify
+            await self.gate.wait()
+            return _FakeResult([])
+        params = query.compile().params
+        newer = [row for row in self.rows if row.id > params["id_1"]]
+        return _FakeResult(newer[: params["param_1"]])
+
+
+def _message_row(message_id: int) -> Any:
+    return type(
+        "Row",
+        (),
+        {
+            "id": message_id,
+            "channel": "room",
+            "user": "alice",
+            "time": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            "content": f"message {message_id}",
+        },
+    )()

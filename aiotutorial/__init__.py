@@ -7,10 +7,13 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.router import Router
 
+from .request import use_app_request
+
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The paste app factory: ``[app:main] use = egg:aiotutorial``."""
     with Configurator(settings=settings) as config:
+        use_app_request(config)
         config.include("aiotutorial.aio")
         config.include("pyramid_jinja2")
         config.include(".db")

@@ -35,6 +35,8 @@ from sqlalchemy.sql import visitors
 
 from . import dbtypes
 from .aio.helpers import run_awaitable
+from .compiled import CachingEngine, Prepared
+from .request import provided_by_factory
 
 __all__ = [
     "CONNECTION_ENVIRON_KEY",
@@ -177,7 +179,7 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         await pool.release(connection)
     except _UNAVAILABLE as exc:
         log.warning("database not reachable at startup (%s); will retry on demand", exc)
-    return Engine(get_dialect(), pool, dsn)
+    return CachingEngine(get_dialect(), pool, dsn)
 
 
 class _Pool(aiopg.Pool):
@@ -393,6 +395,8 @@ def side_effect_free(query: Any) -> bool:
     select: no INSERT/UPDATE/DELETE (a data-modifying CTE) and no function outside a short
     list of pure ones.
     """
+    if isinstance(query, Prepared):
+        query = query.statement
     if not isinstance(query, sa.sql.Select):
         return False
     for element in visitors.iterate(query):
@@ -428,6 +432,7 @@ def includeme(config: Any) -> None:
             raise ValueError(f"{key} must be a non-negative number, got {value!r}")
     # Decided once, here: DATABASE_URL, else the ini's sqlalchemy.url, else the embedded one.
     settings["sqlalchemy.url"] = database_url(settings)
-    config.add_request_method(_request_db, "db", reify=True)
+    if not provided_by_factory(config, "db"):
+        config.add_request_method(_request_db, "db", reify=True)
     config.add_startup_hook(_start_engine)
     config.add_shutdown_hook(_stop_engine)

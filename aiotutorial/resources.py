@@ -12,6 +12,7 @@ from pyramid.request import Request
 from . import database as db
 from .aio.helpers import synchronize
 from .chat import channel_name_error
+from .compiled import Prepared
 from .security import Root
 
 __all__ = ["ChannelsRoot", "Channel"]
@@ -44,7 +45,10 @@ class ChannelsRoot(Root):
 
     @synchronize
     async def _exists(self, name: str) -> bool:
-        found = await self.request.db.scalar(
-            sa.select(db.chats.c.channel).where(db.chats.c.channel == name)
-        )
-        return found is not None
+        return await self.request.db.scalar(CHANNEL_NAMED, name=name) is not None
+
+
+# Run on every request below /channels: built and compiled once.
+CHANNEL_NAMED = Prepared(
+    sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("name"))
+)

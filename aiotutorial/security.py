@@ -30,6 +30,7 @@ from pyramid.settings import asbool
 from . import database as db
 from .aio.helpers import run_awaitable, run_in_executor
 from .realtime import add_feature, publish
+from .request import provided_by_factory
 
 __all__ = [
     "User",
@@ -201,7 +202,7 @@ class SignedOutSockets:
         await self.hub.close_user(event["user"], SIGNED_OUT, "signed out")
 
 
-def _request_identity(request: Request) -> User | None:
+def identity_of(request: Request) -> User | None:
     # A synchronized call: works from synchronous Pyramid code in the request's greenlet
     # (inside coroutine views too) and from views running in the executor.
     return run_awaitable(_load_identity(request))
@@ -322,7 +323,9 @@ def includeme(config: Any) -> None:
     config.set_default_csrf_options(require_csrf=True, token="csrf_token", header="X-CSRF-Token")
     config.set_security_policy(SecurityPolicy())
     config.set_root_factory(Root)
-    config.add_request_method(_request_identity, "user", reify=True)
-    config.add_request_method(get_csrf_token, "csrf_token", reify=True)
+    if not provided_by_factory(config, "user"):
+        config.add_request_method(identity_of, "user", reify=True)
+    if not provided_by_factory(config, "csrf_token"):
+        config.add_request_method(get_csrf_token, "csrf_token", reify=True)
     config.add_shutdown_hook(_stop_hash_pool)
     add_feature(config, SignedOutSockets)

@@ -171,7 +171,8 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         echo=False,
         on_connect=None,
         pool_recycle=-1,
-        options=f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
+        # After what the URL's own `options=` says (it would otherwise be replaced).
+        options=f"{_url_options(dsn)} -c statement_timeout={statement_ms} -c TimeZone=UTC".strip(),
     )
     try:
         # Acquiring once fills the pool to its minimum.
@@ -180,6 +181,16 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     except _UNAVAILABLE as exc:
         log.warning("database not reachable at startup (%s); will retry on demand", exc)
     return CachingEngine(get_dialect(), pool, dsn)
+
+
+def _url_options(dsn: str) -> str:
+    """The ``options`` of a libpq DSN (``options='-c x=y'``), or ''."""
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        return str(parse_dsn(dsn).get("options", ""))
+    except psycopg2.ProgrammingError:
+        return ""
 
 
 class _Pool(aiopg.Pool):

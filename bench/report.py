@@ -63,6 +63,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def plot_all(results: dict[str, Any], directory: Path) -> list[str]:
     """Write the PNGs; returns their names. Needs matplotlib (the ``bench`` extra)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -194,4 +195,46 @@ def plot_all(results: dict[str, Any], directory: Path) -> list[str]:
         right.set_ylabel("ms until the last socket has it")
         right.set_title("one broadcast to all")
         save(figure, "capacity.png")
+
+    strokes = scenarios.get("strokes", {})
+    part1, part2 = strokes.get("delivery", {}), strokes.get("capacity", {})
+    if part1.get("status") == "ok" or part2.get("status") == "ok":
+        figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        if part1.get("status") == "ok":
+            for kind, color in (("strokes", "C0"), ("chat", "C2")):
+                histogram = Histogram.from_sparse(part1[kind]["hist"])
+                if histogram.total:
+                    xs, ys = histogram.cdf()
+                    left.plot([x * 1000 for x in xs], ys, color=color, label=kind)
+            left.set_xscale("log")
+            left.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            left.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            left.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            left.set_xlabel("send to delivery (ms)")
+            left.set_ylabel("fraction of deliveries")
+            left.set_title(
+                f"{part1['rate']}/s to {part1['watchers']} sockets, {part1['workers']} workers"
+            )
+            left.legend(fontsize=8)
+        if part2.get("status") == "ok" and part2["steps"]:
+            steps = [s for s in part2["steps"] if s["p99_ms"] is not None]
+            games = [s["games"] for s in steps]
+            for key, color in (("p50_ms", "C1"), ("p99_ms", "C0")):
+                middle = [s[key] for s in steps]
+                low = [s[key] - s[f"{key}_min"] for s in steps]
+                high = [s[f"{key}_max"] - s[key] for s in steps]
+                right.errorbar(
+                    games, middle, yerr=[low, high], marker="o", color=color, label=key[:3]
+                )
+            right.axhline(part2["threshold_ms"], color="gray", linewidth=0.8, linestyle=":")
+            right.set_xscale("log", base=2)
+            right.set_xticks(games)
+            right.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            right.set_yscale("log")
+            right.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            right.set_xlabel(f"games of {part2['players']} players on 1 worker")
+            right.set_ylabel("send to delivery (ms), median [min-max]")
+            right.set_title(f"games per worker, {part2['rate']} batches/s each")
+            right.legend(fontsize=8)
+        save(figure, "strokes.png")
     return written

@@ -2,8 +2,13 @@
 
 Run from the project root with the database up (``make db``)::
 
-    .venv/bin/python -m bench.run            # the full run (10-13 minutes on 2 cores)
-    .venv/bin/python -m bench.run --quick    # fewer and shorter runs, smaller sizes (< 2 min)
+    .venv/bin/python -m bench.run            # the full run (20-25 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    # fewer and shorter runs, smaller sizes (~6 min)
+    .venv/bin/python -m bench.run --only strokes [--quick]   # the game's scenario alone
+
+Scenarios 1-5 are bench/scenarios.py's; scenario 6 (``strokes``: the game's stroke delivery
+against the chat's, games per worker, and the NOTIFY traffic) is bench/strokes.py's, which
+prints its own tables after the main one.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py) and plain aiohttp servers (bench/raw_server.py) on
@@ -15,8 +20,8 @@ the date; ``bench/results/*.png`` the plots (matplotlib, the ``bench`` extra).
 
 Only loopback is ever loaded, every load is bounded in count and time, and the whole run is
 bounded too (``--max-seconds``). The database gets a ``bench-history`` channel (kept, reused)
-and, for the websocket scenarios, users and channels named ``bench_<run>``/``bench-<run>``,
-deleted at the end.
+and, for the websocket scenarios, users and channels named ``bench_<run>``/``bench-<run>``
+(``bs<run>...``/``bench-<run>-s...`` for the game's, with their games), deleted at the end.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ from typing import Any
 # Run as ``python bench/run.py`` too: the project root holds the bench and aiotutorial packages.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, scenarios, servers  # noqa: E402
+from bench import report, scenarios, servers, strokes  # noqa: E402
 from bench.common import RESULTS_DIR, machine_info, now_iso, raise_nofile, versions  # noqa: E402
 from bench.httpload import wrk_path  # noqa: E402
 from bench.wsclient import kill_client_processes  # noqa: E402
 
-SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity")
+SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "strokes")
 HTTP_SCENARIOS = ("bridge", "sync_pyramid", "db_json")
 MACHINE_NOTE = (
     "{cores} cores: the load generators ({http} for HTTP, the websocket client processes) run "
@@ -89,7 +94,7 @@ def to_json(results: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the quick profile (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="the quick profile (~6 min)")
     parser.add_argument(
         "--profile", choices=sorted(scenarios.PROFILES), help="full, quick or smoke (tiny sizes)"
     )
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     def overtime(signum: int, frame: Any) -> None:
         raise TimeoutError(f"the benchmark ran past --max-seconds ({max_seconds} s)")
 
-    max_seconds = args.max_seconds or {"full": 1800, "quick": 300, "smoke": 120}[profile_name]
+    max_seconds = args.max_seconds or {"full": 2400, "quick": 480, "smoke": 120}[profile_name]
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGALRM, overtime)
     signal.alarm(max_seconds)
@@ -211,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001
                 out["capacity"] = _failed(exc)
                 say(f"capacity failed: {exc}")
+        if "strokes" in wanted:
+            say("scenario 6: the game's strokes (delivery, games per worker, the bus)")
+            try:
+                out["strokes"] = asyncio.run(strokes.run(ctx))
+            except Exception as exc:  # noqa: BLE001
+                out["strokes"] = _failed(exc)
+                say(f"strokes failed: {exc}")
     except (KeyboardInterrupt, SystemExit, TimeoutError) as exc:
         interrupted = exc
         say(f"interrupted: {exc!r}")
@@ -218,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(0)
         servers.stop_all()
         kill_client_processes()
+        games = strokes.cleanup(ctx)  # the game's rows first: they refer to channels and users
         results["cleanup"] = scenarios.cleanup(ctx)
+        if games:
+            results["cleanup"]["games"] = games
 
     for name in SCENARIOS:
         out.setdefault(name, {"status": "failed", "error": f"not run: {interrupted!r}"})
@@ -240,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(ctx.rows))
     print()
+    text = strokes.tables(out["strokes"])
+    if text:
+        print(text)
+        print()
     for name in SCENARIOS:
         status = out[name]["status"]
         if status != "ok":

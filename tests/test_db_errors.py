@@ -268,3 +268,24 @@ class RunTransactionTest(unittest.IsolatedAsyncioTestCase):
 
     def test_the_conflict_is_a_503(self) -> None:
         self.assertEqual(DatabaseConflict().status_int, 503)
+
+
+class UrlOptionsTest(unittest.IsolatedAsyncioTestCase):
+    """libpq ``options`` in the database URL reach the pool's connections, with the app's own."""
+
+    async def test_options_in_the_url_are_kept(self) -> None:
+        from urllib.parse import quote
+
+        from aiotutorial.db import open_engine
+
+        base = prepare_testing_database()
+        separator = "&" if "?" in base else "?"
+        url = f"{base}{separator}options={quote('-c work_mem=7MB')}"
+        engine = await open_engine({"db.statement_timeout": "9"}, url=url)
+        try:
+            async with engine.acquire() as conn:
+                self.assertEqual(await conn.scalar("SHOW work_mem"), "7MB")
+                self.assertEqual(await conn.scalar("SHOW statement_timeout"), "9s")
+        finally:
+            engine.close()
+            await engine.wait_closed()

@@ -31,8 +31,10 @@ from pyramid.router import Router
 
 from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import get_engine
+from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import Cluster, ensure_database
 
+from .chatclient import ChatClient
 from .support import GunicornServer, wait_for
 
 # The app's own client-side limit (db.timeout) is 15 s; a 503 must come far sooner than that.
@@ -161,6 +163,31 @@ class GunicornOutageTest(ThrowawayClusterTest):
             self.assertEqual((status, json.loads(body)), (200, OK_BODY))
         self.assertEqual(await self.healthz_concurrently(server), [200] * 5)
         self.assert_same_processes(server, master, worker)
+
+    async def test_signed_in_pages_and_sockets_get_503_while_down(self) -> None:
+        """The 503 page must not need the database it reports missing (the layout used to ask
+        who is signed in: a 500 with a traceback for every signed-in visitor)."""
+        await asyncio.to_thread(upgrade, self.url)
+        server = await self.start_server()
+        client = ChatClient(server.url(""))
+        self.addAsyncCleanup(client.close)
+        await client.register()
+        channel = await client.new_channel()
+        await self.stop_database()
+        for path in ("/", f"/channels/{channel}", "/login"):
+            with self.subTest(path=path):
+                async with client.session.get(
+                    client.url(path), headers={"Accept": "text/html"}
+                ) as response:
+                    body = await response.text()
+                self.assertEqual(response.status, 503, body)
+                self.assertIn("Back to the channels", body)
+        with self.assertRaises(aiohttp.WSServerHandshakeError) as refused:
+            await client.connect(channel)
+        self.assertEqual(refused.exception.status, 503)
+        await self.start_database()
+        await self.wait_until_healthy(server)
+        self.assertNotIn("Traceback", server.log_text())
 
     async def test_worker_booting_while_the_database_is_down(self) -> None:
         await self.stop_database()

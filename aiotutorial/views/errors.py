@@ -14,6 +14,7 @@ from pyramid.tweens import EXCVIEW
 from pyramid.view import exception_view_config
 
 from ..aio.websocket import UPGRADE_ENVIRON_KEY
+from ..db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,10 @@ def error_page(request: Request, error: HTTPError) -> Response:
     ):
         target = request.path_qs
         return HTTPSeeOther(location=request.route_path("login", _query={"next": target}))
+    if error.status_int >= 500 and "user" not in request.__dict__:
+        # A page about a server error must not need the server's database: the layout shows
+        # the visitor as signed out rather than ask who they are (the database may be down).
+        request.__dict__["user"] = None
     if _wants_json(request):
         response = Response(
             json_body={"error": _slug(error.title), "detail": detail or error.explanation},
@@ -134,9 +139,10 @@ def error_pages_tween(handler: Any, registry: Any) -> Any:
         if isinstance(response, HTTPError):
             try:
                 return error_page(request, response)
-            except (UnicodeDecodeError, URLDecodeError):
-                # A request so broken (a URL that is not UTF-8) that the layout cannot be
-                # built for it: the plain error it already has.
+            except (UnicodeDecodeError, URLDecodeError, DatabaseUnavailable):
+                # A request so broken (a URL that is not UTF-8), or a database gone while the
+                # page was being made, that the layout cannot be built: the plain error it
+                # already has.
                 return response
         return response
 

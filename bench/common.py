@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from serverctl import DEVELOPMENT_INI, HOST, PROJECT_ROOT
+
 __all__ = [
     "PROJECT_ROOT",
     "BENCH_DIR",
@@ -32,11 +34,8 @@ __all__ = [
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-DEVELOPMENT_INI = PROJECT_ROOT / "development.ini"
-# Everything the benchmark starts listens and is loaded on this address only.
-HOST = "127.0.0.1"
+# Everything the benchmark starts listens and is loaded on HOST only (serverctl's, as the tests').
 # File descriptors wanted by servers and websocket client processes (10,000 sockets and more).
 NOFILE = 65536
 

@@ -43,22 +43,15 @@ def _check_url(url: str) -> None:
         raise ValueError(f"load goes to {HOST} only, not {host!r}")
 
 
-def run_load(
-    url: str,
-    *,
-    connections: int,
-    duration: int,
-    timeout: float = 5.0,
-    generator: str = "wrk",
-    threads: int = 2,
-) -> dict[str, Any]:
-    """One load of ``duration`` whole seconds on ``url``; wrk's summary plus ``rps``."""
-    _check_url(url)
+def _argv(
+    url: str, connections: int, duration: int, timeout: float, generator: str, threads: int
+) -> list[str]:
+    """The load generator's command line: wrk with the JSON report script, or the fallback."""
     if generator == "wrk":
         wrk = wrk_path()
         if wrk is None:
             raise LoadError("wrk is not installed")
-        argv = [
+        return [
             wrk,
             "-t",
             str(max(1, min(threads, connections))),
@@ -72,19 +65,32 @@ def run_load(
             str(LUA),
             url,
         ]
-    else:
-        argv = [
-            sys.executable,
-            "-m",
-            "bench.httpload",
-            url,
-            "-c",
-            str(connections),
-            "-d",
-            str(duration),
-            "--timeout",
-            str(timeout),
-        ]
+    return [
+        sys.executable,
+        "-m",
+        "bench.httpload",
+        url,
+        "-c",
+        str(connections),
+        "-d",
+        str(duration),
+        "--timeout",
+        str(timeout),
+    ]
+
+
+def run_load(
+    url: str,
+    *,
+    connections: int,
+    duration: int,
+    timeout: float = 5.0,
+    generator: str = "wrk",
+    threads: int = 2,
+) -> dict[str, Any]:
+    """One load of ``duration`` whole seconds on ``url``; wrk's summary plus ``rps``."""
+    _check_url(url)
+    argv = _argv(url, connections, duration, timeout, generator, threads)
     try:
         done = subprocess.run(
             argv,

@@ -8,12 +8,24 @@ run writes to the database is deleted at its end.
 The game's scenario (``strokes``) runs on its own (``--only strokes``): a game of 1 drawer and
 6 watchers on 2 workers at 25 batches a second against the chat at the same rate, then 1 and 2
 games of 3 players on 1 worker, each measured for a second or so.
+
+Other suites share the machine, so the runs pass ``--force`` (the busy-machine check would
+refuse them); the strokes run also sets ``--max-load -1`` to take the busy path for certain,
+and ``BusyMachineTest`` checks that without ``--force`` the harness refuses to start. The
+other classes run no benchmark: the measurement order of every scenario with the loads stubbed
+(interleaved: round i of each server, then round i + 1), the spreads in the table, the layout
+(a module per scenario, sizes, docstrings), and the server package bench/ and tests/ share.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import dataclasses
+import importlib
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +33,9 @@ import tempfile
 import time
 import unittest
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
 
 from .dbtest import prepare_testing_database
 
@@ -53,6 +68,7 @@ class _BenchRun(unittest.TestCase):
             "--database-url",
             cls.url,
             "--no-plots",
+            "--force",
             "--max-seconds",
             str(cls.max_seconds),
             *cls.extra,
@@ -146,15 +162,52 @@ class BenchSmokeTest(_BenchRun):
             self.assertTrue(any("wrk is not installed" in note for note in self.results["notes"]))
         self.assertEqual(self.results["cleanup"].get("error"), None)
 
+    def test_records_the_machine_before_each_scenario_and_the_busy_check(self) -> None:
+        self.assertIsNotNone(self.results, self.output())
+        check = self.results["busy_check"]
+        self.assertEqual(check["busy"], bool(check["reasons"]), check)
+        self.assertEqual(check["forced"], check["busy"], check)
+        for name in SCENARIOS:
+            with self.subTest(scenario=name):
+                before = self.results["scenarios"][name]["machine_before"]
+                self.assertEqual(len(before["loadavg"]), 3)
+                self.assertTrue(all(is_number(value) for value in before["loadavg"]))
+                self.assertTrue(is_number(before["others_pct_of_core"]), before)
+        self.assertIn("the machine before each scenario", self.done.stdout)
+        self.assertRegex(self.done.stdout, r"\(load average [\d.]+ [\d.]+ [\d.]+; other processes")
 
-if __name__ == "__main__":
-    unittest.main()
+    def test_every_row_has_its_spread(self) -> None:
+        self.assertIsNotNone(self.results, self.output())
+        for row in self.results["table"]:
+            with self.subTest(figure=row["figure"]):
+                self.assertGreaterEqual(row["value_runs"], 1, row)
+                self.assertLessEqual(row["value_min"], row["value"] + 1e-9, row)
+                self.assertGreaterEqual(row["value_max"], row["value"] - 1e-9, row)
+                if row["reference"]:
+                    self.assertLessEqual(row["reference_min"], row["reference_max"], row)
+        for name in ("app", "raw"):
+            self.assertTrue(
+                is_number(self.results["scenarios"]["bridge"]["figures"][f"{name}_rps_min"])
+            )
+        measurement = self.results["scenarios"]["bridge"]["measurement"]
+        self.assertEqual(list(measurement["urls"]), ["app", "raw", "sync", "gthread"])
+        self.assertIn("interleaved", measurement["order"])
 
 
 class StrokesSmokeTest(_BenchRun):
-    """Scenario 6 alone: strokes against chat, games per worker, the bus."""
+    """Scenario 6 alone: strokes against chat, games per worker, the bus (on a machine made
+    busy for the check by ``--max-load -1``, so that the forced path is the one taken)."""
 
-    extra = ("--only", "strokes")
+    extra = ("--only", "strokes", "--max-load", "-1")
+
+    def test_a_forced_run_on_a_busy_machine_says_so(self) -> None:
+        self.scenario()
+        check = self.results["busy_check"]
+        self.assertTrue(check["busy"] and check["forced"], check)
+        self.assertIn("load average", check["reasons"][0])
+        self.assertTrue(any(note.startswith("--force") for note in self.results["notes"]))
+        self.assertIn("WARNING: the machine is busy", self.done.stdout)
+        self.assertIn("machine_before", self.results["scenarios"]["strokes"])
 
     def scenario(self) -> dict:
         self.assertEqual(self.done.returncode, 0, self.output())
@@ -245,3 +298,254 @@ class StrokesSmokeTest(_BenchRun):
                 self.assertEqual(cursor.fetchone(), (0, 0, 0))
         finally:
             connection.close()
+
+
+class BusyMachineTest(unittest.TestCase):
+    """Without ``--force`` the harness refuses to start on a busy machine, before anything."""
+
+    def test_refuses_to_start(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="bench-busy-") as out:
+            argv = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--only", "bridge"]
+            argv += ["--out", out, "--no-plots", "--max-load", "-1"]
+            done = subprocess.run(
+                argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+            )
+            self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
+            self.assertIn("not starting: the machine is busy: load average", done.stderr)
+            self.assertIn("--force", done.stderr)
+            self.assertFalse((Path(out) / "latest.json").exists())
+
+    def test_help_names_the_busy_options(self) -> None:
+        argv = [sys.executable, "-m", "bench.run", "--help"]
+        done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        for option in ("--force", "--max-load", "--max-others"):
+            self.assertIn(option, done.stdout)
+
+
+def _summary(rps: float) -> dict[str, Any]:
+    return {
+        "rps": rps,
+        "latency_us": {"p50": 1000, "p99": 2000},
+        "requests": 10,
+        "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
+    }
+
+
+class InterleavingTest(unittest.TestCase):
+    """Each scenario's measurement order, with the loads stubbed: the two servers of every
+    ratio alternate (round i of each, then round i + 1), and the figures carry their spread."""
+
+    def context(self, **changes: Any) -> Any:
+        from bench.scenarios import PROFILES, Context
+
+        profile = dataclasses.replace(PROFILES["smoke"], **changes)
+        return Context(profile=profile, database_url="", generator="wrk", say=lambda text: None)
+
+    def test_http_rounds_alternate_after_one_warm_up_each(self) -> None:
+        from bench.scenarios import httprun
+
+        calls: list[tuple[str, int]] = []
+
+        def load(url: str, **options: Any) -> dict[str, Any]:
+            calls.append((url.rsplit("/", 1)[1], options["duration"]))
+            return _summary(100.0 * len(calls))
+
+        targets = {"app": "http://127.0.0.1:9/app", "raw": "http://127.0.0.1:9/raw"}
+        with mock.patch.object(httprun, "run_load", load):
+            result = httprun.measure_http(
+                self.context(), "x", targets, connections=1, duration=2, runs=3, warmup=1
+            )
+        order = [("app", 1), ("raw", 1)] + [("app", 2), ("raw", 2)] * 3
+        self.assertEqual(calls, order)
+        app = result["servers"]["app"]
+        self.assertEqual(app["rps_runs"], [300.0, 500.0, 700.0])
+        self.assertEqual((app["rps"], app["rps_min"], app["rps_max"]), (500.0, 300.0, 700.0))
+
+    def test_fanout_runs_alternate_at_each_rate(self) -> None:
+        fanout = importlib.import_module("bench.scenarios.fanout")  # the package exports fanout()
+
+        calls: list[tuple[str, int, str]] = []
+
+        async def run(group: Any, rate: int, ctx: Any, tag: str) -> dict[str, Any]:
+            calls.append((group.kind, rate, tag))
+            return {
+                "p50_ms": 1.0,
+                "p99_ms": 2.0,
+                "deliveries_per_s": 3.0,
+                "deliveries": 1,
+                "expected": 1,
+            }
+
+        groups = {kind: SimpleNamespace(kind=kind) for kind in ("app", "raw")}
+        ctx = self.context(fanout_rates=(10, 100), fanout_runs=2)
+        with mock.patch.object(fanout, "fanout_run", run):
+            asyncio.run(fanout._measure(ctx, groups))
+        measured = [(kind, rate) for kind, rate, tag in calls if tag != "warm"]
+        self.assertEqual(calls[:2], [("app", 50, "warm"), ("raw", 50, "warm")])
+        self.assertEqual(
+            measured, [("app", 10), ("raw", 10)] * 2 + [("app", 100), ("raw", 100)] * 2
+        )
+
+    def test_capacity_broadcasts_alternate(self) -> None:
+        capacity = importlib.import_module("bench.scenarios.capacity")
+
+        calls: list[str] = []
+
+        async def broadcast(group: Any, marker: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+            calls.append(group.kind)
+            return {"got": 1, "of": 1, "seconds": 0.001 * len(calls)}
+
+        async def quiet(ctx: Any, pid: int) -> float:
+            return 0.0
+
+        groups = {
+            kind: SimpleNamespace(kind=kind, target=SimpleNamespace(pid=0))
+            for kind in ("app", "raw")
+        }
+        with (
+            mock.patch.object(capacity, "broadcast", broadcast),
+            mock.patch.object(capacity, "_quiet", quiet),
+        ):
+            done = asyncio.run(capacity._broadcasts(self.context(capacity_broadcasts=3), groups))
+        self.assertEqual(calls, ["app", "raw"] * 3)
+        held = {"base": 1000, "rss": 2000, "settle": 0.0, "other_frames": 0}
+        group = SimpleNamespace(
+            ok=10,
+            failed=0,
+            failures={},
+            connect_seconds=1.0,
+            procs=[],
+            target=SimpleNamespace(server=SimpleNamespace(nofile_limit=lambda: None)),
+        )
+        result = capacity._result(group, held, done["app"])
+        self.assertEqual((result["broadcast_ms_min"], result["broadcast_ms_max"]), (1.0, 5.0))
+        self.assertEqual(result["kb_per_connection"], 100.0)
+
+    def test_stroke_and_chat_windows_alternate(self) -> None:
+        from bench.strokes.windows import Windows
+
+        kinds: list[str] = []
+
+        async def measure(kind: str) -> dict[str, Any]:
+            kinds.append(kind)
+            return {
+                "p50_ms": 1.0,
+                "p99_ms": 2.0,
+                "delivered": 1,
+                "expected": 1,
+                "sent_rate": 25,
+                "loop_lag_p99_ms": 0.1,
+                "errors": 0,
+            }
+
+        bench = Windows()
+        bench.profile = SimpleNamespace(quiet_timeout=0, extra_runs=0)  # type: ignore[assignment]
+        bench.ctx = SimpleNamespace(say=lambda text: None)  # type: ignore[assignment]
+        done = asyncio.run(bench.windows(["strokes", "chat"], 3, measure))
+        self.assertEqual(kinds, ["strokes", "chat"] * 3)
+        self.assertEqual([len(done["strokes"]), len(done["chat"])], [3, 3])
+
+    def test_rows_carry_the_spread_and_the_table_prints_it(self) -> None:
+        from bench import report
+
+        ctx = self.context()
+        row = ctx.row(
+            "1 x",
+            "f",
+            2.0,
+            "req/s",
+            "ref",
+            2.0,
+            runs=[1.0, 2.0, 3.0],
+            reference_runs=[2.0, 2.0, 2.0],
+            ratio_target=1.0,
+        )
+        self.assertEqual((row["value_min"], row["value_max"], row["value_runs"]), (1.0, 3.0, 3))
+        self.assertEqual((row["ratio_min"], row["ratio_max"]), (0.5, 1.5))
+        self.assertIn("2.00 req/s [1.00-3.00]", report.table(ctx.rows))
+        self.assertIn("1.00x [0.50-1.50]", report.table(ctx.rows))
+
+
+# Every module of the benchmark and of the shared server package: a docstring, at most this
+# many lines, and no function longer than that.
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 60
+
+
+class LayoutTest(unittest.TestCase):
+    """A module per scenario; small modules and functions, each module saying what it does."""
+
+    def test_a_module_per_scenario(self) -> None:
+        for name in ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "common"):
+            with self.subTest(module=name):
+                module = importlib.import_module(f"bench.scenarios.{name}")
+                self.assertTrue(module.__doc__)
+        for name in ("harness", "delivery", "capacity", "meter", "bus", "listener", "report"):
+            with self.subTest(module=name):
+                self.assertTrue(importlib.import_module(f"bench.strokes.{name}").__doc__)
+        import bench.scenarios
+        import bench.strokes
+
+        for package in (bench.scenarios, bench.strokes):
+            for name in package.__all__:
+                self.assertTrue(hasattr(package, name), name)
+
+    def test_sizes_and_docstrings(self) -> None:
+        paths = sorted((PROJECT_ROOT / "bench").rglob("*.py"))
+        paths += sorted((PROJECT_ROOT / "serverctl").rglob("*.py"))
+        for path in paths:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+            with self.subTest(module=str(path.relative_to(PROJECT_ROOT))):
+                self.assertTrue(ast.get_docstring(tree))
+                self.assertLessEqual(text.count("\n"), MAX_MODULE_LINES)
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                        length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                        self.assertLessEqual(length, MAX_FUNCTION_LINES, node.name)
+
+
+class SharedServerControlTest(unittest.TestCase):
+    """tests/support.py and bench/servers.py start their servers with serverctl."""
+
+    def test_support_keeps_its_names(self) -> None:
+        import serverctl
+        from tests import support
+
+        for name in support.__all__:
+            self.assertTrue(hasattr(support, name), name)
+        self.assertTrue(issubclass(support.GunicornServer, serverctl.ServerProcess))
+        self.assertTrue(issubclass(support.PserveServer, support.GunicornServer))
+        self.assertIs(support.free_port, serverctl.free_port)
+        self.assertIs(support.rewrite_section, serverctl.rewrite_section)
+        self.assertEqual(support.PROJECT_ROOT, PROJECT_ROOT)
+
+    def test_a_test_server_and_a_bench_server_start_and_stop(self) -> None:
+        import serverctl
+        from bench import servers
+        from tests.support import WORKER_LOG_LINE, GunicornServer
+
+        gunicorn = GunicornServer(workers=1)
+        raw = servers.raw_server("smoke-raw", "broadcast")
+        self.addCleanup(gunicorn.stop)
+        self.addCleanup(raw.stop)
+        self.assertIs(gunicorn.start(), gunicorn)
+        self.assertIs(raw.start(), raw)
+        self.assertTrue({gunicorn, raw} <= set(serverctl.live_servers()))
+        self.assertTrue(serverctl.http_answers(gunicorn.port, "/demo", 5.0))
+        self.assertTrue(serverctl.http_answers(raw.port, "/health", 5.0))
+        self.assertIn(WORKER_LOG_LINE, gunicorn.log_text())
+        workers = gunicorn.worker_pids()
+        self.assertEqual(workers, gunicorn.child_pids())
+        self.assertEqual(raw.worker_pids(), [raw.pid])
+        self.assertEqual(gunicorn.stop(), 0, gunicorn.log_tail())
+        self.assertIsNotNone(raw.stop())
+        self.assertFalse({gunicorn, raw} & set(serverctl.live_servers()))
+        for pid in [*workers, raw.pid]:
+            with self.assertRaises(ProcessLookupError):
+                os.kill(pid, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

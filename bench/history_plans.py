@@ -1,0 +1,231 @@
+"""The chat's history queries as the application runs them, and their EXPLAIN ANALYZE plans.
+
+``captured`` runs an ``aiotutorial.chat`` function against a stand-in connection that records
+the one statement it executes, compiled with aiopg.sa's dialect as ``SAConnection.execute``
+compiles it (so the SQL and parameters are those the database receives). ``explain`` runs
+``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` on each ``Query`` a few times; a ``QueryPlan``
+keeps the last plan and every execution time, renders the plan one line per node, and says
+what is wrong with it (``problems``): the channel's messages not found through
+``ix_messages_channel_id`` in the order the query needs, another channel's messages read and
+dropped, more than a page sorted, a median over ``MAX_MS``. bench/history_explain.py (and
+tests/test_history_scale.py, tests/test_leaderboard_scale.py) use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import psycopg2
+from aiopg.sa.engine import get_dialect
+
+from aiotutorial import chat
+from aiotutorial.db import dsn_from_url
+
+if TYPE_CHECKING:
+    from bench.history_explain import Dataset
+
+__all__ = [
+    "INDEX",
+    "MAX_MS",
+    "SORT_MAX_ROWS",
+    "Query",
+    "QueryPlan",
+    "captured",
+    "app_queries",
+    "explain",
+]
+
+INDEX = "ix_messages_channel_id"
+MAX_MS = 5.0
+SORT_MAX_ROWS = chat.HISTORY_MAX_LIMIT  # sorting one page is fine, sorting a channel is not
+
+
+class _Recorder:
+    """Stands in for an aiopg.sa connection: records what the app would execute.
+
+    Statements are compiled with aiopg.sa's dialect, as ``SAConnection.execute`` compiles
+    them, so the SQL text and parameters are those the database receives from the app.
+    """
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, dict[str, Any]]] = []
+
+    async def execute(self, query: Any) -> _NoRows:
+        compiled = query.compile(dialect=get_dialect())
+        self.statements.append((str(compiled), compiled.construct_params()))
+        return _NoRows()
+
+
+class _NoRows:
+    async def fetchall(self) -> list[Any]:
+        return []
+
+    async def first(self) -> None:
+        return None
+
+
+def captured(call: Callable[[Any], Awaitable[Any]]) -> tuple[str, dict[str, Any]]:
+    """The one statement ``call(conn)`` (an ``aiotutorial.chat`` function) executes."""
+    recorder = _Recorder()
+    asyncio.run(call(recorder))
+    if len(recorder.statements) != 1:
+        raise AssertionError(f"expected one statement, got {recorder.statements}")
+    return recorder.statements[0]
+
+
+@dataclass
+class Query:
+    name: str
+    sql: str
+    params: dict[str, Any]
+    direction: str | None  # the scan direction the order needs: Forward, Backward
+
+
+def app_queries(data: Dataset) -> list[Query]:
+    channel = data.busy
+    specs: list[tuple[str, Callable[[Any], Awaitable[Any]], str | None]] = [
+        ("history: newest 50", lambda c: chat.messages_page(c, channel), "Backward"),
+        (
+            "history: 50 before the middle",
+            lambda c: chat.messages_page(c, channel, before=data.middle_id),
+            "Backward",
+        ),
+        (
+            "catch-up: 200 after the middle",
+            lambda c: chat.messages_after(c, channel, data.middle_id),
+            "Forward",
+        ),
+        (
+            "window: after the middle, before a later id",
+            lambda c: chat.messages_page(
+                c, channel, after=data.middle_id, before=data.later_id, limit=200
+            ),
+            "Forward",
+        ),
+        (
+            "history: newest 50 of a channel that went quiet",
+            lambda c: chat.messages_page(c, data.went_quiet),
+            "Backward",
+        ),
+        (
+            "catch-up: reconnecting to a channel that went quiet (nothing new)",
+            lambda c: chat.messages_after(c, data.went_quiet, data.went_quiet_last_id),
+            "Forward",
+        ),
+        ("lobby: channels and last message time", chat.list_channels, "Backward"),
+    ]
+    return [Query(name, *captured(call), direction) for name, call, direction in specs]
+
+
+@dataclass
+class QueryPlan:
+    query: Query
+    plan: dict[str, Any]  # the JSON plan of the last run ("Plan", "Execution Time", ...)
+    times_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.times_ms)
+
+    def nodes(self) -> Iterator[dict[str, Any]]:
+        def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            yield node
+            for child in node.get("Plans", ()):
+                yield from walk(child)
+
+        return walk(self.plan["Plan"])
+
+    def problems(self) -> list[str]:
+        """What is wrong with this plan: [] when it finds the channel's messages through
+        ``ix_messages_channel_id`` (channel in the Index Cond, scanned in the order the query
+        needs), reads no other channel's messages, and runs in under ``MAX_MS``."""
+        found = []
+        scans = [n for n in self.nodes() if n.get("Relation Name") == "messages"]
+        if not scans:
+            found.append("messages is not read at all")
+        for node in scans:
+            if node["Node Type"] not in ("Index Scan", "Index Only Scan"):
+                found.append(f"messages read by a {node['Node Type']}")
+            if "channel" in node.get("Filter", ""):
+                found.append(
+                    f"{node['Node Type']} using {node.get('Index Name')} tests the channel row "
+                    f"by row ({node.get('Rows Removed by Filter', 0)} rows of other channels "
+                    "read and dropped)"
+                )
+        by_channel = [
+            n
+            for n in scans
+            if n.get("Index Name") == INDEX and "channel" in n.get("Index Cond", "")
+        ]
+        if not by_channel:
+            found.append(f"no Index Scan on {INDEX} by channel")
+        for node in by_channel:
+            if self.query.direction and node.get("Scan Direction") != self.query.direction:
+                found.append(f"{INDEX} scanned {node.get('Scan Direction')}")
+        for node in self.nodes():
+            rows = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+            if node["Node Type"] == "Sort" and _reads_messages(node) and rows > SORT_MAX_ROWS:
+                found.append(f"{rows} messages sorted instead of read in index order")
+        if self.median_ms >= MAX_MS:
+            found.append(f"median execution time {self.median_ms:.3f} ms >= {MAX_MS} ms")
+        return found
+
+    def render(self) -> str:
+        lines = []
+
+        def walk(node: dict[str, Any], depth: int) -> None:
+            parts = [node["Node Type"]]
+            if node.get("Scan Direction") and node["Node Type"].startswith("Index"):
+                parts[0] += f" {node['Scan Direction']}"
+            if "Index Name" in node:
+                parts.append(f"using {node['Index Name']}")
+            if "Relation Name" in node:
+                parts.append(f"on {node['Relation Name']}")
+            if "Subplan Name" in node:
+                parts.append(f"[{node['Subplan Name']}]")
+            parts.append(
+                f"(rows={node.get('Actual Rows')} loops={node.get('Actual Loops')} "
+                f"time={node.get('Actual Total Time')} ms"
+                f" buffers hit={node.get('Shared Hit Blocks', 0)}"
+                f" read={node.get('Shared Read Blocks', 0)})"
+            )
+            lines.append("  " * depth + "-> " + " ".join(parts))
+            for key in ("Index Cond", "Filter"):
+                if key in node:
+                    lines.append("  " * depth + f"     {key}: {node[key]}")
+            for child in node.get("Plans", ()):
+                walk(child, depth + 1)
+
+        walk(self.plan["Plan"], 0)
+        return "\n".join(lines)
+
+
+def _reads_messages(node: dict[str, Any]) -> bool:
+    if node.get("Relation Name") == "messages":
+        return True
+    return any(_reads_messages(child) for child in node.get("Plans", ()))
+
+
+def explain(url: str, queries: list[Query], runs: int) -> list[QueryPlan]:
+    connection = psycopg2.connect(dsn_from_url(url))
+    connection.autocommit = True
+    results = []
+    try:
+        with connection.cursor() as cursor:
+            for query in queries:
+                result = QueryPlan(query, {})
+                for _ in range(runs):
+                    cursor.execute(
+                        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql, query.params
+                    )
+                    raw = cursor.fetchone()[0]
+                    result.plan = raw[0] if isinstance(raw, list) else raw
+                    result.times_ms.append(float(result.plan["Execution Time"]))
+                results.append(result)
+    finally:
+        connection.close()
+    return results

@@ -60,6 +60,7 @@ format: $(STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 
 test: db lint ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
 	@scripts/ensure-chromium
+	@scripts/ensure-nginx
 	@rm -rf var/coverage && mkdir -p var/coverage
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
 	@$(BIN)/python -m coverage combine -q
@@ -90,8 +91,10 @@ psql: db ## a psql shell on the application database
 clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and caches (keeps var/)
 	rm -rf $(VENV) $(MIN_VENV) *.egg-info .pytest_cache .ruff_cache
 
-# make bench [QUICK=1]: the benchmarks of bench/run.py (servers on loopback, one table,
+# make bench [QUICK=1] [FORCE=1]: the benchmarks of bench/run.py (servers on loopback, one table,
 # bench/results/latest.json and PNG plots). Installs Debian's wrk (as root) and the bench extra.
+# Refuses to start on a busy machine (load average over 1, or other processes using more than
+# half a core in a short sample): FORCE=1 measures anyway, with a warning the results record.
 .PHONY: bench
 bench: db ## the benchmarks, about 10 minutes (QUICK=1: about 1.5), after make test
 	@test $(VENV)/.bench-installed -nt setup.py || { \
@@ -102,7 +105,7 @@ bench: db ## the benchmarks, about 10 minutes (QUICK=1: about 1.5), after make t
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 		else echo "wrk is missing (not root, so not installed): HTTP load by bench/httpload.py"; fi; }
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
-		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
+		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 
 # make soak [QUICK=1]: faults under load (soak/): a PostgreSQL cluster and two instances of its
 # own, 24 clients that reconnect by themselves, kill -9, PostgreSQL and instance restarts and

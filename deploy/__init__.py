@@ -1,0 +1,1 @@
+"""Deployment files: the nginx site template (and its renderer), the systemd unit."""

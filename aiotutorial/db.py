@@ -30,6 +30,7 @@ from aiopg.sa.result import ResultProxy
 from pyramid.httpexceptions import HTTPServiceUnavailable
 from pyramid.registry import Registry
 from pyramid.request import Request
+from pyramid.settings import asbool
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import visitors
 
@@ -160,6 +161,11 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     options = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
     dsn = dsn_from_url(url or settings.get("sqlalchemy.url") or database_url(settings))
     statement_ms = int(float(options["db.statement_timeout"]) * 1000)
+    session = f"-c statement_timeout={statement_ms} -c TimeZone=UTC"
+    if not asbool(settings.get("db.connection_options", True)):
+        # Behind a transaction pooler (PgBouncer) startup options are refused: the role's
+        # own settings carry them instead (deploy/README.md).
+        session = ""
     pool = _Pool(
         dsn,
         int(options["db.pool_min"]),
@@ -172,7 +178,7 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         on_connect=None,
         pool_recycle=-1,
         # After what the URL's own `options=` says (it would otherwise be replaced).
-        options=f"{_url_options(dsn)} -c statement_timeout={statement_ms} -c TimeZone=UTC".strip(),
+        **({"options": f"{_url_options(dsn)} {session}".strip()} if session else {}),
     )
     try:
         # Acquiring once fills the pool to its minimum.

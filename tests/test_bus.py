@@ -117,3 +117,50 @@ class BusTests(unittest.IsolatedAsyncioTestCase):
 async def _changed(pids: Any, old: list[int]) -> bool:
     now = await pids
     return bool(now) and now != old
+
+
+class ListenUrlTests(unittest.IsolatedAsyncioTestCase):
+    """The LISTEN connection may go to another URL than the pools (PgBouncer in between)."""
+
+    async def test_the_bus_listens_on_its_own_url(self) -> None:
+        import os
+
+        from aiohttp.test_utils import TestClient, TestServer
+
+        from aiotutorial import main
+        from aiotutorial.aio.wsgi import make_aiohttp_app
+
+        url = prepare_testing_database()
+        name = "listenurl_" + secrets.token_hex(4)
+        separator = "&" if "?" in url else "?"
+        settings = {
+            "sqlalchemy.url": url,
+            "session.secret": "x" * 40,
+            "realtime.listen_url": f"{url}{separator}application_name={name}",
+        }
+        with mock.patch.dict(os.environ):
+            os.environ.pop("DATABASE_URL", None)
+            os.environ.pop("DATABASE_LISTEN_URL", None)
+            app = main({}, **settings)
+        client = TestClient(TestServer(make_aiohttp_app(app)))
+        await client.start_server()
+        try:
+            engine = await create_engine(dsn_from_url(url), minsize=0, maxsize=1)
+            try:
+
+                async def listening() -> bool:
+                    async with engine.acquire() as conn:
+                        return bool(
+                            await conn.scalar(
+                                "SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = %s AND query LIKE 'LISTEN%%'",
+                                (name,),
+                            )
+                        )
+
+                await wait_for(listening, 5)
+            finally:
+                engine.close()
+                await engine.wait_closed()
+        finally:
+            await client.close()

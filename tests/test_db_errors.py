@@ -289,3 +289,21 @@ class UrlOptionsTest(unittest.IsolatedAsyncioTestCase):
         finally:
             engine.close()
             await engine.wait_closed()
+
+
+class NoConnectionOptionsTest(unittest.IsolatedAsyncioTestCase):
+    """``db.connection_options = false`` (behind PgBouncer): no startup ``options`` at all."""
+
+    async def test_the_options_are_left_out(self) -> None:
+        from aiotutorial.db import open_engine
+
+        url = prepare_testing_database()
+        engine = await open_engine(
+            {"db.statement_timeout": "9", "db.connection_options": "false"}, url=url
+        )
+        try:
+            async with engine.acquire() as conn:
+                self.assertNotEqual(await conn.scalar("SHOW statement_timeout"), "9s")
+        finally:
+            engine.close()
+            await engine.wait_closed()

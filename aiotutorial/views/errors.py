@@ -89,8 +89,13 @@ def error_page(request: Request, error: HTTPError) -> Response:
     if (error.content_type or "") == "application/json" and error.body:
         return error  # already JSON (``bad_parameter`` and friends)
     detail = error.detail if isinstance(error.detail, str) else None
-    if isinstance(error, BadCSRFToken | BadCSRFOrigin):
-        # Pyramid's detail here is about its own function, not about what to do.
+    # Pyramid's details here are about its own functions, not about what to do.
+    if isinstance(error, BadCSRFOrigin):
+        detail = (
+            "This request came from another site, or said nothing of where it came from "
+            "(over https a request must carry an Origin or Referer of this site)."
+        )
+    elif isinstance(error, BadCSRFToken):
         detail = (
             "The form's CSRF token does not match your session (the page was open from "
             "before you signed in or out, say): reload the page and send it again."

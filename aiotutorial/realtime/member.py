@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 __all__ = ["Member", "POLICY_VIOLATION", "SEND_QUEUE_FRAMES", "SEND_TIMEOUT"]
@@ -31,6 +32,11 @@ SEND_TIMEOUT = 20.0
 HELD_EVENTS = 256
 
 _ids = itertools.count(1)
+
+
+async def _close_quietly(ws: Any) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.close(POLICY_VIOLATION, "send failed")
 
 
 class Member:
@@ -128,6 +134,18 @@ class Member:
     def _put(self, data: bytes) -> None:
         if self.dropped:
             return
+        if self._writer is None and not self._frames:
+            # Nothing waiting: write it now, with no task (the usual case for a live socket).
+            send_now = getattr(self.ws, "send_encoded_now", None)
+            if send_now is not None:
+                try:
+                    pending = send_now(data)
+                except (ConnectionError, RuntimeError):
+                    self._failed()
+                    return
+                if pending is not None:  # the client's buffer is full: finish it in a task
+                    self._writer = asyncio.ensure_future(self._write(pending))
+                return
         if len(self._frames) >= self.max_frames:
             self._overflow()
             return
@@ -144,26 +162,31 @@ class Member:
                 self._room.set()
             asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
 
-    async def _write(self) -> None:
+    async def _write(self, pending: Awaitable[None] | None = None) -> None:
         # No timeout around each send: a send waits only when the socket's buffer is full,
         # and then the queue fills up and the member is dropped (or the heartbeat drops it).
         frames = self._frames
         half = self.max_frames // 2
         try:
+            if pending is not None:
+                await pending
             while frames and not self.dropped:
                 await self.ws.send_encoded(frames.popleft())
                 if self._room is not None and len(frames) < half:
                     self._room.set()
         except (ConnectionError, RuntimeError):
-            self.dropped = True
-            frames.clear()
-            if self._room is not None:
-                self._room.set()
-            if not self.ws.closed:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self.ws.close(POLICY_VIOLATION, "send failed")
+            self._failed()
         finally:
             self._writer = None
+
+    def _failed(self) -> None:
+        """A write failed (the connection is going): stop, and close it if it is not yet."""
+        self.dropped = True
+        self._frames.clear()
+        if self._room is not None:
+            self._room.set()
+        if not self.ws.closed:
+            asyncio.ensure_future(_close_quietly(self.ws))
 
     async def stop(self) -> None:
         """Let what is queued go out (bounded by SEND_TIMEOUT)."""

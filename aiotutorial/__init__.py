@@ -22,6 +22,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".headers")
         config.include(".views.errors")
         config.include(".views.health")
+        config.include(".views.favicon")
         config.include(".views.accounts")
         config.include(".realtime")
         config.include(".chat.live")

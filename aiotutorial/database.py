@@ -1,9 +1,10 @@
 """SQLAlchemy Core schema: the tutorial's users, chats, messages, games and scores, then what
 later migrations add (presence, the bus, restricted messages, the game's state and turns,
-leaderboards)."""
+leaderboards, the chat's acknowledged sends, edits, read markers and mentions)."""
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -45,6 +46,11 @@ __all__ = [
     "player_totals",
     "channel_player_totals",
     "throttle_buckets",
+    "chat_refs",
+    "message_changes",
+    "message_change_positions",
+    "read_markers",
+    "mentions",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -270,6 +276,62 @@ throttle_buckets = Table(
     Column("tokens", Float, nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
     Column("full_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# --- the chat as people expect it (aiotutorial/chat/) ----------------------------------------
+# The tutorial's `messages` table keeps its columns: what the chat added lives beside it.
+
+# A client's own id (`ref`) for each message it sent, per user, for a day: a message sent
+# again with the same ref (after a reconnection) is stored once and answered with the stored
+# one. `message` is null while another feature (the game) holds the message it took.
+chat_refs = Table(
+    "chat_refs",
+    metadata,
+    Column("username", String(40), primary_key=True),
+    Column("ref", String(64), primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE")),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_chat_refs_created", "created"),
+)
+
+# The last change of each edited or deleted message (`messages.content` holds the current
+# text, '' once deleted). `position` places the change in its channel's stream of changes:
+# drawn while the channel's row is locked, so it grows in commit order within a channel, and
+# a client that was away catches up with the changes after the last position it has.
+message_change_positions = Sequence("message_change_positions", metadata=metadata)
+message_changes = Table(
+    "message_changes",
+    metadata,
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("changed", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_message_changes_channel_position", "channel", "position", unique=True),
+)
+
+# The last message id each user has read in each channel they opened (written in batches,
+# at most every few seconds per worker): the lobby's unread counts start after it.
+read_markers = Table(
+    "read_markers",
+    metadata,
+    Column("username", String(40), ForeignKey("users.username"), primary_key=True),
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("last_read", Integer, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# `@username` in a message, for each existing user named (the author excepted): the lobby
+# counts a user's mentions after their read marker from the primary key alone.
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("username", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("channel", String(40), primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_mentions_message", "message"),
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

@@ -9,10 +9,11 @@ serving model differs:
   layout, with the same routes, static view, signed session and CSRF token), the same
   ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
 * ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks, the same
-  channel lookup the app's traversal does, and the very SQL of ``aiotutorial.chat.messages_page``
-  (captured from it and compiled with aiopg.sa's dialect, as ``SAConnection.execute`` compiles
-  it), run with psycopg2 from a small thread-safe pool; rows become frames with
-  ``aiotutorial.chat.message_event`` and the ``json`` renderer answers, as in the app.
+  channel lookup the app's traversal does, and the very SQL of ``aiotutorial.chat.latest_change``
+  and ``aiotutorial.chat.messages_page`` (captured from them and compiled with aiopg.sa's
+  dialect, as ``SAConnection.execute`` compiles it), run with psycopg2 from a small
+  thread-safe pool; rows become frames with ``aiotutorial.chat.message_event`` and the
+  ``json`` renderer answers, as in the app.
 
 The identity (for the page's header) is read from the session; an anonymous request, as in
 the benchmark, touches no database, as in the app.
@@ -51,7 +52,7 @@ _CHANNEL = "\x00channel"
 _BEFORE = 910_000_001
 _AFTER = 910_000_002
 _LIMIT = 910_000_003
-_sql_cache: dict[tuple[bool, bool], tuple[str, dict[str, Any]]] = {}
+_sql_cache: dict[Any, tuple[str, dict[str, Any]]] = {}
 
 
 class _Capture:
@@ -67,6 +68,24 @@ class _Capture:
     async def fetchall(self) -> list[Any]:
         return []
 
+    async def scalar(self, query: Any) -> None:
+        self.query = query
+
+
+def _captured(function: Any, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    """The SQL (pyformat) and parameters of the one statement ``function`` executes."""
+    capture = _Capture()
+    coroutine = function(capture, *args, **kwargs)
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover - the functions captured only await the capture
+        coroutine.close()
+        raise RuntimeError(f"{function.__name__} suspended on something else than the query")
+    compiled = capture.query.compile(dialect=get_dialect())
+    return str(compiled), dict(compiled.params)
+
 
 def messages_sql(with_before: bool, with_after: bool) -> tuple[str, dict[str, Any]]:
     """The SQL of ``chat.messages_page`` (pyformat) and its parameters with placeholders."""
@@ -74,24 +93,22 @@ def messages_sql(with_before: bool, with_after: bool) -> tuple[str, dict[str, An
     cached = _sql_cache.get(key)
     if cached is not None:
         return cached
-    capture = _Capture()
-    coroutine = chat.messages_page(
-        capture,  # type: ignore[arg-type]
+    cached = _captured(
+        chat.messages_page,
         _CHANNEL,
         before=_BEFORE if with_before else None,
         after=_AFTER if with_after else None,
         limit=_LIMIT,
     )
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        pass
-    else:  # pragma: no cover - messages_page only awaits the capture
-        coroutine.close()
-        raise RuntimeError("chat.messages_page suspended on something else than execute()")
-    compiled = capture.query.compile(dialect=get_dialect())
-    cached = (str(compiled), dict(compiled.params))
     _sql_cache[key] = cached
+    return cached
+
+
+def _changes_sql() -> tuple[str, dict[str, Any]]:
+    """The SQL of ``chat.latest_change`` (the history's ``changes`` position)."""
+    cached = _sql_cache.get("changes")
+    if cached is None:
+        cached = _sql_cache["changes"] = _captured(chat.latest_change, _CHANNEL)
     return cached
 
 
@@ -207,14 +224,18 @@ def channel_messages(request: Request) -> dict[str, Any]:
     values = {_CHANNEL: name, _BEFORE: before, _AFTER: after}
     values[_LIMIT] = limit or chat.HISTORY_DEFAULT_LIMIT
     params = {key: values.get(value, value) for key, value in template.items()}
+    changes_sql, changes_template = _changes_sql()
+    changes_params = {key: values.get(value, value) for key, value in changes_template.items()}
     with _Connection(request) as cursor:
         # What the app's traversal asks before the view runs (resources.ChannelsRoot).
         cursor.execute("SELECT chats.channel FROM chats WHERE chats.channel = %s", (name,))
         if cursor.fetchone() is None:
             raise HTTPNotFound()
+        cursor.execute(changes_sql, changes_params)
+        changes = cursor.fetchone()[0] or 0
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return {"messages": [chat.message_event(row) for row in rows]}
+    return {"messages": [chat.message_event(row) for row in rows], "changes": changes}
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:

@@ -250,12 +250,18 @@ class GatedProxy:
     connections are accepted and dropped at once (as with a server that is down), so that
     the page stays disconnected while others use the server. It runs its own event loop in a
     thread, as the Playwright sync API owns the test's thread.
+
+    It can also make the network bad: ``delay`` seconds added to every chunk in each direction
+    (a slow network, in order), ``mute`` drops what the server sends (answers lost on the
+    way), and ``cut()`` breaks every established connection (the network went away).
     """
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.open = True
+        self.delay = 0.0
+        self.mute = False
         self.refused = 0  # connections dropped while the gate was closed
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
@@ -279,6 +285,15 @@ class GatedProxy:
 
     def open_gate(self) -> None:
         self.open = True
+
+    def cut(self) -> None:
+        """Break every established connection at once (both ends see it end)."""
+
+        async def cut_all() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(cut_all(), self._loop).result(5)
 
     def stop(self) -> None:
         async def shutdown() -> None:
@@ -305,9 +320,15 @@ class GatedProxy:
             return
         self._writers.update((writer, up_writer))
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pipe(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, downstream: bool
+        ) -> None:
             try:
                 while data := await source.read(65536):
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
+                    if downstream and self.mute:
+                        continue
                     sink.write(data)
                     await sink.drain()
             except (ConnectionError, OSError):
@@ -316,6 +337,6 @@ class GatedProxy:
                 sink.close()
 
         try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
         finally:
             self._writers.difference_update((writer, up_writer))

@@ -314,8 +314,30 @@ class ChatSocket:
 
     # --- sending ---------------------------------------------------------------------------
 
-    async def send(self, content: Any) -> None:
-        await self.ws.send_str(json.dumps({"type": "message", "content": content}))
+    async def send(self, content: Any, *, ref: str | None = None) -> None:
+        frame = {"type": "message", "content": content}
+        if ref is not None:
+            frame["ref"] = ref
+        await self.ws.send_str(json.dumps(frame))
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+    async def answer(
+        self,
+        frame: dict[str, Any],
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Send ``frame`` (which has a ``ref``) and wait for the frame that answers it."""
+        start = len(self.frames)
+        await self.send_frame(frame)
+        return await self.wait_for(lambda f: f.get("ref") == frame["ref"], timeout, start)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a closing handshake (a lost network)."""
+        connection = self.ws._response.connection
+        if connection is not None and connection.transport is not None:
+            connection.transport.abort()
 
     async def send_raw(self, data: str | bytes) -> None:
         if isinstance(data, bytes):

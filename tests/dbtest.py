@@ -15,11 +15,10 @@ from typing import Any
 from unittest import mock
 
 from aiohttp.test_utils import TestClient, TestServer
-from aiopg.sa import create_engine
 
 from aiotutorial import main
 from aiotutorial.aio.wsgi import make_aiohttp_app
-from aiotutorial.db import CONNECTION_ENVIRON_KEY, dsn_from_url
+from aiotutorial.db import CONNECTION_ENVIRON_KEY, open_engine
 from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import ensure_database, testing_database_url
 
@@ -47,7 +46,10 @@ class DatabaseTest(unittest.IsolatedAsyncioTestCase):
         cls.url = prepare_testing_database()
 
     async def asyncSetUp(self) -> None:
-        self.engine = await create_engine(dsn_from_url(self.url), minsize=1, maxsize=1)
+        # The app's own engine (its compiled-statement cache, prepared statements, session
+        # options): the statements under test run the way the app runs them.
+        settings = {"db.pool_min": "1", "db.pool_max": "1", "db.statement_timeout": "60"}
+        self.engine = await open_engine(settings, url=self.url)
         self.conn = await self.engine.acquire()
         self.transaction = await self.conn.begin()
 

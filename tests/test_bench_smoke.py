@@ -100,6 +100,13 @@ class BenchSmokeTest(_BenchRun):
                 scenario = self.results["scenarios"][name]
                 self.assertEqual(scenario["status"], "ok", scenario)
 
+    def test_the_baselines_serve_what_the_app_serves(self) -> None:
+        # The sync servers must do the app's work (same page, same history JSON), or the
+        # ratios compare different things.
+        self.assertIsNotNone(self.results, self.output())
+        differing = [note for note in self.results["notes"] if "differs" in note]
+        self.assertEqual(differing, [])
+
     def test_figures_are_numbers(self) -> None:
         self.assertIsNotNone(self.results, self.output())
         scenarios = self.results["scenarios"]

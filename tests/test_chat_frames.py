@@ -172,8 +172,17 @@ class RefusalAndHttpTests(ChatServersTest):
         status, body = await alice.get_json("/channels")
         self.assertEqual(status, 200)
         entry = next(c for c in body["channels"] if c["name"] == channel)
+        # Never opened by alice: no unread count yet (mentions are counted anyway).
+        unread = {"count": None, "more": False, "mentions": 0, "last_read": None}
         self.assertEqual(
-            entry, {"name": channel, "online": 0, "last_message_at": None, "game": None}
+            entry,
+            {
+                "name": channel,
+                "online": 0,
+                "last_message_at": None,
+                "game": None,
+                "unread": unread,
+            },
         )
 
         bob_b = await self.user(self.b)

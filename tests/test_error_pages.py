@@ -37,6 +37,13 @@ class ErrorPageTests(AppTest):
         self.assertIn('<a href="/">Back to the channels</a>', body)
         self.assertIn("Not Found", body)
 
+    async def test_the_favicon_is_where_clients_look_for_it(self) -> None:
+        response = await self.client.get("/favicon.ico")
+        self.assertEqual(response.status, 200)
+        self.assertTrue(response.headers["Content-Type"].startswith("image/svg+xml"))
+        self.assertIn("max-age=86400", response.headers["Cache-Control"])
+        self.assertTrue((await response.read()).lstrip().startswith(b"<svg"))
+
     async def test_json_clients_get_json(self) -> None:
         response = await self.client.get("/no/such/page", headers={"Accept": "application/json"})
         self.assertEqual(response.status, 404)

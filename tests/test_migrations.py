@@ -256,6 +256,10 @@ class HeadTests(ScratchDatabaseTestCase):
             "player_totals",
             "channel_player_totals",
             "throttle_buckets",
+            "chat_refs",
+            "message_changes",
+            "read_markers",
+            "mentions",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())
@@ -288,6 +292,28 @@ class HeadTests(ScratchDatabaseTestCase):
                 for _ in range(2)
             )
         self.assertEqual(persistence, "u")
+        self.assertEqual(second, first + 1)
+
+    def test_head_adds_the_chats_refs_changes_markers_and_mentions(self) -> None:
+        self.assertIn(
+            "UNIQUE INDEX",
+            self.index_definitions("message_changes")["ix_message_changes_channel_position"],
+        )
+        self.assertIn(
+            "(username, channel, message)", self.index_definitions("mentions")["pk_mentions"]
+        )
+        self.assertIn("(username, ref)", self.index_definitions("chat_refs")["pk_chat_refs"])
+        self.assertIn(
+            "(username, channel)", self.index_definitions("read_markers")["pk_read_markers"]
+        )
+        # The tutorial's messages table keeps its columns.
+        columns = [c["name"] for c in sa.inspect(self.engine).get_columns("messages")]
+        self.assertEqual(columns, [name for name, *_ in EXPECTED_COLUMNS["messages"]])
+        with self.engine.connect() as connection:
+            first, second = (
+                connection.execute(sa.text("SELECT nextval('message_change_positions')")).scalar()
+                for _ in range(2)
+            )
         self.assertEqual(second, first + 1)
 
     def test_every_revision_downgrades_one_step_at_a_time(self) -> None:

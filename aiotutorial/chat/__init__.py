@@ -5,8 +5,14 @@ so PostgreSQL delivers the announcement only once the row is committed. Inserts 
 channel take that channel's row lock first, so message ids of a channel are handed out in the
 order their transactions commit: a client's last seen id is enough to catch up without a gap.
 
-- ``messages``: the queries (channels, posting, history, catch-up, restricted messages);
-- ``live``: the chat as a client of ``aiotutorial.realtime`` (its stream, its frames).
+- ``channels``: the channel list and creating channels;
+- ``messages``: the queries on messages (posting, history, catch-up, restricted messages);
+- ``refs``: the client's ``ref`` of each message sent, so that a resend is stored once;
+- ``edits``: edits and deletes, and the stream of a channel's changes;
+- ``mentions``: ``@username`` in messages;
+- ``unread``: read markers (written in batches) and the lobby's unread and mention counts;
+- ``streams``: the chat's streams (messages, changes) as realtime members follow them;
+- ``live``: the chat as a client of ``aiotutorial.realtime`` (its streams, frames, tasks).
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from ..realtime import (
     ProtocolError,
     encode,
 )
+from .channels import create_channel, list_channels
+from .edits import changes_after, latest_change
+from .mentions import mentioned_names
 from .messages import (
     EVERYONE,
-    create_channel,
     insert_message,
     latest_id,
-    list_channels,
     message_by_id,
     message_event,
     messages_after,
@@ -45,10 +52,12 @@ from .protocol import (
     RATE_LIMITED,
     RATE_PER_SECOND,
     TOO_LONG,
+    UNREAD_WINDOW,
     ChannelExists,
     channel_name_error,
     message_content,
 )
+from .unread import read_marker, unread_counts
 
 __all__ = [
     "CHANNEL_NAME_MAX",
@@ -83,4 +92,10 @@ __all__ = [
     "latest_id",
     "message_by_id",
     "EVERYONE",
+    "UNREAD_WINDOW",
+    "changes_after",
+    "latest_change",
+    "mentioned_names",
+    "read_marker",
+    "unread_counts",
 ]

@@ -1,14 +1,20 @@
-"""The chat as a client of the realtime layer: its stream of messages and its ``message`` frame.
+"""The chat as a client of the realtime layer: its streams, its frames, its background work.
 
-The stream's position is the message id: ids of a channel grow in commit order, so a member's
-last id is all it needs to catch up (``?after=ID``) and to skip what it already has.
+Frames (docs/protocol.md): ``message`` (posted, or taken by another feature), ``message.edit``
+and ``message.delete`` (one's own messages), ``typing`` (relayed, never stored) and ``read``
+(the read marker). A frame with a ``ref`` is answered with it: the message or the change
+itself reaches the sender's sockets with the ``ref`` (see ``realtime.hub``), a refused one
+comes back as an error frame with it, and a message sent again with a ref already stored is
+answered with the stored message instead of being stored twice (``refs``).
 
 Other features may look at a message before the chat posts it (``intercept``): inside the
 message's transaction, a hook can take the message over (the game takes a guess during a turn).
+They may also refuse an edit (``guard_edits``): the game refuses them while a word is drawn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,84 +22,45 @@ from typing import Any
 from aiopg.sa import SAConnection
 
 from ..db import run_transaction
-from ..realtime import Hub, Member, ProtocolError, Stream, add_feature, encode
+from ..realtime import Hub, Member, ProtocolError, add_feature, encode, publish
 from ..realtime.bus import CONNECTION_ERRORS
 from ..throttle import Throttle
-from .messages import (
-    MESSAGE_REF,
-    insert_message,
-    latest_id,
-    message_by_id,
-    messages_after,
+from .edits import change_message, message_to_change
+from .messages import MESSAGE_REF, insert_message, message_by_id
+from .protocol import (
+    ACK,
+    CHANGED,
+    DELETE,
+    EDIT,
+    EDIT_BURST,
+    EDIT_RATE_PER_SECOND,
+    MESSAGE,
+    RATE_BURST,
+    RATE_LIMITED,
+    RATE_PER_SECOND,
+    READ,
+    TYPING,
+    TYPING_EVERY,
+    TYPING_SHOWN_MS,
+    message_content,
+    message_id,
 )
-from .protocol import HISTORY_MAX_LIMIT, RATE_BURST, RATE_LIMITED, RATE_PER_SECOND, message_content
+from .refs import Claimed, claim_ref, forget_old_refs
+from .streams import ChangeStream, ChatStream
+from .unread import ReadMarkers
 
-__all__ = ["ChatFeature", "ChatStream", "Interceptor"]
+__all__ = ["ChatFeature", "Interceptor", "EditGuard"]
 
 log = logging.getLogger(__name__)
 
-STREAM = "chat"
+HOUSEKEEPING_EVERY = 600.0
 
-# ``await hook(conn, member, content)`` inside the message's transaction: True if it took the
-# message (the chat then posts nothing).
-Interceptor = Callable[[SAConnection, Member, str], Awaitable[bool]]
-
-
-class ChatStream(Stream):
-    """A channel's messages, by id."""
-
-    name = STREAM
-
-    def prepare(self, member: Member, params: dict[str, Any]) -> None:
-        after = params.get("after")
-        if after is not None:
-            # From the moment the member exists, live messages wait for the catch-up.
-            member.cursors[STREAM] = after
-            member.hold(STREAM)
-
-    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
-        if params.get("after") is None:
-            # Without ``after``: messages committed from now on only.
-            async with self.hub.engine.acquire() as conn:
-                latest = await latest_id(conn, member.channel)
-            member.cursors[STREAM] = max(member.cursor(STREAM), latest)
-            return
-        await self.replay(member, self._read)
-
-    async def _read(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
-        async with self.hub.engine.acquire() as conn:
-            events = await messages_after(
-                conn, member.channel, member.cursor(STREAM), visible_to=member.user
-            )
-        items = [(event["id"], encode(event).encode("utf-8")) for event in events]
-        return items, len(events) >= HISTORY_MAX_LIMIT
-
-    def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
-        return {"last_id": member.cursor(STREAM) if params.get("after") is not None else None}
-
-    async def recover(self, channel: str, members: list[Member]) -> None:
-        """Each member reads what it missed from the table, at its own pace (a long outage
-        must not drop every member at once for a backlog queued all together)."""
-        await self.replay_all(members, self._read)
-
-    def on_message(self, event: dict[str, Any], text: str) -> None:
-        self.deliver(event, event["id"], text)
-
-    async def on_message_ref(self, event: dict[str, Any], text: str) -> None:
-        """A message too big for NOTIFY: read it back, if anyone here is in its channel."""
-        if not self.hub.members.get(event["channel"]):
-            return
-        try:
-            async with self.hub.delivery_engine.acquire() as conn:
-                full = await message_by_id(conn, event["id"])
-        except CONNECTION_ERRORS as exc:
-            # Skipping it would leave a hole that later ids hide: the sockets reconnect
-            # with their last id instead, and catch up from the table.
-            log.warning("could not read message %s: %s", event["id"], exc)
-            await self.hub.close_channel(event["channel"], "missed a message: reconnect")
-            return
-        if full is not None:
-            self.deliver(full, full["id"])
+# ``await hook(conn, member, content, ref)`` inside the message's transaction: True if it took
+# the message (the chat then posts nothing; the hook answers the ``ref`` when it is done).
+Interceptor = Callable[[SAConnection, Member, str, str | None], Awaitable[bool]]
+# ``await guard(conn, member, content)`` inside an edit's transaction: raises ProtocolError to
+# refuse the new text.
+EditGuard = Callable[[SAConnection, Member, str], Awaitable[None]]
 
 
 class ChatFeature:
@@ -108,30 +75,142 @@ class ChatFeature:
             float(settings.get("chat.rate_per_second", RATE_PER_SECOND)),
             int(settings.get("chat.rate_burst", RATE_BURST)),
         )
+        self.edits = Throttle(
+            float(settings.get("chat.edit_rate_per_second", EDIT_RATE_PER_SECOND)),
+            int(settings.get("chat.edit_burst", EDIT_BURST)),
+        )
+        self.typing = Throttle(1 / TYPING_EVERY, 1)
         self.interceptors: list[Interceptor] = []
+        self.edit_guards: list[EditGuard] = []
+        self.markers = ReadMarkers(hub.engine)
         self.stream = ChatStream(hub)
+        self.changes = ChangeStream(hub)
         hub.add_stream(self.stream)
-        hub.on("message", self.stream.on_message)
+        hub.add_stream(self.changes)
+        hub.on(MESSAGE, self.stream.on_message)
         hub.on(MESSAGE_REF, self.stream.on_message_ref)
-        hub.on_frame("message", self.on_frame)
+        hub.on(CHANGED, self.changes.on_changed)
+        hub.on(TYPING, self._deliver)
+        hub.on_frame(MESSAGE, self.on_message)
+        hub.on_frame(EDIT, self.on_edit)
+        hub.on_frame(DELETE, self.on_delete)
+        hub.on_frame(TYPING, self.on_typing)
+        hub.on_frame(READ, self.on_read)
+        hub.add_task(self.markers.flush_forever)
+        hub.add_task(self._housekeeping_forever)
+        hub.add_stop_hook(self.markers.flush)
 
     def intercept(self, hook: Interceptor) -> None:
         self.interceptors.append(hook)
 
-    async def on_frame(self, member: Member, frame: dict[str, Any]) -> None:
+    def guard_edits(self, guard: EditGuard) -> None:
+        self.edit_guards.append(guard)
+
+    def _deliver(self, event: dict[str, Any], text: str) -> None:
+        self.hub.deliver(event, text)
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def on_message(self, member: Member, frame: dict[str, Any]) -> None:
         content = message_content(frame)
+        ref = frame.get("ref")  # valid: the socket read it (realtime.frame_ref)
         if self.throttle.consume(member.user):
             raise ProtocolError(
                 RATE_LIMITED, f"At most {self.throttle.rate:g} messages a second; slow down."
             )
 
-        async def post(conn: SAConnection) -> None:
+        async def post(conn: SAConnection) -> dict[str, Any] | Claimed | None:
+            if ref is not None:
+                claimed = await claim_ref(conn, member.user, ref)
+                if claimed is not None:
+                    return claimed
             for hook in self.interceptors:
-                if await hook(conn, member, content):
-                    return
-            await insert_message(conn, member.channel, member.user, content)
+                if await hook(conn, member, content, ref):
+                    return None
+            return await insert_message(conn, member.channel, member.user, content, ref=ref)
 
-        await run_transaction(self.hub.engine, post)
+        outcome = await run_transaction(self.hub.engine, post)
+        if isinstance(outcome, dict):
+            self.markers.note(member.user, member.channel, outcome["id"])
+        elif isinstance(outcome, Claimed):
+            await self._answer_again(member, ref, outcome)
+
+    async def _answer_again(self, member: Member, ref: str | None, claimed: Claimed) -> None:
+        """A message sent again: the stored one answers it (a client keys messages by id, so
+        it may have it already), or an ``ack`` when another feature took it."""
+        answer: dict[str, Any] | None = None
+        if claimed.message is not None:
+            async with self.hub.engine.acquire() as conn:
+                answer = await message_by_id(conn, claimed.message)
+        if answer is None:
+            answer = {"type": ACK, "channel": member.channel}
+        answer.pop("audience", None)
+        answer["ref"] = ref
+        member.send_frame(encode(answer).encode("utf-8"))
+
+    # --- edits and deletes ----------------------------------------------------------------
+
+    async def on_edit(self, member: Member, frame: dict[str, Any]) -> None:
+        target = message_id(frame)
+        content = message_content(frame)
+        await self._change(member, target, content, frame.get("ref"))
+
+    async def on_delete(self, member: Member, frame: dict[str, Any]) -> None:
+        await self._change(member, message_id(frame), None, frame.get("ref"))
+
+    async def _change(
+        self, member: Member, target: int, content: str | None, ref: str | None
+    ) -> None:
+        if self.edits.consume(member.user):
+            raise ProtocolError(
+                RATE_LIMITED, f"At most {self.edits.rate:g} edits a second; slow down."
+            )
+
+        async def change(conn: SAConnection) -> bool:
+            # The guards first: the game's takes its row's lock before the channel's, as a
+            # message's transaction and the game's owner do (the same order: no deadlock).
+            if content is not None:
+                for guard in self.edit_guards:
+                    await guard(conn, member, content)
+            row = await message_to_change(conn, member.channel, target, member.user)
+            if content == row.content:
+                return False
+            await change_message(conn, row, content, ref=ref)
+            return True
+
+        if not await run_transaction(self.hub.engine, change) and ref is not None:
+            # The same text again: nothing changed, nothing to announce; the ref is answered.
+            ack = {"type": ACK, "channel": member.channel, "ref": ref}
+            member.send_frame(encode(ack).encode("utf-8"))
+
+    # --- typing and reading ---------------------------------------------------------------
+
+    async def on_typing(self, member: Member, frame: dict[str, Any]) -> None:
+        """Relayed to the channel at most every ``TYPING_EVERY`` seconds per user; the rest
+        are dropped quietly (a client that types sends them all the time)."""
+        if self.typing.consume(f"{member.user}\n{member.channel}"):
+            return
+        event = {
+            "type": TYPING,
+            "channel": member.channel,
+            "user": member.user,
+            "ms": TYPING_SHOWN_MS,
+        }
+        async with self.hub.engine.acquire() as conn:
+            await publish(conn, event)
+
+    async def on_read(self, member: Member, frame: dict[str, Any]) -> None:
+        self.markers.note(member.user, member.channel, message_id(frame))
+
+    async def _housekeeping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            try:
+                async with self.hub.engine.acquire() as conn:
+                    forgotten = await forget_old_refs(conn)
+                log.debug("forgot %d old message refs", forgotten)
+            except CONNECTION_ERRORS as exc:
+                log.warning("could not forget old message refs: %s", exc)
 
 
 def includeme(config: Any) -> None:

@@ -1,9 +1,13 @@
-"""The chat's queries: channels, posting, history pages, catch-up, restricted messages.
+"""The chat's queries on messages: posting, history pages, catch-up, restricted messages.
 
 A message may be *restricted* to some readers (a row of ``restricted_messages``): until its
 channel's restrictions are released, only those users read it, live and in the history. The
 game restricts what a player who has guessed the word says during a turn; the chat itself does
 not need to know why.
+
+A message as clients get it is its row of ``messages`` (whose ``content`` is the current text,
+'' once deleted), with its last change (``message_changes``: ``edited``, ``deleted``) and the
+users it mentions (``mentions``).
 """
 
 from __future__ import annotations
@@ -17,14 +21,19 @@ from aiopg.sa import SAConnection
 
 from .. import database as db
 from ..realtime import publish
-from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, ChannelExists
+from .mentions import mentions_of, store_mentions
+from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
+from .refs import attach_ref
 
 __all__ = [
     "EVERYONE",
     "MESSAGE_REF",
+    "iso",
     "message_event",
-    "list_channels",
-    "create_channel",
+    "event_columns",
+    "with_changes",
+    "hidden_from",
+    "lock_channel",
     "post_message",
     "insert_message",
     "release_restricted",
@@ -48,51 +57,59 @@ EVERYONE: Any = _Everyone()
 MESSAGE_REF = "message_ref"
 
 
-def _iso(moment: datetime.datetime | None) -> str | None:
+def iso(moment: datetime.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
 
 
 def message_event(row: Any) -> dict[str, Any]:
-    """The protocol's message frame for a ``messages`` row."""
-    return {
+    """The protocol's message frame for a ``messages`` row (with the columns of
+    ``event_columns`` when it has them: ``edited``, ``deleted``, ``mentions``)."""
+    event = {
         "type": "message",
         "id": row.id,
         "channel": row.channel,
         "user": row.user,
-        "time": _iso(row.time),
+        "time": iso(row.time),
         "content": row.content,
     }
+    edited = getattr(row, "edited", None)
+    if edited is not None:
+        event["edited"] = iso(edited)
+    if getattr(row, "deleted", None):
+        event["deleted"] = True
+    mentioned = getattr(row, "mentions", None)
+    if mentioned:
+        event["mentions"] = list(mentioned)
+    return event
 
 
-async def list_channels(conn: SAConnection) -> list[dict[str, Any]]:
-    """Every channel with the time of its last message (read through (channel, id))."""
-    # max(id) is read from ix_messages_channel_id alone (an Index Only Scan); ORDER BY id
-    # DESC LIMIT 1 lets the planner walk the primary key and test each row's channel instead.
-    latest = db.messages.alias("latest")
-    last_id = (
-        sa.select(sa.func.max(latest.c.id))
-        .where(latest.c.channel == db.chats.c.channel)
-        .correlate(db.chats)
-        .scalar_subquery()
-    )
-    last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
-    result = await conn.execute(
-        sa.select(db.chats.c.channel, last.label("last_message_at")).order_by(db.chats.c.channel)
-    )
+def event_columns() -> list[Any]:
+    """What ``message_event`` reads, from ``with_changes(...)``."""
     return [
-        {"name": row.channel, "last_message_at": _iso(row.last_message_at)}
-        for row in await result.fetchall()
+        *db.messages.c,
+        db.message_changes.c.changed.label("edited"),
+        db.message_changes.c.deleted,
+        mentions_of(db.messages.c.id).label("mentions"),
     ]
 
 
-async def create_channel(conn: SAConnection, name: str) -> None:
-    result = await conn.execute(
-        sa.text("INSERT INTO chats (channel) VALUES (:name) ON CONFLICT DO NOTHING"), name=name
+def with_changes(messages: Any = db.messages) -> Any:
+    """``messages`` outer-joined with their last change (by its primary key)."""
+    return messages.outerjoin(db.message_changes, db.message_changes.c.message == db.messages.c.id)
+
+
+async def lock_channel(conn: SAConnection, channel: str) -> None:
+    """The channel's row lock, taken before a message is inserted or changed: ids and change
+    positions of one channel are handed out in the order their transactions commit.
+    FOR NO KEY UPDATE: writers wait for each other, but not inserts that only check their
+    foreign key to the channel (presence rows)."""
+    await conn.execute(
+        sa.select(db.chats.c.channel)
+        .where(db.chats.c.channel == channel)
+        .with_for_update(key_share=True)
     )
-    if result.rowcount == 0:
-        raise ChannelExists(name)
 
 
 async def post_message(
@@ -115,28 +132,32 @@ async def insert_message(
     content: str,
     *,
     readers: Iterable[str] | None = None,
+    ref: str | None = None,
 ) -> dict[str, Any]:
     """``post_message`` inside the caller's transaction; the message frame.
 
     With ``readers``, only those users get it (live and in the history) until the channel's
-    restrictions are released.
+    restrictions are released. With ``ref`` (claimed by the author's send, ``refs.claim_ref``)
+    the message is attached to it, and the author's sockets get it with that ``ref``: the
+    answer to their frame.
     """
-    # The channel's row lock makes ids of one channel commit in order (see the package doc).
-    # FOR NO KEY UPDATE: posters wait for each other, but not inserts that only check their
-    # foreign key to the channel (presence rows).
-    await conn.execute(
-        sa.select(db.chats.c.channel)
-        .where(db.chats.c.channel == channel)
-        .with_for_update(key_share=True)
-    )
+    await lock_channel(conn, channel)
     result = await conn.execute(
         db.messages.insert()
         .values(channel=channel, user=user, content=content, time=sa.func.clock_timestamp())
         .returning(*db.messages.c)
     )
     event = message_event(await result.first())
+    if "@" in content:
+        mentioned = await store_mentions(conn, event["id"], channel, user, content)
+        if mentioned:
+            event["mentions"] = mentioned
+    announced: dict[str, Any] = dict(event)
     # Too big for NOTIFY: listeners read the message back by id (``message_ref``).
-    ref = {"type": MESSAGE_REF, "channel": channel, "id": event["id"]}
+    by_ref: dict[str, Any] = {"type": MESSAGE_REF, "channel": channel, "id": event["id"]}
+    if ref is not None:
+        await attach_ref(conn, user, ref, event["id"])
+        announced["reply"] = by_ref["reply"] = {"user": user, "ref": ref}
     if readers is not None:
         allowed = sorted(set(readers))
         await conn.execute(
@@ -144,9 +165,8 @@ async def insert_message(
                 message=event["id"], channel=channel, readers=allowed
             )
         )
-        await publish(conn, {**event, "audience": {"users": allowed}}, ref=ref)
-    else:
-        await publish(conn, event, ref=ref)
+        announced["audience"] = {"users": allowed}
+    await publish(conn, announced, ref=by_ref)
     return event
 
 
@@ -159,14 +179,14 @@ async def release_restricted(conn: SAConnection, channel: str) -> int:
     return result.rowcount
 
 
-def _hidden_from(reader: str | None) -> Any:
+def hidden_from(reader: str | None) -> Any:
     """A condition true for messages that ``reader`` (None: anyone, signed out) may not read."""
-    restricted = sa.select(db.restricted_messages.c.message).where(
-        db.restricted_messages.c.message == db.messages.c.id
-    )
+    # An alias: the query it goes in may join restricted_messages itself (for the readers).
+    hidden = db.restricted_messages.alias("hidden")
+    restricted = sa.select(hidden.c.message).where(hidden.c.message == db.messages.c.id)
     if reader is not None:
         restricted = restricted.where(
-            sa.not_(sa.bindparam("reader", reader) == sa.any_(db.restricted_messages.c.readers))
+            sa.not_(sa.bindparam("reader", reader) == sa.any_(hidden.c.readers))
         )
     return sa.exists(restricted)
 
@@ -189,23 +209,24 @@ async def messages_page(
     ids = sa.select(db.messages.c.id).where(db.messages.c.channel == channel)
     if visible_to is not EVERYONE:
         # An anti-join on a table that only holds the messages of turns in progress.
-        ids = ids.where(sa.not_(_hidden_from(visible_to)))
+        ids = ids.where(sa.not_(hidden_from(visible_to)))
     if before is not None:
         ids = ids.where(db.messages.c.id < before)
     if after is not None:
         ids = ids.where(db.messages.c.id > after).order_by(db.messages.c.id)
     else:
         ids = ids.order_by(db.messages.c.id.desc())
-    columns: list[Any] = [*db.messages.c]
-    query = sa.select(*columns)
+    query = sa.select(*event_columns())
+    joined = with_changes()
     if visible_to is EVERYONE:
-        query = query.add_columns(db.restricted_messages.c.readers).select_from(
-            db.messages.outerjoin(
-                db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
-            )
+        query = query.add_columns(db.restricted_messages.c.readers)
+        joined = joined.outerjoin(
+            db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
         )
-    query = query.where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery())).order_by(
-        db.messages.c.id
+    query = (
+        query.select_from(joined)
+        .where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery()))
+        .order_by(db.messages.c.id)
     )
     rows = await (await conn.execute(query)).fetchall()
     if visible_to is not EVERYONE:
@@ -242,9 +263,9 @@ async def latest_id(conn: SAConnection, channel: str) -> int:
 async def message_by_id(conn: SAConnection, message_id: int) -> dict[str, Any] | None:
     """The message event (with its audience when it is restricted), or None."""
     result = await conn.execute(
-        sa.select(db.messages, db.restricted_messages.c.readers)
+        sa.select(*event_columns(), db.restricted_messages.c.readers)
         .select_from(
-            db.messages.outerjoin(
+            with_changes().outerjoin(
                 db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
             )
         )

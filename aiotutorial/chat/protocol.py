@@ -1,4 +1,4 @@
-"""The chat's protocol: limits, channel names, its error codes, validating a message frame.
+"""The chat's protocol: limits, channel names, frame types, its error codes, validating frames.
 
 Defined once here and imported everywhere else (docs/protocol.md describes them).
 """
@@ -17,12 +17,42 @@ HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 RATE_PER_SECOND = 5.0
 RATE_BURST = 10
+# Edits and deletes per user (a socket's worker counts them).
+EDIT_RATE_PER_SECOND = 1.0
+EDIT_BURST = 5
+# A user's "typing" is relayed at most once every TYPING_EVERY seconds per channel; clients
+# show it for TYPING_SHOWN_MS after the last one.
+TYPING_EVERY = 3.0
+TYPING_SHOWN_MS = 5000
+# Read markers noted from clients are written in one statement every READ_FLUSH_SECONDS.
+READ_FLUSH_SECONDS = 2.0
+# The lobby counts unread messages among the first UNREAD_WINDOW after a read marker, and at
+# most as many mentions: a channel away for long costs no more than a recent one.
+UNREAD_WINDOW = 100
+# At most this many users are looked up (and mentioned) per message.
+MENTIONS_PER_MESSAGE = 20
+# How long a message's ref is remembered (a resend after that is a new message).
+REF_KEPT_SECONDS = 24 * 3600
+MESSAGE_ID_MAX = 2**31 - 1
+
+# Frame types (client to server, server to client; docs/protocol.md).
+MESSAGE = "message"
+EDIT = "message.edit"
+DELETE = "message.delete"
+CHANGED = "message.changed"
+TYPING = "typing"
+READ = "read"
+ACK = "ack"
 
 # Error codes of ``{"type": "error"}`` frames that are the chat's own (docs/protocol.md).
 BAD_CONTENT = "bad_content"
 EMPTY = "empty"
 TOO_LONG = "too_long"
 RATE_LIMITED = "rate_limited"
+BAD_ID = "bad_id"
+NOT_FOUND = "not_found"
+NOT_YOURS = "not_yours"
+DELETED = "deleted"
 
 
 class ChannelExists(Exception):
@@ -60,3 +90,11 @@ def message_content(frame: dict[str, Any]) -> str:
     if len(content) > MESSAGE_MAX_CHARS:
         raise ProtocolError(TOO_LONG, f"A message has at most {MESSAGE_MAX_CHARS} characters.")
     return content
+
+
+def message_id(frame: dict[str, Any]) -> int:
+    """The frame's ``id``: a message id (a whole number, 0 included), else ``ProtocolError``."""
+    value = frame.get("id")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MESSAGE_ID_MAX:
+        raise ProtocolError(BAD_ID, '"id" is the id of a message, a whole number.')
+    return value

@@ -61,6 +61,7 @@ EVENT_TYPES = (
     "game.draw",
 )
 RATE_LIMITED = "rate_limited"
+EDIT_LOCKED = "edit_locked"
 
 
 class GameStream(Stream):
@@ -145,6 +146,7 @@ class GameFeature:
         if not isinstance(chat, ChatFeature):
             raise RuntimeError("the game needs the chat: include aiotutorial.chat.live first")
         chat.intercept(self.take_guess)
+        chat.guard_edits(self.no_edits_while_drawing)
         hub.add_task(self.owner.leases_forever)
         hub.add_stop_hook(self.owner.release_all)
 
@@ -227,12 +229,18 @@ class GameFeature:
 
     # --- the chat ---------------------------------------------------------------------------
 
-    async def take_guess(self, conn: Any, member: Member, content: str) -> bool:
-        """During a drawing phase every chat message goes to the owner, which judges it."""
+    async def take_guess(self, conn: Any, member: Member, content: str, ref: str | None) -> bool:
+        """During a drawing phase every chat message goes to the owner, which judges it (and
+        answers the message's ``ref``: the message posted with it, an ack, or an error)."""
         game = await store.drawing_game(conn, member.channel)
         if game is None:
             return False
-        await store.enqueue(
-            conn, game, member.channel, "message", member.user, member.id, {"content": content}
-        )
+        body = {"content": content} if ref is None else {"content": content, "ref": ref}
+        await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
         return True
+
+    async def no_edits_while_drawing(self, conn: Any, member: Member, content: str) -> None:
+        """An edit could put the word in a message everyone reads: none while a word is
+        drawn (the channel's game row share-locked until the edit commits)."""
+        if await store.drawing_game(conn, member.channel) is not None:
+            raise GameError(EDIT_LOCKED, "Messages cannot be edited while a word is drawn.")

@@ -25,10 +25,11 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-from ..realtime import Hub, online_users
+from ..chat.refs import forget_ref
+from ..realtime import UNAVAILABLE, Hub, online_users
 from ..realtime.bus import CONNECTION_ERRORS
 from . import store
-from .rules import FINISHED, Effect, Game, GameError, Send
+from .rules import FINISHED, Effect, Game, GameError, Post, Send
 
 if TYPE_CHECKING:
     from .feature import GameFeature
@@ -118,15 +119,34 @@ class OwnedGame:
             effects += state.presence(await online_users(conn, row.channel), row.now)
         for command in await store.inbox(conn, self.game):
             row.inbox_max = command.id
-            if state.phase == FINISHED:
-                continue
+            ref = command.body.get("ref") if command.kind == "message" else None
             try:
-                effects += _command(state, command, row.now)
+                if state.phase == FINISHED:
+                    if ref is None:
+                        continue
+                    raise GameError(UNAVAILABLE, "The game has just ended: send it again.")
+                effects += _answered(_command(state, command, row.now), command, ref)
             except GameError as refused:
+                refused.ref = ref
                 effects.append(Send(refused.frame(), member=command.member))
+                if ref is not None:
+                    await forget_ref(conn, command.username, ref)  # judged again if resent
         if state.phase != FINISHED:
             effects += state.tick(row.now, rng)
         return effects
+
+
+def _answered(effects: list[Effect], command: Any, ref: str | None) -> list[Effect]:
+    """A chat message's ``ref`` answered: by the message posted from it, else (a correct
+    guess, taken) by an ``ack`` to its socket."""
+    if ref is None:
+        return effects
+    posted = [e for e in effects if isinstance(e, Post) and e.user == command.username]
+    for post in posted:
+        post.ref = ref
+    if not posted:
+        effects.append(Send({"type": "ack", "ref": ref}, member=command.member))
+    return effects
 
 
 def _command(state: Game, command: Any, now: float) -> list[Effect]:

@@ -120,6 +120,8 @@ class Post:
     user: str
     content: str
     readers: list[str] | None = None
+    # The client's ref of the chat frame it answers (set by the owner, not the rules).
+    ref: str | None = None
 
 
 @dataclass

@@ -159,7 +159,7 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
     for effect in effects:
         if isinstance(effect, Send):
             event = {**effect.frame, "channel": row.channel}
-            if effect.frame["type"] != "error":
+            if effect.frame["type"] not in ("error", "ack"):  # answers to one socket
                 event["v"] = next(positions)
             if effect.member is not None:
                 event["audience"] = {"member": effect.member}
@@ -169,7 +169,12 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
             row.published.append(event)
         elif isinstance(effect, Post):
             await insert_message(
-                conn, row.channel, effect.user, effect.content, readers=effect.readers
+                conn,
+                row.channel,
+                effect.user,
+                effect.content,
+                readers=effect.readers,
+                ref=effect.ref,
             )
         elif isinstance(effect, ScoreSet):
             await conn.execute(

@@ -18,10 +18,13 @@ from .presence import PRESENCE_CHANGED, online_counts, online_users
 from .protocol import (
     BAD_FRAME,
     BAD_JSON,
+    BAD_REF,
     INTERNAL,
+    REF_MAX_CHARS,
     UNAVAILABLE,
     UNKNOWN_TYPE,
     ProtocolError,
+    frame_ref,
     read_frame,
 )
 from .socket import send_error, serve_channel
@@ -44,11 +47,14 @@ __all__ = [
     "online_users",
     "BAD_FRAME",
     "BAD_JSON",
+    "BAD_REF",
+    "REF_MAX_CHARS",
     "INTERNAL",
     "UNAVAILABLE",
     "UNKNOWN_TYPE",
     "ProtocolError",
     "read_frame",
+    "frame_ref",
     "send_error",
     "serve_channel",
 ]

@@ -12,6 +12,10 @@ given the hub and registers what it handles:
 
 ``hub.deliver(event, ...)`` hands an event to the local members of its channel that are in its
 audience: everyone, ``{"users": [...]}``, or ``{"member": id}`` (one socket, on any worker).
+An event that answers a client's frame carries ``"reply": {"user": name, "ref": ref}``: that
+user's sockets get it with ``"ref"`` (the client's id for its frame), everyone else without;
+so the answer is the event itself, in its stream's order. Events of type ``ack`` (an answer
+with nothing else to say) and ``error`` go to their audience as they are.
 """
 
 from __future__ import annotations
@@ -167,8 +171,10 @@ class Hub:
         self._recoveries: set[asyncio.Task[None]] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self.presence.register()
-        # Error frames for one socket, from whichever process refused what it sent.
+        # Answers to one socket's frame (refused, or taken with nothing more to say), from
+        # whichever process handled what it sent.
         self.on("error", self._deliver_plain)
+        self.on("ack", self._deliver_plain)
 
     # --- registries ---------------------------------------------------------------------
 
@@ -223,8 +229,11 @@ class Hub:
         for task in [*self._tasks, *self._recoveries]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.presence.forget_worker()
+        # No more events (they could start a presence read), then no presence read left,
+        # then this worker's rows go (the others hear of it).
         await self.bus.stop()
+        await self.presence.stop()
+        await self.presence.forget_worker()
 
     async def _housekeeping_forever(self) -> None:
         while True:
@@ -265,16 +274,23 @@ class Hub:
         targets = audience_of(event, members)
         if not targets:
             return
-        if "audience" in event:
-            text = encode({key: value for key, value in event.items() if key != "audience"})
+        reply = event.get("reply")
+        if "audience" in event or reply is not None:
+            shared = {k: v for k, v in event.items() if k not in ("audience", "reply")}
+            text = encode(shared)
         elif text is None:
             text = encode(event)
         data = text.encode("utf-8")
+        answer, answered = data, None
+        if isinstance(reply, dict):
+            answered = reply.get("user")
+            answer = encode({**shared, "ref": reply.get("ref")}).encode("utf-8")
         for member in targets:
+            frame = answer if member.user == answered else data
             if stream is None:
-                member.send_frame(data)
+                member.send_frame(frame)
             else:
-                member.offer(stream, position, data)
+                member.offer(stream, position, frame)
 
     def _deliver_plain(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, text)
@@ -362,8 +378,16 @@ def get_hub(registry: Registry | dict[str, Any]) -> Hub:
 async def _start_hub(registry: Registry) -> None:
     from ..db import dsn_from_url, get_engine, open_engine
 
-    dsn = dsn_from_url(registry.settings["sqlalchemy.url"])
-    delivery = await open_engine({**registry.settings, "db.pool_min": 1, "db.pool_max": 2})
+    settings = registry.settings
+    # The LISTEN connection needs a session of its own: behind a transaction pooler it must
+    # reach PostgreSQL directly (DATABASE_LISTEN_URL or realtime.listen_url).
+    listen_url = (
+        os.environ.get("DATABASE_LISTEN_URL")
+        or settings.get("realtime.listen_url")
+        or settings["sqlalchemy.url"]
+    )
+    dsn = dsn_from_url(listen_url)
+    delivery = await open_engine({**settings, "db.pool_min": 1, "db.pool_max": 2})
     hub = Hub(get_engine(registry), dsn, registry.settings, delivery_engine=delivery)
     for factory in registry.get(_FEATURES, ()):
         feature = factory(hub)

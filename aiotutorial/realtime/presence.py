@@ -14,6 +14,7 @@ Other features (the game) listen to ``presence_changed`` too, through the hub's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,14 @@ class Presence:
         except CONNECTION_ERRORS as exc:
             # The next refresh removes it (``refresh`` re-asserts this worker's rows).
             log.warning("could not remove %s from %s: %s", member.user, member.channel, exc)
+
+    async def stop(self) -> None:
+        """The list being sent, if any, is not needed any more: the sockets are closing."""
+        flush = self._flush
+        if flush is not None and not flush.done():
+            flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flush
 
     async def forget_worker(self) -> None:
         """On shutdown: this worker's rows go, and everyone hears of it."""

@@ -2,11 +2,15 @@
 
 A frame the server refuses becomes ``{"type": "error", "error": CODE, "detail": ...}`` and the
 socket stays open. Features add their own codes next to these generic ones.
+
+A client may give any frame a ``ref``, its own id for it (1 to 64 printable ASCII characters,
+no spaces): the server's answer to that frame, an error included, carries the same ``ref``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 __all__ = [
@@ -15,8 +19,11 @@ __all__ = [
     "UNKNOWN_TYPE",
     "UNAVAILABLE",
     "INTERNAL",
+    "BAD_REF",
+    "REF_MAX_CHARS",
     "ProtocolError",
     "read_frame",
+    "frame_ref",
 ]
 
 BAD_JSON = "bad_json"
@@ -24,18 +31,26 @@ BAD_FRAME = "bad_frame"
 UNKNOWN_TYPE = "unknown_type"
 UNAVAILABLE = "unavailable"
 INTERNAL = "internal"
+BAD_REF = "bad_ref"
+
+REF_MAX_CHARS = 64
+_REF = re.compile(rf"[\x21-\x7e]{{1,{REF_MAX_CHARS}}}")
 
 
 class ProtocolError(Exception):
     """A client frame the server refuses: becomes an error frame, the socket stays open."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, *, ref: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.ref = ref  # the refused frame's ref, when it had one
 
     def frame(self) -> dict[str, str]:
-        return {"type": "error", "error": self.code, "detail": self.detail}
+        frame = {"type": "error", "error": self.code, "detail": self.detail}
+        if self.ref is not None:
+            frame["ref"] = self.ref
+        return frame
 
 
 def read_frame(text: str | bytes) -> dict[str, Any]:
@@ -49,3 +64,15 @@ def read_frame(text: str | bytes) -> dict[str, Any]:
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise ProtocolError(BAD_FRAME, 'A frame is a JSON object with a "type".')
     return frame
+
+
+def frame_ref(frame: dict[str, Any]) -> str | None:
+    """The frame's ``ref`` (None without one), else ``ProtocolError`` (``bad_ref``)."""
+    ref = frame.get("ref")
+    if ref is None:
+        return None
+    if not isinstance(ref, str) or not _REF.fullmatch(ref):
+        raise ProtocolError(
+            BAD_REF, f'"ref" is 1 to {REF_MAX_CHARS} printable ASCII characters without spaces.'
+        )
+    return ref

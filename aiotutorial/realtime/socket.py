@@ -16,7 +16,7 @@ from ..throttle import Throttle
 from .bus import encode
 from .hub import TRY_AGAIN_LATER, Hub
 from .member import POLICY_VIOLATION, Member
-from .protocol import INTERNAL, UNAVAILABLE, UNKNOWN_TYPE, ProtocolError, read_frame
+from .protocol import INTERNAL, UNAVAILABLE, UNKNOWN_TYPE, ProtocolError, frame_ref, read_frame
 
 __all__ = ["serve_channel", "send_error"]
 
@@ -57,8 +57,10 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
         async for text in ws:
             if member.dropped:
                 break
+            ref: str | None = None  # the answer to a frame carries its ref, errors included
             try:
                 frame = read_frame(text)
+                ref = frame_ref(frame)
                 handler = hub.frame_handlers.get(frame["type"])
                 if handler is None:
                     raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {frame['type'][:40]!r}.")
@@ -70,16 +72,22 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
                     log.info("closing %s in %s: too many refused frames", user, channel)
                     await ws.close(POLICY_VIOLATION, "too many refused frames")
                     break
+                if refused.ref is None:
+                    refused.ref = ref
                 send_error(member, refused)
             except (*_UNAVAILABLE, DatabaseUnavailable):
                 send_error(
                     member,
-                    ProtocolError(UNAVAILABLE, "The server could not store that; send it again."),
+                    ProtocolError(
+                        UNAVAILABLE, "The server could not store that; send it again.", ref=ref
+                    ),
                 )
             except Exception:
                 # A bug of ours: logged with its context; the client hears that it failed
                 # and keeps its socket.
                 log.exception("frame from %s in %s failed: %r", user, channel, text[:200])
-                send_error(member, ProtocolError(INTERNAL, "Something went wrong on our side."))
+                send_error(
+                    member, ProtocolError(INTERNAL, "Something went wrong on our side.", ref=ref)
+                )
     finally:
         await hub.leave(member)

@@ -4,12 +4,19 @@
 // catch-up), reconnects with backoff, follows the network and the page's visibility, shows the
 // connection's state, and hands each frame to the subscribers of its `type`. It knows no
 // feature by name: each one subscribes to the frame types it reads, says which error codes are
-// its own, and sends through a client of its own so that errors reach the right feature.
+// its own, and sends through a client of its own so that errors reach the right feature (an
+// error answering a frame sent with a `ref` goes to the client that sent it).
+//
+// It tells the truth about the connection: "Retry now" while waiting to reconnect, and when
+// the socket is refused because the session has ended (a 403 the page cannot see: it asks
+// GET /session), "Signed out" with a way back instead of retrying forever.
 // The protocol is docs/protocol.md.
 
 const BACKOFF_FIRST_MS = 500;
 const SIGNED_OUT = 4001; // the server closes with this when the session has ended
 const BACKOFF_MAX_MS = 10000;
+const SESSION_URL = "/session";
+const REFS_KEPT = 500; // refs of frames sent, remembered to route their errors
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -44,6 +51,7 @@ export class ChannelSocket {
     this.user = root.dataset.user || "";
     this.status = root.querySelector("[data-role=status]");
     this.statusText = root.querySelector("[data-role=status-text]");
+    this.retryButton = root.querySelector("[data-role=retry-now]");
 
     this.handlers = new Map(); // frame type -> [handler]
     this.stateHandlers = [];
@@ -51,6 +59,7 @@ export class ChannelSocket {
     this.beforeHooks = []; // awaited before each connection attempt
     this.clients = [];
     this.errorOwners = new Map(); // error code -> client
+    this.refOwners = new Map(); // ref of a frame sent -> the client that sent it
     this.lastSender = null;
     this.lastFrames = new Map(); // frame type -> the last one sent
 
@@ -122,6 +131,12 @@ export class ChannelSocket {
     this.ws.send(JSON.stringify(frame));
     this.lastSender = client;
     this.lastFrames.set(frame.type, frame);
+    if (typeof frame.ref === "string" && client) {
+      this.refOwners.set(frame.ref, client);
+      if (this.refOwners.size > REFS_KEPT) {
+        this.refOwners.delete(this.refOwners.keys().next().value);
+      }
+    }
     return true;
   }
 
@@ -149,6 +164,12 @@ export class ChannelSocket {
         this.reconnectNow();
       }
     });
+    if (this.retryButton) {
+      this.retryButton.addEventListener("click", () => {
+        this.attempts = 0;
+        this.reconnectNow();
+      });
+    }
     if (!this.user) {
       this.setState("offline", "Read only");
       return;
@@ -164,6 +185,9 @@ export class ChannelSocket {
     if (this.status) this.status.dataset.state = state;
     this.root.dataset.state = state;
     if (this.statusText) this.statusText.textContent = text || STATE_TEXT[state];
+    if (this.retryButton) {
+      this.retryButton.hidden = !(this.user && (state === "reconnecting" || state === "offline"));
+    }
     for (const handler of this.stateHandlers) handler(state);
   }
 
@@ -200,6 +224,10 @@ export class ChannelSocket {
     }
     this.ws = socket;
     this.connection += 1;
+    let opened = false;
+    socket.addEventListener("open", () => {
+      opened = true;
+    });
     socket.addEventListener("message", (event) => {
       if (this.ws === socket) this.onFrame(event.data);
     });
@@ -210,8 +238,28 @@ export class ChannelSocket {
         this.signedOut();
       } else if (!this.leaving) {
         this.scheduleReconnect();
+        // Refused before it opened: the server is away, or the session has ended (403).
+        if (!opened) this.checkSession();
       }
     });
+  }
+
+  /** Is the session still this page's user's? If the server says no one is signed in (or
+   * someone else), the page is signed out; if it cannot be asked, the server is away. */
+  async checkSession() {
+    let body;
+    try {
+      const response = await fetch(SESSION_URL, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (!response.ok) return;
+      body = await response.json();
+    } catch {
+      return;
+    }
+    if (body && "user" in body && body.user !== this.user && !this.leaving) this.signedOut();
   }
 
   /** The session ended (logged out here or elsewhere): no more reconnecting; say so, with
@@ -284,9 +332,14 @@ export class ChannelSocket {
       this.setState("live");
     }
     if (frame.type === "error") {
-      const owner = this.errorOwners.get(frame.error) || this.lastSender || this.clients[0];
+      const owner =
+        this.refOwners.get(frame.ref) ||
+        this.errorOwners.get(frame.error) ||
+        this.lastSender ||
+        this.clients[0];
       if (owner) owner.onError(frame);
     }
+    if (typeof frame.ref === "string") this.refOwners.delete(frame.ref);
     for (const handler of [...(this.handlers.get(frame.type) || [])]) handler(frame);
   }
 }

@@ -1,263 +1,166 @@
-// The channel page's chat: history over HTTP, live messages and presence over the page's
-// websocket (channel.js, shared with the game).
+// The channel page's chat: history over HTTP, then the page's websocket (channel.js, shared
+// with the game) for live messages, edits and deletes, who is online and who is typing.
 //
-// The protocol is docs/protocol.md. Everything users write is put in the page with
-// textContent, never parsed as HTML. Messages are keyed by id: each one is shown once, in id
-// order, whatever way it came (history, catch-up after a reconnection, live).
+// The protocol is docs/protocol.md. Everything users write is put in the page as text or as
+// DOM nodes built for it (links, mentions: text.js), never parsed as HTML. Messages are keyed
+// by id: each one is shown once, in id order, whatever way it came (history, catch-up after a
+// reconnection, live, the answer to a resend), always in its latest state.
+//
+// The parts: the history (history.js), the rows (render.js), what this page sent and has not
+// seen stored (outbox.js), the message box (composer.js), editing one's own messages
+// (editing.js), what was read (unread.js), who is typing (typing.js), the channel list
+// (sidebar.js).
 //
 // Other features of the page talk to the chat with DOM events on its root element:
-// "chat:notice" ({detail: {text, kind, private}}) shows a notice in the timeline, and
-// "chat:taken" says that the server took the last message sent (a correct guess) and that it
-// will not come back.
+// "chat:notice" ({detail: {text, kind, private}}) shows a notice in the timeline.
 
 import { channelSocket } from "./channel.js";
+import { Composer } from "./composer.js";
 import { element } from "./dom.js";
+import { MessageEditing } from "./editing.js";
+import { History } from "./history.js";
+import { notifyHidden } from "./notify.js";
+import { ERROR_TEXT, Outbox } from "./outbox.js";
+import { foldIfLong, isMessage, renderMessage, updateMessage } from "./render.js";
+import { Sidebar } from "./sidebar.js";
+import { TypingLine } from "./typing.js";
+import { ReadState } from "./unread.js";
 
-const PAGE_SIZE = 50;
-const MAX_LENGTH = 2000;
-const COUNTER_FROM = 1800; // show the character counter from this length on
-const POLL_MS = 5000; // visitors who are not signed in get no websocket: they poll
+export { fullTime, shortTime } from "./time.js";
+
 const BOTTOM_SLACK_PX = 48; // "at the bottom" within this distance
 const TOP_LOAD_PX = 120; // load older messages when scrolled this close to the top
 const GROUP_GAP_MS = 5 * 60 * 1000; // one author's messages this close share one header
-
-const ERROR_TEXT = {
-  rate_limited: "You are sending messages too fast. Wait a moment, then send again.",
-  too_long: `A message can have at most ${MAX_LENGTH} characters.`,
-  empty: "The message is empty.",
-  unavailable: "The message could not be saved right now. Send it again.",
-  word_in_chat: "You cannot give the word away in the chat.",
-};
-// Codes only a chat message gets; shared ones (rate_limited, ...) come back to whoever sent last.
-const CHAT_ERRORS = ["bad_content", "empty", "too_long", "word_in_chat"];
-
-// -- time, in the reader's locale ---------------------------------------------------------------
-
-const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat(undefined, {
-  month: "short",
-  day: "numeric",
-  hour: "numeric",
-  minute: "2-digit",
-});
-const yearFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
-
-function sameDay(a, b) {
-  return (
-    a.getFullYear() === b.getFullYear() &&
-    a.getMonth() === b.getMonth() &&
-    a.getDate() === b.getDate()
-  );
-}
-
-/** A short local rendering of an ISO time: the clock today, the date too on other days. */
-export function shortTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  const now = new Date();
-  if (sameDay(date, now)) return clockFormat.format(date);
-  if (date.getFullYear() === now.getFullYear()) return dayFormat.format(date);
-  return yearFormat.format(date);
-}
-
-/** The full local date and time, for tooltips. */
-export function fullTime(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : fullFormat.format(date);
-}
-
-function isMessage(frame) {
-  return (
-    frame !== null &&
-    typeof frame === "object" &&
-    Number.isSafeInteger(frame.id) &&
-    typeof frame.user === "string" &&
-    typeof frame.content === "string" &&
-    typeof frame.time === "string"
-  );
-}
-
-// -- the page -------------------------------------------------------------------------------------
+// Codes only a chat message gets; shared ones (rate_limited, ...) come back with their ref.
+const CHAT_ERRORS = ["bad_content", "empty", "too_long", "word_in_chat", "not_yours", "deleted"];
 
 class ChatPage {
   constructor(root) {
     this.root = root;
     this.channel = root.dataset.channel;
-    this.messagesUrl = root.dataset.messagesUrl;
     this.me = root.dataset.user || "";
 
     this.scroller = root.querySelector("[data-role=scroller]");
     this.list = root.querySelector("[data-role=messages]");
-    this.history = root.querySelector("[data-role=history]");
     this.pill = root.querySelector("[data-role=new-pill]");
     this.members = root.querySelector("[data-role=members]");
     this.memberCounts = root.querySelectorAll("[data-role=member-count]");
     this.membersToggle = root.querySelector("[data-role=members-toggle]");
     this.form = root.querySelector("[data-role=composer]");
-    this.input = root.querySelector("[data-role=input]");
-    this.counter = root.querySelector("[data-role=counter]");
-    this.notice = root.querySelector("[data-role=notice]");
-    this.noticeText = root.querySelector("[data-role=notice-text]");
 
     this.shown = new Map(); // message id -> its <li>
+    this.messages = new Map(); // message id -> the message as it is now
     this.highestId = 0;
     this.lowestId = null;
-    this.historyLoaded = false;
-    this.moreHistory = true;
-    this.loadingOlder = false;
+    this.changes = null; // position in the channel's stream of changes (edits, deletes)
     this.unseen = 0;
     this.stuck = true; // at the bottom as of the last scroll: stay there when the view resizes
 
     this.socket = channelSocket(root);
-    this.pending = null; // {text, content, connection}: sent, not yet seen coming back
-    this.pollTimer = null;
+    this.read = new ReadState(this);
+    this.typing = new TypingLine(root.querySelector("[data-role=typing]"), this.me);
+    this.editing = new MessageEditing(this);
+    this.history = new History(
+      this,
+      root.dataset.messagesUrl,
+      root.querySelector("[data-role=history]"),
+    );
   }
 
   start() {
     this.bindScrolling();
     this.bindMembersToggle();
     this.bindNotices();
-    if (this.form) this.bindComposer();
     const socket = this.socket;
-    this.client = socket.client({
-      codes: CHAT_ERRORS,
-      onError: (frame) => {
-        this.restorePending(null);
-        this.showNotice(ERROR_TEXT[frame.error] || frame.detail || "The message was refused.");
-      },
-    });
-    // The history first, then the socket with ?after= its last id: nothing falls between.
-    socket.before(() => this.loadHistoryOnce());
+    this.client = socket.client({ codes: CHAT_ERRORS, onError: (frame) => this.onError(frame) });
+    if (this.form) {
+      this.composer = new Composer(this.form, {
+        onSend: (content) => this.outbox.add(content),
+        onTyping: () => socket.isOpen() && this.client.send({ type: "typing" }),
+      });
+      this.outbox = new Outbox(this.root.querySelector("[data-role=outbox]"), {
+        channel: this.channel,
+        me: this.me,
+        send: (frame) => this.client.send(frame),
+        isLive: () => socket.state === "live" && socket.isOpen(),
+        reconnect: () => {
+          socket.attempts = 0;
+          socket.reconnectNow();
+        },
+        onEdit: (text) => this.composer.putBack(text),
+        onChange: () => this.stuck && this.scrollToBottom(),
+      });
+      this.composer.start();
+      this.editing.bind(this.list);
+    }
+    // The history first, then the socket with ?after= its last id (and ?changes= its place
+    // in the stream of edits and deletes): nothing falls between.
+    socket.before(() => this.history.loadOnce());
     socket.param("after", () => this.highestId);
-    socket.on("message", (frame) => this.addLive(frame));
+    socket.param("changes", () => this.changes);
+    socket.on("message", (frame) => this.onMessage(frame));
+    socket.on("message.changed", (frame) => this.onChanged(frame));
+    socket.on("ack", (frame) => this.answer(frame));
+    socket.on("typing", (frame) => this.typing.typing(frame));
     socket.on("presence", (frame) => {
       if (Array.isArray(frame.users)) this.setMembers(frame.users);
     });
-    socket.on("ready", () => {
-      // The catch-up is over: a message sent on an earlier socket that did not come back
-      // in it was lost with that socket.
-      if (this.pending && this.pending.connection !== socket.connection) {
-        this.restorePending("The connection was lost before your message was sent.");
+    socket.on("ready", (frame) => this.onReady(frame));
+    socket.onState((state) => {
+      if (state !== "live") {
+        this.outbox?.disconnected();
+        this.typing.clear();
       }
     });
     socket.start();
-    if (!this.me) {
-      document.addEventListener("visibilitychange", () => {
-        if (document.visibilityState === "visible") this.poll();
-      });
-      this.poll();
-    }
+    this.read.start();
+    const nav = document.getElementById("sidebar");
+    if (nav) new Sidebar(nav, this.root).start();
+    if (!this.me) this.history.startPolling();
   }
 
-  async loadHistoryOnce() {
-    if (this.historyLoaded) return;
-    try {
-      await this.loadInitial();
-    } catch (error) {
-      this.setHistory("error", "Could not load the messages; retrying…");
-      throw error;
-    }
+  // -- frames from the socket -----------------------------------------------------------------
+
+  onMessage(frame) {
+    if (typeof frame.ref === "string") this.outbox?.answer(frame);
+    this.addLive(frame);
   }
 
-  // -- history over HTTP ----------------------------------------------------------------------
-
-  async fetchMessages(params) {
-    const url = new URL(this.messagesUrl, window.location.href);
-    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, String(value));
-    const response = await fetch(url, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (!response.ok) throw new Error(`GET ${url.pathname}: ${response.status}`);
-    const body = await response.json();
-    return Array.isArray(body.messages) ? body.messages.filter(isMessage) : [];
+  onChanged(frame) {
+    if (typeof frame.ref === "string") this.editing.answer(frame);
+    if (Number.isSafeInteger(frame.change)) this.changes = Math.max(this.changes ?? 0, frame.change);
+    if (!isMessage(frame) || !this.shown.has(frame.id)) return; // not loaded: history has it
+    const message = { ...frame, type: "message" };
+    this.messages.set(frame.id, message);
+    const item = this.shown.get(frame.id);
+    updateMessage(item, message, this.me);
+    foldIfLong(item);
   }
 
-  async loadInitial() {
-    this.setHistory("loading", "Loading messages…");
-    const messages = await this.fetchMessages({ limit: PAGE_SIZE });
-    for (const message of messages) this.insert(message);
-    this.historyLoaded = true;
-    this.moreHistory = messages.length >= PAGE_SIZE;
-    this.updateHistoryMarker();
-    this.scrollToBottom();
-    this.fillViewport();
+  /** An ack (a message taken by the game, an edit that changed nothing) or an error. */
+  answer(frame) {
+    if (typeof frame.ref !== "string") return false;
+    return Boolean(this.outbox?.answer(frame) || this.editing.answer(frame));
   }
 
-  async loadOlder() {
-    if (this.loadingOlder || !this.moreHistory || !this.historyLoaded) return;
-    if (this.lowestId === null) {
-      this.moreHistory = false;
-      this.updateHistoryMarker();
-      return;
-    }
-    this.loadingOlder = true;
-    this.setHistory("loading", "Loading older messages…");
-    try {
-      const messages = await this.fetchMessages({ before: this.lowestId, limit: PAGE_SIZE });
-      // Keep what the reader looks at in place while the list grows above it.
-      const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
-      // Newest first, so that each one goes straight to the top of the list.
-      for (const message of [...messages].reverse()) this.insert(message);
-      this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
-      this.moreHistory = messages.length >= PAGE_SIZE;
-      this.updateHistoryMarker();
-    } catch {
-      this.setHistory("error", "Could not load older messages. Scroll up to try again.");
-      return;
-    } finally {
-      this.loadingOlder = false;
-    }
-    this.fillViewport();
+  onError(frame) {
+    if (this.answer(frame)) return;
+    this.composer?.showNotice(ERROR_TEXT[frame.error] || frame.detail || "Refused by the server.");
   }
 
-  /** Load older pages while the list is too short to scroll (scrolling is what loads more). */
-  fillViewport() {
-    if (this.moreHistory && this.scroller.scrollHeight <= this.scroller.clientHeight + 1) {
-      this.loadOlder();
-    }
+  onReady(frame) {
+    if (Number.isSafeInteger(frame.changes)) this.changes = Math.max(this.changes ?? 0, frame.changes);
+    this.composer?.hideNotice();
+    this.outbox?.live();
+    this.read.seen();
   }
 
-  setHistory(state, text) {
-    this.history.dataset.state = state;
-    this.history.textContent = text;
-  }
-
-  updateHistoryMarker() {
-    if (this.moreHistory) {
-      this.setHistory("more", "Scroll up for older messages");
-    } else if (this.shown.size === 0) {
-      this.setHistory("empty", `No messages in #${this.channel} yet. Say hello!`);
-    } else {
-      this.setHistory("start", `This is the beginning of #${this.channel}.`);
-    }
-  }
-
-  // -- rendering messages ---------------------------------------------------------------------
-
-  render(message) {
-    const item = element("li", "msg");
-    item.dataset.id = String(message.id);
-    item.dataset.user = message.user;
-    item.dataset.time = String(new Date(message.time).getTime());
-    if (message.user === this.me) item.classList.add("mine");
-    const head = element("div", "msg-head");
-    const author = element("span", "msg-user", message.user);
-    const time = element("time", "msg-time", shortTime(message.time));
-    time.dateTime = message.time;
-    time.title = fullTime(message.time);
-    head.append(author, time);
-    const body = element("div", "msg-body", message.content);
-    item.append(head, body);
-    return item;
-  }
+  // -- the timeline ---------------------------------------------------------------------------
 
   /** Show ``message`` in id order unless it is already shown; true when it was added. */
   insert(message) {
     if (!isMessage(message) || this.shown.has(message.id)) return false;
-    const item = this.render(message);
+    const item = renderMessage(message, this.me);
     let before = null;
     if (this.lowestId !== null && message.id < this.lowestId) {
       before = this.list.firstElementChild;
@@ -271,10 +174,12 @@ class ChatPage {
     }
     this.list.insertBefore(item, before);
     this.shown.set(message.id, item);
+    this.messages.set(message.id, message);
     this.highestId = Math.max(this.highestId, message.id);
     this.lowestId = this.lowestId === null ? message.id : Math.min(this.lowestId, message.id);
     this.regroup(item);
     if (item.nextElementSibling) this.regroup(item.nextElementSibling);
+    foldIfLong(item);
     return true;
   }
 
@@ -292,10 +197,8 @@ class ChatPage {
   addLive(message) {
     const stick = this.stuck || this.atBottom();
     if (!this.insert(message)) return;
-    if (this.pending && message.user === this.me && message.content === this.pending.content) {
-      this.pending = null;
-    }
-    if (this.shown.size === 1 || !this.moreHistory) this.updateHistoryMarker();
+    this.typing.stopped(message.user);
+    if (this.shown.size === 1 || !this.history.more) this.history.updateMarker();
     if (stick || message.user === this.me) {
       this.scrollToBottom();
     } else {
@@ -303,6 +206,14 @@ class ChatPage {
       this.pill.textContent =
         this.unseen === 1 ? "1 new message ↓" : `${this.unseen} new messages ↓`;
       this.pill.hidden = false;
+    }
+    this.read.arrived(message);
+    if (this.shown.get(message.id).classList.contains("mentions-me")) {
+      notifyHidden(
+        `${message.user} mentioned you in #${this.channel}`,
+        message.content.slice(0, 200),
+        `mention-${this.channel}-${message.id}`,
+      );
     }
   }
 
@@ -312,9 +223,6 @@ class ChatPage {
     this.root.addEventListener("chat:notice", (event) => {
       const detail = event.detail || {};
       if (typeof detail.text === "string" && detail.text) this.addNotice(detail);
-    });
-    this.root.addEventListener("chat:taken", () => {
-      this.pending = null;
     });
   }
 
@@ -356,8 +264,9 @@ class ChatPage {
         if (this.stuck) {
           this.unseen = 0;
           this.pill.hidden = true;
+          this.read.seen();
         }
-        if (this.scroller.scrollTop <= TOP_LOAD_PX) this.loadOlder();
+        if (this.scroller.scrollTop <= TOP_LOAD_PX) this.history.loadOlder();
       },
       { passive: true },
     );
@@ -397,97 +306,6 @@ class ChatPage {
     for (const count of this.memberCounts) count.textContent = String(names.length);
   }
 
-  // -- the composer ---------------------------------------------------------------------------
-
-  bindComposer() {
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.send();
-    });
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      }
-    });
-    this.input.addEventListener("input", () => this.updateComposer());
-    this.notice
-      .querySelector("[data-role=dismiss]")
-      .addEventListener("click", () => this.hideNotice());
-    this.updateComposer();
-  }
-
-  updateComposer() {
-    const input = this.input;
-    input.style.height = "auto";
-    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-    const length = input.value.length;
-    this.counter.hidden = length < COUNTER_FROM;
-    this.counter.textContent = `${length} / ${MAX_LENGTH}`;
-    this.counter.classList.toggle("over", length > MAX_LENGTH);
-  }
-
-  send() {
-    const text = this.input.value;
-    const content = text.trim();
-    if (!content) return;
-    if (content.length > MAX_LENGTH) {
-      this.showNotice(ERROR_TEXT.too_long);
-      return;
-    }
-    if (!this.client.send({ type: "message", content })) {
-      this.showNotice("Not connected right now. Your message is kept: send it once live.");
-      return;
-    }
-    this.pending = { text, content, connection: this.socket.connection };
-    this.input.value = "";
-    this.hideNotice();
-    this.updateComposer();
-    this.input.focus();
-  }
-
-  /** Put back the text of a message that was not taken, unless something else was typed. */
-  restorePending(reason) {
-    const pending = this.pending;
-    if (!pending) return;
-    this.pending = null;
-    if (!this.input) return;
-    if (this.input.value.trim() === "") {
-      this.input.value = pending.text;
-    } else if (this.input.value !== pending.text) {
-      this.input.value = `${pending.text}\n${this.input.value}`;
-    }
-    this.updateComposer();
-    if (reason) this.showNotice(reason);
-  }
-
-  showNotice(text) {
-    if (!this.notice) return;
-    this.noticeText.textContent = text;
-    this.notice.hidden = false;
-  }
-
-  hideNotice() {
-    if (this.notice) this.notice.hidden = true;
-  }
-
-  // -- visitors who are not signed in ---------------------------------------------------------
-
-  async poll() {
-    clearTimeout(this.pollTimer);
-    this.pollTimer = null;
-    try {
-      if (!this.historyLoaded) {
-        await this.loadInitial();
-      } else if (document.visibilityState === "visible") {
-        const messages = await this.fetchMessages({ after: this.highestId, limit: 200 });
-        for (const message of messages) this.addLive(message);
-      }
-    } catch {
-      // The next poll tries again.
-    }
-    this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
-  }
 }
 
 const root = document.getElementById("chat");

@@ -1,9 +1,10 @@
 // The lobby: last-message times in the reader's locale, and the list kept fresh by polling
-// GET /channels (who is online and where a game runs change all the time). Names go in with
-// textContent only.
+// GET /channels (who is online, where a game runs, what is unread change all the time). Names
+// go in with textContent only.
 
-import { fullTime } from "./chat.js";
+import { fetchChannels, mentionCount, unreadCount } from "./channels.js";
 import { element } from "./dom.js";
+import { fullTime } from "./time.js";
 
 const REFRESH_MS = 15000;
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -31,6 +32,19 @@ function localizeTimes(root) {
   }
 }
 
+/** The badges of what is unread for the reader (as lobby.jinja2 renders them). */
+function unreadBadges(unread) {
+  const badges = [];
+  const count = unreadCount(unread);
+  if (count) badges.push(element("span", "channel-unread", `${count} unread`));
+  const mentions = mentionCount(unread);
+  if (mentions) {
+    const text = mentions === 1 ? "1 mention" : `${mentions} mentions`;
+    badges.push(element("span", "channel-mentions", text));
+  }
+  return badges;
+}
+
 function channelItem(base, channel) {
   const item = element("li", "channel-item");
   const link = element("a", "channel-link");
@@ -50,6 +64,13 @@ function channelItem(base, channel) {
     last.textContent = "No messages yet";
   }
   item.append(link, count);
+  const badges = unreadBadges(channel.unread);
+  if (badges.length) {
+    const box = element("span", "channel-badges");
+    box.append(...badges);
+    item.append(box);
+    item.classList.add("has-unread");
+  }
   const players = Number(channel.game?.players);
   if (channel.game && Number.isInteger(players)) {
     item.append(element("span", "channel-game", `Game on: ${players} playing`));
@@ -60,15 +81,8 @@ function channelItem(base, channel) {
 
 async function refresh(lobby, list, empty) {
   const base = lobby.dataset.channelsUrl;
-  const response = await fetch(base, {
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-    cache: "no-store",
-  });
-  if (!response.ok) return;
-  const body = await response.json();
-  if (!Array.isArray(body.channels)) return;
-  const channels = body.channels.filter((channel) => channel && typeof channel.name === "string");
+  const channels = await fetchChannels(base);
+  if (channels === null) return;
   list.replaceChildren(...channels.map((channel) => channelItem(base, channel)));
   list.hidden = channels.length === 0;
   empty.hidden = channels.length > 0;
@@ -80,7 +94,15 @@ if (lobby) {
   const list = document.getElementById("channel-list");
   const empty = document.getElementById("no-channels");
   localizeTimes(list);
+  const update = () => refresh(lobby, list, empty).catch(() => {});
   setInterval(() => {
-    if (document.visibilityState === "visible") refresh(lobby, list, empty).catch(() => {});
+    if (document.visibilityState === "visible") update();
   }, REFRESH_MS);
+  // Back to the lobby from a channel (the back-forward cache), or to its tab: fresh counts.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) update();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") update();
+  });
 }

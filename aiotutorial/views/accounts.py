@@ -24,6 +24,8 @@ from ..security import revoke_sessions
 from ..throttle import SharedThrottle
 
 LOGIN_FAILED = "Wrong username or password."
+# Set by a log-out for the next page to say "you have been signed out" (views.channels).
+SIGNED_OUT_COOKIE = "aiotutorial_signed_out"
 # Longest value read from any field: beyond it the form is refused outright.
 FIELD_MAX_CHARS = 4 * PASSWORD_MAX_BYTES
 
@@ -84,10 +86,25 @@ def _client(request: Request) -> str:
     return request.remote_addr or "unknown"
 
 
+def _signed_in_already(request: Request) -> HTTPSeeOther | None:
+    """A signed-in person who opens the log-in or register page goes where they were going.
+
+    Only a browser's navigation (``Sec-Fetch-Mode: navigate``): a script, or a tool that
+    reads the form for its CSRF token while signed in (to log in as someone else), still
+    gets the form.
+    """
+    if request.identity is None or request.headers.get("Sec-Fetch-Mode") != "navigate":
+        return None
+    target = safe_next(request.GET.get("next")) or request.route_url("home")
+    return HTTPSeeOther(location=target)
+
+
 @view_config(
     route_name="register", request_method="GET", renderer="aiotutorial:templates/register.jinja2"
 )
-async def register_form(request: Request) -> dict[str, Any]:
+async def register_form(request: Request) -> Any:
+    if (elsewhere := _signed_in_already(request)) is not None:
+        return elsewhere
     return {"username": "", "errors": {}, "error": None, "username_max": USERNAME_MAX}
 
 
@@ -126,7 +143,9 @@ async def register(request: Request) -> Any:
 @view_config(
     route_name="login", request_method="GET", renderer="aiotutorial:templates/login.jinja2"
 )
-async def login_form(request: Request) -> dict[str, Any]:
+async def login_form(request: Request) -> Any:
+    if (elsewhere := _signed_in_already(request)) is not None:
+        return elsewhere
     return {"username": "", "next": safe_next(request.GET.get("next")) or "", "error": None}
 
 
@@ -171,8 +190,25 @@ async def logout(request: Request) -> HTTPSeeOther:
     """Log out here and everywhere: every session of the user issued until now is revoked."""
     if request.identity is not None:
         await revoke_sessions(request, request.identity.username)
-    headers = forget(request)
-    return HTTPSeeOther(location=request.route_url("home"), headers=headers)
+    response = HTTPSeeOther(location=request.route_url("home"), headers=forget(request))
+    # The page it leads to says so, once (the session that could carry a message is gone).
+    response.set_cookie(
+        SIGNED_OUT_COOKIE,
+        "1",
+        max_age=60,
+        httponly=True,
+        samesite="Lax",
+        secure=request.scheme == "https",
+    )
+    return response
+
+
+@view_config(route_name="session", request_method="GET", renderer="json")
+async def session_user(request: Request) -> dict[str, Any]:
+    """Who this session belongs to (``{"user": null}`` once it has ended): a page whose socket
+    is refused asks, to tell a session that ended from a server that is away."""
+    request.response.cache_control = "no-store"
+    return {"user": request.identity.username if request.identity is not None else None}
 
 
 def includeme(config) -> None:
@@ -191,4 +227,5 @@ def includeme(config) -> None:
     config.add_route("register", "/register")
     config.add_route("login", "/login")
     config.add_route("logout", "/logout")
+    config.add_route("session", "/session")
     config.scan(__name__)

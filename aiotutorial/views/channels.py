@@ -15,6 +15,7 @@ from ..aio import WebsocketConnection, WebsocketMapper
 from ..game.store import running_games
 from ..realtime import POLICY_VIOLATION, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
+from .accounts import SIGNED_OUT_COOKIE
 
 
 def bad_parameter(detail: str) -> HTTPBadRequest:
@@ -39,14 +40,20 @@ def int_parameter(request: Request, name: str, low: int, high: int | None = None
 
 
 async def channel_summaries(request: Request) -> list[dict[str, Any]]:
+    """Every channel with who is online, its running game, its last message time, and for a
+    signed-in user what is unread there (``unread``; None for visitors)."""
     channels = await chat.list_channels(request.db)
     online = await online_counts(request.db)
     games = await running_games(request.db)
+    unread: dict[str, dict[str, Any]] = {}
+    if request.identity is not None:
+        unread = await chat.unread_counts(request.db, request.identity.username)
     return [
         {
             **channel,
             "online": online.get(channel["name"], 0),
             "game": {"players": games[channel["name"]]} if channel["name"] in games else None,
+            "unread": unread.get(channel["name"]) if request.identity is not None else None,
         }
         for channel in channels
     ]
@@ -57,7 +64,14 @@ async def channel_summaries(request: Request) -> list[dict[str, Any]]:
 
 @view_config(route_name="home", renderer="aiotutorial:templates/lobby.jinja2")
 async def lobby(request: Request) -> dict[str, Any]:
-    return {"title": "aiotutorial", "channels": await channel_summaries(request)}
+    signed_out = SIGNED_OUT_COOKIE in request.cookies
+    if signed_out:
+        request.response.delete_cookie(SIGNED_OUT_COOKIE)
+    return {
+        "title": "aiotutorial",
+        "channels": await channel_summaries(request),
+        "signed_out": signed_out and request.identity is None,
+    }
 
 
 @view_config(route_name="channels", request_method="GET", renderer="json", permission="view")
@@ -105,7 +119,13 @@ async def create_channel(request: Request) -> Any:
     if wants_json:
         return HTTPCreated(
             json_body={
-                "channel": {"name": name, "online": 0, "last_message_at": None, "game": None}
+                "channel": {
+                    "name": name,
+                    "online": 0,
+                    "last_message_at": None,
+                    "game": None,
+                    "unread": None,
+                }
             },
             location=location,
         )
@@ -150,15 +170,23 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     before = int_parameter(request, "before", 0)
     after = int_parameter(request, "after", 0)
     limit = int_parameter(request, "limit", 1, chat.HISTORY_MAX_LIMIT)
+    user = request.identity.username if request.identity else None
+    # Read before the page: a change made in between is in both, and applying it twice is
+    # harmless (it carries the whole message); one read after could be missed.
+    changes = await chat.latest_change(request.db, context.name)
     messages = await chat.messages_page(
         request.db,
         context.name,
         before=before,
         after=after,
         limit=limit or chat.HISTORY_DEFAULT_LIMIT,
-        visible_to=request.identity.username if request.identity else None,
+        visible_to=user,
     )
-    return {"messages": messages}
+    answer: dict[str, Any] = {"messages": messages, "changes": changes}
+    if user is not None and before is None and after is None:
+        # The newest page (what a page opens with) says where the reader left off.
+        answer["last_read"] = await chat.read_marker(request.db, user, context.name)
+    return answer
 
 
 @view_config(
@@ -177,13 +205,14 @@ async def channel_socket(ws: WebsocketConnection) -> None:
     hub = get_hub(request.registry)
     try:
         after = int_parameter(request, "after", 0)
+        changes = int_parameter(request, "changes", 0)
     except HTTPBadRequest as exc:
         await ws.send(chat.encode({"type": "error", **exc.json_body}))
         await ws.close(POLICY_VIOLATION, "bad parameter")
         return
     # The socket may stay open for hours: do not hold a pooled connection all that time.
     await request.db.release()
-    await serve_channel(hub, ws, channel, user, {"after": after})
+    await serve_channel(hub, ws, channel, user, {"after": after, "changes": changes})
 
 
 def includeme(config) -> None:

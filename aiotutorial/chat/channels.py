@@ -1,0 +1,44 @@
+"""The chat's channels: the list the lobby shows (with each one's last message time), and
+creating one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from aiopg.sa import SAConnection
+
+from .. import database as db
+from .messages import iso
+from .protocol import ChannelExists
+
+__all__ = ["list_channels", "create_channel"]
+
+
+async def list_channels(conn: SAConnection) -> list[dict[str, Any]]:
+    """Every channel with the time of its last message (read through (channel, id))."""
+    # max(id) is read from ix_messages_channel_id alone (an Index Only Scan); ORDER BY id
+    # DESC LIMIT 1 lets the planner walk the primary key and test each row's channel instead.
+    latest = db.messages.alias("latest")
+    last_id = (
+        sa.select(sa.func.max(latest.c.id))
+        .where(latest.c.channel == db.chats.c.channel)
+        .correlate(db.chats)
+        .scalar_subquery()
+    )
+    last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
+    result = await conn.execute(
+        sa.select(db.chats.c.channel, last.label("last_message_at")).order_by(db.chats.c.channel)
+    )
+    return [
+        {"name": row.channel, "last_message_at": iso(row.last_message_at)}
+        for row in await result.fetchall()
+    ]
+
+
+async def create_channel(conn: SAConnection, name: str) -> None:
+    result = await conn.execute(
+        sa.text("INSERT INTO chats (channel) VALUES (:name) ON CONFLICT DO NOTHING"), name=name
+    )
+    if result.rowcount == 0:
+        raise ChannelExists(name)

@@ -1,0 +1,74 @@
+"""Acknowledged sends: the ``ref`` a client gives each message, remembered per user.
+
+A client that lost its socket before the answer to a message cannot know whether it was
+stored; it sends it again with the same ``ref``. The first send claims the ref (a row of
+``chat_refs``, in the message's transaction); a resend finds the row and is answered with the
+stored message instead of storing it twice. Two sends of one ref at once on two workers meet
+on the primary key: the second waits for the first to commit, then finds its row. A message
+another feature took (the game's guesses) has no message id yet; when that feature posts it,
+the id is attached; when it refuses it, the ref is forgotten so that a resend is judged again.
+Refs are kept for ``REF_KEPT_SECONDS`` (a day), then deleted by the chat's housekeeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from aiopg.sa import SAConnection
+
+from .. import database as db
+from .protocol import REF_KEPT_SECONDS
+
+__all__ = ["Claimed", "claim_ref", "attach_ref", "forget_ref", "forget_old_refs"]
+
+
+@dataclass
+class Claimed:
+    """A ref seen before: the message stored for it (None: another feature took it)."""
+
+    message: int | None
+
+
+async def claim_ref(conn: SAConnection, user: str, ref: str) -> Claimed | None:
+    """None when ``ref`` is new (now claimed, in the caller's transaction), else what it was."""
+    refs = db.chat_refs
+    for _ in range(3):
+        result = await conn.execute(
+            sa.text(
+                "INSERT INTO chat_refs (username, ref) VALUES (:user, :ref) "
+                "ON CONFLICT DO NOTHING RETURNING 1"
+            ).bindparams(user=user, ref=ref)
+        )
+        if await result.first() is not None:
+            return None
+        found = await conn.execute(
+            sa.select(refs.c.message).where((refs.c.username == user) & (refs.c.ref == ref))
+        )
+        row = await found.first()
+        if row is not None:
+            return Claimed(row.message)
+        # Forgotten in between (refused, or expired): claim it again.
+    raise RuntimeError(f"could not claim ref {ref!r} of {user}")
+
+
+async def attach_ref(conn: SAConnection, user: str, ref: str, message: int) -> None:
+    refs = db.chat_refs
+    await conn.execute(
+        refs.update().where((refs.c.username == user) & (refs.c.ref == ref)).values(message=message)
+    )
+
+
+async def forget_ref(conn: SAConnection, user: str, ref: str) -> None:
+    refs = db.chat_refs
+    await conn.execute(refs.delete().where((refs.c.username == user) & (refs.c.ref == ref)))
+
+
+async def forget_old_refs(conn: SAConnection) -> int:
+    result = await conn.execute(
+        db.chat_refs.delete().where(
+            db.chat_refs.c.created
+            < sa.func.now() - sa.text(f"interval '{int(REF_KEPT_SECONDS)} seconds'")
+        )
+    )
+    return result.rowcount

@@ -1,0 +1,129 @@
+"""The chat's two streams, as the realtime layer's members follow them.
+
+- ``ChatStream`` ("chat"): a channel's messages; the position is the message id. Ids of a
+  channel grow in commit order, so a member's last id is all it needs to catch up
+  (``?after=ID``) and to skip what it already has.
+- ``ChangeStream`` ("chat.changes"): the edits and deletes of a channel's messages; the
+  position is the change's (``message_changes.position``), which grows in commit order too
+  (``?changes=P``). So an edit or a delete made while a client was away reaches it when it
+  comes back, however old the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..realtime import Member, Stream, encode
+from ..realtime.bus import CONNECTION_ERRORS
+from .edits import changes_after, latest_change
+from .messages import latest_id, message_by_id, messages_after
+from .protocol import HISTORY_MAX_LIMIT
+
+__all__ = ["ChatStream", "ChangeStream", "STREAM", "CHANGES"]
+
+log = logging.getLogger(__name__)
+
+STREAM = "chat"
+CHANGES = "chat.changes"
+
+
+class _PositionedStream(Stream):
+    """A stream a client follows from a position it gives as a query parameter (``param``);
+    without it, only what is committed from now on."""
+
+    param = ""
+
+    def prepare(self, member: Member, params: dict[str, Any]) -> None:
+        after = params.get(self.param)
+        if after is not None:
+            # From the moment the member exists, live events wait for the catch-up.
+            member.cursors[self.name] = after
+            member.hold(self.name)
+
+    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
+        if params.get(self.param) is None:
+            async with self.hub.engine.acquire() as conn:
+                latest = await self.latest(conn, member.channel)
+            member.cursors[self.name] = max(member.cursor(self.name), latest)
+            return
+        await self.replay(member, self._read)
+
+    async def latest(self, conn: Any, channel: str) -> int:
+        raise NotImplementedError
+
+    async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
+        raise NotImplementedError
+
+    async def _read(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
+        async with self.hub.engine.acquire() as conn:
+            events = await self.read_after(conn, member)
+        items = [(position, encode(event).encode("utf-8")) for position, event in events]
+        return items, len(events) >= HISTORY_MAX_LIMIT
+
+    async def recover(self, channel: str, members: list[Member]) -> None:
+        """Each member reads what it missed from the table, at its own pace (a long outage
+        must not drop every member at once for a backlog queued all together)."""
+        await self.replay_all(members, self._read)
+
+
+class ChatStream(_PositionedStream):
+    """A channel's messages, by id."""
+
+    name = STREAM
+    param = "after"
+
+    async def latest(self, conn: Any, channel: str) -> int:
+        return await latest_id(conn, channel)
+
+    async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
+        events = await messages_after(
+            conn, member.channel, member.cursor(STREAM), visible_to=member.user
+        )
+        return [(event["id"], event) for event in events]
+
+    def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
+        return {"last_id": member.cursor(STREAM) if params.get("after") is not None else None}
+
+    def on_message(self, event: dict[str, Any], text: str) -> None:
+        self.deliver(event, event["id"], text)
+
+    async def on_message_ref(self, event: dict[str, Any], text: str) -> None:
+        """A message too big for NOTIFY: read it back, if anyone here is in its channel."""
+        if not self.hub.members.get(event["channel"]):
+            return
+        try:
+            async with self.hub.delivery_engine.acquire() as conn:
+                full = await message_by_id(conn, event["id"])
+        except CONNECTION_ERRORS as exc:
+            # Skipping it would leave a hole that later ids hide: the sockets reconnect
+            # with their last id instead, and catch up from the table.
+            log.warning("could not read message %s: %s", event["id"], exc)
+            await self.hub.close_channel(event["channel"], "missed a message: reconnect")
+            return
+        if full is not None:
+            if "reply" in event:
+                full["reply"] = event["reply"]
+            self.deliver(full, full["id"])
+
+
+class ChangeStream(_PositionedStream):
+    """A channel's edits and deletes, by change position."""
+
+    name = CHANGES
+    param = "changes"
+
+    async def latest(self, conn: Any, channel: str) -> int:
+        return await latest_change(conn, channel)
+
+    async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
+        events = await changes_after(
+            conn, member.channel, member.cursor(CHANGES), visible_to=member.user
+        )
+        return [(event["change"], event) for event in events]
+
+    def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
+        return {"changes": member.cursor(CHANGES)}
+
+    def on_changed(self, event: dict[str, Any], text: str) -> None:
+        self.deliver(event, event["change"], text)

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import psycopg2
+
+from aiotutorial.db import dsn_from_url
+
 from .browser import PHONE, BrowserTestCase, chat_server, unique
+from .dbtest import prepare_testing_database
 from .support import GunicornServer
 
 # Before the page's scripts: a Notification that records instead of showing, permission as
@@ -42,6 +47,18 @@ HIDE = """hidden => {
     Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
     document.dispatchEvent(new Event('visibilitychange'));
 }"""
+
+
+def insert_unannounced(channel: str, user: str, content: str) -> None:
+    """A message committed but never announced: as if its notification went missing."""
+    with psycopg2.connect(dsn_from_url(prepare_testing_database())) as conn:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                'INSERT INTO messages (channel, "user", time, content) '
+                "VALUES (%s, %s, clock_timestamp(), %s)",
+                (channel, user, content),
+            )
+    conn.close()
 
 
 class ReadingTests(BrowserTestCase):
@@ -75,6 +92,19 @@ class ReadingTests(BrowserTestCase):
         return page.locator(".channel-item").filter(
             has=page.locator(f"a[href='/channels/{channel}']")
         )
+
+    def test_a_message_lost_on_the_way_is_fetched(self) -> None:
+        alice, bob, _, bob_name, channel = self.two_in_a_channel()
+        self.send(bob, "before")
+        self.wait_message(alice, "before")
+        lost = "lost on the way"
+        insert_unannounced(channel, bob_name, lost)
+        self.send(bob, "after")
+        self.wait_message(alice, "after")
+        # The live frame named the lost one as its predecessor: the page fetched it.
+        self.wait_message(alice, lost)
+        shown = [m["content"] for m in self.messages(alice)]
+        self.assertEqual(shown, ["before", lost, "after"])
 
     def test_unread_in_the_lobby_the_title_and_new_since_you_left(self) -> None:
         alice, bob, alice_name, bob_name, channel = self.two_in_a_channel()

@@ -99,6 +99,10 @@ class FrameTests(ChatServersTest):
         received = await other.wait_messages(3)
         self.assertEqual([m["content"] for m in received], contents)
         self.assertEqual([m["content"] for m in await sock.wait_messages(3)], contents)
+        # Each live frame names the message before it, by reference or not (the first: 0).
+        ids = [m["id"] for m in received]
+        self.assertEqual([m["prev"] for m in received], [0, *ids[:-1]])
+        self.assertEqual([m["prev"] for m in sock.messages], [0, *ids[:-1]])
 
         kinds: dict[int, str] = {}
         while len(kinds) < 3:

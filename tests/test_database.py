@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from unittest import mock
 
 import psycopg2
 import sqlalchemy as sa
@@ -95,6 +96,44 @@ class MessageTest(DatabaseTest):
     async def test_message_needs_a_time(self):
         with self.assertRaises(psycopg2.IntegrityError):
             await self.conn.execute(db.messages.insert().values(channel=LOBBY, user=ALICE))
+
+
+class PreviousMessageTest(DatabaseTest):
+    """A posted message names the one before it that everyone may read (the client's gap
+    check, docs/protocol.md): restricted messages are not counted, released ones are."""
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        await self.conn.execute(db.users.insert().values(username=ALICE))
+        await self.conn.execute(db.chats.insert().values(channel=LOBBY))
+
+    async def announced(self, *posts: tuple[str, list[str] | None]) -> list[tuple[int, int]]:
+        """Post each (content, readers); (id, prev) of each as announced on the bus."""
+        from aiotutorial.chat import messages
+
+        sent: list[dict] = []
+
+        async def publish(conn, event, ref=None):
+            sent.append(event)
+
+        with mock.patch.object(messages, "publish", publish):
+            for content, readers in posts:
+                await messages.insert_message(self.conn, LOBBY, ALICE, content, readers=readers)
+        return [(event["id"], event["prev"]) for event in sent]
+
+    async def test_prev_skips_what_only_some_may_read(self):
+        (one, first), (two, second), (three, third) = await self.announced(
+            ("one", None), ("two", [BOB]), ("three", None)
+        )
+        self.assertEqual((first, second, third), (0, one, one))
+
+    async def test_a_released_message_counts_again(self):
+        from aiotutorial.chat import messages
+
+        (one, _), (two, _) = await self.announced(("one", None), ("two", [BOB]))
+        await messages.release_restricted(self.conn, LOBBY)
+        [(three, third)] = await self.announced(("three", None))
+        self.assertEqual(third, two)
 
 
 class GameAndScoreTest(DatabaseTest):

@@ -112,6 +112,25 @@ async def lock_channel(conn: SAConnection, channel: str) -> None:
     )
 
 
+def previous_public(channel: str) -> Any:
+    """The id of ``channel``'s newest message that everyone may read (0 when none), as a
+    scalar expression; in an insert's RETURNING it sees the channel as it was before the
+    insert (the statement's snapshot), and under the channel's lock that is the message
+    before. A backward walk of ix_messages_channel_id that stops at its first row (the
+    restricted ones are the few of a turn in progress)."""
+    earlier = db.messages.alias("earlier")
+    restricted = db.restricted_messages.alias("still_restricted")
+    newest = (
+        sa.select(earlier.c.id)
+        .where(earlier.c.channel == channel)
+        .where(~sa.exists().where(restricted.c.message == earlier.c.id))
+        .order_by(earlier.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(newest, 0)
+
+
 async def post_message(
     conn: SAConnection,
     channel: str,
@@ -145,9 +164,10 @@ async def insert_message(
     result = await conn.execute(
         db.messages.insert()
         .values(channel=channel, user=user, content=content, time=sa.func.clock_timestamp())
-        .returning(*db.messages.c)
+        .returning(*db.messages.c, previous_public(channel).label("prev"))
     )
-    event = message_event(await result.first())
+    row = await result.first()
+    event = message_event(row)
     if "@" in content:
         mentioned = await store_mentions(conn, event["id"], channel, user, content)
         if mentioned:
@@ -155,6 +175,9 @@ async def insert_message(
     announced: dict[str, Any] = dict(event)
     # Too big for NOTIFY: listeners read the message back by id (``message_ref``).
     by_ref: dict[str, Any] = {"type": MESSAGE_REF, "channel": channel, "id": event["id"]}
+    # The live frame says which message everyone could read came before it: a client that
+    # has not got that one knows it missed something and fetches it (docs/protocol.md).
+    announced["prev"] = by_ref["prev"] = row.prev or 0
     if ref is not None:
         await attach_ref(conn, user, ref, event["id"])
         announced["reply"] = by_ref["reply"] = {"user": user, "ref": ref}

@@ -104,6 +104,8 @@ class ChatStream(_PositionedStream):
         if full is not None:
             if "reply" in event:
                 full["reply"] = event["reply"]
+            if "prev" in event:
+                full["prev"] = event["prev"]
             self.deliver(full, full["id"])
 
 

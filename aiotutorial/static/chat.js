@@ -123,7 +123,13 @@ class ChatPage {
 
   onMessage(frame) {
     if (typeof frame.ref === "string") this.outbox?.answer(frame);
+    const known = this.highestId ?? 0;
     this.addLive(frame);
+    // A live message names the one everyone could read before it: if this page never got
+    // that one (a delivery lost on the way), it fetches what it missed.
+    if (Number.isSafeInteger(frame.prev) && frame.prev > known && this.history.loaded) {
+      this.history.fillGap(known, frame.id);
+    }
   }
 
   onChanged(frame) {

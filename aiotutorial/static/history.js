@@ -7,6 +7,9 @@ import { isMessage } from "./render.js";
 const PAGE_SIZE = 50;
 const POLL_MS = 5000;
 const UNREAD_PAGES = 4; // older pages loaded, at most, to reach "New since you left"
+const GAP_PAGE_SIZE = 200;
+const GAP_PAGES = 10; // a gap longer than this is left to the next reconnection's catch-up
+const GAP_RETRIES = 3;
 
 export class History {
   /** ``page``: the ChatPage (insert, addLive, the scroller, the read state). */
@@ -118,6 +121,24 @@ export class History {
       this.set("empty", `No messages in #${channel} yet. Say hello!`);
     } else {
       this.set("start", `This is the beginning of #${channel}.`);
+    }
+  }
+
+  /** Fetch the messages between ids ``after`` and ``before`` that never arrived live (a
+   * live message named one before it that this page has not got), page by page; a failed
+   * fetch is tried again a few times. */
+  async fillGap(after, before, attempt = 0) {
+    let from = after;
+    try {
+      for (let pages = 0; pages < GAP_PAGES; pages += 1) {
+        const { messages } = await this.fetch({ after: from, limit: GAP_PAGE_SIZE });
+        for (const message of messages) if (message.id < before) this.page.addLive(message);
+        const last = messages.at(-1);
+        if (!last || last.id >= before || messages.length < GAP_PAGE_SIZE) return;
+        from = last.id;
+      }
+    } catch {
+      if (attempt < GAP_RETRIES) setTimeout(() => this.fillGap(from, before, attempt + 1), 2000);
     }
   }
 

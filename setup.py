@@ -28,6 +28,8 @@ tests_require = [
 
 bench_require = [
     "matplotlib>=3.8,<4",
+    # Only for scenario 3's second ceiling (bench/raw_server.py history --driver asyncpg).
+    "asyncpg>=0.29,<1",
 ]
 
 # PostgreSQL in a wheel, for machines without one: aiotutorial.pgcluster uses its programs when

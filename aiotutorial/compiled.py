@@ -91,6 +91,25 @@ class CachingConnection(SAConnection):
         await cursor.execute(entry.sql, values)
         return ResultProxy(self, cursor, self._dialect, entry.result_map)
 
+    async def rows(self, query: Prepared, **values: Any) -> list[tuple[Any, ...]]:
+        """The rows of a prepared SELECT as the driver returns them: plain tuples, read by
+        position (no result proxy, no row objects: for pages of many rows)."""
+        entry = query.compiled(self._dialect, {"compile_kwargs": self._query_compile_kwargs})
+        params = entry.compiled.construct_params(values)
+        processors = entry.processors
+        if processors:
+            params = {
+                name: processors[name](value) if name in processors else value
+                for name, value in params.items()
+            }
+        cursor = await self._open_cursor()
+        try:
+            await cursor.execute(entry.sql, params)
+            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+        finally:
+            self._close_cursor(cursor)
+        return rows
+
 
 class CachingEngine(Engine):
     """An aiopg.sa engine whose connections share one compiled-statement cache (LRU)."""

@@ -276,6 +276,12 @@ class RequestConnection:
         async with self._statement:
             return await self._run("scalar", query, multiparams, params)
 
+    async def rows(self, query: Prepared, **params: Any) -> list[tuple[Any, ...]]:
+        """A prepared SELECT's rows as plain tuples (``CachingConnection.rows``)."""
+        async with self._statement:
+            rows: list[tuple[Any, ...]] = await self._run("rows", query, (), params)
+            return rows
+
     async def _run(self, method: str, query: Any, multiparams: tuple, params: dict) -> Any:
         connection = await self.connection()
         try:
@@ -399,7 +405,7 @@ _PURE_FUNCTIONS = frozenset(
     {
         "count", "max", "min", "sum", "avg", "lower", "upper", "coalesce", "now",
         "clock_timestamp", "current_timestamp", "extract", "length", "greatest", "least",
-        "array_agg", "json_agg", "jsonb_agg", "distinct", "generate_series",
+        "array_agg", "json_agg", "jsonb_agg", "distinct", "generate_series", "array",
     }
 )  # fmt: skip
 

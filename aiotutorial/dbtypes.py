@@ -30,6 +30,13 @@ class Connection(Protocol):
     def begin(self) -> Any: ...
 
 
+class RowsConnection(Connection, Protocol):
+    """The app's connections (``compiled.CachingConnection``, ``request.db``): they also
+    return a prepared SELECT's rows as plain tuples."""
+
+    async def rows(self, query: Any, **params: Any) -> list[tuple[Any, ...]]: ...
+
+
 class Engine(Protocol):
     """A pool of connections (aiopg.sa's ``Engine``)."""
 

@@ -54,10 +54,15 @@ class _Recorder:
     def __init__(self) -> None:
         self.statements: list[tuple[str, dict[str, Any]]] = []
 
-    async def execute(self, query: Any) -> _NoRows:
-        compiled = query.compile(dialect=get_dialect())
-        self.statements.append((str(compiled), compiled.construct_params()))
+    async def execute(self, query: Any, **params: Any) -> _NoRows:
+        # A Prepared statement is run with its values as keyword arguments.
+        compiled = getattr(query, "statement", query).compile(dialect=get_dialect())
+        self.statements.append((str(compiled), compiled.construct_params(params or None)))
         return _NoRows()
+
+    async def rows(self, query: Any, **params: Any) -> list[Any]:
+        await self.execute(query, **params)
+        return []
 
 
 class _NoRows:

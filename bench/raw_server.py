@@ -3,6 +3,14 @@
 ``python -m bench.raw_server http --port P --body-file F`` answers ``GET /demo`` with the bytes
 of F (the app's /demo page fetched once) as text/html.
 
+``python -m bench.raw_server history --port P --driver aiopg|asyncpg``: the ceiling of scenario
+3. ``GET /channels/{name}/messages?limit=&before=&after=`` does the app's work with nothing of
+Pyramid, the bridge or SQLAlchemy at run time: the same three statements (the channel's row, as
+the app's traversal reads it, the last change, the page: the app's own prepared statements,
+compiled once), rows read by position into the same frames (``chat.event_from_row``), the same
+JSON, from a pool of 10 connections (TimeZone=UTC, as the app's). ``aiopg`` is the project's
+driver; ``asyncpg`` is there to show what another driver would change.
+
 ``python -m bench.raw_server broadcast --port P``: websockets at any path; every text frame
 ``{"type": "message", "content": ...}`` a socket sends becomes a message frame shaped like the
 chat's (id, channel, user, time, content), encoded once and sent to every open socket. No
@@ -16,6 +24,7 @@ import argparse
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -34,6 +43,144 @@ def http_app(body: bytes) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/demo", demo)
+    return app
+
+
+def _history_statements(numbered: bool) -> dict[Any, str]:
+    """The SQL of the history page's statements, as aiopg.sa's dialect compiles them;
+    ``numbered``: with ``$1, $2...`` placeholders (asyncpg) in the order of the names given."""
+    from aiopg.sa.engine import get_dialect
+
+    from aiotutorial import chat
+    from aiotutorial.resources import CHANNEL_NAMED
+
+    statements: dict[Any, Any] = {"channel": CHANNEL_NAMED, "changes": chat.LATEST_CHANGE}
+    for before in (False, True):
+        for after in (False, True):
+            statements[(before, after)] = chat.page_statement("anyone", before, after)
+    sql = {}
+    for key, prepared in statements.items():
+        text = str(prepared.statement.compile(dialect=get_dialect()))
+        if numbered:
+            present = [name for name in PARAM_ORDER if f"%({name})s" in text]
+            for number, name in enumerate(present, 1):
+                text = text.replace(f"%({name})s", f"${number}")
+        sql[key] = text
+    return sql
+
+
+# asyncpg's parameters, numbered in this order among those a statement has.
+PARAM_ORDER = ("name", "channel", "limit", "before", "after")
+
+
+def _bounds(request: web.Request) -> tuple[dict[str, int], web.Response | None]:
+    """``limit``, ``before``, ``after`` as the app reads them (whole numbers, limit 1 to max)."""
+    from aiotutorial import chat
+
+    values: dict[str, int] = {}
+    for name, low, high in (
+        ("limit", 1, chat.HISTORY_MAX_LIMIT),
+        ("before", 0, None),
+        ("after", 0, None),
+    ):
+        raw = request.query.get(name)
+        if raw is None or raw == "":
+            continue
+        if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+            return {}, web.json_response({"error": "bad_parameter", "parameter": name}, status=400)
+        values[name] = int(raw)
+    values.setdefault("limit", chat.HISTORY_DEFAULT_LIMIT)
+    return values, None
+
+
+async def _open_pool(database_url: str, driver: str) -> Any:
+    """A pool of 10 connections on ``driver``, TimeZone=UTC as the app's."""
+    from aiotutorial.db import dsn_from_url
+
+    if driver == "asyncpg":
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        return await asyncpg.create_pool(
+            host=url.host or url.query.get("host"),
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            min_size=1,
+            max_size=10,
+            server_settings={"TimeZone": "UTC"},
+        )
+    import aiopg
+
+    return await aiopg.create_pool(
+        dsn_from_url(database_url), minsize=1, maxsize=10, options="-c TimeZone=UTC"
+    )
+
+
+async def _page_asyncpg(pool: Any, sql: dict[Any, str], name: str, values: dict[str, int]):
+    """(channel found, last change, rows) through asyncpg."""
+    page = sql[("before" in values, "after" in values)]
+    args = [name, values["limit"], *(values[k] for k in ("before", "after") if k in values)]
+    async with pool.acquire() as conn:
+        if await conn.fetchval(sql["channel"], name) is None:
+            return False, 0, []
+        changes = await conn.fetchval(sql["changes"], name)
+        return True, changes, await conn.fetch(page, *args)
+
+
+async def _page_aiopg(pool: Any, sql: dict[Any, str], name: str, values: dict[str, int]):
+    """(channel found, last change, rows) through aiopg."""
+    page = sql[("before" in values, "after" in values)]
+    async with pool.acquire() as conn, conn.cursor() as cursor:
+        await cursor.execute(sql["channel"], {"name": name})
+        if await cursor.fetchone() is None:
+            return False, 0, []
+        await cursor.execute(sql["changes"], {"channel": name})
+        changes = (await cursor.fetchone())[0]
+        await cursor.execute(page, {"channel": name, **values})
+        return True, changes, await cursor.fetchall()
+
+
+def history_app(database_url: str, driver: str) -> web.Application:
+    from aiotutorial import chat
+
+    sql = _history_statements(numbered=driver == "asyncpg")
+    read = _page_asyncpg if driver == "asyncpg" else _page_aiopg
+    app = web.Application()
+    pools: dict[str, Any] = {}
+
+    async def start(app: web.Application) -> None:
+        pools["pool"] = await _open_pool(database_url, driver)
+
+    async def stop(app: web.Application) -> None:
+        pool = pools["pool"]
+        if driver == "asyncpg":
+            await pool.close()
+        else:
+            pool.close()
+            await pool.wait_closed()
+
+    async def history(request: web.Request) -> web.Response:
+        values, error = _bounds(request)
+        if error is not None:
+            return error
+        found, changes, rows = await read(pools["pool"], sql, request.match_info["name"], values)
+        if not found:
+            raise web.HTTPNotFound()
+        messages = [chat.event_from_row(tuple(row)) for row in rows]
+        # As Pyramid's json renderer writes it (json.dumps with its default separators).
+        body = json.dumps({"messages": messages, "changes": changes or 0})
+        return web.Response(text=body, content_type="application/json")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"driver": driver})
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    app.router.add_get("/health", health)
+    app.router.add_get("/channels/{name}/messages", history)
     return app
 
 
@@ -86,12 +233,17 @@ def broadcast_app() -> web.Application:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["http", "broadcast"])
+    parser.add_argument("mode", choices=["http", "broadcast", "history"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=Path)
+    parser.add_argument("--driver", choices=["aiopg", "asyncpg"], default="aiopg")
     args = parser.parse_args()
     raise_nofile()
-    if args.mode == "http":
+    if args.mode == "history":
+        from aiotutorial.db import database_url
+
+        app = history_app(database_url({}), args.driver)
+    elif args.mode == "http":
         if args.body_file is None:
             parser.error("http needs --body-file")
         app = http_app(args.body_file.read_bytes())

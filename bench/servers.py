@@ -172,15 +172,26 @@ def sync_server(
     )
 
 
-def raw_server(name: str, mode: str, *, body_file: Path | None = None) -> Server:
-    """bench/raw_server.py: ``http`` (fixed bytes at /demo) or ``broadcast`` (websockets)."""
+def raw_server(
+    name: str,
+    mode: str,
+    *,
+    body_file: Path | None = None,
+    database_url: str | None = None,
+    driver: str = "aiopg",
+) -> Server:
+    """bench/raw_server.py: ``http`` (fixed bytes at /demo), ``broadcast`` (websockets) or
+    ``history`` (scenario 3's page on aiohttp and ``driver``, no framework)."""
 
     def command(port: int) -> list[str]:
         argv = [sys.executable, "-m", "bench.raw_server", mode, "--port", str(port)]
+        if mode == "history":
+            argv += ["--driver", driver]
         return argv + (["--body-file", str(body_file)] if body_file is not None else [])
 
     ready = "/demo" if mode == "http" else "/health"
-    return Server(name, command, port=free_port(), ready_path=ready)
+    env = {"DATABASE_URL": database_url} if database_url else None
+    return Server(name, command, port=free_port(), ready_path=ready, env=env)
 
 
 def start_all(servers: Sequence[Server]) -> list[Server]:

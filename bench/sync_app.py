@@ -10,10 +10,10 @@ serving model differs:
   ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
 * ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks, the same
   channel lookup the app's traversal does, and the very SQL of ``aiotutorial.chat.latest_change``
-  and ``aiotutorial.chat.messages_page`` (captured from them and compiled with aiopg.sa's
-  dialect, as ``SAConnection.execute`` compiles it), run with psycopg2 from a small
-  thread-safe pool; rows become frames with ``aiotutorial.chat.message_event`` and the
-  ``json`` renderer answers, as in the app.
+  and ``aiotutorial.chat.messages_page`` (their prepared statements, compiled with aiopg.sa's
+  dialect as the app compiles them), run with psycopg2 from a small thread-safe pool; rows
+  become frames with ``aiotutorial.chat.event_from_row`` and the ``json`` renderer answers,
+  as in the app.
 
 The identity (for the page's header) is read from the session; an anonymous request, as in
 the benchmark, touches no database, as in the app.
@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 import psycopg2
-import psycopg2.extras
 import psycopg2.pool
 from aiopg.sa.engine import get_dialect
 from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
@@ -47,69 +46,22 @@ from aiotutorial.views.demo import parse_sleep
 __all__ = ["main", "messages_sql"]
 
 
-# Placeholders given to chat.messages_page to find which bound parameter is which.
-_CHANNEL = "\x00channel"
-_BEFORE = 910_000_001
-_AFTER = 910_000_002
-_LIMIT = 910_000_003
-_sql_cache: dict[Any, tuple[str, dict[str, Any]]] = {}
+_sql_cache: dict[Any, str] = {}
 
 
-class _Capture:
-    """Stands in for an aiopg.sa connection: keeps the query, returns no rows."""
-
-    def __init__(self) -> None:
-        self.query: Any = None
-
-    async def execute(self, query: Any) -> _Capture:
-        self.query = query
-        return self
-
-    async def fetchall(self) -> list[Any]:
-        return []
-
-    async def scalar(self, query: Any) -> None:
-        self.query = query
-
-
-def _captured(function: Any, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
-    """The SQL (pyformat) and parameters of the one statement ``function`` executes."""
-    capture = _Capture()
-    coroutine = function(capture, *args, **kwargs)
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        pass
-    else:  # pragma: no cover - the functions captured only await the capture
-        coroutine.close()
-        raise RuntimeError(f"{function.__name__} suspended on something else than the query")
-    compiled = capture.query.compile(dialect=get_dialect())
-    return str(compiled), dict(compiled.params)
-
-
-def messages_sql(with_before: bool, with_after: bool) -> tuple[str, dict[str, Any]]:
-    """The SQL of ``chat.messages_page`` (pyformat) and its parameters with placeholders."""
-    key = (with_before, with_after)
-    cached = _sql_cache.get(key)
-    if cached is not None:
-        return cached
-    cached = _captured(
-        chat.messages_page,
-        _CHANNEL,
-        before=_BEFORE if with_before else None,
-        after=_AFTER if with_after else None,
-        limit=_LIMIT,
-    )
-    _sql_cache[key] = cached
-    return cached
-
-
-def _changes_sql() -> tuple[str, dict[str, Any]]:
-    """The SQL of ``chat.latest_change`` (the history's ``changes`` position)."""
-    cached = _sql_cache.get("changes")
+def _sql(statement: Any) -> str:
+    """A Prepared statement's SQL (pyformat, named by its bindparams) as aiopg.sa's dialect
+    compiles it, the very text the app sends."""
+    cached = _sql_cache.get(statement)
     if cached is None:
-        cached = _sql_cache["changes"] = _captured(chat.latest_change, _CHANNEL)
+        cached = _sql_cache[statement] = str(statement.statement.compile(dialect=get_dialect()))
     return cached
+
+
+def messages_sql(with_before: bool, with_after: bool) -> str:
+    """The SQL of ``chat.messages_page`` for someone signed out (parameters ``channel``,
+    ``limit``, and ``before``/``after`` when given)."""
+    return _sql(chat.page_statement("anyone", with_before, with_after))
 
 
 # --- the connection pool, one per worker process ------------------------------------------
@@ -149,7 +101,7 @@ class _Connection:
     def __enter__(self) -> Any:
         self.connection = self.pool.getconn()
         self.connection.autocommit = True
-        return self.connection.cursor(cursor_factory=psycopg2.extras.NamedTupleCursor)
+        return self.connection.cursor()  # rows are read by position, as the app reads them
 
     def __exit__(self, *exc_info: Any) -> None:
         broken = exc_info[0] is not None and isinstance(
@@ -168,7 +120,7 @@ def _request_user(request: Request) -> str | None:
     with _Connection(request) as cursor:
         cursor.execute("SELECT username FROM users WHERE username = %s", (username,))
         row = cursor.fetchone()
-    return row.username if row is not None else None
+    return row[0] if row is not None else None
 
 
 class _Root:
@@ -220,22 +172,22 @@ def channel_messages(request: Request) -> dict[str, Any]:
     before = int_parameter(request, "before", 0)
     after = int_parameter(request, "after", 0)
     limit = int_parameter(request, "limit", 1, chat.HISTORY_MAX_LIMIT)
-    sql, template = messages_sql(before is not None, after is not None)
-    values = {_CHANNEL: name, _BEFORE: before, _AFTER: after}
-    values[_LIMIT] = limit or chat.HISTORY_DEFAULT_LIMIT
-    params = {key: values.get(value, value) for key, value in template.items()}
-    changes_sql, changes_template = _changes_sql()
-    changes_params = {key: values.get(value, value) for key, value in changes_template.items()}
+    params: dict[str, Any] = {"channel": name, "limit": limit or chat.HISTORY_DEFAULT_LIMIT}
+    if before is not None:
+        params["before"] = before
+    if after is not None:
+        params["after"] = after
+    sql = messages_sql(before is not None, after is not None)
     with _Connection(request) as cursor:
         # What the app's traversal asks before the view runs (resources.ChannelsRoot).
         cursor.execute("SELECT chats.channel FROM chats WHERE chats.channel = %s", (name,))
         if cursor.fetchone() is None:
             raise HTTPNotFound()
-        cursor.execute(changes_sql, changes_params)
+        cursor.execute(_sql(chat.LATEST_CHANGE), {"channel": name})
         changes = cursor.fetchone()[0] or 0
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return {"messages": [chat.message_event(row) for row in rows], "changes": changes}
+    return {"messages": [chat.event_from_row(row) for row in rows], "changes": changes}
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:

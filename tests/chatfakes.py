@@ -93,27 +93,31 @@ class _FakeSocket:
 
 
 class _ScriptedConnection:
-    """Presence writes wait for ``gate``; history queries answer from ``rows``."""
+    """Presence writes wait for ``gate``; history queries answer from ``history``."""
 
     def __init__(self, gate: asyncio.Event, rows: list[Any]) -> None:
         self.gate = gate
-        self.rows = rows
+        self.history = rows
 
     @contextlib.asynccontextmanager
     async def begin(self) -> Any:
         yield self
 
-    async def scalar(self, query: Any) -> Any:
-        return max(row.id for row in self.rows) if "max" in str(query) else None
+    async def scalar(self, query: Any, **params: Any) -> Any:
+        return max(row.id for row in self.history) if "max" in str(query) else None
 
     async def execute(self, query: Any) -> _FakeResult:
-        text = str(query)
-        if "FROM messages" not in text:  # the presence upsert and its pg_notify
-            await self.gate.wait()
-            return _FakeResult([])
-        params = query.compile().params
-        newer = [row for row in self.rows if row.id > params["id_1"]]
-        return _FakeResult(newer[: params["param_1"]])
+        # The presence upsert and its pg_notify.
+        await self.gate.wait()
+        return _FakeResult([])
+
+    async def rows(self, query: Any, **params: Any) -> list[tuple[Any, ...]]:
+        """A history page (``chat.page_statement``): rows after ``after``, by position."""
+        newer = [row for row in self.history if row.id > params["after"]]
+        return [
+            (row.id, row.channel, row.user, row.time, row.content, None, None, None)
+            for row in newer[: params["limit"]]
+        ]
 
 
 def _message_row(message_id: int) -> Any:

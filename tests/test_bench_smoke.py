@@ -107,6 +107,16 @@ class BenchSmokeTest(_BenchRun):
         differing = [note for note in self.results["notes"] if "differs" in note]
         self.assertEqual(differing, [])
 
+    def test_the_history_rounds_say_where_the_cpu_went(self) -> None:
+        self.assertIsNotNone(self.results, self.output())
+        servers = self.results["scenarios"]["db_json"]["by_workers"]["1"]["servers"]
+        for name in ("app", "gthread", "raw-aiopg"):
+            with self.subTest(server=name):
+                cpu = servers[name]["cpu_ms_per_request"]
+                # Every server and the database did work for each request.
+                self.assertGreater(cpu["server_ms"], 0)
+                self.assertGreater(cpu["postgres_ms"], 0)
+
     def test_figures_are_numbers(self) -> None:
         self.assertIsNotNone(self.results, self.output())
         scenarios = self.results["scenarios"]
@@ -120,7 +130,7 @@ class BenchSmokeTest(_BenchRun):
                 "sleep01_sync_rps",
                 "sleep01_gthread_rps",
             ],
-            "db_json": ["app_rps_1w", "gthread_rps_1w", "ratio_1w"],
+            "db_json": ["app_rps_1w", "gthread_rps_1w", "ratio_1w", "raw-aiopg_rps"],
             "fanout": [
                 f"{kind}_{key}_{rate}"
                 for kind in ("app", "raw")

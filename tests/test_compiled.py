@@ -16,7 +16,9 @@ from aiotutorial.db import open_engine
 from .dbtest import prepare_testing_database
 
 
-class CompiledCacheTests(unittest.IsolatedAsyncioTestCase):
+class EngineCase(unittest.IsolatedAsyncioTestCase):
+    """An app engine on the testing database, and four fresh channels."""
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.url = prepare_testing_database()
@@ -35,6 +37,8 @@ class CompiledCacheTests(unittest.IsolatedAsyncioTestCase):
         self.engine.close()
         await self.engine.wait_closed()
 
+
+class CompiledCacheTests(EngineCase):
     def lookup(self, name: str) -> sa.sql.Select:
         return sa.select(db.chats.c.channel).where(db.chats.c.channel == name)
 
@@ -78,3 +82,47 @@ class CompiledCacheTests(unittest.IsolatedAsyncioTestCase):
             # Text and plain strings run as before.
             self.assertEqual(await conn.scalar(sa.text("SELECT :x").bindparams(x=7)), 7)
             self.assertEqual(await conn.scalar("SELECT %s", (8,)), 8)
+
+
+class PreparedRowsTests(EngineCase):
+    """``rows()``: a prepared SELECT's rows as plain tuples, its cursor closed at once."""
+
+    async def test_rows_are_tuples_by_position(self) -> None:
+        from aiotutorial.compiled import Prepared
+
+        query = Prepared(
+            sa.select(db.chats.c.channel, sa.literal(1).label("one"))
+            .where(db.chats.c.channel == sa.any_(sa.bindparam("names")))
+            .order_by(db.chats.c.channel)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+        )
+        async with self.engine.acquire() as conn:
+            for limit in (1, 3):
+                rows = await conn.rows(query, names=self.names, limit=limit)
+                self.assertEqual(rows, [(name, 1) for name in sorted(self.names)[:limit]])
+                self.assertIs(type(rows[0]), tuple)
+                self.assertEqual(len(conn._cursors), 0, "the cursor is closed")
+
+    async def test_history_page_shapes_read_the_same_rows(self) -> None:
+        from aiotutorial import chat
+
+        channel = self.names[0]
+        async with self.engine.acquire() as conn:
+            await conn.execute(db.users.insert().values(username=f"u-{channel}", phash=None))
+            ids = []
+            for number in range(5):
+                posted = await chat.post_message(conn, channel, f"u-{channel}", f"m{number}")
+                ids.append(posted["id"])
+            try:
+                newest = await chat.messages_page(conn, channel, limit=3)
+                self.assertEqual([m["id"] for m in newest], ids[2:])
+                self.assertEqual(newest[0]["content"], "m2")
+                self.assertTrue(newest[0]["time"].endswith("+00:00"))
+                between = await chat.messages_page(conn, channel, before=ids[4], after=ids[0])
+                self.assertEqual([m["id"] for m in between], ids[1:4])
+                everyone = await chat.messages_page(conn, channel, visible_to=chat.EVERYONE)
+                self.assertEqual([m["id"] for m in everyone], ids)
+                self.assertEqual(await chat.latest_id(conn, channel), ids[-1])
+            finally:
+                await conn.execute(db.messages.delete().where(db.messages.c.channel == channel))
+                await conn.execute(db.users.delete().where(db.users.c.username == f"u-{channel}"))

@@ -127,6 +127,32 @@ class PreviousMessageTest(DatabaseTest):
         )
         self.assertEqual((first, second, third), (0, one, one))
 
+    async def test_each_reader_of_a_restricted_message_reads_it(self):
+        # Restricted to two readers: both read it in the history and the changes, others do
+        # not (a reader once had it hidden whenever another reader was listed).
+        from aiotutorial.chat import edits, messages
+
+        await self.conn.execute(db.users.insert().values([{"username": BOB}, {"username": "c"}]))
+        (one, _), (two, _) = await self.announced(("one", None), ("two", [ALICE, BOB]))
+        for reader, expected in (
+            (ALICE, [one, two]),
+            (BOB, [one, two]),
+            ("c", [one]),
+            (None, [one]),
+        ):
+            with self.subTest(reader=reader):
+                page = await messages.messages_page(self.conn, LOBBY, visible_to=reader)
+                self.assertEqual([m["id"] for m in page], expected)
+                after = await messages.messages_after(self.conn, LOBBY, 0, visible_to=reader)
+                self.assertEqual([m["id"] for m in after], expected)
+        with mock.patch.object(edits, "publish", mock.AsyncMock()):
+            row = await edits.message_to_change(self.conn, LOBBY, two, ALICE)
+            await edits.change_message(self.conn, row, "two, edited")
+        for reader, seen in ((ALICE, True), (BOB, True), ("c", False)):
+            with self.subTest(changes_for=reader):
+                changes = await edits.changes_after(self.conn, LOBBY, 0, visible_to=reader)
+                self.assertEqual(bool(changes), seen)
+
     async def test_a_released_message_counts_again(self):
         from aiotutorial.chat import messages
 

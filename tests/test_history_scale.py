@@ -222,13 +222,18 @@ class _Recorder:
     def __init__(self) -> None:
         self.statements: list[tuple[str, dict[str, Any]]] = []
 
-    async def execute(self, query: Any) -> Any:
-        compiled = query.compile(dialect=get_dialect())
-        self.statements.append((str(compiled), compiled.construct_params()))
+    async def execute(self, query: Any, **params: Any) -> Any:
+        # A Prepared statement is run with its values as keyword arguments.
+        compiled = getattr(query, "statement", query).compile(dialect=get_dialect())
+        self.statements.append((str(compiled), compiled.construct_params(params or None)))
         return self
 
-    async def scalar(self, query: Any) -> None:
-        await self.execute(query)
+    async def scalar(self, query: Any, **params: Any) -> None:
+        await self.execute(query, **params)
+
+    async def rows(self, query: Any, **params: Any) -> list[Any]:
+        await self.execute(query, **params)
+        return []
 
     async def fetchall(self) -> list[Any]:
         return []

@@ -28,16 +28,18 @@ from ..realtime import (
     encode,
 )
 from .channels import create_channel, list_channels
-from .edits import changes_after, latest_change
+from .edits import LATEST_CHANGE, changes_after, latest_change
 from .mentions import mentioned_names
 from .messages import (
     EVERYONE,
+    event_from_row,
     insert_message,
     latest_id,
     message_by_id,
     message_event,
     messages_after,
     messages_page,
+    page_statement,
     post_message,
     release_restricted,
 )
@@ -88,6 +90,8 @@ __all__ = [
     "insert_message",
     "release_restricted",
     "messages_page",
+    "page_statement",
+    "event_from_row",
     "messages_after",
     "latest_id",
     "message_by_id",
@@ -95,6 +99,7 @@ __all__ = [
     "UNREAD_WINDOW",
     "changes_after",
     "latest_change",
+    "LATEST_CHANGE",
     "mentioned_names",
     "read_marker",
     "unread_counts",

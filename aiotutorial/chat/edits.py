@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from .. import database as db
+from ..compiled import Prepared
 from ..realtime import ProtocolError, publish
 from .mentions import forget_mentions, store_mentions
 from .messages import (
@@ -36,6 +37,7 @@ __all__ = [
     "change_message",
     "changes_after",
     "latest_change",
+    "LATEST_CHANGE",
 ]
 
 
@@ -145,11 +147,14 @@ async def changes_after(
     return events
 
 
+LATEST_CHANGE = Prepared(
+    sa.select(sa.func.max(db.message_changes.c.position)).where(
+        db.message_changes.c.channel == sa.bindparam("channel")
+    )
+)
+
+
 async def latest_change(conn: SAConnection, channel: str) -> int:
     """The position of the channel's last change, 0 when it has none."""
-    newest = await conn.scalar(
-        sa.select(sa.func.max(db.message_changes.c.position)).where(
-            db.message_changes.c.channel == channel
-        )
-    )
+    newest = await conn.scalar(LATEST_CHANGE, channel=channel)
     return newest or 0

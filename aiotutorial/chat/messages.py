@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from .. import database as db
+from ..compiled import Prepared
+from ..dbtypes import RowsConnection
 from ..realtime import publish
 from .mentions import mentions_of, store_mentions
 from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
@@ -38,6 +40,9 @@ __all__ = [
     "insert_message",
     "release_restricted",
     "messages_page",
+    "page_statement",
+    "event_from_row",
+    "LATEST_ID",
     "messages_after",
     "latest_id",
     "message_by_id",
@@ -60,7 +65,10 @@ MESSAGE_REF = "message_ref"
 def iso(moment: datetime.datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not datetime.UTC:
+        # The app's connections run with TimeZone=UTC: rows come in UTC already.
+        moment = moment.astimezone(datetime.UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def message_event(row: Any) -> dict[str, Any]:
@@ -202,16 +210,86 @@ async def release_restricted(conn: SAConnection, channel: str) -> int:
     return result.rowcount
 
 
-def hidden_from(reader: str | None) -> Any:
-    """A condition true for messages that ``reader`` (None: anyone, signed out) may not read."""
+def hidden_from(reader: Any) -> Any:
+    """A condition true for messages that ``reader`` may not read: None for anyone signed out,
+    a username, or a ``bindparam`` standing for one."""
     # An alias: the query it goes in may join restricted_messages itself (for the readers).
     hidden = db.restricted_messages.alias("hidden")
     restricted = sa.select(hidden.c.message).where(hidden.c.message == db.messages.c.id)
     if reader is not None:
-        restricted = restricted.where(
-            sa.not_(sa.bindparam("reader", reader) == sa.any_(hidden.c.readers))
-        )
+        if not isinstance(reader, sa.sql.elements.BindParameter):
+            reader = sa.bindparam("reader", reader)
+        # "<> ALL": the reader is none of them. (``not_(reader == any_(...))`` reads the same
+        # but SQLAlchemy renders it "<> ANY", true as soon as one other reader is listed.)
+        restricted = restricted.where(reader != sa.all_(hidden.c.readers))
     return sa.exists(restricted)
+
+
+_PAGES: dict[tuple[str, bool, bool], Prepared] = {}
+
+
+def page_statement(readers: str, before: bool, after: bool) -> Prepared:
+    """The statement of a history page, built and compiled once per shape: ``readers`` is
+    ``"anyone"`` (signed out), ``"reader"`` (a username, the ``reader`` parameter) or
+    ``"everyone"`` (every message, restricted ones with their readers as a last column);
+    ``before``/``after`` say which bounds it has. Parameters: ``channel``, ``limit``, and
+    ``before``, ``after``, ``reader`` as the shape has them. Its rows: ``event_columns()``
+    (and ``readers``), in ascending id order."""
+    key = (readers, before, after)
+    statement = _PAGES.get(key)
+    if statement is not None:
+        return statement
+    # The page's ids come from ix_messages_channel_id alone (an Index Only Scan of this
+    # channel's entries), then the rows by primary key. Selecting the rows directly lets the
+    # planner walk the primary key in id order testing each row's channel, which reads every
+    # other channel's messages in between: the whole table for a channel gone quiet.
+    ids = sa.select(db.messages.c.id).where(db.messages.c.channel == sa.bindparam("channel"))
+    if readers == "anyone":
+        # An anti-join on a table that only holds the messages of turns in progress.
+        ids = ids.where(sa.not_(hidden_from(None)))
+    elif readers == "reader":
+        ids = ids.where(sa.not_(hidden_from(sa.bindparam("reader"))))
+    if before:
+        ids = ids.where(db.messages.c.id < sa.bindparam("before"))
+    if after:
+        ids = ids.where(db.messages.c.id > sa.bindparam("after")).order_by(db.messages.c.id)
+    else:
+        ids = ids.order_by(db.messages.c.id.desc())
+    query = sa.select(*event_columns())
+    joined = with_changes()
+    if readers == "everyone":
+        query = query.add_columns(db.restricted_messages.c.readers)
+        joined = joined.outerjoin(
+            db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
+        )
+    limit = sa.bindparam("limit", type_=sa.Integer)
+    query = (
+        query.select_from(joined)
+        .where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery()))
+        .order_by(db.messages.c.id)
+    )
+    statement = _PAGES[key] = Prepared(query)
+    return statement
+
+
+def event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """``message_event`` for a row of ``event_columns()`` read by position (a page's rows)."""
+    id_, channel, user, time, content, edited, deleted, mentioned = row[:8]
+    event = {
+        "type": "message",
+        "id": id_,
+        "channel": channel,
+        "user": user,
+        "time": iso(time),
+        "content": content,
+    }
+    if edited is not None:
+        event["edited"] = iso(edited)
+    if deleted:
+        event["deleted"] = True
+    if mentioned:
+        event["mentions"] = list(mentioned)
+    return event
 
 
 async def messages_page(
@@ -225,40 +303,28 @@ async def messages_page(
 ) -> list[dict[str, Any]]:
     """A page of history in ascending id order (see docs/protocol.md for the parameters),
     as ``visible_to`` (a username; None for someone signed out; ``EVERYONE``) may read it."""
-    # The page's ids come from ix_messages_channel_id alone (an Index Only Scan of this
-    # channel's entries), then the rows by primary key. Selecting the rows directly lets the
-    # planner walk the primary key in id order testing each row's channel, which reads every
-    # other channel's messages in between: the whole table for a channel gone quiet.
-    ids = sa.select(db.messages.c.id).where(db.messages.c.channel == channel)
-    if visible_to is not EVERYONE:
-        # An anti-join on a table that only holds the messages of turns in progress.
-        ids = ids.where(sa.not_(hidden_from(visible_to)))
-    if before is not None:
-        ids = ids.where(db.messages.c.id < before)
-    if after is not None:
-        ids = ids.where(db.messages.c.id > after).order_by(db.messages.c.id)
-    else:
-        ids = ids.order_by(db.messages.c.id.desc())
-    query = sa.select(*event_columns())
-    joined = with_changes()
+    values: dict[str, Any] = {"channel": channel, "limit": limit}
     if visible_to is EVERYONE:
-        query = query.add_columns(db.restricted_messages.c.readers)
-        joined = joined.outerjoin(
-            db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
-        )
-    query = (
-        query.select_from(joined)
-        .where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery()))
-        .order_by(db.messages.c.id)
-    )
-    rows = await (await conn.execute(query)).fetchall()
+        readers = "everyone"
+    elif visible_to is None:
+        readers = "anyone"
+    else:
+        readers = "reader"
+        values["reader"] = visible_to
+    if before is not None:
+        values["before"] = before
+    if after is not None:
+        values["after"] = after
+    statement = page_statement(readers, before is not None, after is not None)
+    # Every connection the app hands out can (the engine is a CachingEngine).
+    rows = await cast(RowsConnection, conn).rows(statement, **values)
     if visible_to is not EVERYONE:
-        return [message_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
     events = []
     for row in rows:
-        event = message_event(row)
-        if row.readers is not None:
-            event["audience"] = {"users": list(row.readers)}
+        event = event_from_row(row)
+        if row[8] is not None:
+            event["audience"] = {"users": list(row[8])}
         events.append(event)
     return events
 
@@ -275,11 +341,14 @@ async def messages_after(
     return await messages_page(conn, channel, after=after, limit=limit, visible_to=visible_to)
 
 
+LATEST_ID = Prepared(
+    sa.select(sa.func.max(db.messages.c.id)).where(db.messages.c.channel == sa.bindparam("channel"))
+)
+
+
 async def latest_id(conn: SAConnection, channel: str) -> int:
     """The id of the channel's newest message, 0 when it has none."""
-    newest = await conn.scalar(
-        sa.select(sa.func.max(db.messages.c.id)).where(db.messages.c.channel == channel)
-    )
+    newest = await conn.scalar(LATEST_ID, channel=channel)
     return newest or 0
 
 

@@ -5,23 +5,40 @@ kept between runs) on aiotutorial (aiopg) against the same query and the same JS
 bench/sync_app.py on gunicorn's gthread worker (10 threads, psycopg2), at 1, 2 and 4 workers
 each. At each worker count the two servers are loaded interleaved (``httprun.measure_http``:
 round i of each, then round i + 1); the figure is each one's median requests/s with its spread,
-the target >= 1.0x gthread at each count.
+the target >= 1.5x gthread at each count.
+
+At 1 worker the ceiling is measured in the same interleaved rounds: the same three statements
+and the same JSON from a raw aiohttp handler on aiopg, one process, no Pyramid, no bridge, no
+SQLAlchemy at run time (``bench/raw_server.py history``); and the same on asyncpg, when it is
+installed (the bench extra), to show what the driver alone is worth.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import psycopg2
 
 from aiotutorial.db import dsn_from_url
 
-from ..servers import Server, app_server, start_all, stop_all, sync_server
+from ..servers import Server, app_server, raw_server, start_all, stop_all, sync_server
 from .common import HISTORY_CHANNEL, SEED_USER, ratio
 from .context import Context
 from .httprun import measure_http
 
-__all__ = ["HISTORY", "seed_history", "measure", "measure_more_workers", "result"]
+__all__ = [
+    "CEILINGS",
+    "HISTORY",
+    "ceiling_servers",
+    "seed_history",
+    "measure",
+    "measure_more_workers",
+    "result",
+]
+
+# The raw aiohttp servers of the ceiling, by name: their driver.
+CEILINGS = {"raw-aiopg": "aiopg", "raw-asyncpg": "asyncpg"}
 
 HISTORY = f"/channels/{HISTORY_CHANNEL}/messages?limit=50"
 SEED_SQL = """
@@ -59,17 +76,37 @@ def seed_history(url: str, count: int) -> dict[str, Any]:
     return {"channel": HISTORY_CHANNEL, "messages": total, "added": max(0, count - have)}
 
 
-def measure(ctx: Context, app: Server, gthread: Server, workers: int) -> dict[str, Any]:
-    """The history page on ``app`` and ``gthread`` (``workers`` workers each), interleaved."""
+def ceiling_servers(url: str) -> dict[str, Server]:
+    """The ceiling's raw servers (asyncpg's only when it can be imported)."""
+    servers = {}
+    for name, driver in CEILINGS.items():
+        if driver == "asyncpg" and importlib.util.find_spec("asyncpg") is None:
+            continue
+        servers[name] = raw_server(name, "history", database_url=url, driver=driver)
+    return servers
+
+
+def measure(
+    ctx: Context,
+    app: Server,
+    gthread: Server,
+    workers: int,
+    ceilings: dict[str, Server] | None = None,
+) -> dict[str, Any]:
+    """The history page on ``app`` and ``gthread`` (``workers`` workers each) and on the
+    ``ceilings`` (raw servers, one process each), interleaved."""
     p = ctx.profile
+    servers = {"app": app, "gthread": gthread, **(ceilings or {})}
+    targets = {name: server.url(HISTORY) for name, server in servers.items()}
     return measure_http(
         ctx,
         f"GET {HISTORY} ({workers} worker{'s' if workers > 1 else ''})",
-        {"app": app.url(HISTORY), "gthread": gthread.url(HISTORY)},
+        targets,
         connections=p.http_connections,
         duration=p.http_duration,
         runs=p.db_runs,
         warmup=p.http_warmup,
+        pids={name: server.worker_pids for name, server in servers.items()},
     )
 
 
@@ -111,9 +148,40 @@ def result(
             ref["rps"],
             runs=app["rps_runs"],
             reference_runs=ref["rps_runs"],
-            ratio_target=1.0,
-            target=">= 1.0x",
+            ratio_target=1.5,
+            target=">= 1.5x",
         )
+        if workers != 1:
+            continue
+        for name in CEILINGS:
+            ceiling = measured["servers"].get(name)
+            if ceiling is None:
+                continue
+            figures[f"{name}_rps"] = ceiling["rps"]
+            # What Pyramid, the bridge and SQLAlchemy keep of the ceiling (aiopg), and what
+            # the ceiling itself is against the threads.
+            ctx.row(
+                "3 DB JSON",
+                "messages?limit=50 req/s, 1w",
+                app["rps"],
+                "req/s",
+                f"ceiling: {name.replace('raw-', 'raw aiohttp + ')}",
+                ceiling["rps"],
+                runs=app["rps_runs"],
+                reference_runs=ceiling["rps_runs"],
+                target="(report)",
+            )
+            ctx.row(
+                "3 DB JSON",
+                f"ceiling {name.replace('raw-', 'aiohttp + ')}, 1 process",
+                ceiling["rps"],
+                "req/s",
+                "gthread 10, 1w",
+                ref["rps"],
+                runs=ceiling["rps_runs"],
+                reference_runs=ref["rps_runs"],
+                target="(report)",
+            )
     return {
         "status": "ok",
         "what": f"GET {HISTORY} vs sync Pyramid + psycopg2 on gthread (10 threads)",

@@ -32,6 +32,8 @@ def _start(ctx: Context, wanted: set[str]) -> dict[str, Server]:
         plan["sync"] = sync_server("sync-1w", url, worker_class="sync")
     if wanted & {"sync_pyramid", "db_json"}:
         plan["gthread"] = sync_server("gthread-1w", url, worker_class="gthread")
+    if "db_json" in wanted:
+        plan.update(db_json.ceiling_servers(url))
     ctx.say(
         f"starting: {', '.join(plan)} (1 worker each)"
         + (", then raw aiohttp" if "bridge" in wanted else "")
@@ -45,9 +47,10 @@ def _check_pages(ctx: Context, running: dict[str, Server], body: bytes) -> None:
         if name in running and len(fetch(running[name].url(bridge.DEMO))) != len(body):
             ctx.notes.append(f"{running[name].name}'s /demo differs in length from the app's")
     if "gthread" in running:
-        app, gthread = running["app"], running["gthread"]
-        if fetch(gthread.url(db_json.HISTORY)) != fetch(app.url(db_json.HISTORY)):
-            ctx.notes.append("the sync app's history JSON differs from the app's")
+        expected = fetch(running["app"].url(db_json.HISTORY))
+        for name in ("gthread", *db_json.CEILINGS):
+            if name in running and fetch(running[name].url(db_json.HISTORY)) != expected:
+                ctx.notes.append(f"{running[name].name}'s history JSON differs from the app's")
 
 
 def _measure(ctx: Context, wanted: set[str], running: dict[str, Server], fresh: list[Server]):
@@ -60,7 +63,8 @@ def _measure(ctx: Context, wanted: set[str], running: dict[str, Server], fresh: 
         fast = bridge.measure_demo(ctx, running)
     if "db_json" in wanted:
         ctx.begin("db_json", "scenario 3: database-backed JSON")
-        db_runs[1] = db_json.measure(ctx, running["app"], running["gthread"], 1)
+        ceilings = {name: running[name] for name in db_json.CEILINGS if name in running}
+        db_runs[1] = db_json.measure(ctx, running["app"], running["gthread"], 1, ceilings)
     if "sync_pyramid" in wanted:
         slow = sync_pyramid.measure_slow(ctx, running, fresh)
     return fast, db_runs, slow

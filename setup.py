@@ -30,6 +30,8 @@ bench_require = [
     "matplotlib>=3.8,<4",
     # Only for scenario 3's second ceiling (bench/raw_server.py history --driver asyncpg).
     "asyncpg>=0.29,<1",
+    # The server people would pick instead in scenarios 4 and 5 (bench/tornado_server.py).
+    "tornado>=6.4,<7",
 ]
 
 # PostgreSQL in a wheel, for machines without one: aiotutorial.pgcluster uses its programs when

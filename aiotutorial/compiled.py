@@ -91,6 +91,13 @@ class CachingConnection(SAConnection):
         await cursor.execute(entry.sql, values)
         return ResultProxy(self, cursor, self._dialect, entry.result_map)
 
+    async def scalar(self, query: Any, *multiparams: Any, **params: Any) -> Any:
+        """The first column of the first row; a prepared statement's without a result proxy."""
+        if isinstance(query, Prepared) and not multiparams:
+            found = await self.rows(query, **params)
+            return found[0][0] if found else None
+        return await super().scalar(query, *multiparams, **params)
+
     async def rows(self, query: Prepared, **values: Any) -> list[tuple[Any, ...]]:
         """The rows of a prepared SELECT as the driver returns them: plain tuples, read by
         position (no result proxy, no row objects: for pages of many rows)."""
@@ -105,6 +112,8 @@ class CachingConnection(SAConnection):
         cursor = await self._open_cursor()
         try:
             await cursor.execute(entry.sql, params)
+            if cursor.description is None:  # a statement that returns no rows
+                return []
             rows: list[tuple[Any, ...]] = await cursor.fetchall()
         finally:
             self._close_cursor(cursor)

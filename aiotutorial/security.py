@@ -29,6 +29,7 @@ from pyramid.settings import asbool
 
 from . import database as db
 from .aio.helpers import run_awaitable, run_in_executor
+from .compiled import Prepared
 from .realtime import add_feature, publish
 from .request import provided_by_factory
 
@@ -143,27 +144,30 @@ async def find_user(request: Request, username: str) -> Any:
     return await result.first()
 
 
+# Read on every signed-in request: built and compiled once.
+IDENTITY = Prepared(
+    sa.select(db.users.c.username, db.users.c.sessions_valid_after).where(
+        db.users.c.username == sa.bindparam("username")
+    )
+)
+
+
 async def _load_identity(request: Request) -> User | None:
     username = request.session.get(SESSION_KEY)
     if not isinstance(username, str):
         return None
-    result = await request.db.execute(
-        sa.select(db.users.c.username, db.users.c.sessions_valid_after).where(
-            db.users.c.username == username
-        )
-    )
-    row = await result.first()
-    if row is None:  # the account is gone: forget it
+    found = await request.db.rows(IDENTITY, username=username)
+    if not found:  # the account is gone: forget it
         request.session.pop(SESSION_KEY, None)
         return None
-    revoked = row.sessions_valid_after
+    name, revoked = found[0]
     issued = request.session.get(ISSUED_KEY)
     if revoked is not None and (
         not isinstance(issued, int | float) or issued < revoked.timestamp()
     ):
         request.session.invalidate()  # issued before a log-out: revoked
         return None
-    return User(row.username)
+    return User(name)
 
 
 async def revoke_sessions(request: Request, username: str) -> None:

@@ -11,12 +11,14 @@ game's stroke delivery against the chat's, games per worker, and the NOTIFY traf
 bench/strokes package's, which prints its own tables after the main one.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
-synchronous baseline, bench/sync_app.py) and plain aiohttp servers (bench/raw_server.py) on
-free ports of 127.0.0.1, loads them from other processes (``wrk``, or bench/httpload.py when
-wrk is missing; bench/wsclient.py for websockets), and stops them all however it ends. The
-table compares each figure with its reference measured in the same run, at the same process
-count. ``bench/results/latest.json`` gets the raw numbers with the machine, the versions and
-the date; ``bench/results/*.png`` the plots (matplotlib, the ``bench`` extra).
+synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
+bytes, a broadcast, and scenario 3's frameworkless ceilings on aiopg and asyncpg) and Tornado's
+broadcast (bench/tornado_server.py, plain and saving to PostgreSQL) on free ports of
+127.0.0.1, loads them from other processes (``wrk``, or bench/httpload.py when wrk is
+missing; bench/wsclient.py for websockets), and stops them all however it ends. The table
+compares each figure with its reference measured in the same run, at the same process count.
+``bench/results/latest.json`` gets the raw numbers with the machine, the versions and the
+date; ``bench/results/*.png`` the plots (matplotlib, the ``bench`` extra).
 
 Measurement discipline, for a small shared machine: the two servers of every ratio are measured
 interleaved (round i of each, then round i + 1), and each figure is the median of its rounds

@@ -194,6 +194,27 @@ def raw_server(
     return Server(name, command, port=free_port(), ready_path=ready, env=env)
 
 
+def tornado_server(
+    name: str, *, persist: tuple[str, str] | None = None, database_url: str | None = None
+) -> Server:
+    """bench/tornado_server.py: Tornado's websocket broadcast (saving each message to
+    PostgreSQL first with ``persist``, a channel and a user)."""
+
+    def command(port: int) -> list[str]:
+        argv = [sys.executable, "-m", "bench.tornado_server", "--port", str(port)]
+        return argv + (["--persist", ":".join(persist)] if persist else [])
+
+    env = {"DATABASE_URL": database_url} if database_url else None
+    return Server(name, command, port=free_port(), ready_path="/health", env=env)
+
+
+def tornado_installed() -> bool:
+    """Is Tornado importable (the bench extra)? Its rows are left out otherwise."""
+    import importlib.util
+
+    return importlib.util.find_spec("tornado") is not None
+
+
 def start_all(servers: Sequence[Server]) -> list[Server]:
     """Start ``servers`` at once (gunicorn boots take a second or two each)."""
     with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:

@@ -107,6 +107,22 @@ class BenchSmokeTest(_BenchRun):
         differing = [note for note in self.results["notes"] if "differs" in note]
         self.assertEqual(differing, [])
 
+    def test_tornado_runs_beside_the_app_when_installed(self) -> None:
+        import importlib.util
+
+        self.assertIsNotNone(self.results, self.output())
+        if importlib.util.find_spec("tornado") is None:
+            # Without the bench extra the rows are left out, and the results say so.
+            notes = self.results["notes"]
+            self.assertTrue(any("Tornado is not installed" in note for note in notes), notes)
+            return
+        summary = self.results["scenarios"]["fanout"]["summary"]
+        for kind in ("tornado", "tornado-pg"):
+            with self.subTest(server=kind):
+                for rate, entry in summary[kind].items():
+                    self.assertEqual(entry["lost"], 0, rate)
+                    self.assertGreater(entry["deliveries_per_s"], 0, rate)
+
     def test_the_history_rounds_say_where_the_cpu_went(self) -> None:
         self.assertIsNotNone(self.results, self.output())
         servers = self.results["scenarios"]["db_json"]["by_workers"]["1"]["servers"]

@@ -103,6 +103,25 @@ class PreparedRowsTests(EngineCase):
                 self.assertIs(type(rows[0]), tuple)
                 self.assertEqual(len(conn._cursors), 0, "the cursor is closed")
 
+    async def test_scalar_of_a_prepared_statement(self) -> None:
+        from aiotutorial.compiled import Prepared
+
+        find = Prepared(
+            sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("n"))
+        )
+        touch = Prepared(
+            db.chats.update()
+            .where(db.chats.c.channel == sa.bindparam("n"))
+            .values(channel=sa.bindparam("n"))
+        )
+        async with self.engine.acquire() as conn:
+            self.assertEqual(await conn.scalar(find, n=self.names[1]), self.names[1])
+            self.assertIsNone(await conn.scalar(find, n="no-such-channel"))
+            # A statement that returns no rows has no first column: None, and no error.
+            self.assertIsNone(await conn.scalar(touch, n=self.names[1]))
+            self.assertEqual(await conn.rows(touch, n=self.names[1]), [])
+            self.assertEqual(len(conn._cursors), 0)
+
     async def test_history_page_shapes_read_the_same_rows(self) -> None:
         from aiotutorial import chat
 

@@ -263,9 +263,14 @@ def page_statement(readers: str, before: bool, after: bool) -> Prepared:
             db.restricted_messages, db.restricted_messages.c.message == db.messages.c.id
         )
     limit = sa.bindparam("limit", type_=sa.Integer)
+    # "id = ANY(ARRAY(the page's ids))", not "id IN (the page's ids)": the planner then
+    # fetches the rows by primary key whatever the table's size. With IN, on a table of a few
+    # thousand rows it read the whole table into a hash (1.2 ms of PostgreSQL's CPU instead
+    # of 0.2 per page, the bulk of what a history page cost).
+    page_ids = sa.func.array(ids.limit(limit).scalar_subquery())
     query = (
         query.select_from(joined)
-        .where(db.messages.c.id.in_(ids.limit(limit).scalar_subquery()))
+        .where(db.messages.c.id == sa.any_(page_ids))
         .order_by(db.messages.c.id)
     )
     statement = _PAGES[key] = Prepared(query)

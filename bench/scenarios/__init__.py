@@ -7,12 +7,14 @@
    each: ``sleep=0``, then ``sleep=0.1`` with 500 concurrent connections.
 3. ``db_json`` (db_json.py): ``GET /channels/bench-history/messages?limit=50`` (5,000 seeded
    messages) against the same query in sync Pyramid + psycopg2 on gthread, at 1, 2 and 4
-   workers.
+   workers; at 1 worker also against its ceilings, the same statements and JSON from raw
+   aiohttp on aiopg and on asyncpg; CPU per request of the server, PostgreSQL and the rest.
 4. ``fanout`` (fanout.py): one channel, N subscribed websockets on one worker, one sender at
    fixed rates; delay from send to each delivery and deliveries/s, against a raw aiohttp
-   broadcast server.
+   broadcast server, and Tornado's broadcast plain and saving to PostgreSQL (alternatives.py).
 5. ``capacity`` (capacity.py): N idle authenticated websockets on one worker: memory per
-   connection and the time for one broadcast to reach all of them, against the raw server.
+   connection and the time for one broadcast to reach all of them, against the raw server
+   and Tornado's.
 
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the

@@ -18,7 +18,17 @@ import asyncio
 from typing import Any
 
 from .. import servers
-from ..servers import Server, app_server, raw_server, rss_kb, start_all, stop_all
+from ..servers import (
+    Server,
+    app_server,
+    raw_server,
+    rss_kb,
+    start_all,
+    stop_all,
+    tornado_installed,
+    tornado_server,
+)
+from . import alternatives
 from .accounts import chat_setup
 from .common import OVERLAY, fmt, ms, spread
 from .context import Context
@@ -116,19 +126,23 @@ async def _targets(ctx: Context) -> tuple[list[Target], list[Server]]:
         return ctx.kept["targets"], [ctx.kept["app"], ctx.kept["raw"]]
     p = ctx.profile
     app = app_server("capacity-app", ctx.database_url, ini=servers.overlay_ini(OVERLAY))
-    raw = raw_server("capacity-raw", "broadcast")
-    ctx.say(f"starting: fresh app and raw broadcast; {p.capacity_sockets} idle sockets")
-    await asyncio.to_thread(start_all, [app, raw])
+    started = [app, raw_server("capacity-raw", "broadcast")]
+    if tornado_installed():
+        started.append(tornado_server("capacity-tornado"))
+    ctx.say(f"starting: fresh app, raw broadcast (and Tornado); {p.capacity_sockets} idle sockets")
+    await asyncio.to_thread(start_all, started)
     try:
         channel, cookie, sender_cookie = await chat_setup(ctx, app)
     except BaseException:
-        await asyncio.to_thread(stop_all, [app, raw])
+        await asyncio.to_thread(stop_all, started)
         raise
     targets = [
         Target("app", app, f"/channels/{channel}/ws", cookie, sender_cookie),
-        Target("raw", raw, "/ws", None, None),
+        Target("raw", started[1], "/ws", None, None),
     ]
-    return targets, [app, raw]
+    if len(started) > 2:
+        targets.append(Target("tornado", started[2], "/ws", None, None))
+    return targets, started
 
 
 async def _measure(ctx: Context, targets: list[Target]) -> dict[str, Any]:
@@ -186,12 +200,14 @@ async def capacity(ctx: Context) -> dict[str, Any]:
         ctx.kept.clear()
     app, raw = results["app"], results["raw"]
     _rows(ctx, app, raw)
+    tornado = results.get("tornado")
+    alternatives.capacity_rows(ctx, app, tornado)
     n = ctx.profile.capacity_sockets
     return {
         "status": "ok",
         "what": f"{n} idle authenticated websockets on one worker (one user's cookie)",
         "sockets": n,
-        "order": "memory: each server in turn, once; broadcasts interleaved: app, raw, app...",
+        "order": "memory: each server in turn, once; broadcasts interleaved: app, raw (tornado)...",
         "servers": results,
         "figures": {
             "app_kb_per_connection": app["kb_per_connection"],
@@ -204,5 +220,13 @@ async def capacity(ctx: Context) -> dict[str, Any]:
             "raw_broadcast_ms_max": raw["broadcast_ms_max"],
             "app_connect_rate": app["connect_rate"],
             "raw_connect_rate": raw["connect_rate"],
+            **(
+                {
+                    "tornado_kb_per_connection": tornado["kb_per_connection"],
+                    "tornado_broadcast_ms": tornado["broadcast_ms"],
+                }
+                if tornado is not None
+                else {}
+            ),
         },
     }

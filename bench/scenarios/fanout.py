@@ -18,8 +18,9 @@ from typing import Any
 
 from .. import servers
 from ..common import Histogram
-from ..servers import app_server, raw_server, start_all, stop_all
+from ..servers import Server, app_server, raw_server, start_all, stop_all
 from ..wsclient import content
+from . import alternatives
 from .accounts import chat_setup
 from .common import OVERLAY, fmt, ms, spread
 from .context import Context
@@ -186,7 +187,18 @@ def _rows(ctx: Context, by_kind: dict[str, Any]) -> dict[str, Any]:
             ratio_target=0.7 if rate >= 100 else None,
             target=">= 0.7x" if rate >= 100 else "(report)",
         )
+        alternatives.fanout_rows(ctx, by_kind, rate, figures)
     return figures
+
+
+def _connection_figures(group: Group) -> dict[str, Any]:
+    return {
+        "ok": group.ok,
+        "failed": group.failed,
+        "failures": group.failures,
+        "seconds": group.connect_seconds,
+        "processes": len(group.procs),
+    }
 
 
 async def fanout(ctx: Context) -> dict[str, Any]:
@@ -197,6 +209,7 @@ async def fanout(ctx: Context) -> dict[str, Any]:
     ctx.say(f"starting: app (overlay ini, 1 worker) and raw broadcast; {p.fanout_clients} clients")
     await asyncio.to_thread(start_all, [app, raw])
     groups: dict[str, Group] = {}
+    others: list[Server] = []
     keep = not p.fresh_capacity_server
     try:
         channel, cookie, sender_cookie = await chat_setup(ctx, app)
@@ -204,23 +217,16 @@ async def fanout(ctx: Context) -> dict[str, Any]:
             Target("app", app, f"/channels/{channel}/ws", cookie, sender_cookie),
             Target("raw", raw, "/ws", None, None),
         ]
-        groups = await _connect(ctx, targets)
+        more, others = await alternatives.fanout_targets(ctx, ctx.users[-1])
+        groups = await _connect(ctx, targets + more)
         runs = await _measure(ctx, groups)
-        connections = {
-            kind: {
-                "ok": group.ok,
-                "failed": group.failed,
-                "failures": group.failures,
-                "seconds": group.connect_seconds,
-                "processes": len(group.procs),
-            }
-            for kind, group in groups.items()
-        }
+        connections = {kind: _connection_figures(group) for kind, group in groups.items()}
         if keep:
             ctx.kept.update(app=app, raw=raw, targets=targets)
     finally:
         for group in groups.values():
             await group.close()
+        await asyncio.to_thread(stop_all, others)
         if not keep or "app" not in ctx.kept:
             await asyncio.to_thread(stop_all, [app, raw])
     by_kind = summary(runs)
@@ -234,7 +240,7 @@ async def fanout(ctx: Context) -> dict[str, Any]:
         "rates": list(p.fanout_rates),
         "duration_s": p.fanout_duration,
         "runs_per_rate": p.fanout_runs,
-        "order": "per rate, interleaved rounds: app, raw, app, raw...",
+        "order": "per rate, interleaved rounds: app, raw (tornado, tornado-pg), app, raw...",
         "max_deliveries_per_run": p.fanout_max_deliveries,
         "connections": connections,
         "summary": by_kind,

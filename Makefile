@@ -96,7 +96,7 @@ clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and cache
 # Refuses to start on a busy machine (load average over 1, or other processes using more than
 # half a core in a short sample): FORCE=1 measures anyway, with a warning the results record.
 .PHONY: bench
-bench: db ## the benchmarks, about 13 minutes (QUICK=1: about 7), after make test
+bench: db ## the benchmarks, about 15 minutes (QUICK=1: about 7), after make test
 	@test $(VENV)/.bench-installed -nt setup.py || { \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }

@@ -37,6 +37,17 @@ class _Compiled:
         self.result_map = compiled._result_columns
 
 
+def _processed(entry: _Compiled, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` through the statement's bind processors (types that convert on the way in)."""
+    processors = entry.processors
+    if not processors:
+        return values
+    return {
+        name: processors[name](value) if name in processors else value
+        for name, value in values.items()
+    }
+
+
 class Prepared:
     """A hot statement built once with named ``bindparam``s, compiled at its first run and
     run with its values as keyword arguments: ``await conn.scalar(FIND, name="x")``. Even
@@ -81,12 +92,7 @@ class CachingConnection(SAConnection):
         return await self._run(entry, values)
 
     async def _run(self, entry: _Compiled, values: dict[str, Any]) -> Any:
-        processors = entry.processors
-        if processors:
-            values = {
-                name: processors[name](value) if name in processors else value
-                for name, value in values.items()
-            }
+        values = _processed(entry, values)
         cursor = await self._open_cursor()
         await cursor.execute(entry.sql, values)
         return ResultProxy(self, cursor, self._dialect, entry.result_map)
@@ -102,13 +108,7 @@ class CachingConnection(SAConnection):
         """The rows of a prepared SELECT as the driver returns them: plain tuples, read by
         position (no result proxy, no row objects: for pages of many rows)."""
         entry = query.compiled(self._dialect, {"compile_kwargs": self._query_compile_kwargs})
-        params = entry.compiled.construct_params(values)
-        processors = entry.processors
-        if processors:
-            params = {
-                name: processors[name](value) if name in processors else value
-                for name, value in params.items()
-            }
+        params = _processed(entry, entry.compiled.construct_params(values))
         cursor = await self._open_cursor()
         try:
             await cursor.execute(entry.sql, params)

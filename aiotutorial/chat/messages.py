@@ -74,20 +74,45 @@ def iso(moment: datetime.datetime | None) -> str | None:
 def message_event(row: Any) -> dict[str, Any]:
     """The protocol's message frame for a ``messages`` row (with the columns of
     ``event_columns`` when it has them: ``edited``, ``deleted``, ``mentions``)."""
+    return _frame(
+        row.id,
+        row.channel,
+        row.user,
+        row.time,
+        row.content,
+        getattr(row, "edited", None),
+        getattr(row, "deleted", None),
+        getattr(row, "mentions", None),
+    )
+
+
+def event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """``message_event`` for a row of ``event_columns()`` read by position (a page's rows)."""
+    return _frame(*row[:8])
+
+
+def _frame(
+    id_: int,
+    channel: str,
+    user: str,
+    time: datetime.datetime,
+    content: str,
+    edited: datetime.datetime | None,
+    deleted: bool | None,
+    mentioned: Any,
+) -> dict[str, Any]:
     event = {
         "type": "message",
-        "id": row.id,
-        "channel": row.channel,
-        "user": row.user,
-        "time": iso(row.time),
-        "content": row.content,
+        "id": id_,
+        "channel": channel,
+        "user": user,
+        "time": iso(time),
+        "content": content,
     }
-    edited = getattr(row, "edited", None)
     if edited is not None:
         event["edited"] = iso(edited)
-    if getattr(row, "deleted", None):
+    if deleted:
         event["deleted"] = True
-    mentioned = getattr(row, "mentions", None)
     if mentioned:
         event["mentions"] = list(mentioned)
     return event
@@ -275,26 +300,6 @@ def page_statement(readers: str, before: bool, after: bool) -> Prepared:
     )
     statement = _PAGES[key] = Prepared(query)
     return statement
-
-
-def event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    """``message_event`` for a row of ``event_columns()`` read by position (a page's rows)."""
-    id_, channel, user, time, content, edited, deleted, mentioned = row[:8]
-    event = {
-        "type": "message",
-        "id": id_,
-        "channel": channel,
-        "user": user,
-        "time": iso(time),
-        "content": content,
-    }
-    if edited is not None:
-        event["edited"] = iso(edited)
-    if deleted:
-        event["deleted"] = True
-    if mentioned:
-        event["mentions"] = list(mentioned)
-    return event
 
 
 async def messages_page(

@@ -5,6 +5,7 @@ the same saving each message to PostgreSQL before broadcasting it (as aiotutoria
 before it publishes): one process each, the same clients, rates and sockets as the app and
 the raw aiohttp server, loaded in the same interleaved rounds. Their rows report (no target).
 They need the bench extra (Tornado); without it their rows are left out, with a note.
+(Scenario 5 starts the plain one beside its own servers: capacity.py.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..servers import Server, start_all, tornado_installed, tornado_server
 from .context import Context
 from .wsgroup import Target
 
-__all__ = ["FANOUT_KINDS", "fanout_targets", "fanout_rows", "capacity_rows"]
+__all__ = ["FANOUT_KINDS", "fanout_targets", "fanout_rows"]
 
 FANOUT_KINDS = {"tornado": "Tornado", "tornado-pg": "Tornado + PostgreSQL"}
 FIGURES = ("p50_ms", "p99_ms", "deliveries_per_s")
@@ -75,30 +76,3 @@ def fanout_rows(ctx: Context, by_kind: dict[str, Any], rate: int, figures: dict[
             runs=app["deliveries_per_s_runs"],
             reference_runs=other["deliveries_per_s_runs"],
         )
-
-
-def capacity_rows(ctx: Context, app: dict[str, Any], tornado: dict[str, Any] | None) -> None:
-    """Memory per idle socket and the broadcast to all, against Tornado's."""
-    if tornado is None:
-        return
-    n = ctx.profile.capacity_sockets
-    ctx.row(
-        "5 capacity",
-        f"KB per idle socket ({n})",
-        app["kb_per_connection"],
-        "KB",
-        "Tornado",
-        tornado["kb_per_connection"],
-        runs=[app["kb_per_connection"]],
-        reference_runs=[tornado["kb_per_connection"]],
-    )
-    ctx.row(
-        "5 capacity",
-        f"broadcast to all {n} ms",
-        app["broadcast_ms"],
-        "ms",
-        "Tornado",
-        tornado["broadcast_ms"],
-        runs=app["broadcast_ms_runs"],
-        reference_runs=tornado["broadcast_ms_runs"],
-    )

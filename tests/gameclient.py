@@ -138,6 +138,27 @@ class GameTable:
         assert first is not None
         return first
 
+    async def play_to_end(self, first_turn: int, watcher: str) -> dict[str, Any]:
+        """Play every turn from ``first_turn`` on, everyone guessing; the game.over frame as
+        ``watcher`` got it (its socket looked up each turn: it may have been replaced)."""
+        number = first_turn
+        while True:
+            frame = await self.sockets[watcher].wait_for(
+                lambda f, n=number: (
+                    (f["type"] == "game.state" and f["turn"] == n) or f["type"] == "game.over"
+                ),
+                20,
+            )
+            if frame["type"] == "game.over":
+                return frame
+            turn = await self.next_turn(number)
+            word = await self.choose(turn)
+            for user in self.users:
+                if user != turn.drawer:
+                    await self.guess(user, word)
+            await self.turn_end(turn)
+            number += 1
+
     def leaks(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Frames a guesser got, during a turn and before its end, holding the turn's word."""
         found = []

@@ -61,27 +61,6 @@ class FailoverTests(GameServersTest):
             again.append(user)
         return again
 
-    async def finish_the_game(self, table: GameTable, watcher: str, first_turn: int) -> dict:
-        """Play every turn from ``first_turn`` on (everyone guesses); the game.over frame."""
-        number = first_turn
-        while True:
-            sock = table.sockets[watcher]
-            frame = await sock.wait_for(
-                lambda f, n=number: (
-                    (f["type"] == "game.state" and f["turn"] == n) or f["type"] == "game.over"
-                ),
-                20,
-            )
-            if frame["type"] == "game.over":
-                return frame
-            turn = await table.next_turn(number)
-            word = await table.choose(turn)
-            for user in table.users:
-                if user != turn.drawer:
-                    await table.guess(user, word)
-            await table.turn_end(turn)
-            number += 1
-
     def points_from_turn_ends(self, table: GameTable, watcher: str) -> dict[str, int]:
         totals: dict[str, int] = {}
         for frame in table.sockets[watcher].of_type("game.turn_end"):
@@ -154,7 +133,7 @@ class FailoverTests(GameServersTest):
             if user not in (turn.drawer, early):
                 await table.guess(user, turn.word)
         await table.turn_end(turn)
-        over = await self.finish_the_game(table, b_user, 2)
+        over = await table.play_to_end(2, b_user)
         expected = self.points_from_turn_ends(table, b_user)
         self.assertEqual({s["user"]: s["points"] for s in over["scores"]}, expected)
         rows = await self.db_rows('SELECT "user", points FROM scores WHERE game = %s', over["game"])
@@ -178,7 +157,7 @@ class FailoverTests(GameServersTest):
             if user != turn.drawer:
                 await table.guess(user, turn.word)
         await table.turn_end(turn)
-        over = await self.finish_the_game(table, users[2], 2)
+        over = await table.play_to_end(2, users[2])
         expected = self.points_from_turn_ends(table, users[2])
         rows = await self.db_rows('SELECT "user", points FROM scores WHERE game = %s', over["game"])
         self.assertEqual({r[0]: r[1] for r in rows}, expected)

@@ -349,7 +349,7 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
             if user not in (turn.drawer, early):
                 await table.guess(user, word)
         await table.turn_end(turn)
-        over = await self.finish(table, 2)
+        over = await table.play_to_end(2, table.users[0])
         watcher = next(user for user, home in homes.items() if home is not doomed)
         totals: dict[str, int] = {}
         for frame in table.sockets[watcher].of_type("game.turn_end"):
@@ -367,27 +367,6 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
     async def owner_other_than(self, channel: str, owner: str) -> bool:
         rows = await self.rows("SELECT owner FROM game_state WHERE channel = %s", channel)
         return bool(rows) and rows[0][0] != owner
-
-    async def finish(self, table: GameTable, first_turn: int) -> dict[str, Any]:
-        """Play every turn from ``first_turn`` on (everyone guesses); the game.over frame."""
-        number = first_turn
-        watcher = table.users[0]
-        while True:
-            frame = await table.sockets[watcher].wait_for(
-                lambda f, n=number: (
-                    (f["type"] == "game.state" and f["turn"] == n) or f["type"] == "game.over"
-                ),
-                20,
-            )
-            if frame["type"] == "game.over":
-                return frame
-            turn = await table.next_turn(number)
-            word = await table.choose(turn)
-            for user in table.users:
-                if user != turn.drawer:
-                    await table.guess(user, word)
-            await table.turn_end(turn)
-            number += 1
 
 
 async def _connect(client: ProxiedClient, channel: str) -> ChatSocket | None:

@@ -340,3 +340,35 @@ class GatedProxy:
             await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
         finally:
             self._writers.difference_update((writer, up_writer))
+
+
+class ChatServerTestCase(BrowserTestCase):
+    """Browser tests sharing one chat server (``chat_server()``) for their class."""
+
+    server: ClassVar[GunicornServer]
+    base: ClassVar[str]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = chat_server()
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.start()
+        cls.base = cls.server.url("")
+
+
+class Timings:
+    """Timings a module's tests note down (``record``), written to ``test-artifacts/<file>``
+    by the module's ``tearDownModule`` (``write``)."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.lines: list[str] = []
+
+    def record(self, test: unittest.TestCase, what: str, seconds: float) -> None:
+        self.lines.append(f"{test.id().rsplit('.', 1)[-1]}: {what}: {seconds:.3f} s")
+
+    def write(self) -> None:
+        if self.lines:
+            ARTIFACTS.mkdir(exist_ok=True)
+            (ARTIFACTS / self.file_name).write_text("\n".join(self.lines) + "\n")

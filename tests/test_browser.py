@@ -9,54 +9,35 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg2
 
 from aiotutorial.db import dsn_from_url
 
 from .browser import (
-    ARTIFACTS,
     PHONE,
     BrowserTestCase,
+    ChatServerTestCase,
     GatedProxy,
+    Timings,
     chat_server,
     unique,
 )
 from .dbtest import prepare_testing_database
-from .support import GunicornServer
 
 # A message must reach the other user within this bound (seconds).
 DELIVERY_BOUND = 2.0
 # Longest wait for a page to reconnect by itself: the backoff's 10 s cap plus its jitter.
 RECONNECT_MS = 15_000
 
-TIMINGS: list[str] = []
+TIMINGS = Timings("browser-timings.txt")
+tearDownModule = TIMINGS.write
+record = TIMINGS.record
 
 
-def tearDownModule() -> None:
-    if TIMINGS:
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "browser-timings.txt").write_text("\n".join(TIMINGS) + "\n")
-
-
-def record(test: BrowserTestCase, what: str, seconds: float) -> None:
-    TIMINGS.append(f"{test.id().rsplit('.', 1)[-1]}: {what}: {seconds:.3f} s")
-
-
-class ChatPagesTests(BrowserTestCase):
+class ChatPagesTests(ChatServerTestCase):
     """Tests sharing one server: chatting, escaping, history, the phone layout."""
-
-    server: ClassVar[GunicornServer]
-    base: ClassVar[str]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.server = chat_server()
-        cls.addClassCleanup(cls.server.stop)
-        cls.server.start()
-        cls.base = cls.server.url("")
 
     def two_users_in_channel(self) -> tuple[Any, Any, str, str, str]:
         """Alice and Bob registered, in a channel Alice created; both pages live."""

@@ -11,15 +11,14 @@ Notification API is replaced by a recorder before the page's scripts run.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg2
 
 from aiotutorial.db import dsn_from_url
 
-from .browser import PHONE, BrowserTestCase, chat_server, unique
+from .browser import PHONE, ChatServerTestCase, unique
 from .dbtest import prepare_testing_database
-from .support import GunicornServer
 
 # Before the page's scripts: a Notification that records instead of showing, permission as
 # given (granted unless the test says otherwise).
@@ -61,18 +60,7 @@ def insert_unannounced(channel: str, user: str, content: str) -> None:
     conn.close()
 
 
-class ReadingTests(BrowserTestCase):
-    server: ClassVar[GunicornServer]
-    base: ClassVar[str]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.server = chat_server()
-        cls.addClassCleanup(cls.server.stop)
-        cls.server.start()
-        cls.base = cls.server.url("")
-
+class ReadingTests(ChatServerTestCase):
     def user_page(self, name: str, viewport: dict[str, int] | None = None, **options: Any) -> Any:
         page = self.new_page(viewport or {"width": 1280, "height": 800}, **options)
         page.add_init_script(NOTIFICATIONS)

@@ -12,28 +12,19 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg2
 
 from aiotutorial.db import dsn_from_url
 
-from .browser import ARTIFACTS, BrowserTestCase, GatedProxy, chat_server, unique
+from .browser import ChatServerTestCase, GatedProxy, Timings, chat_server, unique
 from .dbtest import prepare_testing_database
-from .support import GunicornServer
 from .test_browser import RECONNECT_MS
 
-TIMINGS: list[str] = []
-
-
-def tearDownModule() -> None:
-    if TIMINGS:
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "browser-sending-timings.txt").write_text("\n".join(TIMINGS) + "\n")
-
-
-def record(test: BrowserTestCase, what: str, seconds: float) -> None:
-    TIMINGS.append(f"{test.id().rsplit('.', 1)[-1]}: {what}: {seconds:.3f} s")
+TIMINGS = Timings("browser-sending-timings.txt")
+tearDownModule = TIMINGS.write
+record = TIMINGS.record
 
 
 def rows(channel: str, content: str) -> int:
@@ -61,17 +52,8 @@ def end_sessions(user: str) -> None:
     conn.close()
 
 
-class SendingTests(BrowserTestCase):
+class SendingTests(ChatServerTestCase):
     """One server for the class; Alice behind her own proxy, Bob straight to the server."""
-
-    server: ClassVar[GunicornServer]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.server = chat_server()
-        cls.addClassCleanup(cls.server.stop)
-        cls.server.start()
 
     def alice_and_bob(self) -> tuple[Any, Any, GatedProxy, str, str, str]:
         proxy = GatedProxy(self.server.port).start()

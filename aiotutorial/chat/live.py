@@ -10,6 +10,11 @@ answered with the stored message instead of being stored twice (``refs``).
 Other features may look at a message before the chat posts it (``intercept``): inside the
 message's transaction, a hook can take the message over (the game takes a guess during a turn).
 They may also refuse an edit (``guard_edits``): the game refuses them while a word is drawn.
+
+Messages go through a group commit (``realtime.groupcommit``): the messages of a channel that
+arrive while its last transaction runs (from one socket's burst, or from many sockets) are
+stored together in the next, in the order they came, with one lock of the channel, one insert
+and one notification. A message refused inside it (by a hook) is answered alone.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiopg.sa import SAConnection
+from pyramid.settings import asbool
 
 from ..db import run_transaction
 from ..realtime import Hub, Member, ProtocolError, add_feature, encode, publish
 from ..realtime.bus import CONNECTION_ERRORS
+from ..realtime.groupcommit import MAX_BATCH, GroupCommit, Refused
 from ..throttle import Throttle
 from .edits import change_message, message_to_change
-from .messages import MESSAGE_REF, insert_message, message_by_id
+from .messages import MESSAGE_REF, insert_messages, message_by_id
 from .protocol import (
     ACK,
     CHANGED,
@@ -45,22 +52,35 @@ from .protocol import (
     message_content,
     message_id,
 )
-from .refs import Claimed, claim_ref, forget_old_refs
+from .refs import Claimed, claim_refs, forget_old_refs
 from .streams import ChangeStream, ChatStream
 from .unread import ReadMarkers
 
-__all__ = ["ChatFeature", "Interceptor", "EditGuard"]
+__all__ = ["ChatFeature", "Post", "Interceptor", "EditGuard"]
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 600.0
 
-# ``await hook(conn, member, content, ref)`` inside the message's transaction: True if it took
-# the message (the chat then posts nothing; the hook answers the ``ref`` when it is done).
-Interceptor = Callable[[SAConnection, Member, str, str | None], Awaitable[bool]]
+
+class Post(NamedTuple):
+    """A message sent on a socket, waiting for its channel's next transaction."""
+
+    member: Member
+    content: str
+    ref: str | None
+
+
+# ``await hook(conn, posts)`` inside the transaction of ``posts`` (messages of one channel, in
+# the order sent): the indices of those it took over (the chat posts nothing for them; the hook
+# answers their ``ref`` when it is done). It may raise ``Refused(index, error)`` for one.
+Interceptor = Callable[[SAConnection, list[Post]], Awaitable[set[int]]]
 # ``await guard(conn, member, content)`` inside an edit's transaction: raises ProtocolError to
 # refuse the new text.
 EditGuard = Callable[[SAConnection, Member, str], Awaitable[None]]
+
+
+Outcome = dict[str, Any] | Claimed | None  # stored, sent before, or taken by a hook
 
 
 class ChatFeature:
@@ -91,7 +111,13 @@ class ChatFeature:
         hub.on(MESSAGE_REF, self.stream.on_message_ref)
         hub.on(CHANGED, self.changes.on_changed)
         hub.on(TYPING, self._deliver)
-        hub.on_frame(MESSAGE, self.on_message)
+        # Off: one transaction per message, each socket's next frame read after it (as
+        # before group commit; the write-path benchmark compares the two).
+        grouped = asbool(settings.get("chat.group_commit", True))
+        self.posts: GroupCommit[Post, Outcome] = GroupCommit(
+            hub.engine, self._store, max_batch=MAX_BATCH if grouped else 1
+        )
+        hub.on_frame(MESSAGE, self.on_message, pipelined=grouped)
         hub.on_frame(EDIT, self.on_edit)
         hub.on_frame(DELETE, self.on_delete)
         hub.on_frame(TYPING, self.on_typing)
@@ -99,6 +125,7 @@ class ChatFeature:
         hub.add_task(self.markers.flush_forever)
         hub.add_task(self._housekeeping_forever)
         hub.add_stop_hook(self.markers.flush)
+        hub.add_stop_hook(self.posts.drain)
 
     def intercept(self, hook: Interceptor) -> None:
         self.interceptors.append(hook)
@@ -119,21 +146,51 @@ class ChatFeature:
                 RATE_LIMITED, f"At most {self.throttle.rate:g} messages a second; slow down."
             )
 
-        async def post(conn: SAConnection) -> dict[str, Any] | Claimed | None:
-            if ref is not None:
-                claimed = await claim_ref(conn, member.user, ref)
-                if claimed is not None:
-                    return claimed
-            for hook in self.interceptors:
-                if await hook(conn, member, content, ref):
-                    return None
-            return await insert_message(conn, member.channel, member.user, content, ref=ref)
-
-        outcome = await run_transaction(self.hub.engine, post)
+        outcome = await self.posts.submit(member.channel, Post(member, content, ref))
         if isinstance(outcome, dict):
             self.markers.note(member.user, member.channel, outcome["id"])
         elif isinstance(outcome, Claimed):
             await self._answer_again(member, ref, outcome)
+
+    async def _store(self, conn: SAConnection, posts: list[Post]) -> list[Outcome]:
+        """One transaction's messages, all of one channel (``GroupCommit``'s work): their refs
+        claimed, the rest shown to the hooks, what is left inserted in order. A statement or
+        two each, whatever the number of messages."""
+        outcomes: list[Outcome] = [None] * len(posts)
+        first_of: dict[tuple[str, str], int] = {}
+        again: dict[int, int] = {}  # a ref sent twice within the batch: index -> first one
+        for index, (member, _, ref) in enumerate(posts):
+            if ref is not None:
+                earlier = first_of.setdefault((member.user, ref), index)
+                if earlier != index:
+                    again[index] = earlier
+        claimed = await claim_refs(conn, list(first_of))
+        left = []
+        for index, post in enumerate(posts):
+            if index in again:
+                continue
+            if post.ref is not None:
+                seen = claimed.get((post.member.user, post.ref))
+                if seen is not None:
+                    outcomes[index] = seen
+                    continue
+            left.append(index)
+        for hook in self.interceptors:
+            if not left:
+                break
+            try:
+                taken = await hook(conn, [posts[i] for i in left])
+            except Refused as refused:
+                raise Refused(left[refused.index], refused.error) from refused.error
+            left = [i for n, i in enumerate(left) if n not in taken]
+        if left:
+            rows = [(posts[i].member.user, posts[i].content, posts[i].ref) for i in left]
+            events = await insert_messages(conn, posts[0].member.channel, rows)
+            for index, event in zip(left, events, strict=True):
+                outcomes[index] = event
+        for index, earlier in again.items():
+            outcomes[index] = _as_claimed(outcomes[earlier])
+        return outcomes
 
     async def _answer_again(self, member: Member, ref: str | None, claimed: Claimed) -> None:
         """A message sent again: the stored one answers it (a client keys messages by id, so
@@ -211,6 +268,13 @@ class ChatFeature:
                 log.debug("forgot %d old message refs", forgotten)
             except CONNECTION_ERRORS as exc:
                 log.warning("could not forget old message refs: %s", exc)
+
+
+def _as_claimed(outcome: Outcome) -> Claimed:
+    """A ref's second send in the batch that stored it: answered as a resend."""
+    if isinstance(outcome, Claimed):
+        return outcome
+    return Claimed(outcome["id"] if outcome is not None else None)
 
 
 def includeme(config: Any) -> None:

@@ -13,7 +13,7 @@ users it mentions (``mentions``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -23,9 +23,10 @@ from .. import database as db
 from ..compiled import Prepared
 from ..dbtypes import RowsConnection
 from ..realtime import publish
+from ..realtime.bus import publish_many
 from .mentions import mentions_of, store_mentions
 from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
-from .refs import attach_ref
+from .refs import attach_ref, attach_refs
 
 __all__ = [
     "EVERYONE",
@@ -38,6 +39,7 @@ __all__ = [
     "lock_channel",
     "post_message",
     "insert_message",
+    "insert_messages",
     "release_restricted",
     "messages_page",
     "page_statement",
@@ -205,15 +207,9 @@ async def insert_message(
         mentioned = await store_mentions(conn, event["id"], channel, user, content)
         if mentioned:
             event["mentions"] = mentioned
-    announced: dict[str, Any] = dict(event)
-    # Too big for NOTIFY: listeners read the message back by id (``message_ref``).
-    by_ref: dict[str, Any] = {"type": MESSAGE_REF, "channel": channel, "id": event["id"]}
-    # The live frame says which message everyone could read came before it: a client that
-    # has not got that one knows it missed something and fetches it (docs/protocol.md).
-    announced["prev"] = by_ref["prev"] = row.prev or 0
+    announced, by_ref = _announcement(event, row.prev or 0, ref)
     if ref is not None:
         await attach_ref(conn, user, ref, event["id"])
-        announced["reply"] = by_ref["reply"] = {"user": user, "ref": ref}
     if readers is not None:
         allowed = sorted(set(readers))
         await conn.execute(
@@ -224,6 +220,58 @@ async def insert_message(
         announced["audience"] = {"users": allowed}
     await publish(conn, announced, ref=by_ref)
     return event
+
+
+async def insert_messages(
+    conn: SAConnection, channel: str, posts: Sequence[tuple[str, str, str | None]]
+) -> list[dict[str, Any]]:
+    """``insert_message`` for each ``(user, content, ref)`` of ``posts``, in that order (their
+    ids grow in it), in one statement and one notification: a group commit's messages."""
+    await lock_channel(conn, channel)
+    now = sa.func.clock_timestamp()  # evaluated for each row: times grow with ids
+    result = await conn.execute(
+        db.messages.insert()
+        .values([{"channel": channel, "user": u, "content": c, "time": now} for u, c, _ in posts])
+        .returning(*db.messages.c, previous_public(channel).label("prev"))
+    )
+    rows = sorted(await result.fetchall(), key=lambda row: row.id)
+    # Every row of one statement sees the channel as it was before it: the first one's
+    # previous message is the statement's; each next one's is the one before it.
+    previous = rows[0].prev or 0
+    events, announcements, attached = [], [], []
+    for (user, content, ref), row in zip(posts, rows, strict=True):
+        if (row.user, row.content) != (user, content):
+            raise RuntimeError(f"{channel}: the inserted rows are not in the order given")
+        event = message_event(row)
+        if "@" in content:
+            mentioned = await store_mentions(conn, event["id"], channel, user, content)
+            if mentioned:
+                event["mentions"] = mentioned
+        announcements.append(_announcement(event, previous, ref))
+        if ref is not None:
+            attached.append((user, ref, event["id"]))
+        previous = event["id"]
+        events.append(event)
+    if attached:
+        await attach_refs(conn, attached)
+    await publish_many(conn, announcements)
+    return events
+
+
+def _announcement(
+    event: dict[str, Any], previous: int, ref: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the bus carries for a new message: the event, and (when it is too big for
+    NOTIFY) a reference listeners read it back by."""
+    announced: dict[str, Any] = dict(event)
+    # Too big for NOTIFY: listeners read the message back by id (``message_ref``).
+    by_ref: dict[str, Any] = {"type": MESSAGE_REF, "channel": event["channel"], "id": event["id"]}
+    # The live frame says which message everyone could read came before it: a client that
+    # has not got that one knows it missed something and fetches it (docs/protocol.md).
+    announced["prev"] = by_ref["prev"] = previous
+    if ref is not None:
+        announced["reply"] = by_ref["reply"] = {"user": event["user"], "ref": ref}
+    return announced, by_ref
 
 
 async def release_restricted(conn: SAConnection, channel: str) -> int:

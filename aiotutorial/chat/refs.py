@@ -20,7 +20,15 @@ from aiopg.sa import SAConnection
 from .. import database as db
 from .protocol import REF_KEPT_SECONDS
 
-__all__ = ["Claimed", "claim_ref", "attach_ref", "forget_ref", "forget_old_refs"]
+__all__ = [
+    "Claimed",
+    "claim_ref",
+    "claim_refs",
+    "attach_ref",
+    "attach_refs",
+    "forget_ref",
+    "forget_old_refs",
+]
 
 
 @dataclass
@@ -52,10 +60,48 @@ async def claim_ref(conn: SAConnection, user: str, ref: str) -> Claimed | None:
     raise RuntimeError(f"could not claim ref {ref!r} of {user}")
 
 
+async def claim_refs(
+    conn: SAConnection, claims: list[tuple[str, str]]
+) -> dict[tuple[str, str], Claimed]:
+    """``claim_ref`` for each distinct ``(user, ref)``, the new ones in one statement: what
+    each seen before was (the new ones are not in it)."""
+    if not claims:
+        return {}
+    users, refs = (list(column) for column in zip(*claims, strict=True))
+    result = await conn.execute(
+        sa.text(
+            "INSERT INTO chat_refs (username, ref) "
+            "SELECT * FROM unnest(CAST(:users AS text[]), CAST(:refs AS text[])) "
+            "ON CONFLICT DO NOTHING RETURNING username, ref"
+        ).bindparams(users=users, refs=refs)
+    )
+    new = {(row[0], row[1]) for row in await result.fetchall()}
+    seen = {}
+    for user, ref in claims:
+        if (user, ref) not in new:
+            claimed = await claim_ref(conn, user, ref)  # a resend: rare
+            if claimed is not None:
+                seen[user, ref] = claimed
+    return seen
+
+
 async def attach_ref(conn: SAConnection, user: str, ref: str, message: int) -> None:
     refs = db.chat_refs
     await conn.execute(
         refs.update().where((refs.c.username == user) & (refs.c.ref == ref)).values(message=message)
+    )
+
+
+async def attach_refs(conn: SAConnection, attached: list[tuple[str, str, int]]) -> None:
+    """``attach_ref`` for each ``(user, ref, message)``, in one statement."""
+    users, refs, messages = (list(column) for column in zip(*attached, strict=True))
+    await conn.execute(
+        sa.text(
+            "UPDATE chat_refs SET message = given.message "
+            "FROM unnest(CAST(:users AS text[]), CAST(:refs AS text[]), CAST(:messages AS int[])) "
+            "AS given (username, ref, message) "
+            "WHERE chat_refs.username = given.username AND chat_refs.ref = given.ref"
+        ).bindparams(users=users, refs=refs, messages=messages)
     )
 
 

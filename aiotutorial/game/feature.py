@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from ..accounts import username_error
-from ..chat.live import ChatFeature
+from ..chat.live import ChatFeature, Post
 from ..db import run_transaction
 from ..realtime import PRESENCE_CHANGED, Hub, Member, ProtocolError, Stream, encode
 from ..throttle import Throttle
@@ -145,7 +145,7 @@ class GameFeature:
         chat = hub.features.get("chat")
         if not isinstance(chat, ChatFeature):
             raise RuntimeError("the game needs the chat: include aiotutorial.chat.live first")
-        chat.intercept(self.take_guess)
+        chat.intercept(self.take_guesses)
         chat.guard_edits(self.no_edits_while_drawing)
         hub.add_task(self.owner.leases_forever)
         hub.add_stop_hook(self.owner.release_all)
@@ -229,15 +229,16 @@ class GameFeature:
 
     # --- the chat ---------------------------------------------------------------------------
 
-    async def take_guess(self, conn: Any, member: Member, content: str, ref: str | None) -> bool:
+    async def take_guesses(self, conn: Any, posts: list[Post]) -> set[int]:
         """During a drawing phase every chat message goes to the owner, which judges it (and
         answers the message's ``ref``: the message posted with it, an ack, or an error)."""
-        game = await store.drawing_game(conn, member.channel)
+        game = await store.drawing_game(conn, posts[0].member.channel)
         if game is None:
-            return False
-        body = {"content": content} if ref is None else {"content": content, "ref": ref}
-        await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
-        return True
+            return set()
+        for member, content, ref in posts:
+            body = {"content": content} if ref is None else {"content": content, "ref": ref}
+            await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
+        return set(range(len(posts)))
 
     async def no_edits_while_drawing(self, conn: Any, member: Member, content: str) -> None:
         """An edit could put the word in a message everyone reads: none while a word is

@@ -10,7 +10,10 @@ while the connection was away from their own tables (``Stream.recover``).
 An event is a JSON object with a ``type`` (what the hub's registry dispatches on) and usually a
 ``channel``; an ``audience`` key, when present, narrows delivery and is never sent to clients.
 Payloads that would pass NOTIFY's 8,000-byte limit are stored in ``bus_payloads`` (UNLOGGED, as
-short-lived as the notification queue itself) and announced by reference.
+short-lived as the notification queue itself) and announced by reference. ``publish_many``
+announces several events of one transaction in as few notifications as fit (a group commit's
+messages: one NOTIFY, not one each), as ``{"type": "bus.batch", "events": [...]}``; listeners
+dispatch them one by one, in order, as if each had come alone.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiopg
@@ -29,7 +32,16 @@ import sqlalchemy as sa
 from .. import database as db
 from ..dbtypes import Connection
 
-__all__ = ["NOTIFY_CHANNEL", "NOTIFY_MAX_BYTES", "REF_TYPE", "Bus", "encode", "publish"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "NOTIFY_MAX_BYTES",
+    "REF_TYPE",
+    "BATCH_TYPE",
+    "Bus",
+    "encode",
+    "publish",
+    "publish_many",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,8 @@ NOTIFY_CHANNEL = "aiotutorial_events"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; bigger events go by reference.
 NOTIFY_MAX_BYTES = 7900
 REF_TYPE = "bus.ref"
+BATCH_TYPE = "bus.batch"
+_BATCH_HEAD = '{"type":"' + BATCH_TYPE + '","events":['
 # Stored payloads outlive their notification by far: a listener reads one within milliseconds.
 PAYLOAD_RETENTION_SECONDS = 600
 LISTENER_CHECK = 15.0
@@ -69,6 +83,41 @@ async def publish(
             )
             ref = {"type": REF_TYPE, "id": ref_id}
         payload = encode(ref)
+    await _notify(conn, payload)
+
+
+async def publish_many(
+    conn: Connection, events: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
+) -> None:
+    """``publish`` for each ``(event, ref)`` of ``events``, in order, in as few notifications
+    as NOTIFY's limit allows: one for a batch of ordinary chat messages."""
+    texts: list[str] = []
+    size = len(_BATCH_HEAD) + 2
+    for event, ref in events:
+        payload = encode(event)
+        length = len(payload.encode("utf-8"))
+        if length > NOTIFY_MAX_BYTES - len(_BATCH_HEAD) - 2:
+            # Too big to share a notification: alone, as ``publish`` sends it.
+            await _notify_batch(conn, texts)
+            texts, size = [], len(_BATCH_HEAD) + 2
+            await publish(conn, event, ref=ref)
+            continue
+        if size + length + 1 > NOTIFY_MAX_BYTES:
+            await _notify_batch(conn, texts)
+            texts, size = [], len(_BATCH_HEAD) + 2
+        texts.append(payload)
+        size += length + 1
+    await _notify_batch(conn, texts)
+
+
+async def _notify_batch(conn: Connection, texts: list[str]) -> None:
+    if len(texts) == 1:
+        await _notify(conn, texts[0])
+    elif texts:
+        await _notify(conn, _BATCH_HEAD + ",".join(texts) + "]}")
+
+
+async def _notify(conn: Connection, payload: str) -> None:
     await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 
@@ -164,6 +213,17 @@ class Bus:
     async def _handle(self, payload: str) -> None:
         try:
             event = json.loads(payload)
+        except ValueError:
+            log.exception("could not decode %r", payload[:200])
+            return
+        if event.get("type") == BATCH_TYPE:
+            for each in event["events"]:
+                await self._dispatch(each, None)
+        else:
+            await self._dispatch(event, payload)
+
+    async def _dispatch(self, event: dict[str, Any], payload: str | None) -> None:
+        try:
             if event.get("type") == REF_TYPE:
                 async with self.engine.acquire() as conn:
                     payload = await conn.scalar(
@@ -175,12 +235,14 @@ class Bus:
                     log.warning("event %s by reference is gone", event["id"])
                     return
                 event = json.loads(payload)
+            if payload is None:
+                payload = encode(event)
             await self.on_event(event, payload)
         except CONNECTION_ERRORS as exc:
-            log.warning("could not dispatch %r: %s", payload[:200], exc)
+            log.warning("could not dispatch %.200r: %s", event, exc)
         except Exception:
             # A handler's bug must not stop this worker's deliveries: log it with the event.
-            log.exception("could not dispatch %r", payload[:200])
+            log.exception("could not dispatch %.200r", event)
 
     async def _check_listener(self) -> None:
         """A quiet connection may be dead without knowing it: ask it something."""

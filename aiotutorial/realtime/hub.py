@@ -5,7 +5,9 @@ given the hub and registers what it handles:
 
 - ``hub.on(event_type, handler)``: events arriving from the bus (several handlers may share a
   type; they run in registration order);
-- ``hub.on_frame(frame_type, handler)``: frames clients send on a channel socket;
+- ``hub.on_frame(frame_type, handler)``: frames clients send on a channel socket, one at a
+  time (``pipelined=True``: the socket goes on reading while the handler runs, see
+  ``realtime.socket``);
 - ``hub.add_stream(stream)``: an ordered, persisted sequence members follow with a cursor,
   caught up when a socket joins and after the bus reconnects;
 - ``hub.add_task(factory)``: a background loop that lives as long as the hub.
@@ -159,6 +161,7 @@ class Hub:
         self.members: dict[str, set[Member]] = defaultdict(set)
         self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
         self.frame_handlers: dict[str, FrameHandler] = {}
+        self.pipelined_frames: set[str] = set()
         self.streams: list[Stream] = []
         self.features: dict[str, Any] = {}
         self.presence = Presence(self)
@@ -181,10 +184,16 @@ class Hub:
     def on(self, event_type: str, handler: EventHandler) -> None:
         self.handlers[event_type].append(handler)
 
-    def on_frame(self, frame_type: str, handler: FrameHandler) -> None:
+    def on_frame(self, frame_type: str, handler: FrameHandler, *, pipelined: bool = False) -> None:
+        """``handler`` for the frames of ``frame_type``. Pipelined: a socket's consecutive
+        frames of that type are handed over as they arrive, each handler started in their
+        order without waiting for the one before (the handler keeps their order itself, as a
+        group commit does); a frame of another type waits until they are all done."""
         if frame_type in self.frame_handlers:
             raise ValueError(f"two handlers for client frames of type {frame_type!r}")
         self.frame_handlers[frame_type] = handler
+        if pipelined:
+            self.pipelined_frames.add(frame_type)
 
     def add_stream(self, stream: Stream) -> None:
         if any(s.name == stream.name for s in self.streams):

@@ -1,13 +1,19 @@
 """A channel's websocket, whatever features it carries: join, catch up every stream, then
 hand each frame the client sends to the feature registered for its type.
 
-Frames are handled one at a time, in the order they arrive: a feature's handler that writes to
-the database is done (committed, announced) before the next frame of that socket is read.
+Frames are handled in the order they arrive: a feature's handler that writes to the database is
+done (committed, announced) before the next frame of that socket is read, except for the
+frame types a feature registered as pipelined (the chat's messages): the socket goes on reading
+while they are written, so that what a client sends in a burst can go in one transaction
+(``realtime.groupcommit``). A frame of any other type waits until they are all done, and each
+is answered (its error frame included) with its own ``ref``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import psycopg2
@@ -33,6 +39,10 @@ def send_error(member: Member, error: ProtocolError) -> None:
     member.send_frame(encode(error.frame()).encode("utf-8"))
 
 
+# Pipelined frames a socket may have in flight; past it, reading waits for the oldest.
+MAX_PIPELINED = 32
+
+
 async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict[str, Any]) -> None:
     """Run ``ws`` as ``user``'s socket on ``channel`` until it closes (docs/protocol.md)."""
     from ..db import DatabaseUnavailable
@@ -40,6 +50,7 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
     member = hub.new_member(ws, channel, user)
     for stream in hub.streams:
         stream.prepare(member, params)
+    frames = _Frames(hub, ws, member)
     try:
         try:
             await hub.join(member)
@@ -53,41 +64,94 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
             await ws.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
             return
         member.send_frame(encode(ready).encode("utf-8"))
-        refusals = Throttle(REFUSED_PER_SECOND, REFUSED_BURST, max_keys=1)
         async for text in ws:
-            if member.dropped:
+            if member.dropped or not await frames.handle(text):
                 break
-            ref: str | None = None  # the answer to a frame carries its ref, errors included
-            try:
-                frame = read_frame(text)
-                ref = frame_ref(frame)
-                handler = hub.frame_handlers.get(frame["type"])
-                if handler is None:
-                    raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {frame['type'][:40]!r}.")
-                await handler(member, frame)
-            except ProtocolError as refused:
-                if refusals.consume(""):
-                    # Refused frames without end: say so and close, rather than queue error
-                    # frames faster than the client reads them (and call it slow).
-                    log.info("closing %s in %s: too many refused frames", user, channel)
-                    await ws.close(POLICY_VIOLATION, "too many refused frames")
-                    break
-                if refused.ref is None:
-                    refused.ref = ref
-                send_error(member, refused)
-            except (*_UNAVAILABLE, DatabaseUnavailable):
-                send_error(
-                    member,
-                    ProtocolError(
-                        UNAVAILABLE, "The server could not store that; send it again.", ref=ref
-                    ),
-                )
-            except Exception:
-                # A bug of ours: logged with its context; the client hears that it failed
-                # and keeps its socket.
-                log.exception("frame from %s in %s failed: %r", user, channel, text[:200])
-                send_error(
-                    member, ProtocolError(INTERNAL, "Something went wrong on our side.", ref=ref)
-                )
     finally:
+        await frames.settle()
         await hub.leave(member)
+
+
+class _Frames:
+    """One socket's frames to their handlers, in order; refused ones answered and counted."""
+
+    def __init__(self, hub: Hub, ws: Any, member: Member) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.member = member
+        self.refusals = Throttle(REFUSED_PER_SECOND, REFUSED_BURST, max_keys=1)
+        self.in_flight: list[asyncio.Task[None]] = []
+        self.closing = False
+
+    async def handle(self, text: str | bytes) -> bool:
+        """Hand ``text`` to its handler; False when the socket is to be closed."""
+        ref: str | None = None  # the answer to a frame carries its ref, errors included
+        try:
+            frame = read_frame(text)
+            ref = frame_ref(frame)
+            kind = frame["type"]
+            handler = self.hub.frame_handlers.get(kind)
+            if handler is None:
+                raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
+            if kind in self.hub.pipelined_frames:
+                self._start(handler(self.member, frame), ref, text)
+                if len(self.in_flight) >= MAX_PIPELINED:
+                    await asyncio.wait(self.in_flight[:1])
+                return not self.closing
+            await self.settle()
+            await handler(self.member, frame)
+        except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
+            if self._answer(exc, ref, text):
+                await self.ws.close(POLICY_VIOLATION, "too many refused frames")
+                return False
+        return not self.closing
+
+    async def settle(self) -> None:
+        """Wait until every pipelined frame is done (answered, errors included)."""
+        while self.in_flight:
+            await asyncio.wait(list(self.in_flight))
+
+    def _start(self, handling: Awaitable[None], ref: str | None, text: str | bytes) -> None:
+        task = asyncio.ensure_future(handling)
+        self.in_flight.append(task)
+        task.add_done_callback(lambda done: self._finished(done, ref, text))
+
+    def _finished(self, task: asyncio.Task[None], ref: str | None, text: str | bytes) -> None:
+        self.in_flight.remove(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and self._answer(error, ref, text) and not self.closing:
+            self.closing = True
+            asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too many refused frames"))
+
+    def _answer(self, error: BaseException, ref: str | None, text: str | bytes) -> bool:
+        """Answer a frame that failed with its error frame; True when the client has had too
+        many refused: the socket is closed rather than queue error frames faster than the
+        client reads them (and call it slow)."""
+        from ..db import DatabaseUnavailable
+
+        member = self.member
+        if isinstance(error, ProtocolError):
+            if self.refusals.consume(""):
+                log.info("closing %s in %s: too many refused frames", member.user, member.channel)
+                return True
+            if error.ref is None:
+                error.ref = ref
+            send_error(member, error)
+        elif isinstance(error, (*_UNAVAILABLE, DatabaseUnavailable)):
+            detail = "The server could not store that; send it again."
+            send_error(member, ProtocolError(UNAVAILABLE, detail, ref=ref))
+        else:
+            # A bug of ours: logged with its context; the client hears that it failed and
+            # keeps its socket.
+            log.error(
+                "frame from %s in %s failed: %r",
+                member.user,
+                member.channel,
+                text[:200],
+                exc_info=error,
+            )
+            detail = "Something went wrong on our side."
+            send_error(member, ProtocolError(INTERNAL, detail, ref=ref))
+        return False

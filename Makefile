@@ -92,18 +92,22 @@ clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and cache
 	rm -rf $(VENV) $(MIN_VENV) *.egg-info .pytest_cache .ruff_cache
 
 # make bench [QUICK=1] [FORCE=1]: the benchmarks of bench/run.py (servers on loopback, one table,
-# bench/results/latest.json and PNG plots). Installs Debian's wrk (as root) and the bench extra.
+# bench/results/latest.json and PNG plots). Installs the bench extra, and Debian's wrk and
+# redis-server (as root; the harness starts a Redis of its own on a free port for Django Channels).
 # Refuses to start on a busy machine (load average over 1, or other processes using more than
 # half a core in a short sample): FORCE=1 measures anyway, with a warning the results record.
 .PHONY: bench
-bench: db ## the benchmarks, about 15 minutes (QUICK=1: about 7), after make test
+bench: db ## the benchmarks, about 30 minutes (QUICK=1: about 8), after make test
 	@test $(VENV)/.bench-installed -nt setup.py || { \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }
-	@command -v wrk >/dev/null 2>&1 || { \
+	@missing=$$(for program in wrk redis-server; do \
+		command -v $$program >/dev/null 2>&1 || echo $$program; done); \
+	test -z "$$missing" || { \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
-		else echo "wrk is missing (not root, so not installed): HTTP load by bench/httpload.py"; fi; }
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing (not root, so not installed): $$missing (without wrk, HTTP load by" \
+			"bench/httpload.py; without redis-server, no Django Channels rows)"; fi; }
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
 		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 

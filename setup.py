@@ -30,8 +30,18 @@ bench_require = [
     "matplotlib>=3.8,<4",
     # Only for scenario 3's second ceiling (bench/raw_server.py history --driver asyncpg).
     "asyncpg>=0.29,<1",
-    # The server people would pick instead in scenarios 4 and 5 (bench/tornado_server.py).
+    # The servers people would pick instead in scenarios 4 and 5: Tornado
+    # (bench/tornado_server.py), and Django Channels over Redis (bench/channels_server.py) on
+    # uvicorn's websockets-sansio protocol (0.35), with Debian's redis-server (make bench
+    # installs it). redis-py 8.1 makes every Channels consumer die on "Timeout reading from"
+    # Redis (redis/redis-py#4091): below 8.
     "tornado>=6.4,<7",
+    "channels>=4.1,<5",
+    "channels_redis>=4.2,<5",
+    "redis>=5,<8",
+    "django>=4.2,<6",
+    "uvicorn>=0.35,<1",
+    "websockets>=13,<18",
 ]
 
 # PostgreSQL in a wheel, for machines without one: aiotutorial.pgcluster uses its programs when

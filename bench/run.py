@@ -2,8 +2,8 @@
 
 Run from the project root with the database up (``make db``)::
 
-    .venv/bin/python -m bench.run            # the full run (about 15 minutes on 2 cores)
-    .venv/bin/python -m bench.run --quick    # fewer and shorter runs, smaller sizes (~6 min)
+    .venv/bin/python -m bench.run            # the full run (about 30 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    # fewer and shorter runs, smaller sizes (~8 min)
     .venv/bin/python -m bench.run --only strokes [--quick]   # the game's scenario alone
 
 Scenarios 1-5 are the bench/scenarios package's (a module each); scenario 6 (``strokes``: the
@@ -12,13 +12,15 @@ bench/strokes package's, which prints its own tables after the main one.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
-bytes, a broadcast, and scenario 3's frameworkless ceilings on aiopg and asyncpg) and Tornado's
-broadcast (bench/tornado_server.py, plain and saving to PostgreSQL) on free ports of
-127.0.0.1, loads them from other processes (``wrk``, or bench/httpload.py when wrk is
-missing; bench/wsclient.py for websockets), and stops them all however it ends. The table
-compares each figure with its reference measured in the same run, at the same process count.
-``bench/results/latest.json`` gets the raw numbers with the machine, the versions and the
-date; ``bench/results/*.png`` the plots (matplotlib, the ``bench`` extra).
+bytes, a broadcast, and scenario 3's frameworkless ceilings on aiopg and asyncpg), Tornado's
+broadcast (bench/tornado_server.py) and Django Channels' (bench/channels_server.py on uvicorn,
+each with a ``redis-server`` of its own: bench/channels_stack.py), plain and saving to
+PostgreSQL, on free ports of 127.0.0.1, loads them from other processes (``wrk``, or
+bench/httpload.py when wrk is missing; bench/wsclient.py for websockets), and stops them all
+however it ends. The table compares each figure with its reference measured in the same run,
+at the same process count. ``bench/results/latest.json`` gets the raw numbers with the
+machine, the versions and the date; ``bench/results/*.png`` the plots (matplotlib, the
+``bench`` extra).
 
 Measurement discipline, for a small shared machine: the two servers of every ratio are measured
 interleaved (round i of each, then round i + 1), and each figure is the median of its rounds

@@ -5,6 +5,8 @@
 * ``sync_server``: the synchronous Pyramid app of ``bench/sync_app.py`` on gunicorn's ``sync``
   or ``gthread`` worker, with the ``pyramid.*`` settings of development.ini.
 * ``raw_server``: ``bench/raw_server.py``, plain aiohttp in one process.
+* ``tornado_server``: ``bench/tornado_server.py``, Tornado's broadcast in one process (Django
+  Channels' and its Redis are bench/channels_stack.py's, on this module's ``Server``).
 
 Starting, awaiting and stopping is ``serverctl``'s (shared with tests/support.py); a bench
 ``Server`` is started only once every worker answers (each loads the app after the fork), and

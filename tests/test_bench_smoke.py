@@ -14,13 +14,15 @@ refuse them); the strokes run also sets ``--max-load -1`` to take the busy path 
 and ``BusyMachineTest`` checks that without ``--force`` the harness refuses to start. The
 other classes run no benchmark: the measurement order of every scenario with the loads stubbed
 (interleaved: round i of each server, then round i + 1), the spreads in the table, the layout
-(a module per scenario, sizes, docstrings), and the server package bench/ and tests/ share.
+(a module per scenario, sizes, docstrings), the server package bench/ and tests/ share, and
+the Django Channels server with its own Redis (started, spoken to, stopped).
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -122,6 +124,27 @@ class BenchSmokeTest(_BenchRun):
                 for rate, entry in summary[kind].items():
                     self.assertEqual(entry["lost"], 0, rate)
                     self.assertGreater(entry["deliveries_per_s"], 0, rate)
+
+    def test_channels_runs_beside_the_app_when_installed(self) -> None:
+        from bench.channels_stack import channels_missing
+
+        self.assertIsNotNone(self.results, self.output())
+        missing = channels_missing()
+        if missing is not None:
+            # Without the bench extra or redis-server the rows are left out, and the results
+            # say what was missing.
+            notes = self.results["notes"]
+            self.assertTrue(any(f"Django Channels needs {missing}" in note for note in notes))
+            return
+        summary = self.results["scenarios"]["fanout"]["summary"]
+        for kind in ("channels", "channels-pg"):
+            with self.subTest(server=kind):
+                for rate, entry in summary[kind].items():
+                    self.assertEqual(entry["lost"], 0, rate)
+                    self.assertEqual(entry["errors"], 0, rate)
+                    self.assertGreater(entry["deliveries_per_s"], 0, rate)
+        labels = {row["reference"] for row in self.results["table"]}
+        self.assertIn("Django Channels + Redis + PostgreSQL", labels)
 
     def test_the_history_rounds_say_where_the_cpu_went(self) -> None:
         self.assertIsNotNone(self.results, self.output())
@@ -331,6 +354,51 @@ class StrokesSmokeTest(_BenchRun):
                 self.assertEqual(cursor.fetchone(), (0, 0, 0))
         finally:
             connection.close()
+
+
+class ChannelsStackTest(unittest.TestCase):
+    """bench/channels_stack.py: the Channels server and its own Redis start together, speak
+    the harness's protocol, and stop together (no redis-server left behind)."""
+
+    def test_starts_serves_and_stops_with_its_redis(self) -> None:
+        from bench.channels_stack import channels_missing, channels_server
+        from bench.wsclient import Stats, content, open_client
+
+        missing = channels_missing()
+        if missing is not None:
+            self.skipTest(f"Django Channels needs {missing} (the bench extra, redis-server)")
+        server = channels_server("smoke-channels")
+        self.addCleanup(server.stop)
+        server.start()
+        redis = server.redis
+        self.assertTrue(redis.is_running() and redis.answers())
+
+        async def exchange() -> tuple[int, int]:
+            one, two = Stats(), Stats()
+            sender = await open_client(server.port, "/ws", None, one, within=10.0)
+            other = await open_client(server.port, "/ws", None, two, within=10.0)
+            everywhere = asyncio.Event()
+
+            def delivered() -> None:
+                if one.deliveries >= 3 and two.deliveries >= 3:
+                    everywhere.set()
+
+            sender.on_marker = other.on_marker = delivered
+            for index in range(3):
+                sender.send_message(content(f"smoke{index}"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(everywhere.wait(), 10.0)
+            sender.close()
+            other.close()
+            return one.deliveries, two.deliveries
+
+        self.assertEqual(asyncio.run(exchange()), (3, 3), server.log_tail())
+        pids = [server.pid, redis.pid]
+        server.stop()
+        self.assertFalse(server.is_running() or redis.is_running())
+        for pid in pids:
+            with self.assertRaises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 class BusyMachineTest(unittest.TestCase):

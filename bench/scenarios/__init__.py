@@ -11,10 +11,11 @@
    aiohttp on aiopg and on asyncpg; CPU per request of the server, PostgreSQL and the rest.
 4. ``fanout`` (fanout.py): one channel, N subscribed websockets on one worker, one sender at
    fixed rates; delay from send to each delivery and deliveries/s, against a raw aiohttp
-   broadcast server, and Tornado's broadcast plain and saving to PostgreSQL (alternatives.py).
+   broadcast server, and Tornado's broadcast and Django Channels' group broadcast over Redis,
+   each plain and saving to PostgreSQL (alternatives.py).
 5. ``capacity`` (capacity.py): N idle authenticated websockets on one worker: memory per
-   connection and the time for one broadcast to reach all of them, against the raw server
-   and Tornado's.
+   connection and the time for one broadcast to reach all of them, against the raw server,
+   Tornado's and Django Channels'.
 
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the

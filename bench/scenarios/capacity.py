@@ -9,7 +9,9 @@ measured once per server (RSS does not go back down, so a repeat would need a fr
 Both populations stay connected, and the broadcasts are interleaved: one message to all of the
 app's N, then to all of raw's N, and again, each followed by a wait until the server is quiet.
 The time until the last socket has it is the median over the broadcasts, with its spread.
-Targets: <= 25 KB per socket, a broadcast to all in under 0.5 s.
+Targets: <= 25 KB per socket, a broadcast to all in under 0.5 s. The reference servers of
+alternatives.py (Tornado, Django Channels: the server process's memory, not Redis's) get the
+same sockets and broadcasts beside raw's; their rows report.
 """
 
 from __future__ import annotations
@@ -18,16 +20,8 @@ import asyncio
 from typing import Any
 
 from .. import servers
-from ..servers import (
-    Server,
-    app_server,
-    raw_server,
-    rss_kb,
-    start_all,
-    stop_all,
-    tornado_installed,
-    tornado_server,
-)
+from ..servers import Server, app_server, raw_server, rss_kb, start_all, stop_all
+from . import alternatives
 from .accounts import chat_setup
 from .common import OVERLAY, fmt, ms, spread
 from .context import Context
@@ -123,12 +117,14 @@ async def _targets(ctx: Context) -> tuple[list[Target], list[Server]]:
     """The fan-out's servers when it kept them (smoke profile), else fresh ones."""
     if ctx.kept:
         return ctx.kept["targets"], [ctx.kept["app"], ctx.kept["raw"]]
-    p = ctx.profile
     app = app_server("capacity-app", ctx.database_url, ini=servers.overlay_ini(OVERLAY))
-    started = [app, raw_server("capacity-raw", "broadcast")]
-    if tornado_installed():
-        started.append(tornado_server("capacity-tornado"))
-    ctx.say(f"starting: fresh app, raw broadcast (and Tornado); {p.capacity_sockets} idle sockets")
+    raw = raw_server("capacity-raw", "broadcast")
+    others = alternatives.capacity_servers(ctx)
+    started = [app, raw, *others.values()]
+    ctx.say(
+        f"starting: fresh app, raw broadcast, {', '.join(others) or 'no reference servers'}; "
+        f"{ctx.profile.capacity_sockets} idle sockets"
+    )
     await asyncio.to_thread(start_all, started)
     try:
         channel, cookie, sender_cookie = await chat_setup(ctx, app)
@@ -137,10 +133,9 @@ async def _targets(ctx: Context) -> tuple[list[Target], list[Server]]:
         raise
     targets = [
         Target("app", app, f"/channels/{channel}/ws", cookie, sender_cookie),
-        Target("raw", started[1], "/ws", None, None),
+        Target("raw", raw, "/ws", None, None),
     ]
-    if len(started) > 2:
-        targets.append(Target("tornado", started[2], "/ws", None, None))
+    targets += [Target(kind, server, "/ws", None, None) for kind, server in others.items()]
     return targets, started
 
 
@@ -202,15 +197,19 @@ async def capacity(ctx: Context) -> dict[str, Any]:
         ctx.kept.clear()
     app, raw = results["app"], results["raw"]
     _rows(ctx, app, raw, "raw aiohttp")
-    tornado = results.get("tornado")
-    if tornado is not None:
-        _rows(ctx, app, tornado, "Tornado")
+    figures: dict[str, Any] = {}
+    for kind, label in alternatives.CAPACITY_KINDS.items():
+        if kind in results:
+            _rows(ctx, app, results[kind], label)
+            figures[f"{kind}_kb_per_connection"] = results[kind]["kb_per_connection"]
+            figures[f"{kind}_broadcast_ms"] = results[kind]["broadcast_ms"]
     n = ctx.profile.capacity_sockets
     return {
         "status": "ok",
         "what": f"{n} idle authenticated websockets on one worker (one user's cookie)",
         "sockets": n,
-        "order": "memory: each server in turn, once; broadcasts interleaved: app, raw (tornado)...",
+        "order": "memory: each server in turn, once; broadcasts interleaved: app, raw (tornado, "
+        "channels)...",
         "servers": results,
         "figures": {
             "app_kb_per_connection": app["kb_per_connection"],
@@ -223,13 +222,6 @@ async def capacity(ctx: Context) -> dict[str, Any]:
             "raw_broadcast_ms_max": raw["broadcast_ms_max"],
             "app_connect_rate": app["connect_rate"],
             "raw_connect_rate": raw["connect_rate"],
-            **(
-                {
-                    "tornado_kb_per_connection": tornado["kb_per_connection"],
-                    "tornado_broadcast_ms": tornado["broadcast_ms"],
-                }
-                if tornado is not None
-                else {}
-            ),
+            **figures,
         },
     }

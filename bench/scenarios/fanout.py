@@ -240,7 +240,10 @@ async def fanout(ctx: Context) -> dict[str, Any]:
         "rates": list(p.fanout_rates),
         "duration_s": p.fanout_duration,
         "runs_per_rate": p.fanout_runs,
-        "order": "per rate, interleaved rounds: app, raw (tornado, tornado-pg), app, raw...",
+        "order": (
+            "per rate, interleaved rounds: app, raw (tornado, tornado-pg, channels, channels-pg), "
+            "app, raw..."
+        ),
         "max_deliveries_per_run": p.fanout_max_deliveries,
         "connections": connections,
         "summary": by_kind,

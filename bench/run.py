@@ -8,7 +8,9 @@ Run from the project root with the database up (``make db``)::
 
 Scenarios 1-5 are the bench/scenarios package's (a module each); scenario 6 (``strokes``: the
 game's stroke delivery against the chat's, games per worker, and the NOTIFY traffic) is the
-bench/strokes package's, which prints its own tables after the main one.
+bench/strokes package's, which prints its own tables after the main one. Scenario 7
+(``writes``: messages stored per second from 1 and 50 senders, with and without group commit)
+is bench/scenarios/writes.py.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
@@ -152,6 +154,11 @@ def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[
             ("strokes",),
             "scenario 6: the game's strokes (delivery, games per worker, the bus)",
             lambda w: {"strokes": asyncio.run(strokes.run(ctx))},
+        ),
+        (
+            ("writes",),
+            "scenario 7: the write path (group commit, 1 and 50 senders)",
+            lambda w: {"writes": asyncio.run(scenarios.writes(ctx))},
         ),
     ]
 

@@ -250,6 +250,31 @@ class BenchSmokeTest(_BenchRun):
         self.assertIn("interleaved", measurement["order"])
 
 
+class WritesSmokeTest(_BenchRun):
+    """Scenario 7 alone: messages stored per second from 1 and 50 senders, with group commit
+    and without."""
+
+    extra = ("--only", "writes", "--drop-seed")
+
+    def test_every_echo_was_stored_and_both_servers_were_measured(self) -> None:
+        self.assertEqual(self.done.returncode, 0, self.output())
+        scenario = self.results["scenarios"]["writes"]
+        self.assertEqual(scenario["status"], "ok", scenario.get("error"))
+        for kind in ("app", "single"):
+            for shape in ("1", "50"):
+                for run in scenario["runs"][kind][shape]:
+                    with self.subTest(kind=kind, shape=shape):
+                        self.assertGreater(run["echoes"], 0, run)
+                        # What a sender was told is stored is in the table, once.
+                        self.assertEqual(run["stored"], run["echoes"], run)
+                        self.assertEqual((run["errors"], run["failures"]), (0, []), run)
+                        self.assertTrue(is_number(run["per_second"]), run)
+                        self.assertLessEqual(run["p50_ms"], run["p99_ms"])
+        rows = [row for row in self.results["table"] if row["scenario"] == "7 write path"]
+        self.assertEqual(len(rows), 4)
+        self.assertTrue(all(is_number(row["value"]) for row in rows), rows)
+
+
 class StrokesSmokeTest(_BenchRun):
     """Scenario 6 alone: strokes against chat, games per worker, the bus (on a machine made
     busy for the check by ``--max-load -1``, so that the forced path is the one taken)."""

@@ -36,6 +36,7 @@ from .fanout import fanout
 from .http_suite import HTTP_SCENARIOS, http_scenarios
 from .httprun import measure_http
 from .profiles import PROFILES, Profile
+from .writes import writes
 from .wsgroup import Group, Target
 
 __all__ = [
@@ -55,5 +56,6 @@ __all__ = [
     "http_scenarios",
     "fanout",
     "capacity",
+    "writes",
     "cleanup",
 ]

@@ -46,6 +46,9 @@ class Profile:
     # the run (the busy-machine check).
     machine_sample: float = 1.0
     busy_sample: float = 2.0
+    # The write path (scenario 7): seconds each round sends, rounds per server and shape.
+    writes_seconds: float = 4.0
+    writes_runs: int = 3
 
 
 PROFILES = {
@@ -99,6 +102,8 @@ PROFILES = {
         connect_timeout=60.0,
         quiet_timeout=20.0,
         quiet_interval=0.3,
+        writes_seconds=2.0,
+        writes_runs=1,
     ),
     "smoke": Profile(
         name="smoke",
@@ -129,5 +134,7 @@ PROFILES = {
         quiet_interval=0.2,
         machine_sample=0.3,
         busy_sample=0.5,
+        writes_seconds=0.5,
+        writes_runs=1,
     ),
 }

@@ -96,8 +96,14 @@ clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and cache
 # redis-server (as root; the harness starts a Redis of its own on a free port for Django Channels).
 # Refuses to start on a busy machine (load average over 1, or other processes using more than
 # half a core in a short sample): FORCE=1 measures anyway, with a warning the results record.
-.PHONY: bench
-bench: db ## the benchmarks, about 30 minutes (QUICK=1: about 8), after make test
+.PHONY: bench bench-deps
+bench: db bench-deps ## the benchmarks, about 30 minutes (QUICK=1: about 8), after make test
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
+
+# What make bench needs beyond the testing extra (CI installs it too: the bench's smoke tests
+# then start Tornado, Django Channels and its Redis for real).
+bench-deps: $(STAMP) ## the bench extra and Debian's wrk and redis-server
 	@test $(VENV)/.bench-installed -nt setup.py || { \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }
@@ -108,8 +114,6 @@ bench: db ## the benchmarks, about 30 minutes (QUICK=1: about 8), after make tes
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 		else echo "missing (not root, so not installed): $$missing (without wrk, HTTP load by" \
 			"bench/httpload.py; without redis-server, no Django Channels rows)"; fi; }
-	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
-		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 
 # make soak [QUICK=1]: faults under load (soak/): a PostgreSQL cluster and two instances of its
 # own, 24 clients that reconnect by themselves, kill -9, PostgreSQL and instance restarts and

@@ -55,15 +55,11 @@ class JoinCatchUpTests(unittest.IsolatedAsyncioTestCase):
         hub = Hub(_FakeEngine(_ScriptedConnection(gate, rows)), "", {})  # type: ignore[arg-type]
         ChatFeature(hub)
 
-        async def release() -> None:
-            pass
-
         request = SimpleNamespace(
             context=SimpleNamespace(name="room"),
             identity=SimpleNamespace(username="bob"),
             registry={"realtime.hub": hub},
             GET=MultiDict([("after", "0")]),
-            db=SimpleNamespace(release=release),
         )
         socket = _FakeSocket(request)
         view = asyncio.ensure_future(channel_socket(socket))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import contextvars
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Executor
 from typing import Any, ParamSpec, TypeVar
 
@@ -24,6 +24,7 @@ import greenlet
 __all__ = [
     "ScopeError",
     "BridgeGreenlet",
+    "drive_in_steps",
     "is_bridge_greenlet",
     "run_awaitable",
     "spawn_greenlet",
@@ -142,14 +143,18 @@ async def _settle(future: asyncio.Future[Any] | None) -> None:
     try:
         await future
     except BaseException as exc:
-        if not future.done():
+        if not _outcome_of(future, exc):
             raise
-        if future.cancelled():
-            if not isinstance(exc, asyncio.CancelledError):
-                raise
-            return  # the future's own outcome, for the coroutine to see
-        if future.exception() is not exc:
-            raise
+
+
+def _outcome_of(future: asyncio.Future[Any] | None, exc: BaseException) -> bool:
+    """Is ``exc``, raised by awaiting ``future``, the future's own outcome (rather than the
+    waiting task's cancellation)?"""
+    if future is None or not future.done():
+        return False
+    if future.cancelled():
+        return isinstance(exc, asyncio.CancelledError)
+    return future.exception() is exc
 
 
 async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -172,6 +177,66 @@ async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             step = child.switch()
     result: T = step
     return result
+
+
+async def drive_in_steps(awaitable: Awaitable[T], *, bridged: Callable[[], bool]) -> T:
+    """Await ``awaitable`` (a coroutine) in the calling task, as the task would, one step at a
+    time: each step (from one wait on the loop to the next) runs in a bridge greenlet of its
+    own while ``bridged()`` is true, and directly afterwards.
+
+    Synchronous code that the coroutine calls in a bridged step may wait on synchronized
+    coroutines, as in a request's greenlet; but no greenlet lives between the steps, while the
+    coroutine waits on the loop (a websocket view idle for hours holds none). A step costs a
+    greenlet; once ``bridged()`` is false, nothing more than the task's own stepping.
+    """
+    coroutine = awaitable.__await__()
+    error: BaseException | None = None
+    try:
+        while True:
+            if bridged():
+                finished, yielded = await spawn_greenlet(_step, coroutine, error)
+            else:
+                finished, yielded = _step(coroutine, error)
+            error = None
+            if finished:
+                result: T = yielded
+                return result
+            if yielded is not None:
+                if not asyncio.isfuture(yielded):
+                    error = RuntimeError(f"a coroutine driven in steps yielded {yielded!r}")
+                    continue
+                # What an asyncio task does with a future its coroutine waits on.
+                yielded._asyncio_future_blocking = False
+            try:
+                # ``_settle``'s wait, written out: an idle socket's view waits here, and one
+                # coroutine less per socket is a few hundred bytes each.
+                if yielded is None:
+                    await asyncio.sleep(0)
+                else:
+                    await yielded
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - sorted out below
+                if not _outcome_of(yielded, exc):
+                    # This task was cancelled. As a task would: cancel the future being waited
+                    # on, so that the coroutine sees CancelledError where it waits; else
+                    # throw the error in there.
+                    if yielded is None or not yielded.cancel():
+                        error = exc
+    except BaseException:
+        # Raised by the coroutine (it is over: closing does nothing), or this driver is being
+        # closed: the coroutine is closed too, so that its finally blocks run.
+        coroutine.close()
+        raise
+
+
+def _step(coroutine: Generator[Any, None, Any], error: BaseException | None) -> tuple[bool, Any]:
+    """Run ``coroutine`` until it waits or ends: (False, what it yielded) or (True, result)."""
+    try:
+        yielded = coroutine.send(None) if error is None else coroutine.throw(error)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, yielded
 
 
 def synchronize(coroutine_function: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

@@ -10,6 +10,8 @@ caller's own request. Patching the manager's class covers every module holding a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -52,6 +54,21 @@ def _ignore_stack_assignment(self: threadlocal.ThreadLocalManager, value: Any) -
     # ThreadLocalManager.__init__ assigns ``self.stack = []`` on each new thread; the context
     # variable is the storage now, so that assignment is dropped.
     pass
+
+
+@contextmanager
+def no_current_request() -> Iterator[None]:
+    """Within the block, the caller's context has no request on Pyramid's stack.
+
+    What the loop is asked to run meanwhile (a timer, a task) keeps a copy of the context it
+    was scheduled from: a websocket's heartbeat timer, started by the handshake, would keep
+    the request and its environ alive for the socket's life.
+    """
+    token = _stack.set(())
+    try:
+        yield
+    finally:
+        _stack.reset(token)
 
 
 def install() -> None:

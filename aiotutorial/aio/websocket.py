@@ -2,10 +2,19 @@
 
 The HTTP server (``aiotutorial.aio.wsgi``) puts a ``WebsocketUpgrade`` into the environ of an
 upgrade request. Pyramid routes, traverses and checks permissions as for any request; then the
-mapped view accepts the upgrade and runs the websocket view until it returns or the peer goes.
+mapped view accepts the upgrade (the handshake goes out) and Pyramid is done: the request's
+greenlet ends, and the server runs the websocket view in the connection's task until it
+returns or the peer goes. A socket open for hours then holds no greenlet, no saved stack and
+no router frames.
+
 The Pyramid request (session, identity, matchdict, context) stays reachable as ``ws.request``,
-and the request ends (finished callbacks run, its database connection is released) only when
-the socket is closed.
+and ``get_current_request()`` returns it, until the request ends: when the socket is closed, or
+earlier when the view calls ``await ws.finish_request()`` (its finished callbacks run then, so
+its database connection goes back to the pool, and the socket stops holding the request and
+its environ). A view that needs the request only to start reads what it needs and finishes it.
+While the request lasts, each step of the view (from one wait on the loop to the next) runs in
+a greenlet of its own, so that synchronous Pyramid code (``ws.request.identity``) may wait on
+synchronized coroutines; once it has ended, the view is a plain coroutine of the task.
 """
 
 from __future__ import annotations
@@ -14,17 +23,20 @@ import asyncio
 import inspect
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pyramid.exceptions import ConfigurationError
-from pyramid.httpexceptions import HTTPBadRequest, HTTPForbidden
+from pyramid.httpexceptions import HTTPBadRequest, HTTPException, HTTPForbidden
 from pyramid.response import Response
+from pyramid.threadlocal import manager as threadlocal_manager
 from pyramid.viewderivers import DefaultViewMapper
 
-from .helpers import run_awaitable
+from .helpers import drive_in_steps, run_awaitable, spawn_greenlet
+from .threadlocal import no_current_request
 
 __all__ = [
     "UPGRADE_ENVIRON_KEY",
@@ -46,11 +58,74 @@ INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
 
 
 class WebsocketConnection:
-    """The ``ws`` a websocket view gets: receive, send, close; ``request`` is Pyramid's request."""
+    """The ``ws`` a websocket view gets: receive, send, close; ``request`` is Pyramid's request
+    until it ends (``finish_request``, or the socket's close)."""
+
+    # One per open socket, for hours: no __dict__.
+    __slots__ = ("_socket", "_request", "_context", "_finished_callbacks", "_scoped")
 
     def __init__(self, socket: web.WebSocketResponse, request: Any) -> None:
         self._socket = socket
-        self.request = request
+        self._request = request
+        # Pyramid ends the request once the view has returned: it runs the finished callbacks
+        # and forgets ``request.context``. Those registered so far wait here for the socket's
+        # own end, and the context is put back while the view runs.
+        attributes = request.__dict__ if request is not None else {}
+        self._context: Any = attributes.get("context")
+        self._finished_callbacks: deque[Callable[[Any], Any]] | None = None
+        callbacks = attributes.get("finished_callbacks")
+        if callbacks:
+            self._finished_callbacks = deque(callbacks)
+            callbacks.clear()
+        self._scoped = False  # is the request on Pyramid's request stack for the view?
+
+    @property
+    def request(self) -> Any:
+        """Pyramid's request, until ``finish_request`` (then RuntimeError)."""
+        if self._request is None:
+            raise RuntimeError(
+                "ws.request is gone: the request has ended (ws.finish_request(), or the "
+                "socket closed); read what the socket needs from it before that"
+            )
+        return self._request
+
+    async def finish_request(self) -> None:
+        """End the Pyramid request now rather than when the socket closes.
+
+        Its finished callbacks run (``request.db`` goes back to the pool), it leaves Pyramid's
+        request stack, and the socket stops holding it: ``ws.request`` raises from now on.
+        A second call does nothing.
+        """
+        request, self._request = self._request, None
+        if request is None:
+            return
+        context, self._context = self._context, None
+        callbacks, self._finished_callbacks = self._finished_callbacks, None
+        try:
+            pending = request.__dict__.get("finished_callbacks")
+            if callbacks or pending:
+                # Callbacks are synchronous Pyramid code that may call synchronized
+                # coroutines (the database's release does): they run in a bridge greenlet.
+                await spawn_greenlet(_run_finished_callbacks, request, callbacks)
+        finally:
+            if context is not None and request.__dict__.get("context") is context:
+                del request.context  # as Pyramid does: context -> root -> request is a cycle
+            if self._scoped:
+                self._scoped = False
+                if threadlocal_manager.get().get("request") is request:
+                    threadlocal_manager.pop()
+
+    def _holds_request(self) -> bool:
+        return self._request is not None
+
+    def _resume_request(self) -> None:
+        """Before the view runs (Pyramid has finished with the request): the context is back,
+        and ``get_current_request()`` is the view's request again."""
+        request = self._request
+        if self._context is not None:
+            request.context = self._context
+        threadlocal_manager.push({"request": request, "registry": request.registry})
+        self._scoped = True
 
     @property
     def closed(self) -> bool:
@@ -62,19 +137,10 @@ class WebsocketConnection:
 
     async def recv(self) -> str | bytes | None:
         """The next text (``str``) or binary (``bytes``) message, or ``None`` once closed."""
-        while True:
-            if self._socket.closed:
-                return None
-            message = await self._socket.receive()
-            if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
-                data: str | bytes = message.data
-                return data
-            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                return None
-            if message.type is WSMsgType.ERROR:
-                # aiohttp has already closed with the right code (1009 for a message too big).
-                log.debug("websocket error: %s", message.data)
-                return None
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            return None
 
     async def send(self, data: str | bytes) -> None:
         """Send one message: ``str`` as a text frame, ``bytes`` as a binary frame."""
@@ -109,12 +175,25 @@ class WebsocketConnection:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._socket.close(code=code, message=reason.encode("utf-8"))
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._messages()
+    def __aiter__(self) -> WebsocketConnection:
+        return self
 
-    async def _messages(self) -> AsyncIterator[str | bytes]:
-        while (message := await self.recv()) is not None:
-            yield message
+    async def __anext__(self) -> str | bytes:
+        """``async for message in ws``: each message until the socket closes. An idle socket's
+        view waits in this one coroutine (no generator around ``recv``)."""
+        while True:
+            if self._socket.closed:
+                raise StopAsyncIteration
+            message = await self._socket.receive()
+            if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+                data: str | bytes = message.data
+                return data
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                raise StopAsyncIteration
+            if message.type is WSMsgType.ERROR:
+                # aiohttp has already closed with the right code (1009 for a message too big).
+                log.debug("websocket error: %s", message.data)
+                raise StopAsyncIteration
 
 
 async def _finish(sending: Coroutine[Any, Any, None], waiting: Any) -> None:
@@ -142,7 +221,19 @@ async def _finish(sending: Coroutine[Any, Any, None], waiting: Any) -> None:
 
 
 class WebsocketUpgrade:
-    """An upgrade request waiting for its view; made by the HTTP server, consumed by the mapper."""
+    """An upgrade request waiting for its view; made by the HTTP server, accepted by the
+    mapped view, then run by the server (``run``) for the connection's life."""
+
+    __slots__ = (
+        "http_request",
+        "allowed_origins",
+        "max_message_size",
+        "heartbeat",
+        "open_sockets",
+        "response",
+        "_connection",
+        "_handler",
+    )
 
     def __init__(
         self,
@@ -159,6 +250,8 @@ class WebsocketUpgrade:
         self.heartbeat = heartbeat or None
         self.open_sockets = open_sockets
         self.response: web.WebSocketResponse | None = None
+        self._connection: WebsocketConnection | None = None
+        self._handler: Callable[[WebsocketConnection], Awaitable[None]] | None = None
 
     def origin_allowed(self, origin: str | None, host: str, scheme: str = "http") -> bool:
         """Browsers always send Origin on websockets: it must be this site or listed.
@@ -175,10 +268,18 @@ class WebsocketUpgrade:
         parts = urlsplit(origin)
         return parts.scheme == scheme.lower() and parts.netloc == host.lower()
 
-    async def serve(
+    @property
+    def accepted(self) -> bool:
+        """Has a view accepted the upgrade (and not yet been run by ``run``)?"""
+        return self._connection is not None
+
+    async def accept(
         self, request: Any, handler: Callable[[WebsocketConnection], Awaitable[None]]
     ) -> None:
-        """Accept the upgrade, run ``handler`` for the connection's life, then close it."""
+        """Complete the handshake for ``handler`` (from the view, in the request's greenlet).
+
+        The server runs ``handler`` with ``run`` once Pyramid is done with the request.
+        """
         # aiohttp refuses a message of exactly max_msg_size bytes; ours is the largest allowed.
         limit = self.max_message_size + 1 if self.max_message_size else 0
         # No permessage-deflate: the frames here are small, and an uncompressed frame is
@@ -191,26 +292,93 @@ class WebsocketUpgrade:
             raise HTTPBadRequest(
                 "This URL is a websocket endpoint: the upgrade request is invalid."
             )
-        await socket.prepare(self.http_request)
+        with no_current_request():
+            # The heartbeat's timer is scheduled here: it must not copy a context that
+            # holds the request (see ``no_current_request``).
+            await socket.prepare(self.http_request)
         self.response = socket
         if self.open_sockets is not None:
             self.open_sockets.add(socket)
+        self._connection = WebsocketConnection(socket, request)
+        self._handler = handler
+
+    async def run(self) -> None:
+        """Run the accepted socket's view until it returns or the peer goes, then close the
+        socket and end the request. Called by the server in the connection's task, after the
+        request's greenlet has ended: the view's coroutine is the task's, not a greenlet's."""
+        connection, handler = self._take()
+        socket = connection._socket
         try:
-            await handler(WebsocketConnection(socket, request))
+            connection._resume_request()
+            # Until the request ends, synchronous Pyramid code the view calls
+            # (``ws.request.identity``...) may wait on synchronized coroutines: each step of
+            # the view runs in a greenlet of its own, and none lives while the view waits.
+            await drive_in_steps(handler(connection), bridged=connection._holds_request)
+        except HTTPException as exc:
+            # What Pyramid would have turned into an error page (a 503 when the database is
+            # unavailable, say): the socket closes with 1011, the log says why in one line.
+            log.info("websocket view on %s ended with %s", self.http_request.path, exc.status)
+            await _close_failed(socket)
         except Exception:
-            # Our failure, not the client's: 1011, and the error goes on to be logged.
-            if not socket.closed:
-                await socket.close(code=INTERNAL_ERROR, message=b"server error")
-            raise
+            # Our failure, not the client's: 1011, and the error is logged with its traceback.
+            log.exception("websocket view on %s failed", self.http_request.path)
+            await _close_failed(socket)
         finally:
+            await self._end(connection)
+
+    async def discard(self) -> None:
+        """An accepted socket whose view will not run (its task was cancelled before): it is
+        closed with 1011 and its request ended."""
+        connection, _ = self._take()
+        try:
+            await _close_failed(connection._socket)
+        finally:
+            await self._end(connection)
+
+    def _take(self) -> tuple[WebsocketConnection, Callable[[WebsocketConnection], Awaitable[None]]]:
+        connection, handler = self._connection, self._handler
+        if connection is None or handler is None:
+            raise RuntimeError("no accepted websocket to run")
+        self._connection = self._handler = None
+        return connection, handler
+
+    async def _end(self, connection: WebsocketConnection) -> None:
+        socket = connection._socket
+        try:
             if not socket.closed:
                 await socket.close()
+        finally:
             if self.open_sockets is not None:
                 self.open_sockets.discard(socket)
+            try:
+                await connection.finish_request()
+            except Exception:
+                # The socket is gone: nobody to tell but the log.
+                log.exception("ending the websocket request on %s failed", self.http_request.path)
+
+
+async def _close_failed(socket: web.WebSocketResponse) -> None:
+    if not socket.closed:
+        await socket.close(code=INTERNAL_ERROR, message=b"server error")
+
+
+def _run_finished_callbacks(request: Any, earlier: deque[Callable[[Any], Any]] | None) -> None:
+    """Pyramid's end of a request: each finished callback, in the order they were added
+    (those deferred at the upgrade first), including any added while they run."""
+    callbacks = request.finished_callbacks
+    if earlier:
+        callbacks.extendleft(reversed(earlier))
+    while callbacks:
+        callbacks.popleft()(request)
 
 
 class WebsocketConnectionView:
-    """Class-based websocket view: override ``on_open``, ``on_message`` and ``on_close``."""
+    """Class-based websocket view: override ``on_open``, ``on_message`` and ``on_close``.
+
+    The view keeps ``self.context`` and ``self.request`` for the socket's life: after
+    ``await self.ws.finish_request()`` the request's finished callbacks have run, but its
+    memory goes only with the socket (a function view holds nothing of it).
+    """
 
     def __init__(self, context: Any, request: Any) -> None:
         self.context = context
@@ -256,8 +424,9 @@ class WebsocketMapper(DefaultViewMapper):  # type: ignore[misc]  # Pyramid is un
                 request.headers.get("Origin"), request.host, request.scheme
             ):
                 raise HTTPForbidden("Websocket connections from another site are refused.")
-            run_awaitable(upgrade.serve(request, handler_for(context, request)))
-            # The handshake went out through the socket; this response is never sent.
+            run_awaitable(upgrade.accept(request, handler_for(context, request)))
+            # The handshake went out through the socket; this response is never sent. The
+            # server runs the view once Pyramid has finished with the request (``run``).
             return Response(status=101)
 
         websocket_view.__text__ = f"websocket view {view!r}"  # type: ignore[attr-defined]

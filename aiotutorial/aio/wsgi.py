@@ -3,7 +3,8 @@
 Each aiohttp request becomes a PEP 3333 environ; the application runs in a bridge greenlet on
 the loop's thread, so its synchronized coroutines and coroutine views run on the loop and a
 slow request holds no thread. Websocket upgrades carry a ``WebsocketUpgrade`` in the environ for
-``WebsocketMapper`` views.
+``WebsocketMapper`` views; once one has accepted its socket and the request's greenlet has
+ended, the socket's view runs in the connection's task (``WebsocketUpgrade.run``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,33 @@ class WSGIBridge:
         self.open_websockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        upgrade = self._upgrade(request) if _is_websocket_upgrade(request) else None
+        try:
+            response = await self._respond(request, upgrade)
+        except BaseException:
+            if upgrade is not None and upgrade.accepted:
+                await upgrade.discard()  # cancelled between the handshake and the view
+            raise
+        if upgrade is not None and upgrade.accepted:
+            # The view accepted the socket and Pyramid is done with the request: its greenlet
+            # has ended and the environ is gone with ``_respond``'s frame. The connection's
+            # life runs here, in this task, holding only what the view keeps.
+            await upgrade.run()
+        return response
+
+    def _upgrade(self, request: web.Request) -> WebsocketUpgrade:
+        return WebsocketUpgrade(
+            request,
+            max_message_size=self.settings.websocket_max_message_size,
+            heartbeat=self.settings.websocket_heartbeat,
+            open_sockets=self.open_websockets,
+            allowed_origins=self.settings.websocket_allowed_origins,
+        )
+
+    async def _respond(
+        self, request: web.Request, upgrade: WebsocketUpgrade | None
+    ) -> web.StreamResponse:
+        """The application's answer to ``request`` (for an accepted upgrade, its socket)."""
         try:
             body = await self._read_body(request)
         except _BodyTooLarge:
@@ -130,14 +158,8 @@ class WSGIBridge:
         if not self._host_allowed(environ):
             log.info("refused Host %r", environ.get("HTTP_HOST"))
             return web.Response(status=400, text="Unknown host.\n")
-        if _is_websocket_upgrade(request):
-            environ[UPGRADE_ENVIRON_KEY] = WebsocketUpgrade(
-                request,
-                max_message_size=self.settings.websocket_max_message_size,
-                heartbeat=self.settings.websocket_heartbeat,
-                open_sockets=self.open_websockets,
-                allowed_origins=self.settings.websocket_allowed_origins,
-            )
+        if upgrade is not None:
+            environ[UPGRADE_ENVIRON_KEY] = upgrade
         response = _Response(request)
         try:
             return await spawn_greenlet(self._run_application, environ, response)
@@ -147,7 +169,6 @@ class WSGIBridge:
             return response.stream or web.Response(status=500)
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
-            upgrade: WebsocketUpgrade | None = environ.get(UPGRADE_ENVIRON_KEY)
             if upgrade is not None and upgrade.response is not None:
                 return upgrade.response
             if response.stream is not None:

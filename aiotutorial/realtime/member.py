@@ -32,6 +32,8 @@ SEND_TIMEOUT = 20.0
 HELD_EVENTS = 256
 
 _ids = itertools.count(1)
+# The ``_held`` of every member holding nothing: never written to (``hold`` makes its own).
+_NOTHING_HELD: dict[str, list[tuple[int, bytes]] | None] = {}
 
 
 async def _close_quietly(ws: Any) -> None:
@@ -41,6 +43,22 @@ async def _close_quietly(ws: Any) -> None:
 
 class Member:
     """One websocket of ``user`` in ``channel``."""
+
+    # One per open socket, for hours: no __dict__, and no queue until frames wait.
+    __slots__ = (
+        "ws",
+        "channel",
+        "user",
+        "max_frames",
+        "id",
+        "cursors",
+        "_held",
+        "_frames",
+        "_writer",
+        "_room",
+        "dropped",
+        "has_presence",
+    )
 
     def __init__(
         self, ws: Any, channel: str, user: str, max_frames: int, *, worker: str = ""
@@ -53,8 +71,8 @@ class Member:
         self.id = f"{worker}/{next(_ids)}"
         self.cursors: dict[str, int] = {}
         # Streams catching up: the live events held meanwhile, or None once too many were.
-        self._held: dict[str, list[tuple[int, bytes]] | None] = {}
-        self._frames: deque[bytes] = deque()
+        self._held: dict[str, list[tuple[int, bytes]] | None] = _NOTHING_HELD
+        self._frames: deque[bytes] | None = None  # frames waiting for the writer
         self._writer: asyncio.Task[None] | None = None
         self._room: asyncio.Event | None = None  # set when a full queue has gone down by half
         self.dropped = False
@@ -83,6 +101,8 @@ class Member:
     def hold(self, stream: str) -> None:
         """From now on keep ``stream``'s live events aside until ``release`` (holding
         already: what is held stays)."""
+        if self._held is _NOTHING_HELD:
+            self._held = {}
         self._held.setdefault(stream, [])
 
     def is_held(self, stream: str) -> bool:
@@ -95,13 +115,20 @@ class Member:
         if held is None:
             self._held[stream] = []
             return False
-        self._held.pop(stream, None)
+        self._unhold(stream)
         for position, data in held:
             self.offer(stream, position, data)
         return True
 
     def drop_hold(self, stream: str) -> None:
-        self._held.pop(stream, None)
+        self._unhold(stream)
+
+    def _unhold(self, stream: str) -> None:
+        held = self._held
+        held.pop(stream, None)
+        if not held and held is not _NOTHING_HELD:
+            # A dict keeps the table it grew to: an idle socket gets the shared empty one.
+            self._held = _NOTHING_HELD
 
     async def send_in_stream(self, stream: str, position: int, data: bytes) -> None:
         """A catch-up's frame: moves the cursor, waits for room in the queue (a long catch-up
@@ -120,7 +147,11 @@ class Member:
     async def send_with_backpressure(self, data: bytes) -> None:
         """Queue a frame, first waiting (bounded) until the client has read half its queue:
         the writer wakes the wait when the queue has gone down, nothing polls."""
-        if len(self._frames) >= self.max_frames // 2 and not self.dropped:
+        if (
+            self._frames is not None
+            and len(self._frames) >= self.max_frames // 2
+            and not self.dropped
+        ):
             if self._room is None:
                 self._room = asyncio.Event()
             self._room.clear()
@@ -146,10 +177,13 @@ class Member:
                 if pending is not None:  # the client's buffer is full: finish it in a task
                     self._writer = asyncio.ensure_future(self._write(pending))
                 return
-        if len(self._frames) >= self.max_frames:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        elif len(frames) >= self.max_frames:
             self._overflow()
             return
-        self._frames.append(data)
+        frames.append(data)
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
 
@@ -157,7 +191,7 @@ class Member:
         if not self.dropped:
             log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
             self.dropped = True
-            self._frames.clear()
+            self._frames = None
             if self._room is not None:
                 self._room.set()
             asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
@@ -165,12 +199,11 @@ class Member:
     async def _write(self, pending: Awaitable[None] | None = None) -> None:
         # No timeout around each send: a send waits only when the socket's buffer is full,
         # and then the queue fills up and the member is dropped (or the heartbeat drops it).
-        frames = self._frames
         half = self.max_frames // 2
         try:
             if pending is not None:
                 await pending
-            while frames and not self.dropped:
+            while (frames := self._frames) and not self.dropped:
                 await self.ws.send_encoded(frames.popleft())
                 if self._room is not None and len(frames) < half:
                     self._room.set()
@@ -178,11 +211,13 @@ class Member:
             self._failed()
         finally:
             self._writer = None
+            if not self._frames:
+                self._frames = None  # a deque keeps its blocks: an idle socket has none
 
     def _failed(self) -> None:
         """A write failed (the connection is going): stop, and close it if it is not yet."""
         self.dropped = True
-        self._frames.clear()
+        self._frames = None
         if self._room is not None:
             self._room.set()
         if not self.ws.closed:

@@ -13,7 +13,7 @@ from pyramid.view import view_config
 from .. import chat
 from ..aio import WebsocketConnection, WebsocketMapper
 from ..game.store import running_games
-from ..realtime import POLICY_VIOLATION, get_hub, online_counts, serve_channel
+from ..realtime import POLICY_VIOLATION, Hub, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
 from .accounts import SIGNED_OUT_COOKIE
 
@@ -199,20 +199,26 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
 async def channel_socket(ws: WebsocketConnection) -> None:
     """The live channel: catch-up, then every message, presence change and game event
     (docs/protocol.md); the features registered with the realtime hub handle its frames."""
-    request = ws.request
-    channel = request.context.name
-    user = request.identity.username
-    hub = get_hub(request.registry)
     try:
-        after = int_parameter(request, "after", 0)
-        changes = int_parameter(request, "changes", 0)
+        hub, channel, user, params = _socket_arguments(ws.request)
     except HTTPBadRequest as exc:
         await ws.send(chat.encode({"type": "error", **exc.json_body}))
         await ws.close(POLICY_VIOLATION, "bad parameter")
         return
-    # The socket may stay open for hours: do not hold a pooled connection all that time.
-    await request.db.release()
-    await serve_channel(hub, ws, channel, user, {"after": after, "changes": changes})
+    # The socket may stay open for hours: the request ends now (its pooled connection goes
+    # back) and the socket keeps nothing of it but the names above.
+    await ws.finish_request()
+    await serve_channel(hub, ws, channel, user, params)
+
+
+def _socket_arguments(request: Request) -> tuple[Hub, str, str, dict[str, Any]]:
+    """What a channel socket needs from its request: the hub, the channel, the user and the
+    catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
+    params = {
+        "after": int_parameter(request, "after", 0),
+        "changes": int_parameter(request, "changes", 0),
+    }
+    return get_hub(request.registry), request.context.name, request.identity.username, params
 
 
 def includeme(config) -> None:

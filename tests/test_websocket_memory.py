@@ -286,3 +286,44 @@ class ChannelSocketTests(unittest.IsolatedAsyncioTestCase):
         ):
             await channels.channel_socket(ws)
         self.assertEqual(served, [("hub", ws, "lobby", "alice", {"after": 5, "changes": None})])
+
+
+class PrebuiltFrameTests(unittest.TestCase):
+    """A broadcast's frame is built once by ``aio.websocket`` and written straight to each
+    socket's transport: it must be the very bytes aiohttp's own writer would have sent."""
+
+    def aiohttp_frame(self, payload: bytes) -> bytes:
+        from aiohttp._websocket.writer import WebSocketWriter
+
+        written: list[bytes] = []
+
+        class Transport:
+            def is_closing(self) -> bool:
+                return False
+
+            def write(self, data: bytes) -> None:
+                written.append(bytes(data))
+
+        class Protocol:
+            _paused = False
+
+        writer = WebSocketWriter(Protocol(), Transport(), use_mask=False)  # type: ignore[arg-type]
+        asyncio.run(writer.send_frame(payload, WSMsgType.TEXT))
+        return b"".join(written)
+
+    def test_frames_of_every_length_class_match_aiohttps(self) -> None:
+        from aiotutorial.aio.websocket import _text_frame
+
+        for size in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+            with self.subTest(size=size):
+                payload = ("é" * size).encode("utf-8")[:size]
+                self.assertEqual(_text_frame(payload), self.aiohttp_frame(payload))
+
+    def test_the_same_payload_object_reuses_its_frame(self) -> None:
+        from aiotutorial.aio.websocket import _text_frame
+
+        payload = b'{"type":"message"}'
+        first = _text_frame(payload)
+        self.assertIs(_text_frame(payload), first)
+        other = bytes(bytearray(payload))  # equal, another object: built again, the same bytes
+        self.assertEqual(_text_frame(other), first)

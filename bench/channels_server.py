@@ -31,18 +31,12 @@ from django.conf import settings
 from django.db import connection
 
 from .common import HOST, raise_nofile
+from .reference import HEARTBEAT, INSERT, MAX_MESSAGE, message_frame, ready_frame
 
 __all__ = ["main", "configure", "application"]
 
 GROUP = "bench"
-HEARTBEAT = 30.0  # as aio.websocket_heartbeat in development.ini
-MAX_MESSAGE = 64 * 1024 + 1
-READY = '{"type":"ready","channel":"channels","user":"channels","last_id":null}'
-# bench/tornado_server.py's statement: both reference servers save a message the same way.
-INSERT = (
-    'INSERT INTO messages (channel, "user", time, content) '
-    "VALUES (%(channel)s, %(user)s, clock_timestamp(), %(content)s) RETURNING id, time"
-)
+READY = ready_frame("channels")
 
 
 class Room:
@@ -61,15 +55,7 @@ class Room:
         else:
             channel, user = self.persist
             message_id, moment = await _save(channel, user, content)
-        frame = {
-            "type": "message",
-            "id": message_id,
-            "channel": channel,
-            "user": user,
-            "time": moment.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
-            "content": content,
-        }
-        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        return message_frame(message_id, channel, user, moment, content)
 
 
 @database_sync_to_async

@@ -27,16 +27,11 @@ import tornado.web
 import tornado.websocket
 
 from .common import HOST, raise_nofile
+from .reference import HEARTBEAT, INSERT, MAX_MESSAGE, message_frame, ready_frame
 
 __all__ = ["main", "make_app"]
 
-HEARTBEAT = 30.0  # as aio.websocket_heartbeat in development.ini
-MAX_MESSAGE = 64 * 1024 + 1
-READY = '{"type":"ready","channel":"tornado","user":"tornado","last_id":null}'
-INSERT = (
-    'INSERT INTO messages (channel, "user", time, content) '
-    "VALUES (%(channel)s, %(user)s, clock_timestamp(), %(content)s) RETURNING id, time"
-)
+READY = ready_frame("tornado")
 
 
 class Room:
@@ -60,15 +55,7 @@ class Room:
             async with self.lock, self.pool.acquire() as conn, conn.cursor() as cursor:
                 await cursor.execute(INSERT, {"channel": channel, "user": user, "content": content})
                 message_id, moment = await cursor.fetchone()
-        frame = {
-            "type": "message",
-            "id": message_id,
-            "channel": channel,
-            "user": user,
-            "time": moment.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
-            "content": content,
-        }
-        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        return message_frame(message_id, channel, user, moment, content)
 
     def broadcast(self, text: str) -> None:
         for peer in list(self.sockets):

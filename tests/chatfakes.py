@@ -135,3 +135,24 @@ def _message_row(message_id: int) -> Any:
             "content": f"message {message_id}",
         },
     )()
+
+
+class DrainingSocket:
+    """Stands for aiohttp's WebSocketResponse: ``send_frame`` writes at once unless the
+    transport is paused, then waits on a future until the client reads (as aiohttp's drain
+    helper does)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.close_code: int | None = None
+        self.sent: list[bytes] = []
+        self.paused: asyncio.Future[None] | None = None
+
+    async def send_frame(self, data: bytes, opcode: Any) -> None:
+        self.sent.append(data)
+        if self.paused is not None:
+            await self.paused
+
+    async def close(self, code: int = 1000, message: bytes = b"") -> None:
+        self.closed = True
+        self.close_code = code

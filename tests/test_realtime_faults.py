@@ -30,6 +30,7 @@ from aiotutorial.chat.live import ChatFeature
 from aiotutorial.realtime import Hub, Member
 from aiotutorial.realtime import member as member_module
 
+from .chatfakes import DrainingSocket
 from .chatservers import PRESENCE_DELAY, ChatServersTest
 from .support import wait_for
 
@@ -219,27 +220,6 @@ class SupervisorTests(unittest.IsolatedAsyncioTestCase):
         self.assertIn("a bug in the loop", "\n".join(logged.output))
 
 
-class _DrainingSocket:
-    """Stands for aiohttp's WebSocketResponse: ``send_frame`` writes at once unless the
-    transport is paused, then waits on a future until the client reads (as aiohttp's drain
-    helper does)."""
-
-    def __init__(self) -> None:
-        self.closed = False
-        self.close_code: int | None = None
-        self.sent: list[bytes] = []
-        self.paused: asyncio.Future[None] | None = None
-
-    async def send_frame(self, data: bytes, opcode: Any) -> None:
-        self.sent.append(data)
-        if self.paused is not None:
-            await self.paused
-
-    async def close(self, code: int = 1000, message: bytes = b"") -> None:
-        self.closed = True
-        self.close_code = code
-
-
 class DirectWriteTests(unittest.IsolatedAsyncioTestCase):
     """A frame to an idle socket is written without a task; a paused socket's send is
     finished by a task, and what comes meanwhile waits in the queue, in order."""
@@ -247,7 +227,7 @@ class DirectWriteTests(unittest.IsolatedAsyncioTestCase):
     async def test_a_paused_send_is_finished_and_the_queue_follows_in_order(self) -> None:
         from aiotutorial.aio.websocket import WebsocketConnection
 
-        raw = _DrainingSocket()
+        raw = DrainingSocket()
         member = Member(WebsocketConnection(raw, None), "room", "alice", 8)  # type: ignore[arg-type]
         member.send_frame(b"0")
         self.assertEqual(raw.sent, [b"0"])  # written at once, no task
@@ -268,7 +248,7 @@ class DirectWriteTests(unittest.IsolatedAsyncioTestCase):
     async def test_a_socket_that_stays_paused_is_dropped_once_its_queue_is_full(self) -> None:
         from aiotutorial.aio.websocket import WebsocketConnection
 
-        raw = _DrainingSocket()
+        raw = DrainingSocket()
         raw.paused = asyncio.get_running_loop().create_future()
         member = Member(WebsocketConnection(raw, None), "room", "alice", 4)  # type: ignore[arg-type]
         for n in range(6):

@@ -39,6 +39,7 @@ from aiotutorial.db import get_engine
 from aiotutorial.realtime import Member
 from aiotutorial.views import channels
 
+from .chatfakes import DrainingSocket
 from .dbtest import prepare_testing_database
 
 
@@ -206,28 +207,11 @@ class AcceptedSocketTests(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(await eventually(lambda: "/unavailable" in FINISHED))
 
 
-class _Socket:
-    """The aiohttp socket under a ``WebsocketConnection``: ``paused`` holds writes back."""
-
-    def __init__(self) -> None:
-        self.closed = False
-        self.sent: list[bytes] = []
-        self.paused: asyncio.Future[None] | None = None
-
-    async def send_frame(self, data: bytes, opcode: Any) -> None:
-        self.sent.append(data)
-        if self.paused is not None:
-            await self.paused
-
-    async def close(self, code: int = 1000, message: bytes = b"") -> None:
-        self.closed = True
-
-
 class IdleMemberTests(unittest.IsolatedAsyncioTestCase):
     """A channel member is kept for every open socket: idle, it has no dict and no queue."""
 
     async def test_an_idle_member_holds_no_queue(self) -> None:
-        raw = _Socket()
+        raw = DrainingSocket()
         member = Member(WebsocketConnection(raw, None), "room", "alice", 8)  # type: ignore[arg-type]
         self.assertFalse(hasattr(member, "__dict__"))
         member.send_frame(b"0")
@@ -245,8 +229,8 @@ class IdleMemberTests(unittest.IsolatedAsyncioTestCase):
     async def test_members_share_no_catch_up_state(self) -> None:
         # Caught up, a member drops its table of held streams for one shared empty table:
         # that one must never be written to.
-        first = Member(WebsocketConnection(_Socket(), None), "room", "bob", 8)  # type: ignore[arg-type]
-        second = Member(WebsocketConnection(_Socket(), None), "room", "eve", 8)  # type: ignore[arg-type]
+        first = Member(WebsocketConnection(DrainingSocket(), None), "room", "bob", 8)  # type: ignore[arg-type]
+        second = Member(WebsocketConnection(DrainingSocket(), None), "room", "eve", 8)  # type: ignore[arg-type]
         for member in (first, second):
             member.hold("messages")
             self.assertTrue(member.release("messages"))

@@ -62,7 +62,7 @@ setup(
             "py.typed",
             "aio/py.typed",
             "realtime/py.typed",
-            "game/words.txt",
+            "game/words/*",
             "templates/*.jinja2",
             "static/*",
         ]

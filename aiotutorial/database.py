@@ -180,6 +180,12 @@ game_turns = Table(
     Column("word", String(30)),
     Column("started", DateTime(timezone=True), nullable=False),
     Column("ended", DateTime(timezone=True)),
+    # Once the turn has ended: its drawing as it stood (what undo and clear took back left
+    # out), one batch of operations per stroke or fill, for the gallery; game_strokes then
+    # holds nothing of it. And what the others thought of it.
+    Column("drawing", JSONB),
+    Column("likes", SmallInteger, nullable=False, server_default=text("0")),
+    Column("dislikes", SmallInteger, nullable=False, server_default=text("0")),
     Index("ix_game_turns_game", "game"),
 )
 # The gallery: a channel's last finished turns, newest first.
@@ -190,7 +196,8 @@ Index(
     postgresql_where=game_turns.c.ended.isnot(None),
 )
 
-# A turn's drawing: the drawer's batches of operations in order (seq 1, 2, ...).
+# The drawing of a turn being played: the drawer's batches of operations in order (seq 1, 2,
+# ...). When the turn ends they are compacted into game_turns.drawing and deleted.
 game_strokes = Table(
     "game_strokes",
     metadata,
@@ -218,9 +225,21 @@ game_state = Table(
     Column("drawer", String(40)),
     Column("turn", Integer, ForeignKey("game_turns.id")),
     Column("strokes", Integer, nullable=False, server_default=text("0")),
+    # Bytes of the current turn's batches: a turn's drawing is bounded (game.store).
+    Column("stroke_bytes", Integer, nullable=False, server_default=text("0")),
     Column("version", BigInteger, nullable=False),
     Column("players", SmallInteger, nullable=False),
     Column("state", JSONB, nullable=False),
+)
+
+# How a finished game ended beyond its scores: who won (ties share it) and who was removed by
+# the others (not ranked), for a socket that missed its end and for the leaderboards.
+game_results = Table(
+    "game_results",
+    metadata,
+    Column("game", Integer, ForeignKey("games.id", ondelete="CASCADE"), primary_key=True),
+    Column("winners", ARRAY(String(40)), nullable=False),
+    Column("kicked", ARRAY(String(40)), nullable=False),
 )
 
 # Players' commands waiting for the game's owner (a guess, a word chosen, a kick vote), in

@@ -3,9 +3,10 @@
 ``Table`` plays one game with a fake clock and a seeded ``random.Random`` and checks, after
 every call, what must hold whatever happens:
 
-- secrecy: until the ``TurnEnded`` effect of a turn, no frame addressed to anyone but the drawer
-  alone, and no view of anyone but the drawer, holds the turn's word or one of the words it was
-  chosen from; no public chat message holds the word; a hint never shows the whole word;
+- secrecy: until the ``TurnEnded`` effect of a turn, no frame addressed to anyone but those who
+  know the word (the drawer, and who has guessed it), and no view of anyone else, holds the
+  turn's word or one of the words it was chosen from; no public chat message holds the word as
+  a word; a hint never shows the whole word;
 - scores: every ``ScoreSet`` total is in 0..32766, the last one per user equals
   ``game.scores``, and each total is the sum of the points announced by the ``game.turn_end``
   frames (plus, while drawing, the guesses of the turn): no turn is counted twice;
@@ -23,27 +24,26 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from aiotutorial.game.errors import GameError
 from aiotutorial.game.rules import (
     CHOOSING,
     DRAWING,
     FINISHED,
     Game,
-    GameError,
     Post,
     ScoreSet,
     Send,
     Timing,
     TurnBegan,
     TurnEnded,
-    builtin_words,
-    hint_count,
-    normalize,
 )
+from aiotutorial.game.settings import Settings
+from aiotutorial.game.words import builtin_words, hint_count, normalize, tokens
 
 T0 = 1000.0
 TIMING = Timing()
 SCORE_LIMIT = 32767  # the SMALLINT the totals are stored in
-TURN_POINTS_MAX = 230  # 100 + 100 for speed + 3 hints x 10
+TURN_POINTS_MAX = 250  # 100 + 100 for speed + 5 hints x 10
 USERS = [f"p{i}" for i in range(1, 16)]
 CUSTOM = ("red fox", "yo-yo", "café", "ox", "basketball")
 
@@ -51,9 +51,10 @@ CUSTOM = ("red fox", "yo-yo", "café", "ox", "basketball")
 # is no leak when it is a key or a frame's type or phase.
 PROTOCOL_KEYS = frozenset(
     "type game phase round rounds turn drawer draw_seconds players mask ms_left strokes seq "
-    "word words points scores user score guessed connected votes needed".split()
+    "word words points scores user score guessed connected votes needed starter max_players "
+    "spectators rating likes dislikes rated reason winners drawer_away_ms".split()
 )
-FIXED_VALUES = frozenset({"type", "phase"})
+FIXED_VALUES = frozenset({"type", "phase", "reason", "rated"})
 
 
 class CheckFailed(AssertionError):
@@ -90,6 +91,14 @@ def leaks(frame: dict[str, Any], word: str) -> bool:
     literal = text.count(word) > sum(s.count(word) for s in _strings(frame, free=False))
     target = normalize(word)
     return literal or any(target in normalize(s) for s in _strings(frame))
+
+
+def holds_as_words(content: str, word: str) -> bool:
+    """Whether consecutive words of ``content`` spell ``word`` (or its plural), whatever the
+    message's length: the word as a word, which no public message may hold."""
+    words, target = tokens(content), "".join(tokens(word))
+    runs = ("".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1))
+    return any(run in (target, target + "s", target + "es") for run in runs)
 
 
 def frames(effects: list[Any], kind: str | None = None) -> list[Send]:
@@ -132,6 +141,12 @@ def run(game: Game, rng: random.Random, action: tuple[Any, ...]) -> list[Any]:
     if kind == "kick":
         voter, target = args
         return game.kick(voter, target, now)
+    if kind == "spectate":
+        user, on = args
+        return game.spectate(user, on, now)
+    if kind == "rate":
+        user, like = args
+        return game.rate(user, like, now)
     raise ValueError(kind)
 
 
@@ -148,6 +163,7 @@ class Table:
         seed: int = 0,
         timing: Timing = TIMING,
         starter: str | None = None,
+        **settings: Any,
     ) -> None:
         self.rng = random.Random(seed)
         self.now = T0
@@ -159,6 +175,7 @@ class Table:
         self.word_sent: str | None = None
         self.turns_begun = self.turns_ended = 0
         self.drawers: list[tuple[int, str]] = []  # (round, drawer) of each turn
+        self.knowers: set[str] = set()  # who has been told this turn's word
         self.last_total: dict[str, int] = {}
         self.ledger: dict[str, int] = {}
         self.game, effects = Game.start(
@@ -166,7 +183,12 @@ class Table:
             "lobby",
             starter or self.online[0],
             list(self.online),
-            (rounds, draw_seconds, list(custom_words)),
+            Settings(
+                rounds=rounds,
+                draw_seconds=draw_seconds,
+                custom_words=tuple(custom_words),
+                **settings,
+            ),
             timing,
             self.now,
             self.rng,
@@ -210,6 +232,12 @@ class Table:
 
     def kick(self, voter: str, target: str) -> list[Any]:
         return self.apply(("kick", self.now, voter, target))
+
+    def spectate(self, user: str, on: bool = True) -> list[Any]:
+        return self.apply(("spectate", self.now, user, on))
+
+    def rate(self, user: str, like: bool = True) -> list[Any]:
+        return self.apply(("rate", self.now, user, like))
 
     def restore(self) -> None:
         """Go on with the game as another process would: from its stored JSON."""
@@ -286,6 +314,7 @@ class Table:
                 self.drawers.append((effect.round, effect.drawer))
                 self.in_turn, self.drawer = True, effect.drawer
                 self.candidates, self.word_sent = [], None
+                self.knowers = {effect.drawer}
                 continue
             if isinstance(effect, TurnEnded):
                 check(self.in_turn, "a turn ended that was not going on")
@@ -293,20 +322,33 @@ class Table:
                 self.in_turn = False
                 self.turns_ended += 1
                 continue
-            if isinstance(effect, Send) and effect.frame["type"] in ("game.words", "game.word"):
+            if isinstance(effect, Send) and effect.frame["type"] == "game.words":
                 check(
                     effect.users == [self.drawer] and effect.member is None,
                     f"{effect} is not addressed to the drawer {self.drawer} alone",
                 )
-                if effect.frame["type"] == "game.words":
-                    self.candidates = list(effect.frame["words"])
-                else:
+                self.candidates = list(effect.frame["words"])
+            elif isinstance(effect, Send) and effect.frame["type"] == "game.word":
+                check(
+                    effect.users is not None and len(effect.users) == 1 and effect.member is None,
+                    f"{effect} is not addressed to one user",
+                )
+                assert effect.users is not None
+                user = effect.users[0]
+                if user == self.drawer:
                     self.word_sent = effect.frame["word"]
+                else:
+                    # Only who has just found it: a player (game.guessed said so) or a watcher.
+                    check(
+                        user in self.game.guessed or user in self.game.watchers_guessed,
+                        f"{effect} goes to {user}, who has not guessed the word",
+                    )
+                    self.knowers.add(user)
             if not self.in_turn:
                 continue
             word, offered = self._secrets_at(effects, i)
             if isinstance(effect, Send):
-                if effect.member is None and effect.users == [self.drawer]:
+                if effect.member is None and effect.users and set(effect.users) <= self.knowers:
                     continue
                 for secret in [word, *offered] if word else offered:
                     check(not leaks(effect.frame, secret), f"{effect} gives away {secret!r}")
@@ -316,11 +358,17 @@ class Table:
                         "_" in effect.frame["mask"] and len(shown) <= hint_count(word),
                         f"hint {effect.frame['mask']!r} shows too much of {word!r}",
                     )
-            elif isinstance(effect, Post) and effect.readers is None and word:
-                check(
-                    normalize(word) not in normalize(effect.content),
-                    f"public message {effect.content!r} holds the word {word!r}",
-                )
+            elif isinstance(effect, Post) and effect.readers is None:
+                # The words offered are the drawer's to give away; anyone may say one of
+                # them by chance while the drawer chooses (not knowing it was offered).
+                secrets = [word] if word else []
+                if effect.user == self.drawer:
+                    secrets += offered
+                for secret in secrets:
+                    check(
+                        not holds_as_words(effect.content, secret),
+                        f"public message {effect.content!r} holds the word {secret!r}",
+                    )
 
     def _check_scores(self, effects: list[Any]) -> None:
         for effect in effects:
@@ -361,6 +409,9 @@ class Table:
                 else:
                     check(view.get("word") == word, f"drawer's view {view} lacks the word")
                 continue
+            if game.phase == DRAWING and game.knows_word(user):
+                check(view.get("word") == word, f"{user} guessed, but the view {view} lacks it")
+                continue
             for secret in [word, *offered] if word else offered:
                 check(not leaks(view, secret), f"{user}'s view {view} gives away {secret!r}")
 
@@ -384,14 +435,26 @@ class Monkey:
             seed=self.seed,
         )
 
-    def chatter(self, game: Game) -> str:
+    def chatter(self, game: Game, user: str) -> str:
         pick = self.pick
         word = game.word
         if word and pick.random() < 0.7:
             close = word[1:] if len(word) > 3 else word + "s"
             return pick.choice(
-                [word, word.upper(), f"  {with_accent(word)} ", close, f"is it {word}?"]
+                [
+                    word,
+                    word.upper(),
+                    f"  {with_accent(word)} ",
+                    close,
+                    f"is it {word}?",
+                    f"a {word}!",
+                    f"{word}s",
+                    f"pine{word}",
+                    f"i think it is a {word} lol",
+                ]
             )
+        if game.phase == CHOOSING and user == game.drawer and pick.random() < 0.3:
+            return f"pick {pick.choice(game.choices)}"
         return pick.choice([*builtin_words()[:40], "hello", "nice drawing"])
 
     def action(self, table: Table) -> tuple[Any, ...]:
@@ -403,37 +466,62 @@ class Monkey:
                 return ("tick", max(now, due))
             return ("tick", now + pick.uniform(0, 20))
         if roll < 0.6:
-            return ("say", now, pick.choice(table.online or self.crowd), self.chatter(game))
+            user = pick.choice(table.online or self.crowd)
+            return ("say", now, user, self.chatter(game, user))
         if roll < 0.7:
             user = game.drawer if pick.random() < 0.8 else pick.choice(self.crowd)
             return ("choose", now, user, pick.randint(-1, 3))
-        if roll < 0.93:
+        if roll < 0.9:
             user = pick.choice(self.crowd)
             if user in table.online:
                 return ("presence", now, [u for u in table.online if u != user])
             return ("presence", now, [*table.online, user])
+        if roll < 0.93:
+            return ("spectate", now, pick.choice(self.crowd), pick.random() < 0.6)
+        if roll < 0.96:
+            return ("rate", now, pick.choice(table.online or self.crowd), pick.random() < 0.7)
         voter = pick.choice(table.online or self.crowd)
         return ("kick", now, voter, pick.choice(game.order or self.crowd))
 
 
 # Which refusals each input may meet, and when.
 ALLOWED_ERRORS = {
-    "say": {"word_in_chat"},
+    "say": {"word_in_chat", "too_many_guesses"},
     "choose": {"not_choosing", "not_drawer", "bad_choice"},
     "kick": {"not_player", "bad_kick"},
+    "rate": {"bad_rating"},
 }
 
 
 def check_refusal(table: Table, action: tuple[Any, ...], error: GameError) -> None:
-    """A refused input: an expected code, and (for chat) only from someone who knows the word."""
+    """A refused input: an expected code, and for chat only what the rules say: the word (or
+    a word offered) from someone who knows it, or a guess past the guesses' limits."""
     kind = action[0]
     check(error.code in ALLOWED_ERRORS.get(kind, ()), f"{action} refused with {error.code}")
+    game = table.game
     if kind == "say":
-        game = table.game
         user, content = action[2], action[3]
+        said = "".join(tokens(content))
+        if error.code == "word_in_chat":
+            secrets = [game.word] if game.phase == DRAWING else list(game.choices)
+            check(
+                game.knows_word(user) or (game.phase == CHOOSING and user == game.drawer),
+                f"{user}, who does not know the word, refused to say {content!r}",
+            )
+            check(
+                any("".join(tokens(w)) in said for w in secrets if w),
+                f"{user} refused to say {content!r}, which holds no secret",
+            )
+        else:
+            check(
+                game.phase == DRAWING
+                and not game.knows_word(user)
+                and len(tokens(content)) <= len(tokens(game.word or "")) + 1,
+                f"{user}'s {content!r} counted as a guess",
+            )
+    elif kind == "rate":
+        user = action[2]
         check(
-            game.word is not None
-            and (user == game.drawer or user in game.guessed)
-            and normalize(game.word) in normalize(content),
-            f"{user} refused to say {content!r}",
+            game.phase not in (DRAWING, "turn_end") or user == game.drawer or game.word is None,
+            f"{user}'s rating refused in phase {game.phase}",
         )

@@ -45,10 +45,21 @@ class GalleryTests(GameRecordsTest):
             )
             .returning(db.game_turns.c.id)
         )
-        # Stored out of order, and past 9 (where text order would differ): read by seq.
-        for seq in reversed(range(1, batches + 1)):
-            ops = [{"op": "line", "c": seq % 16, "w": 1, "p": [seq, seq, seq + 1, seq + 1]}]
-            await self.conn.execute(db.game_strokes.insert().values(turn=turn, seq=seq, ops=ops))
+        # A finished turn's drawing is in its row (one batch per shape, kept when it
+        # ended); a running turn's is in game_strokes (stored out of order here, and past 9,
+        # where text order would differ).
+        batches_of = [
+            [{"op": "line", "c": seq % 16, "w": 1, "p": [seq, seq, seq + 1, seq + 1]}]
+            for seq in range(1, batches + 1)
+        ]
+        if ended:
+            await self.conn.execute(
+                db.game_turns.update().where(db.game_turns.c.id == turn).values(drawing=batches_of)
+            )
+        for seq in reversed(range(1, batches + 1)) if not ended else ():
+            await self.conn.execute(
+                db.game_strokes.insert().values(turn=turn, seq=seq, ops=batches_of[seq - 1])
+            )
         return turn
 
     async def test_finished_turns_newest_first_with_their_batch_counts(self) -> None:
@@ -106,6 +117,7 @@ class GalleryTests(GameRecordsTest):
             [batch[0]["c"] for batch in body["batches"]], [n % 16 for n in range(1, 13)]
         )
         self.assertEqual(body["batches"][0], [{"op": "line", "c": 1, "w": 1, "p": [1, 1, 2, 2]}])
+        self.assertEqual((body["likes"], body["dislikes"]), (0, 0))
         listed = (await self.get_json(f"/channels/{self.name}/gallery"))["turns"][0]
         self.assertEqual(listed["ended"], body["ended"])
         empty = await self.add_turn(self.game, self.name, "blank")

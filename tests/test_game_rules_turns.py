@@ -9,17 +9,18 @@ import json
 import random
 import unittest
 
+from aiotutorial.game.errors import GameError
 from aiotutorial.game.rules import (
     DRAWING,
     FINISHED,
     TURN_END,
     Game,
-    GameError,
     GameFinished,
     Post,
     ScoreSet,
     TurnBegan,
     TurnEnded,
+    TurnRated,
 )
 
 from .gamerules_support import (
@@ -44,20 +45,33 @@ def drawing(players: list[str] | tuple[str, ...] = ("p1", "p2", "p3", "p4"), **k
 
 
 class ScoringTests(unittest.TestCase):
-    """Guessers get 100 + speed + 10 per hint not shown; the drawer the average of the
-    guessers' points, those who did not guess counting 0; totals go out as ScoreSet."""
+    """Guessers get 100 + speed + 10 per hint not shown; the drawer the points of the turn's
+    first correct guess (``scoring.drawer_points``); totals go out as ScoreSet."""
 
     def test_guessers_and_drawer_points(self) -> None:
         table = drawing()
-        self.assertEqual(table.say("p2", "apple")[0], ScoreSet("p2", 220))
+        table.advance(10)
+        self.assertEqual(table.say("p2", "apple")[0], ScoreSet("p2", 100 + 88 + 20))
         table.tick(T0 + 40)  # the first hint came at 26.7 s
         self.assertEqual(table.say("p3", "apple")[0], ScoreSet("p3", 100 + 50 + 10))
         effects = table.tick(T0 + 80)
-        self.assertIn(ScoreSet("p1", round((220 + 160) / 3)), effects)
+        self.assertIn(ScoreSet("p1", 208), effects)
         points = one_frame(effects, "game.turn_end")["points"]
-        self.assertEqual({u: p for u, p in points.items() if p}, {"p1": 127, "p2": 220, "p3": 160})
-        self.assertEqual(points.get("p4", 0), 0)
-        self.assertEqual(table.game.scores, {"p1": 127, "p2": 220, "p3": 160, "p4": 0})
+        self.assertEqual(points, {"p1": 208, "p2": 208, "p3": 160, "p4": 0})
+        self.assertEqual(table.game.scores, {"p1": 208, "p2": 208, "p3": 160, "p4": 0})
+
+    def test_the_drawer_cannot_be_marked_down_or_up_by_the_others(self) -> None:
+        # The average rule moved with whoever joined or left: not this one.
+        alone = drawing(["p1", "p2", "p3"])
+        alone.say("p2", "apple")
+        crowd = drawing(["p1", "p2", "p3"])
+        crowd.join("p7", "p8", "p9")  # accounts that never guess
+        crowd.say("p2", "apple")
+        crowd.leave("p3")  # and one that leaves before the end
+        for table in (alone, crowd):
+            table.tick(T0 + 80)
+        self.assertEqual(alone.game.scores["p1"], crowd.game.scores["p1"])
+        self.assertEqual(crowd.game.scores["p1"], 220)
 
     def test_nobody_guessed(self) -> None:
         table = drawing()
@@ -83,7 +97,7 @@ class ScoringTests(unittest.TestCase):
         table.tick(T0 + 61)
         self.assertNotIn("p2", table.game.order)  # gone for 60 s: out of the play order
         effects = table.tick(T0 + 80)
-        self.assertIn(ScoreSet("p1", round(220 / 3)), effects)
+        self.assertIn(ScoreSet("p1", 220), effects)
 
     def test_a_kicked_guesser_still_counts_for_the_drawer(self) -> None:
         table = drawing(["p1", "p2", "p3", "p4", "p5"])
@@ -92,7 +106,7 @@ class ScoringTests(unittest.TestCase):
             table.kick(voter, "p2")
         self.assertNotIn("p2", table.game.order)
         effects = table.tick(T0 + 80)
-        self.assertIn(ScoreSet("p1", round(220 / 4)), effects)
+        self.assertIn(ScoreSet("p1", 220), effects)
         self.assertEqual(table.game.scores["p2"], 220)
 
 
@@ -100,17 +114,20 @@ class TurnEndTests(unittest.TestCase):
     """A turn ends when every connected guesser has guessed, when time is up, or when the
     drawer has been gone 10 s; the next begins 5 s later; each round every player draws once."""
 
-    def assertEnded(self, effects: list, word: str | None) -> None:
+    def assertEnded(self, effects: list, word: str | None, reason: str) -> None:
         self.assertIn(TurnEnded(word), effects)
         frame = one_frame(effects, "game.turn_end")
-        self.assertEqual((frame["word"], frame["drawer"]), (word, "p1"))
+        self.assertEqual((frame["word"], frame["drawer"], frame["reason"]), (word, "p1", reason))
         self.assertEqual(frames(effects, "game.turn_end")[0].users, None)
+        # Everyone who played the turn is in the reveal, with what they scored in it.
+        playing = {p["user"] for p in frame["players"]} - {"p1"}
+        self.assertLessEqual(playing, set(frame["points"]))
 
     def test_everyone_guessed(self) -> None:
         table = drawing(["p1", "p2", "p3"])
         table.advance(3)
         self.assertEqual(of_type(table.say("p2", "apple"), TurnEnded), [])
-        self.assertEnded(table.say("p3", "apple"), "apple")
+        self.assertEnded(table.say("p3", "apple"), "apple", "guessed")
         self.assertEqual(table.game.next_wakeup(), T0 + 8)
         self.assertEqual(table.tick(T0 + 7.9), [])
         self.assertEqual(of_type(table.tick(T0 + 8), TurnBegan), [TurnBegan(2, 1, "p2")])
@@ -119,27 +136,32 @@ class TurnEndTests(unittest.TestCase):
         table = drawing(["p1", "p2", "p3", "p4"])
         table.leave("p3")
         table.say("p2", "apple")
-        self.assertEnded(table.leave("p4"), "apple")
+        self.assertEnded(table.leave("p4"), "apple", "guessed")
 
     def test_time_up(self) -> None:
         table = drawing()
         self.assertEqual(of_type(table.tick(T0 + 79.99), TurnEnded), [])
-        self.assertEnded(table.tick(T0 + 80), "apple")
+        effects = table.tick(T0 + 80)
+        self.assertEnded(effects, "apple", "time_up")
         self.assertEqual(table.game.phase, TURN_END)
+        reveal = one_frame(effects, "game.turn_end")["points"]
+        self.assertEqual(reveal, {"p1": 0, "p2": 0, "p3": 0, "p4": 0})
 
     def test_drawer_gone_while_drawing(self) -> None:
         table = drawing()
         table.advance(5)
-        table.leave("p1")
+        away = one_frame(table.leave("p1"), "game.players")
+        self.assertEqual(away["drawer_away_ms"], 10_000)
+        self.assertEqual(table.game.view("p2", T0 + 9)["drawer_away_ms"], 6_000)
         self.assertEqual(table.game.next_wakeup(), T0 + 15)
         self.assertEqual(of_type(table.tick(T0 + 14.9), TurnEnded), [])
-        self.assertEnded(table.tick(T0 + 15), "apple")
+        self.assertEnded(table.tick(T0 + 15), "apple", "drawer_left")
 
     def test_drawer_gone_while_choosing(self) -> None:
         table = Table()
         table.advance(1)
         table.leave("p1")
-        self.assertEnded(table.tick(T0 + 11), None)
+        self.assertEnded(table.tick(T0 + 11), None, "drawer_left")
         self.assertEqual(of_type(table.tick(T0 + 16), TurnBegan), [TurnBegan(2, 1, "p2")])
 
     def test_drawer_back_in_time(self) -> None:
@@ -147,7 +169,8 @@ class TurnEndTests(unittest.TestCase):
         table.advance(5)
         table.leave("p1")
         table.advance(9)
-        table.join("p1")
+        back = one_frame(table.join("p1"), "game.players")
+        self.assertNotIn("drawer_away_ms", back)
         self.assertEqual(table.tick(T0 + 16), [])
         self.assertEqual(table.game.phase, DRAWING)
 
@@ -168,10 +191,13 @@ class GameEndTests(unittest.TestCase):
         table.say("p2", "apple")
         effects = table.tick(T0 + 80) + table.wake_until(FINISHED)
         self.assertEqual(table.drawers, [(1, "p1"), (1, "p2"), (1, "p3")])
-        standings = [("p2", 220), ("p1", 110), ("p3", 0)]
-        self.assertEqual(of_type(effects, GameFinished), [GameFinished(standings, ["p2"])])
+        standings = [("p1", 220), ("p2", 220), ("p3", 0)]
+        winners = ["p1", "p2"]
+        self.assertEqual(of_type(effects, GameFinished), [GameFinished(standings, winners)])
         over = one_frame(effects, "game.over")
         self.assertEqual(over["scores"], [{"user": u, "points": p} for u, p in standings])
+        self.assertEqual(over["winners"], winners)
+        self.assertEqual(table.game.view("p3", table.now)["winners"], winners)
         self.assertIsNone(table.game.next_wakeup())
         self.assertEqual(table.tick(T0 + 10_000), [])
 
@@ -182,6 +208,18 @@ class GameEndTests(unittest.TestCase):
         table.offer("cat")
         effects = table.say("p1", "cat") + table.wake_until(FINISHED)
         self.assertEqual(of_type(effects, GameFinished)[0].winners, ["p1", "p2"])
+        self.assertEqual(one_frame(effects, "game.over")["winners"], ["p1", "p2"])
+
+    def test_a_kicked_player_is_not_ranked(self) -> None:
+        table = drawing(["p1", "p2", "p3"])
+        table.say("p2", "apple")  # p2 leads
+        table.kick("p1", "p2")  # the starter removes p2
+        effects = table.wake_until(FINISHED)
+        finished = of_type(effects, GameFinished)[0]
+        self.assertNotIn("p2", [u for u, _ in finished.standings])
+        self.assertEqual(finished.winners, ["p1"])
+        self.assertNotIn("p2", [s["user"] for s in one_frame(effects, "game.over")["scores"]])
+        self.assertEqual(table.game.scores["p2"], 220)  # the running total stays as it was
 
     def test_alone_for_a_minute(self) -> None:
         table = drawing(["p1", "p2", "p3"], draw_seconds=240)
@@ -272,7 +310,18 @@ class PresenceTests(unittest.TestCase):
         table.offer("apple")
         effects = table.join("p13")
         self.assertEqual((of_type(effects, ScoreSet), len(table.game.order)), ([], 12))
-        self.assertEqual(set(table.say("p13", "apple")[0].readers), {"p1", "p13"})
+        self.assertEqual(set(table.say("p13", "what a crowd in here")[0].readers), {"p1", "p13"})
+        self.assertEqual(of_type(table.say("p13", "apple"), ScoreSet), [])
+
+    def test_a_game_of_few_players_leaves_the_rest_watching(self) -> None:
+        table = Table(["p1", "p2", "p3", "p4"], max_players=3)
+        self.assertEqual(table.game.order, ["p1", "p2", "p3"])
+        table.join("p5")
+        self.assertEqual(table.game.order, ["p1", "p2", "p3"])
+        table.leave("p3")
+        table.tick(T0 + 61)
+        table.presence(["p1", "p2", "p4", "p5"])
+        self.assertEqual(table.game.order, ["p1", "p2", "p4"])
 
 
 class KickTests(unittest.TestCase):
@@ -281,7 +330,10 @@ class KickTests(unittest.TestCase):
     def test_votes_then_kick(self) -> None:
         table = drawing(["p1", "p2", "p3", "p4", "p5"])
         vote = one_frame(table.kick("p2", "p3"), "game.kick_vote")
-        self.assertEqual(vote, {"type": "game.kick_vote", "user": "p3", "votes": 1, "needed": 3})
+        self.assertEqual(
+            vote,
+            {"type": "game.kick_vote", "user": "p3", "votes": 1, "needed": 3, "ms_left": 60_000},
+        )
         self.assertEqual(one_frame(table.kick("p2", "p3"), "game.kick_vote")["votes"], 1)
         self.assertEqual(one_frame(table.kick("p4", "p3"), "game.kick_vote")["votes"], 2)
         table.say("p3", "apple")
@@ -298,9 +350,28 @@ class KickTests(unittest.TestCase):
 
     def test_two_players_cannot_kick(self) -> None:
         table = Table(["p1", "p2"])
-        vote = one_frame(table.kick("p1", "p2"), "game.kick_vote")
+        vote = one_frame(table.kick("p2", "p1"), "game.kick_vote")
         self.assertEqual((vote["votes"], vote["needed"]), (1, 2))
-        self.assertIn("p2", table.game.order)
+        self.assertIn("p1", table.game.order)
+
+    def test_the_starter_removes_at_once(self) -> None:
+        table = drawing(["p1", "p2", "p3", "p4", "p5"])
+        effects = table.kick("p1", "p4")
+        self.assertEqual(one_frame(effects, "game.kicked"), {"type": "game.kicked", "user": "p4"})
+        self.assertNotIn("p4", table.game.order)
+        self.assertEqual(table.game.view(None, table.now)["starter"], "p1")
+        # Anyone else's is a vote.
+        self.assertEqual(one_frame(table.kick("p2", "p1"), "game.kick_vote")["votes"], 1)
+        self.assertIn("p1", table.game.order)
+
+    def test_votes_run_out(self) -> None:
+        table = drawing(["p1", "p2", "p3", "p4", "p5"], draw_seconds=240)
+        table.kick("p2", "p5")
+        table.advance(61)
+        table.kick("p3", "p5")
+        vote = one_frame(table.kick("p4", "p5"), "game.kick_vote")
+        self.assertEqual(vote["votes"], 2)  # p2's vote has run out
+        self.assertIn("p5", table.game.order)
 
     def test_votes_of_those_gone_do_not_count(self) -> None:
         table = drawing(["p1", "p2", "p3", "p4", "p5"])
@@ -332,9 +403,84 @@ class KickTests(unittest.TestCase):
         effects = table.kick("p4", "p1")
         self.assertEqual(of_type(effects, ScoreSet), [ScoreSet("p2", 0)])
         self.assertIn(TurnEnded("apple", shown=False), effects)
-        self.assertEqual(one_frame(effects, "game.turn_end")["points"], {"p2": 0})
+        turn_end = one_frame(effects, "game.turn_end")
+        self.assertEqual(turn_end["points"], {"p2": 0, "p3": 0, "p4": 0})
+        self.assertEqual(turn_end["reason"], "drawer_kicked")
         self.assertEqual(table.game.scores, {"p1": 0, "p2": 0, "p3": 0, "p4": 0})
         self.assertEqual(of_type(table.advance(5), TurnBegan), [TurnBegan(2, 1, "p2")])
+
+
+class SpectatorTests(unittest.TestCase):
+    """A player may sit out (points kept, not joined again by connecting) and come back."""
+
+    def test_sit_out_and_come_back(self) -> None:
+        table = drawing(["p1", "p2", "p3", "p4"])
+        table.say("p3", "apple")
+        effects = table.spectate("p3")
+        self.assertNotIn("p3", table.game.order)
+        self.assertEqual(one_frame(effects, "game.players")["spectators"], ["p3"])
+        self.assertEqual(table.game.scores["p3"], 220)
+        table.join("p3")  # connecting again does not bring a spectator back
+        self.assertNotIn("p3", table.game.order)
+        self.assertEqual(table.spectate("p3"), [])
+        effects = table.spectate("p3", False)
+        self.assertEqual(table.game.order, ["p1", "p2", "p4", "p3"])
+        self.assertEqual(of_type(effects, ScoreSet), [])
+        self.assertEqual(table.game.scores["p3"], 220)
+
+    def test_a_watcher_may_sit_out_before_joining(self) -> None:
+        table = Table(["p1", "p2"])
+        table.spectate("p9")
+        table.join("p9")
+        self.assertNotIn("p9", table.game.order)
+        table.spectate("p9", False)
+        self.assertIn("p9", table.game.order)
+
+    def test_the_drawer_sitting_out_ends_the_turn(self) -> None:
+        table = drawing(["p1", "p2", "p3"])
+        effects = table.spectate("p1")
+        self.assertEqual(one_frame(effects, "game.turn_end")["reason"], "drawer_left")
+        self.assertEqual(table.game.phase, TURN_END)
+
+    def test_a_game_left_to_one_player_ends(self) -> None:
+        table = drawing(["p1", "p2"], draw_seconds=240)
+        table.spectate("p2")
+        table.advance(60)
+        self.assertEqual(table.game.phase, FINISHED)
+
+
+class RatingTests(unittest.TestCase):
+    """Anyone but the drawer likes or dislikes the drawing, once each (changeable), while it
+    is drawn and at the end of its turn."""
+
+    def test_ratings(self) -> None:
+        table = drawing()
+        effects = table.rate("p2")
+        self.assertEqual(
+            one_frame(effects, "game.rating"),
+            {"type": "game.rating", "turn": 1, "likes": 1, "dislikes": 0},
+        )
+        self.assertEqual(of_type(effects, TurnRated), [TurnRated(1, 0)])
+        self.assertEqual(table.rate("p2"), [])  # the same again: nothing changes
+        table.rate("watcher", False)
+        effects = table.rate("p2", False)
+        self.assertEqual(of_type(effects, TurnRated), [TurnRated(0, 2)])
+        view = table.game.view("p2", table.now)
+        self.assertEqual((view["rating"], view["rated"]), ({"likes": 0, "dislikes": 2}, "dislike"))
+        table.tick(T0 + 80)
+        self.assertEqual(of_type(table.rate("p3"), TurnRated), [TurnRated(1, 2)])
+        table.advance(5)  # the next turn: nothing to rate until it is drawn
+        with self.assertRaises(GameError) as caught:
+            table.rate("p3")
+        self.assertEqual(caught.exception.code, "bad_rating")
+        self.assertNotIn("rating", table.game.view("p3", table.now))
+
+    def test_refused_ratings(self) -> None:
+        table = drawing()
+        for user, like in (("p1", True), ("p2", "yes"), ("p2", None)):
+            with self.assertRaises(GameError) as caught:
+                table.rate(user, like)
+            self.assertEqual(caught.exception.code, "bad_rating", (user, like))
 
 
 class WakeupTests(unittest.TestCase):
@@ -389,7 +535,7 @@ class PersistenceTests(unittest.TestCase):
 
     def test_a_restored_game_goes_on_identically(self) -> None:
         compared = 0
-        for seed in range(30):
+        for seed in range(40):
             monkey = Monkey(seed)
             table = monkey.table()
             fork_at = monkey.pick.randint(0, 120)
@@ -445,15 +591,13 @@ class RandomGameTests(unittest.TestCase):
             finished = of_type(table.log, GameFinished)
             self.assertEqual(len(finished), 1, seed)
             self.assertEqual(table.turns_begun, table.turns_ended, seed)
-            self.assertEqual(
-                finished[0].standings,
-                sorted(table.game.scores.items(), key=lambda i: (-i[1], i[0])),
-            )
+            ranked = [i for i in table.game.scores.items() if i[0] not in table.game.kicked]
+            self.assertEqual(finished[0].standings, sorted(ranked, key=lambda i: (-i[1], i[0])))
             best = finished[0].standings[0][1]
             self.assertEqual(
                 finished[0].winners, [u for u, p in finished[0].standings if p == best and best > 0]
             )
-            for kind in ("game.guessed", "game.close", "game.kicked", "game.hint"):
+            for kind in ("game.guessed", "game.close", "game.kicked", "game.hint", "game.rating"):
                 seen[kind] = seen.get(kind, 0) + len(frames(table.log, kind))
             seen["restricted"] = seen.get("restricted", 0) + sum(
                 1 for p in of_type(table.log, Post) if p.readers

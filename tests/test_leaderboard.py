@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from aiotutorial import database as db
 from aiotutorial.game import records, store
 from aiotutorial.game.rules import CHOOSING, DRAWING, FINISHED, Timing
+from aiotutorial.game.settings import Settings
 
 from .gamerecords import CSRF_FIELD, JSON, PAGE, GameRecordsTest, new_name
 
@@ -240,7 +241,14 @@ class PlayedGamesTests(GameRecordsTest):
             )
         )
         row = await store.start_game(
-            self.conn, channel, players[0], (1, 30, []), Timing(), self.WORKER, 30.0, self.rng
+            self.conn,
+            channel,
+            players[0],
+            Settings(rounds=1, draw_seconds=30),
+            Timing(),
+            self.WORKER,
+            30.0,
+            self.rng,
         )
         self.assertEqual(row.state.order, players)
         self.now = row.now

@@ -1,6 +1,7 @@
 """The alembic migrations, run up and down on a scratch database of the test server."""
 
 import io
+import json
 import os
 import secrets
 import shutil
@@ -253,6 +254,7 @@ class HeadTests(ScratchDatabaseTestCase):
             "game_turns",
             "game_strokes",
             "game_inbox",
+            "game_results",
             "player_totals",
             "channel_player_totals",
             "throttle_buckets",
@@ -315,6 +317,63 @@ class HeadTests(ScratchDatabaseTestCase):
                 for _ in range(2)
             )
         self.assertEqual(second, first + 1)
+
+    def test_finished_drawings_are_compacted_into_their_turns(self) -> None:
+        # The revision that keeps finished drawings in game_turns moves the strokes of turns
+        # that ended before it there (what undo took back left out), and back on downgrade.
+        migrate.downgrade(self.url, "5c1e0d7a9b42")
+        line = {"op": "line", "c": 1, "w": 0, "p": [1, 1, 5, 5]}
+        more = {"op": "more", "p": [9, 9]}
+        fill = {"op": "fill", "c": 4, "x": 3, "y": 3}
+        with self.engine.begin() as connection:
+            run = connection.execute
+            run(sa.text("INSERT INTO users (username, phash) VALUES ('mig', 'x')"))
+            run(sa.text("INSERT INTO chats (channel) VALUES ('migrated')"))
+            game = run(
+                sa.text("INSERT INTO games (channel) VALUES ('migrated') RETURNING id")
+            ).scalar()
+            turns = {}
+            for word, ended in (("apple", True), (None, True), ("secret", False)):
+                turns[word] = run(
+                    sa.text(
+                        "INSERT INTO game_turns (game, channel, number, round, drawer, word, "
+                        "started, ended) VALUES (:game, 'migrated', 1, 1, 'mig', :word, now(), "
+                        "CASE WHEN :ended THEN now() END) RETURNING id"
+                    ),
+                    {"game": game, "word": word, "ended": ended},
+                ).scalar()
+            batches = [[line, more], [fill], [{"op": "undo"}], [line]]
+            for turn in turns.values():
+                for seq, ops in enumerate(batches, start=1):
+                    run(
+                        sa.text(
+                            "INSERT INTO game_strokes (turn, seq, ops) "
+                            "VALUES (:turn, :seq, CAST(:ops AS jsonb))"
+                        ),
+                        {"turn": turn, "seq": seq, "ops": json.dumps(ops)},
+                    )
+        migrate.upgrade(self.url)
+        with self.engine.connect() as connection:
+            drawings = dict(connection.execute(sa.text("SELECT id, drawing FROM game_turns")).all())
+            left = connection.execute(sa.text("SELECT DISTINCT turn FROM game_strokes")).all()
+        self.assertEqual(drawings[turns["apple"]], [[line, more], [line]])
+        self.assertIsNone(drawings[turns[None]])  # no word: nothing to show
+        self.assertIsNone(drawings[turns["secret"]])  # still being played: untouched
+        self.assertEqual(left, [(turns["secret"],)])
+        migrate.downgrade(self.url, "5c1e0d7a9b42")
+        with self.engine.connect() as connection:
+            back = connection.execute(
+                sa.text("SELECT ops FROM game_strokes WHERE turn = :t ORDER BY seq"),
+                {"t": turns["apple"]},
+            ).all()
+        self.assertEqual([row[0] for row in back], [[line, more], [line]])
+        with self.engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM game_strokes"))
+            connection.execute(sa.text("DELETE FROM game_turns"))
+            connection.execute(sa.text("DELETE FROM games"))
+            connection.execute(sa.text("DELETE FROM chats WHERE channel = 'migrated'"))
+            connection.execute(sa.text("DELETE FROM users WHERE username = 'mig'"))
+        migrate.upgrade(self.url)
 
     def test_every_revision_downgrades_one_step_at_a_time(self) -> None:
         config = migrate.make_config(self.url)

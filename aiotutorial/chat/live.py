@@ -52,11 +52,11 @@ from .protocol import (
     message_content,
     message_id,
 )
-from .refs import Claimed, claim_refs, forget_old_refs
+from .refs import Claimed, claim_refs, forget_old_refs, ref_message
 from .streams import ChangeStream, ChatStream
 from .unread import ReadMarkers
 
-__all__ = ["ChatFeature", "Post", "Interceptor", "EditGuard"]
+__all__ = ["ChatFeature", "Post", "Interceptor", "Retarget", "EditGuard"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ class Post(NamedTuple):
 # the order sent): the indices of those it took over (the chat posts nothing for them; the hook
 # answers their ``ref`` when it is done). It may raise ``Refused(index, error)`` for one.
 Interceptor = Callable[[SAConnection, list[Post]], Awaitable[set[int]]]
+# ``await retarget(conn, member, ref)``: a message sent again that the hook took and has not
+# answered yet will be answered on ``member`` (True); False when it has answered already.
+Retarget = Callable[[SAConnection, Member, str], Awaitable[bool]]
 # ``await guard(conn, member, content)`` inside an edit's transaction: raises ProtocolError to
 # refuse the new text.
 EditGuard = Callable[[SAConnection, Member, str], Awaitable[None]]
@@ -101,6 +104,7 @@ class ChatFeature:
         )
         self.typing = Throttle(1 / TYPING_EVERY, 1)
         self.interceptors: list[Interceptor] = []
+        self.retargets: list[Retarget] = []
         self.edit_guards: list[EditGuard] = []
         self.markers = ReadMarkers(hub.engine)
         self.stream = ChatStream(hub)
@@ -127,8 +131,10 @@ class ChatFeature:
         hub.add_stop_hook(self.markers.flush)
         hub.add_stop_hook(self.posts.drain)
 
-    def intercept(self, hook: Interceptor) -> None:
+    def intercept(self, hook: Interceptor, retarget: Retarget | None = None) -> None:
         self.interceptors.append(hook)
+        if retarget is not None:
+            self.retargets.append(retarget)
 
     def guard_edits(self, guard: EditGuard) -> None:
         self.edit_guards.append(guard)
@@ -194,11 +200,20 @@ class ChatFeature:
 
     async def _answer_again(self, member: Member, ref: str | None, claimed: Claimed) -> None:
         """A message sent again: the stored one answers it (a client keys messages by id, so
-        it may have it already), or an ``ack`` when another feature took it."""
+        it may have it already), or an ``ack`` when another feature took it and is done with
+        it; while that feature still holds it, its answer will come to this socket."""
         answer: dict[str, Any] | None = None
-        if claimed.message is not None:
-            async with self.hub.engine.acquire() as conn:
-                answer = await message_by_id(conn, claimed.message)
+        message = claimed.message
+        async with self.hub.engine.acquire() as conn:
+            if message is None and ref is not None and self.retargets:
+                async with conn.begin():
+                    for retarget in self.retargets:
+                        if await retarget(conn, member, ref):
+                            return
+                    # Judged meanwhile: a message posted from it is attached to the ref now.
+                    message = await ref_message(conn, member.user, ref)
+            if message is not None:
+                answer = await message_by_id(conn, message)
         if answer is None:
             answer = {"type": ACK, "channel": member.channel}
         answer.pop("audience", None)

@@ -28,6 +28,7 @@ __all__ = [
     "attach_refs",
     "forget_ref",
     "forget_old_refs",
+    "ref_message",
 ]
 
 
@@ -102,6 +103,14 @@ async def attach_refs(conn: SAConnection, attached: list[tuple[str, str, int]]) 
             "AS given (username, ref, message) "
             "WHERE chat_refs.username = given.username AND chat_refs.ref = given.ref"
         ).bindparams(users=users, refs=refs, messages=messages)
+    )
+
+
+async def ref_message(conn: SAConnection, user: str, ref: str) -> int | None:
+    """The message stored for ``user``'s ``ref`` (None: none, or not yet)."""
+    refs = db.chat_refs
+    return await conn.scalar(
+        sa.select(refs.c.message).where((refs.c.username == user) & (refs.c.ref == ref))
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .rules import BAD_STROKE, GameError
+from .errors import BAD_STROKE, GameError
 
 __all__ = [
     "BOARD_WIDTH",
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "validate_ops",
     "compact",
+    "gallery_batches",
 ]
 
 BOARD_WIDTH = 800
@@ -145,3 +146,15 @@ def compact(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             elif kind == "clear":
                 shapes.clear()
     return [op for shape in shapes for op in shape]
+
+
+def gallery_batches(batches: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """A finished drawing as the gallery keeps it: ``compact``, one batch per stroke or fill
+    (a replay draws it shape by shape)."""
+    shapes: list[list[dict[str, Any]]] = []
+    for op in compact(batches):
+        if op["op"] == "more" and shapes:
+            shapes[-1].append(op)
+        else:
+            shapes.append([op])
+    return shapes

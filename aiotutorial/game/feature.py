@@ -5,8 +5,9 @@ What a player's frame does depends on where it is handled:
 - ``game.start`` runs here, on the player's worker, which becomes the game's owner;
 - ``game.draw`` is stored and relayed here in one statement that checks, on the game's row,
   that the sender is drawing now (no round trip through the owner on the hot path);
-- ``game.choose``, ``game.kick`` and chat messages during a drawing phase go to the owner's
-  inbox (a row and a NOTIFY), wherever the owner is; the owner answers through the bus;
+- ``game.choose``, ``game.kick``, ``game.spectate``, ``game.rate`` and chat messages from the
+  moment the drawer is offered words until the turn ends go to the owner's inbox (a row and a
+  NOTIFY), wherever the owner is; the owner answers through the bus;
 - ``game.sync`` sends the socket the game as it is (after a gap in the stroke numbers).
 
 The game stream's position is ``v``: drawn from one sequence while the game's row is locked,
@@ -23,22 +24,23 @@ from typing import Any
 from ..accounts import username_error
 from ..chat.live import ChatFeature, Post
 from ..db import run_transaction
-from ..realtime import PRESENCE_CHANGED, Hub, Member, ProtocolError, Stream, encode
+from ..realtime import BAD_FRAME, PRESENCE_CHANGED, Hub, Member, ProtocolError, Stream, encode
 from ..throttle import Throttle
 from . import store
 from .drawing import validate_ops
-from .owner import Owner
-from .rules import (
+from .errors import (
     BAD_CHOICE,
     BAD_KICK,
-    CHOOSING,
+    BAD_RATING,
+    DRAWING_FULL,
     NO_GAME,
     NOT_CHOOSING,
     NOT_DRAWER,
     GameError,
-    Timing,
-    validate_settings,
 )
+from .owner import Owner
+from .rules import CHOOSING, DRAWING, Timing
+from .settings import validate_settings
 
 __all__ = ["GameFeature", "GameStream", "EVENT_TYPES"]
 
@@ -58,6 +60,7 @@ EVENT_TYPES = (
     "game.players",
     "game.kick_vote",
     "game.kicked",
+    "game.rating",
     "game.draw",
 )
 RATE_LIMITED = "rate_limited"
@@ -69,39 +72,51 @@ class GameStream(Stream):
 
     name = STREAM
 
-    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
-        await self.replay(member, self._snapshot)
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub)
+        self.drawings = store.DrawingCache()
 
-    async def _snapshot(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
-        async with self.hub.engine.acquire() as conn:
-            found = await store.snapshot(conn, member.channel, member.user)
-            if found is None:
-                if member.cursor(STREAM) > 0:
-                    # It was following a game that has ended since: it hears how.
-                    over = await store.last_finished(conn, member.channel)
-                    if over is not None:
-                        member.send_frame(encode(over).encode("utf-8"))
-                return [], False
-        frame, version = found
-        return [(version, encode(frame).encode("utf-8"))], False
+    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
+        await self.replay(member, self._reader({member.id} if member.cursor(STREAM) else set()))
+
+    def _reader(self, following: set[str]) -> Any:
+        """A snapshot reader; the members in ``following`` were following a game: if none
+        runs now, they hear how the last one ended (once)."""
+
+        async def read(member: Member) -> tuple[list[tuple[int, bytes]], bool]:
+            async with self.hub.engine.acquire() as conn:
+                found = await store.snapshot(conn, member.channel, member.user, self.drawings)
+                if found is None:
+                    if member.id in following:
+                        following.discard(member.id)
+                        over = await store.last_finished(conn, member.channel)
+                        if over is not None:
+                            member.send_frame(encode(over).encode("utf-8"))
+                    return [], False
+            frame, version = found
+            return [(version, encode(frame).encode("utf-8"))], False
+
+        return read
 
     async def resync(self, member: Member) -> None:
         """The game as it is now, whatever this socket had (its cursor starts again)."""
+        following = {member.id} if member.cursor(STREAM) > 0 else set()
         member.hold(STREAM)
         member.cursors[STREAM] = 0
-        await self.replay(member, self._snapshot)
+        await self.replay(member, self._reader(following))
 
     async def recover(self, channel: str, members: list[Member]) -> None:
         async with self.hub.delivery_engine.acquire() as conn:
             now = await store.current(conn, channel)
-        following = []
+        following = {m.id for m in members if m.cursor(STREAM) > 0}
+        replaying = []
         for member in members:
-            if now is not None or member.cursor(STREAM) > 0:
+            if now is not None or member.id in following:
                 member.cursors[STREAM] = 0  # a new snapshot, whatever it had
-                following.append(member)
+                replaying.append(member)
             elif not member.release(STREAM):  # no game, nor had one: go on live
-                following.append(member)
-        await self.replay_all(following, self._snapshot)
+                replaying.append(member)
+        await self.replay_all(replaying, self._reader(following))
 
     def on_event(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["v"], text)
@@ -130,6 +145,10 @@ class GameFeature:
             float(settings.get("game.draw_per_second", 40)),
             int(settings.get("game.draw_burst", 80)),
         )
+        self.turn_max_batches = int(settings.get("game.turn_max_batches", store.TURN_MAX_BATCHES))
+        self.turn_max_bytes = int(settings.get("game.turn_max_bytes", store.TURN_MAX_BYTES))
+        # A resync re-reads the drawing (from a cache): a page asks after a gap, not in a loop.
+        self.syncs = Throttle(1.0, 3)
         self.owner = Owner(hub, self)
         self.stream = GameStream(hub)
         hub.add_stream(self.stream)
@@ -140,13 +159,16 @@ class GameFeature:
         hub.on_frame("game.start", self.on_start)
         hub.on_frame("game.choose", self.on_choose)
         hub.on_frame("game.kick", self.on_kick)
+        hub.on_frame("game.spectate", self.on_spectate)
+        hub.on_frame("game.rate", self.on_rate)
         hub.on_frame("game.draw", self.on_draw)
         hub.on_frame("game.sync", self.on_sync)
         chat = hub.features.get("chat")
         if not isinstance(chat, ChatFeature):
             raise RuntimeError("the game needs the chat: include aiotutorial.chat.live first")
-        chat.intercept(self.take_guesses)
+        chat.intercept(self.take_guesses, self.retarget_guess)
         chat.guard_edits(self.no_edits_while_drawing)
+        hub.add_reconnect_hook(self.owner.wake_all)
         hub.add_task(self.owner.leases_forever)
         hub.add_stop_hook(self.owner.release_all)
 
@@ -209,11 +231,34 @@ class GameFeature:
             raise GameError(BAD_KICK, '"user" is the name of a player.')
         await self._enqueue(member, "kick", {"user": target}, lambda game: None)
 
+    async def on_spectate(self, member: Member, frame: dict[str, Any]) -> None:
+        self._throttle(self.commands, member.user)
+        on = frame.get("on", True)
+        if not isinstance(on, bool):
+            raise ProtocolError(BAD_FRAME, '"on" is true (sit out) or false (play).')
+        await self._enqueue(member, "spectate", {"on": on}, lambda game: None)
+
+    async def on_rate(self, member: Member, frame: dict[str, Any]) -> None:
+        self._throttle(self.commands, member.user)
+        like = frame.get("like")
+        if not isinstance(like, bool):
+            raise GameError(BAD_RATING, '"like" is true or false.')
+        await self._enqueue(member, "rate", {"like": like}, lambda game: None)
+
     async def on_draw(self, member: Member, frame: dict[str, Any]) -> None:
-        self._throttle(self.strokes, member.id)
+        # Per user, not per socket: more sockets do not draw faster (on this worker; the
+        # turn's bounds in store hold whatever the number of workers).
+        self._throttle(self.strokes, member.user)
         _, text = validate_ops(frame.get("ops"))
         async with self.hub.engine.acquire() as conn:
-            stored = await store.append_strokes(conn, member.channel, member.user, text)
+            stored = await store.append_strokes(
+                conn,
+                member.channel,
+                member.user,
+                text,
+                max_batches=self.turn_max_batches,
+                max_bytes=self.turn_max_bytes,
+            )
             if stored is not None:
                 return
             game = await store.current(conn, member.channel)
@@ -221,18 +266,24 @@ class GameFeature:
             raise GameError(NO_GAME, "No game is running in this channel.")
         if game.drawer != member.user:
             raise GameError(NOT_DRAWER, "Only the drawer draws.")
+        if game.phase == DRAWING:
+            raise GameError(
+                DRAWING_FULL, "This drawing has reached its size: undo does not make room."
+            )
         raise GameError(NOT_DRAWER, "Choose a word first: the drawing starts then.")
 
     async def on_sync(self, member: Member, frame: dict[str, Any]) -> None:
-        self._throttle(self.commands, member.user)
+        self._throttle(self.syncs, member.user)
         await self.stream.resync(member)
 
     # --- the chat ---------------------------------------------------------------------------
 
     async def take_guesses(self, conn: Any, posts: list[Post]) -> set[int]:
-        """During a drawing phase every chat message goes to the owner, which judges it (and
-        answers the message's ``ref``: the message posted with it, an ack, or an error)."""
-        game = await store.drawing_game(conn, posts[0].member.channel)
+        """From the moment the drawer is offered words until the turn ends, every chat
+        message goes to the owner, which judges it (and answers the message's ``ref``: the
+        message posted with it, an ack, or an error): while choosing, the drawer may not
+        write the words offered; while drawing, messages are guesses."""
+        game = await store.judging_game(conn, posts[0].member.channel)
         if game is None:
             return set()
         for member, content, ref in posts:
@@ -240,8 +291,15 @@ class GameFeature:
             await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
         return set(range(len(posts)))
 
+    async def retarget_guess(self, conn: Any, member: Member, ref: str) -> bool:
+        """A message sent again (``ref``) that the owner has not judged yet: its answer goes
+        to this socket now (the one it was sent from is gone). False when it has been
+        judged (its answer is stored: the chat answers it)."""
+        return await store.retarget(conn, member.user, ref, member.id)
+
     async def no_edits_while_drawing(self, conn: Any, member: Member, content: str) -> None:
-        """An edit could put the word in a message everyone reads: none while a word is
-        drawn (the channel's game row share-locked until the edit commits)."""
-        if await store.drawing_game(conn, member.channel) is not None:
+        """An edit could put a word offered or the word in a message everyone reads: none
+        from the moment the words are offered until the turn ends (the channel's game row
+        share-locked until the edit commits)."""
+        if await store.judging_game(conn, member.channel) is not None:
             raise GameError(EDIT_LOCKED, "Messages cannot be edited while a word is drawn.")

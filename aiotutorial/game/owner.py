@@ -29,7 +29,8 @@ from ..chat.refs import forget_ref
 from ..realtime import UNAVAILABLE, Hub, online_users
 from ..realtime.bus import CONNECTION_ERRORS
 from . import store
-from .rules import FINISHED, Effect, Game, GameError, Post, Send
+from .errors import GameError
+from .rules import FINISHED, Effect, Game, Post, Send
 
 if TYPE_CHECKING:
     from .feature import GameFeature
@@ -79,10 +80,15 @@ class OwnedGame:
         self.gone = True
         if self._timer is not None:
             self._timer.cancel()
-        self.owner.games.pop(self.game, None)
+        # Only this object: a newer one (a higher epoch, adopted since) stays registered.
+        if self.owner.games.get(self.game) is self:
+            del self.owner.games[self.game]
 
     async def _step(self) -> None:
         hub = self.owner.hub
+        # Taken now and set again by a change heard meanwhile; put back when the step does
+        # not commit, so that a departure is not forgotten with the transaction that failed.
+        presence_changed, self.presence_changed = self.presence_changed, False
         try:
             async with hub.engine.acquire() as conn:
                 async with conn.begin():
@@ -91,13 +97,15 @@ class OwnedGame:
                         log.info("game %s is no longer ours (epoch %s)", self.game, self.epoch)
                         self.forget()
                         return
-                    effects = await self._apply(conn, row)
+                    effects = await self._apply(conn, row, presence_changed)
                     await store.save(conn, row, effects)
         except CONNECTION_ERRORS as exc:
+            self.presence_changed = self.presence_changed or presence_changed
             log.warning("game %s: step failed (%s); retrying", self.game, exc)
             self._arm(RETRY_AFTER)
             return
         except Exception:
+            self.presence_changed = self.presence_changed or presence_changed
             log.exception("game %s: step failed", self.game)
             self._arm(RETRY_AFTER)
             return
@@ -110,15 +118,14 @@ class OwnedGame:
         if wakeup is not None:
             self._arm(wakeup - row.now)
 
-    async def _apply(self, conn: Any, row: store.GameRow) -> list[Effect]:
+    async def _apply(self, conn: Any, row: store.GameRow, presence_changed: bool) -> list[Effect]:
         state: Game = row.state
         rng = self.owner.rng
         effects: list[Effect] = []
-        if self.presence_changed:
-            self.presence_changed = False
+        if presence_changed:
             effects += state.presence(await online_users(conn, row.channel), row.now)
         for command in await store.inbox(conn, self.game):
-            row.inbox_max = command.id
+            row.inbox_read.append(command.id)
             ref = command.body.get("ref") if command.kind == "message" else None
             try:
                 if state.phase == FINISHED:
@@ -157,6 +164,10 @@ def _command(state: Game, command: Any, now: float) -> list[Effect]:
         return state.choose(command.username, body.get("index"), now)
     if command.kind == "kick":
         return state.kick(command.username, body.get("user"), now)
+    if command.kind == "spectate":
+        return state.spectate(command.username, bool(body.get("on")), now)
+    if command.kind == "rate":
+        return state.rate(command.username, body.get("like"), now)
     log.warning("game %s: unknown command %r", state.game, command.kind)
     return []
 
@@ -169,8 +180,13 @@ class Owner:
         self.feature = feature
         self.games: dict[int, OwnedGame] = {}
         self.rng = random.SystemRandom()
+        # Set when the worker shuts down: nothing is claimed or adopted any more.
+        self.stopping = False
+        self._claiming = asyncio.Lock()  # renewals and claims, apart from the release
 
-    def adopt(self, game: int, epoch: int, channel: str) -> OwnedGame:
+    def adopt(self, game: int, epoch: int, channel: str) -> OwnedGame | None:
+        if self.stopping:
+            return None
         owned = self.games.get(game)
         if owned is None or owned.epoch != epoch:
             if owned is not None:
@@ -187,6 +203,12 @@ class Owner:
         if owned is not None:
             owned.poke()
 
+    def wake_all(self) -> None:
+        """After the bus reconnected: what reached the inbox meanwhile was not announced."""
+        for owned in list(self.games.values()):
+            owned.presence_changed = True
+            owned.poke()
+
     def on_presence(self, event: dict[str, Any], text: str) -> None:
         channel = event.get("channel")
         for owned in list(self.games.values()):
@@ -197,7 +219,7 @@ class Owner:
     # --- leases ---------------------------------------------------------------------------
 
     async def leases_forever(self) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(RENEW_EVERY)
             try:
                 await self.renew_and_claim()
@@ -205,6 +227,11 @@ class Owner:
                 log.warning("could not renew or claim game leases: %s", exc)
 
     async def renew_and_claim(self) -> None:
+        async with self._claiming:
+            if not self.stopping:
+                await self._renew_and_claim()
+
+    async def _renew_and_claim(self) -> None:
         lease = self.feature.lease_seconds
         async with self.hub.engine.acquire() as conn:
             kept = await store.renew_leases(conn, self.hub.worker, list(self.games), lease)
@@ -212,7 +239,7 @@ class Owner:
                 if kept.get(game) != owned.epoch:
                     log.info("lost the lease of game %s", game)
                     owned.forget()
-            while True:
+            while not self.stopping:
                 claimed = await store.claim_orphan(conn, self.hub.worker, lease)
                 if claimed is None:
                     return
@@ -225,11 +252,15 @@ class Owner:
                 self.adopt(claimed.game, claimed.epoch, claimed.channel)
 
     async def release_all(self) -> None:
-        """On shutdown: let another process take this worker's games over at once."""
-        for owned in list(self.games.values()):
-            owned.forget()
-        try:
-            async with self.hub.engine.acquire() as conn:
-                await store.release_leases(conn, self.hub.worker)
-        except CONNECTION_ERRORS as exc:
-            log.warning("could not release game leases: %s", exc)
+        """On shutdown: let another process take this worker's games over at once (and
+        claim none again: a claim running now finds ``stopping`` set, and the leases it may
+        have taken are released below, after it)."""
+        self.stopping = True
+        async with self._claiming:
+            for owned in list(self.games.values()):
+                owned.forget()
+            try:
+                async with self.hub.engine.acquire() as conn:
+                    await store.release_leases(conn, self.hub.worker)
+            except CONNECTION_ERRORS as exc:
+                log.warning("could not release game leases: %s", exc)

@@ -36,7 +36,6 @@ __all__ = [
     "gallery_query",
     "gallery_page",
     "finished_turn_query",
-    "turn_batches_query",
     "finished_turn",
     "rebuild_leaderboards",
 ]
@@ -140,16 +139,17 @@ def _finished(turns: sa.Table) -> Any:
 
 def gallery_query(channel: str, before: int | None, limit: int) -> sa.sql.Select:
     """The channel's last ``limit`` finished turns (with an id below ``before``), newest
-    first, each with its number of batches."""
+    first, each with its number of batches and its ratings."""
     turns = db.game_turns
-    batches = (
-        sa.select(sa.func.count())
-        .select_from(db.game_strokes)
-        .where(db.game_strokes.c.turn == turns.c.id)
-        .scalar_subquery()
-    )
+    batches = sa.func.coalesce(sa.func.jsonb_array_length(turns.c.drawing), 0)
     query = sa.select(
-        turns.c.id, turns.c.word, turns.c.drawer, turns.c.ended, batches.label("strokes")
+        turns.c.id,
+        turns.c.word,
+        turns.c.drawer,
+        turns.c.ended,
+        batches.label("strokes"),
+        turns.c.likes,
+        turns.c.dislikes,
     ).where((turns.c.channel == channel) & _finished(turns))
     if before is not None:
         query = query.where(turns.c.id < before)
@@ -163,8 +163,8 @@ async def gallery_page(
     before: int | None = None,
     limit: int = GALLERY_DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
-    """``[{"id", "word", "drawer", "ended", "strokes"}]``, newest first: the next page is the
-    one ``before`` the last id."""
+    """``[{"id", "word", "drawer", "ended", "strokes", "likes", "dislikes"}]``, newest first:
+    the next page is the one ``before`` the last id."""
     rows = await (await conn.execute(gallery_query(channel, before, limit))).fetchall()
     return [
         {
@@ -173,47 +173,51 @@ async def gallery_page(
             "drawer": row.drawer,
             "ended": _iso(row.ended),
             "strokes": row.strokes,
+            "likes": row.likes,
+            "dislikes": row.dislikes,
         }
         for row in rows
     ]
 
 
 def finished_turn_query(channel: str, turn: int) -> sa.sql.Select:
-    """The turn ``turn`` of ``channel`` if it is finished (no row otherwise)."""
+    """The turn ``turn`` of ``channel`` with its drawing, if it is finished (no row
+    otherwise: a running turn's drawing is not in its row, and never leaves)."""
     turns = db.game_turns
-    return sa.select(turns.c.id, turns.c.word, turns.c.drawer, turns.c.ended).where(
-        (turns.c.id == turn) & (turns.c.channel == channel) & _finished(turns)
-    )
-
-
-def turn_batches_query(turn: int) -> sa.sql.Select:
-    """The drawer's batches of operations of ``turn``, in the order they were drawn."""
-    strokes = db.game_strokes
-    return sa.select(strokes.c.ops).where(strokes.c.turn == turn).order_by(strokes.c.seq)
+    return sa.select(
+        turns.c.id,
+        turns.c.word,
+        turns.c.drawer,
+        turns.c.ended,
+        turns.c.likes,
+        turns.c.dislikes,
+        turns.c.drawing,
+    ).where((turns.c.id == turn) & (turns.c.channel == channel) & _finished(turns))
 
 
 async def finished_turn(conn: SAConnection, channel: str, turn: int) -> dict[str, Any] | None:
-    """``{"id", "word", "drawer", "ended", "batches": [[op, ...], ...]}``, or None when
-    ``channel`` has no finished turn ``turn`` (unknown, still being played, or another
-    channel's)."""
+    """``{"id", "word", "drawer", "ended", "likes", "dislikes", "batches": [[op, ...], ...]}``,
+    or None when ``channel`` has no finished turn ``turn`` (unknown, still being played, or
+    another channel's). The drawing was compacted when the turn ended: one row read."""
     found = await (await conn.execute(finished_turn_query(channel, turn))).first()
     if found is None:
         return None
-    # Read only once the turn is known to be finished: a running turn's strokes never leave.
-    batches = await (await conn.execute(turn_batches_query(turn))).fetchall()
     return {
         "id": found.id,
         "word": found.word,
         "drawer": found.drawer,
         "ended": _iso(found.ended),
-        "batches": [row.ops for row in batches],
+        "likes": found.likes,
+        "dislikes": found.dislikes,
+        "batches": found.drawing or [],
     }
 
 
 # --- rebuilding the totals ------------------------------------------------------------------
 
-# A game's winners are the players with its best score, when that score is above 0: the rule
-# of ``rules.Game._finish``, which ``store._add_to_leaderboards`` applies as each game ends.
+# A game's winners are the players with its best score, when that score is above 0, players
+# the others removed (game_results.kicked) not ranked: the rule of ``rules.Game._finish``,
+# which ``store._add_to_leaderboards`` applies as each game ends.
 _REBUILD_CHANNEL_TOTALS = sa.text(
     """
     INSERT INTO channel_player_totals (channel, "user", points, games, wins)
@@ -223,7 +227,9 @@ _REBUILD_CHANNEL_TOTALS = sa.text(
         SELECT games.channel, scores."user", scores.points,
                max(scores.points) OVER (PARTITION BY scores.game) AS best
         FROM scores JOIN games ON games.id = scores.game
+        LEFT JOIN game_results ON game_results.game = games.id
         WHERE games.finished IS NOT NULL
+            AND scores."user" <> ALL(COALESCE(game_results.kicked, '{}'))
     ) AS played
     GROUP BY channel, "user"
     """

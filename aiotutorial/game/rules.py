@@ -3,14 +3,17 @@
 Every input is a method call with ``now`` (seconds on the database's clock, so that any process
 that takes the game over goes on from the same deadlines) and, where chance is involved, a
 ``random.Random``. Every output is a list of effects: frames to send (to everyone in the
-channel, some users, or one socket), chat messages to post, score totals to store, turns begun
-and ended, the game finished. The owner (``owner.py``) applies the effects in the transaction
-that stores the new state; the rules never see a socket or a table.
+channel, some users, or one socket), chat messages to post, score totals to store, turns begun,
+ended and rated, the game finished. The owner (``owner.py``) applies the effects in the
+transaction that stores the new state; the rules never see a socket or a table.
 
 The state is plain JSON (``to_dict``/``from_dict``), stored whole after every change.
 Invariants kept here:
-- the secret word appears only in effects addressed to the drawer, and in ``turn_end``/``over``
-  frames once the turn has ended; guessers get its mask and hints;
+- the secret word appears only in effects addressed to the drawer or to someone who has
+  guessed it, and in ``turn_end``/``over`` frames once the turn has ended; the others get its
+  mask and hints;
+- whatever someone who has not guessed says while the word is drawn, how it is treated tells
+  them nothing of the word but whether the message *is* a correct guess (``message``);
 - a player's score changes only through ``ScoreSet`` effects carrying the new total, emitted in
   the same step as the frame that announces the change;
 - a correct guess is never posted as a chat message.
@@ -19,74 +22,90 @@ Invariants kept here:
 from __future__ import annotations
 
 import random
-import unicodedata
 from dataclasses import dataclass, field
-from importlib import resources
+from enum import StrEnum
 from typing import Any
 
-from ..realtime import ProtocolError
+from .errors import (
+    BAD_CHOICE,
+    BAD_KICK,
+    BAD_RATING,
+    NOT_CHOOSING,
+    NOT_DRAWER,
+    NOT_ENOUGH_PLAYERS,
+    NOT_PLAYER,
+    TOO_MANY_GUESSES,
+    WORD_IN_CHAT,
+    GameError,
+)
+from .scoring import capped, drawer_points, guess_points
+from .settings import MIN_PLAYERS, Settings
+from .words import (
+    builtin_words,
+    guess_sized,
+    hint_count,
+    holds,
+    is_close_guess,
+    is_guess,
+    letter_positions,
+    mask_of,
+)
 
 __all__ = [
+    "Phase",
     "CHOOSING",
     "DRAWING",
     "TURN_END",
     "FINISHED",
-    "ROUNDS",
-    "DRAW_SECONDS",
-    "MAX_PLAYERS",
-    "MIN_PLAYERS",
-    "GameError",
+    "TurnEnd",
+    "GUESS_BURST",
+    "GUESS_EVERY",
+    "GUESS_MAX",
+    "KICK_VOTE_SECONDS",
     "Timing",
     "Send",
     "Post",
     "ScoreSet",
     "TurnBegan",
     "TurnEnded",
+    "TurnRated",
     "GameFinished",
+    "Effect",
     "Game",
-    "normalize",
-    "is_close",
-    "mask_of",
-    "hint_count",
-    "guess_points",
-    "validate_settings",
-    "builtin_words",
 ]
 
-CHOOSING = "choosing"
-DRAWING = "drawing"
-TURN_END = "turn_end"
-FINISHED = "finished"
 
-ROUNDS = (1, 10, 3)  # lowest, highest, default
-DRAW_SECONDS = (30, 240, 80)
-CUSTOM_WORDS_MAX = 200
-WORD_MAX_CHARS = 30
-WORD_CHOICES = 3
-MIN_PLAYERS = 2
-# Scores are the tutorial's SMALLINT: 12 players x 10 rounds x at most 230 points a turn
-# stays under 32,767. Whoever connects past 12 watches and chats.
-MAX_PLAYERS = 12
-BASE_POINTS = 100
-SPEED_POINTS = 100
-HINT_POINTS = 10
-
-# Error codes of refused game frames (docs/protocol.md).
-NOT_DRAWER = "not_drawer"
-NO_GAME = "no_game"
-GAME_RUNNING = "game_running"
-NOT_ENOUGH_PLAYERS = "not_enough_players"
-BAD_SETTINGS = "bad_settings"
-BAD_STROKE = "bad_stroke"
-NOT_CHOOSING = "not_choosing"
-BAD_CHOICE = "bad_choice"
-NOT_PLAYER = "not_player"
-BAD_KICK = "bad_kick"
-WORD_IN_CHAT = "word_in_chat"
+class Phase(StrEnum):
+    CHOOSING = "choosing"
+    DRAWING = "drawing"
+    TURN_END = "turn_end"
+    FINISHED = "finished"
 
 
-class GameError(ProtocolError):
-    """A game frame the rules refuse: an error frame to its sender."""
+CHOOSING = Phase.CHOOSING
+DRAWING = Phase.DRAWING
+TURN_END = Phase.TURN_END
+FINISHED = Phase.FINISHED
+
+
+class TurnEnd(StrEnum):
+    """Why a turn ended (``game.turn_end``'s ``reason``)."""
+
+    GUESSED = "guessed"  # every connected guesser has guessed
+    TIME_UP = "time_up"
+    DRAWER_LEFT = "drawer_left"  # away too long, or sat out
+    DRAWER_KICKED = "drawer_kicked"
+    ALONE = "alone"  # fewer than two players for too long: the game ends
+
+
+# Guesses a player may make in one turn, over every socket, worker and server (the owner
+# counts them): a burst, then one every few seconds, and a ceiling. With at most two
+# candidates a message (words.GUESS_EXTRA_WORDS), trying the word list is no use.
+GUESS_BURST = 4
+GUESS_EVERY = 3.0
+GUESS_MAX = 24
+# A vote to remove a player counts this long.
+KICK_VOTE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -147,137 +166,20 @@ class TurnEnded:
 
 
 @dataclass
+class TurnRated:
+    """The current (or just ended) turn's drawing now has these ratings."""
+
+    likes: int
+    dislikes: int
+
+
+@dataclass
 class GameFinished:
-    standings: list[tuple[str, int]]  # best first
+    standings: list[tuple[str, int]]  # best first, kicked players left out
     winners: list[str]
 
 
-Effect = Send | Post | ScoreSet | TurnBegan | TurnEnded | GameFinished
-
-
-# The tutorial's scores.points is a SMALLINT. MAX_PLAYERS keeps a game far below it; players
-# coming and going could make a round longer than one turn each, hence the cap.
-SCORE_MAX = 32767
-
-
-def _capped(total: int) -> int:
-    return min(SCORE_MAX, total)
-
-
-# --- words ----------------------------------------------------------------------------------
-
-
-_builtin: list[str] | None = None
-
-
-def builtin_words() -> list[str]:
-    """The shipped list of common English nouns (``words.txt``)."""
-    global _builtin
-    if _builtin is None:
-        text = resources.files(__package__).joinpath("words.txt").read_text(encoding="utf-8")
-        _builtin = [
-            line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-        ]
-    return _builtin
-
-
-def normalize(text: str) -> str:
-    """What a guess is compared by: case, accents and surrounding or repeated spaces ignored."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().split())
-
-
-def is_close(guess: str, word: str) -> bool:
-    """One letter added, missing or changed, or two neighbours swapped (normalized input)."""
-    if guess == word or abs(len(guess) - len(word)) > 1:
-        return False
-    if len(guess) == len(word):
-        diffs = [i for i, (a, b) in enumerate(zip(guess, word, strict=True)) if a != b]
-        if len(diffs) == 1:
-            return True
-        return (
-            len(diffs) == 2
-            and diffs[1] == diffs[0] + 1
-            and guess[diffs[0]] == word[diffs[1]]
-            and guess[diffs[1]] == word[diffs[0]]
-        )
-    shorter, longer = (guess, word) if len(guess) < len(word) else (word, guess)
-    for i in range(len(longer)):
-        if longer[:i] + longer[i + 1 :] == shorter:
-            return True
-    return False
-
-
-def _letter_positions(word: str) -> list[int]:
-    return [i for i, ch in enumerate(word) if ch not in " -"]
-
-
-def hint_count(word: str) -> int:
-    """Letters revealed over a turn: none for 1-2 letters, 1 up to 4, 2 up to 9, 3 beyond."""
-    letters = len(_letter_positions(word))
-    if letters <= 2:
-        return 0
-    if letters <= 4:
-        return 1
-    if letters <= 9:
-        return 2
-    return 3
-
-
-def mask_of(word: str, revealed: list[int] | tuple[int, ...] = ()) -> str:
-    """The word as guessers see it: one character per character of the word (``_`` for a
-    hidden letter; spaces, hyphens and revealed letters as they are), joined by spaces, so
-    that ``mask[2 * i]`` is the word's i-th character: ``"_ p _ _ _"``."""
-    shown = set(revealed)
-    return " ".join(ch if ch in " -" or i in shown else "_" for i, ch in enumerate(word))
-
-
-def guess_points(seconds_left: float, draw_seconds: float, hints_left: int) -> int:
-    """100, plus up to 100 for speed (decaying over the turn), plus 10 per hint not shown."""
-    speed = max(0.0, min(1.0, seconds_left / draw_seconds))
-    return BASE_POINTS + round(SPEED_POINTS * speed) + HINT_POINTS * max(0, hints_left)
-
-
-def _clean_word(raw: Any) -> str | None:
-    if not isinstance(raw, str):
-        return None
-    word = " ".join(raw.split()).lower()
-    if not 1 <= len(word) <= WORD_MAX_CHARS:
-        return None
-    if not all(ch.isalpha() or ch in " -" for ch in word) or not any(ch.isalpha() for ch in word):
-        return None
-    return word
-
-
-def validate_settings(frame: dict[str, Any]) -> tuple[int, int, list[str]]:
-    """``(rounds, draw_seconds, custom_words)`` from a ``game.start`` frame, or GameError."""
-
-    def number(key: str, bounds: tuple[int, int, int]) -> int:
-        low, high, default = bounds
-        value = frame.get(key, default)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise GameError(BAD_SETTINGS, f"{key} is a whole number from {low} to {high}.")
-        return value
-
-    rounds = number("rounds", ROUNDS)
-    draw_seconds = number("draw_seconds", DRAW_SECONDS)
-    raw_words = frame.get("custom_words") or []
-    if not isinstance(raw_words, list) or len(raw_words) > CUSTOM_WORDS_MAX:
-        raise GameError(BAD_SETTINGS, f"custom_words is a list of at most {CUSTOM_WORDS_MAX}.")
-    words: list[str] = []
-    for raw in raw_words:
-        word = _clean_word(raw)
-        if word is None:
-            raise GameError(
-                BAD_SETTINGS,
-                f"Each custom word has 1 to {WORD_MAX_CHARS} letters, spaces or hyphens.",
-            )
-        if word not in words:
-            words.append(word)
-    return rounds, draw_seconds, words
+Effect = Send | Post | ScoreSet | TurnBegan | TurnEnded | TurnRated | GameFinished
 
 
 # --- the game -------------------------------------------------------------------------------
@@ -293,12 +195,20 @@ class Game:
     draw_seconds: int
     custom_words: list[str]
     timing: Timing
+    custom_only: bool = False
+    max_players: int = 12
+    word_choices: int = 3
+    hints_setting: int | None = None
+    language: str = "en"
+    starter: str = ""
     order: list[str] = field(default_factory=list)  # play order of the players in the game
     scores: dict[str, int] = field(default_factory=dict)  # everyone who ever played
     connected: dict[str, bool] = field(default_factory=dict)
     gone_since: dict[str, float] = field(default_factory=dict)
     kicked: list[str] = field(default_factory=list)
-    phase: str = CHOOSING
+    spectators: list[str] = field(default_factory=list)  # sitting out by choice
+    online: list[str] = field(default_factory=list)  # everyone signed in on the channel
+    phase: Phase = CHOOSING
     round: int = 1
     turn: int = 0
     drawer: str | None = None
@@ -310,10 +220,15 @@ class Game:
     hints: int = 0
     revealed: list[int] = field(default_factory=list)
     guessed: dict[str, int] = field(default_factory=dict)  # this turn: user -> points, in order
+    watchers_guessed: list[str] = field(default_factory=list)  # this turn, without points
+    guesses: dict[str, list[float]] = field(default_factory=dict)  # user -> [left, at, made]
     turn_points: dict[str, int] = field(default_factory=dict)  # of the last ended turn
-    votes: dict[str, list[str]] = field(default_factory=dict)
+    end_reason: str | None = None  # of the last ended turn
+    votes: dict[str, dict[str, float]] = field(default_factory=dict)  # target -> voter -> at
+    ratings: dict[str, bool] = field(default_factory=dict)  # this turn: user -> liked
     alone_since: float | None = None
     used_words: list[str] = field(default_factory=list)
+    winners: list[str] = field(default_factory=list)
 
     # --- persistence ------------------------------------------------------------------------
 
@@ -326,6 +241,10 @@ class Game:
     def from_dict(cls, data: dict[str, Any]) -> Game:
         values = dict(data)
         values["timing"] = Timing(**values["timing"])
+        values["phase"] = Phase(values["phase"])
+        votes = values.get("votes") or {}
+        # States stored before votes had times held lists of voters: those votes have run out.
+        values["votes"] = {t: v if isinstance(v, dict) else {} for t, v in votes.items()}
         return cls(**values)
 
     # --- starting ---------------------------------------------------------------------------
@@ -337,20 +256,33 @@ class Game:
         channel: str,
         starter: str,
         online: list[str],
-        settings: tuple[int, int, list[str]],
+        settings: Settings,
         timing: Timing,
         now: float,
         rng: random.Random,
     ) -> tuple[Game, list[Effect]]:
         """A new game with everyone online (the starter first), and its first turn."""
-        rounds, draw_seconds, custom_words = settings
         players = [starter] + [user for user in online if user != starter]
-        players = players[:MAX_PLAYERS]
+        players = players[: settings.max_players]
         if starter not in online or len(players) < MIN_PLAYERS:
             raise GameError(
                 NOT_ENOUGH_PLAYERS, f"A game needs at least {MIN_PLAYERS} players connected."
             )
-        state = cls(game, channel, rounds, draw_seconds, list(custom_words), timing)
+        state = cls(
+            game,
+            channel,
+            settings.rounds,
+            settings.draw_seconds,
+            list(settings.custom_words),
+            timing,
+            custom_only=settings.custom_only,
+            max_players=settings.max_players,
+            word_choices=settings.word_choices,
+            hints_setting=settings.hints,
+            language=settings.language,
+            starter=starter,
+            online=sorted(set(online)),
+        )
         effects: list[Effect] = []
         for user in players:
             state.order.append(user)
@@ -376,6 +308,12 @@ class Game:
     def mask(self) -> str | None:
         return mask_of(self.word, self.revealed) if self.word is not None else None
 
+    def knows_word(self, user: str | None) -> bool:
+        """Whether ``user`` may read the word now: the drawer, and who has guessed it."""
+        return user is not None and (
+            user == self.drawer or user in self.guessed or user in self.watchers_guessed
+        )
+
     def view(
         self,
         user: str | None,
@@ -384,46 +322,79 @@ class Game:
         strokes: list[Any] | None = None,
         seq: int = 0,
     ) -> dict[str, Any]:
-        """The ``game.state`` frame as ``user`` may see it (None: anyone but the drawer)."""
+        """The ``game.state`` frame as ``user`` may see it (None: anyone who does not know
+        the word)."""
         frame: dict[str, Any] = {
             "type": "game.state",
             "game": self.game,
-            "phase": self.phase,
+            "phase": str(self.phase),
             "round": self.round,
             "rounds": self.rounds,
             "turn": self.turn,
             "drawer": self.drawer,
             "draw_seconds": self.draw_seconds,
+            "starter": self.starter,
+            "max_players": self.max_players,
             "players": self.players(),
+            "spectators": list(self.spectators),
             "mask": self.mask() if self.phase == DRAWING else None,
             "ms_left": max(0, int((self.deadline - now) * 1000)) if self.phase != FINISHED else 0,
         }
         if strokes is not None:
             frame["strokes"] = strokes
             frame["seq"] = seq
+        if self.phase in (DRAWING, TURN_END):
+            frame["rating"] = self._rating()
+            if user is not None and user in self.ratings:
+                frame["rated"] = "like" if self.ratings[user] else "dislike"
+        away = self._drawer_away_ms(now)
+        if away is not None:
+            frame["drawer_away_ms"] = away
         if self.phase in (TURN_END, FINISHED):
             frame["word"] = self.word
             frame["points"] = dict(self.turn_points)
-        elif user is not None and user == self.drawer:
-            if self.phase == CHOOSING:
-                frame["words"] = list(self.choices)
-            else:
-                frame["word"] = self.word
+            frame["reason"] = self.end_reason
+        elif user is not None and user == self.drawer and self.phase == CHOOSING:
+            frame["words"] = list(self.choices)
+        elif self.phase == DRAWING and self.knows_word(user):
+            frame["word"] = self.word
         if self.phase == FINISHED:
             frame["scores"] = self.standings_frame()
+            frame["winners"] = list(self.winners)
         return frame
 
     def standings(self) -> list[tuple[str, int]]:
-        return sorted(self.scores.items(), key=lambda item: (-item[1], item[0]))
+        """Best first, by name on a tie; a kicked player is not ranked."""
+        ranked = [(u, p) for u, p in self.scores.items() if u not in self.kicked]
+        return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
     def standings_frame(self) -> list[dict[str, Any]]:
         return [{"user": user, "points": points} for user, points in self.standings()]
 
+    def _rating(self) -> dict[str, int]:
+        likes = sum(1 for liked in self.ratings.values() if liked)
+        return {"likes": likes, "dislikes": len(self.ratings) - likes}
+
+    def _drawer_away_ms(self, now: float) -> int | None:
+        """While the drawer is away during their turn: the milliseconds until it ends."""
+        if self.phase not in (CHOOSING, DRAWING) or self.drawer not in self.gone_since:
+            return None
+        since = self.gone_since[self.drawer]
+        return max(0, int((since + self.timing.drawer_gone - now) * 1000))
+
     def _state_to_all(self, now: float) -> Send:
         return Send(self.view(None, now))
 
-    def _players_frame(self) -> Send:
-        return Send({"type": "game.players", "players": self.players()})
+    def _players_frame(self, now: float) -> Send:
+        frame: dict[str, Any] = {
+            "type": "game.players",
+            "players": self.players(),
+            "spectators": list(self.spectators),
+        }
+        away = self._drawer_away_ms(now)
+        if away is not None:
+            frame["drawer_away_ms"] = away
+        return Send(frame)
 
     # --- turns ------------------------------------------------------------------------------
 
@@ -434,16 +405,27 @@ class Game:
         """Connected players who are not drawing."""
         return [user for user in self._connected_players() if user != self.drawer]
 
+    def _knowers(self) -> list[str]:
+        """Who reads the word's turn restricted messages: the drawer and who has guessed."""
+        known = [self.drawer] if self.drawer else []
+        return known + [u for u in [*self.guessed, *self.watchers_guessed] if u not in known]
+
     def _pick_words(self, rng: random.Random) -> list[str]:
-        """Three distinct words not used in this game yet, each from the custom words or the
-        built-in list with even odds (while custom words are left)."""
-        builtin = [w for w in builtin_words() if w not in self.used_words]
-        custom = [w for w in self.custom_words if w not in self.used_words and w not in builtin]
-        if len(builtin) + len(custom) < WORD_CHOICES:
-            builtin = list(builtin_words())  # every word has been used: start over
-            custom = [w for w in self.custom_words if w not in builtin]
+        """``word_choices`` distinct words not used in this game yet, each from the custom
+        words or the built-in list with even odds (while custom words are left)."""
+        custom_all = list(dict.fromkeys(self.custom_words))
+        builtin_all = (
+            []
+            if self.custom_only
+            else [w for w in builtin_words(self.language) if w not in custom_all]
+        )
+        custom = [w for w in custom_all if w not in self.used_words]
+        builtin = [w for w in builtin_all if w not in self.used_words]
+        wanted = min(self.word_choices, len(custom_all) + len(builtin_all))
+        if len(builtin) + len(custom) < wanted:
+            custom, builtin = custom_all, builtin_all  # every word has been used: start over
         picked: list[str] = []
-        while len(picked) < WORD_CHOICES:
+        while len(picked) < wanted:
             pool = custom if custom and (not builtin or rng.random() < 0.5) else builtin
             word = rng.choice(pool)
             pool.remove(word)
@@ -454,10 +436,14 @@ class Game:
         """The next drawer in play order (skipping who is not connected), or the next round,
         or the end of the game."""
         self.guessed = {}
+        self.watchers_guessed = []
+        self.guesses = {}
+        self.ratings = {}
         self.revealed = []
         self.word = None
         self.choices = []
         self.hints = 0
+        self.end_reason = None
         drawer = None
         while drawer is None:
             for user in self.order:
@@ -491,7 +477,7 @@ class Game:
         self.used_words.append(word)
         self.phase_started = now
         self.deadline = now + self.draw_seconds
-        self.hints = hint_count(word)
+        self.hints = hint_count(word, self.hints_setting)
         assert self.drawer is not None
         return [
             self._state_to_all(now),
@@ -502,37 +488,36 @@ class Game:
         """When the (k+1)-th hint is due: hints are spread evenly over the turn."""
         return self.phase_started + self.draw_seconds * (k + 1) / (self.hints + 1)
 
-    def _end_turn(self, now: float, *, kicked_drawer: bool = False) -> list[Effect]:
+    def _end_turn(self, now: float, reason: TurnEnd) -> list[Effect]:
         effects: list[Effect] = []
-        points: dict[str, int] = {}
-        if kicked_drawer:
+        # Everyone who played the turn is in the reveal, those who did not guess with 0.
+        points = {user: 0 for user in self.order if user != self.drawer}
+        if reason == TurnEnd.DRAWER_KICKED:
             # No points for anyone: what guessers earned this turn is taken back.
             for user, earned in self.guessed.items():
                 self.scores[user] = max(0, self.scores[user] - earned)
                 effects.append(ScoreSet(user, self.scores[user]))
-                points[user] = 0
         else:
             points.update(self.guessed)
             if self.drawer is not None and self.word is not None:
-                # Everyone who could have guessed counts, those who did not with 0; who guessed
-                # counts even if removed since (their points are in the sum).
-                eligible = set(self.guessed).union(self._guessers())
-                earned = round(sum(self.guessed.values()) / len(eligible)) if eligible else 0
+                earned = drawer_points(self.guessed)
                 if self.drawer in self.scores:
-                    self.scores[self.drawer] = _capped(self.scores[self.drawer] + earned)
+                    self.scores[self.drawer] = capped(self.scores[self.drawer] + earned)
                     effects.append(ScoreSet(self.drawer, self.scores[self.drawer]))
                 points[self.drawer] = earned
         self.turn_points = points
+        self.end_reason = str(reason)
         self.phase = TURN_END
         self.phase_started = now
         self.deadline = now + self.timing.reveal
-        effects.append(TurnEnded(self.word, shown=not kicked_drawer))
+        effects.append(TurnEnded(self.word, shown=reason != TurnEnd.DRAWER_KICKED))
         effects.append(
             Send(
                 {
                     "type": "game.turn_end",
                     "word": self.word,
                     "drawer": self.drawer,
+                    "reason": str(reason),
                     "points": points,
                     "players": self.players(),
                 }
@@ -547,10 +532,17 @@ class Game:
         self.deadline = now
         standings = self.standings()
         best = standings[0][1] if standings else 0
-        winners = [user for user, points in standings if points == best and best > 0]
+        self.winners = [user for user, points in standings if points == best and best > 0]
         return [
-            GameFinished(standings, winners),
-            Send({"type": "game.over", "game": self.game, "scores": self.standings_frame()}),
+            GameFinished(standings, list(self.winners)),
+            Send(
+                {
+                    "type": "game.over",
+                    "game": self.game,
+                    "scores": self.standings_frame(),
+                    "winners": list(self.winners),
+                }
+            ),
             self._state_to_all(now),
         ]
 
@@ -568,36 +560,61 @@ class Game:
         return self._begin_drawing(self.choices[index], now)
 
     def message(self, user: str, member: str, content: str, now: float) -> list[Effect]:
-        """A chat message sent during the game: a guess, or a message some may not read."""
+        """A chat message sent during the game: a guess, talk, or a message some may not read.
+
+        While the word is drawn, what someone who does not know it says is either a guess
+        (as many words as the word, plus one: ``words.guess_sized``) or talk. A guess is
+        judged: correct, it scores and is never posted; wrong, it is posted for everyone (and
+        its sender told when it was one letter away). Talk is never judged: whatever it
+        holds, only those who know the word (and its sender) read it until the turn ends.
+        So the sender learns from the treatment only whether a guess was right; a guess tests
+        at most two candidates, and guesses are counted (``GUESS_*``).
+        """
+        if self.phase == CHOOSING:
+            if user == self.drawer and any(holds(content, w) for w in self.choices):
+                raise GameError(WORD_IN_CHAT, "You cannot give the words away in the chat.")
+            return [Post(user, content)]
         if self.phase != DRAWING or self.word is None:
             return [Post(user, content)]
-        said = normalize(content)
-        word = normalize(self.word)
-        knows = [self.drawer] + list(self.guessed) if self.drawer else list(self.guessed)
-        if user in knows:
-            if word in said:
+        knowers = self._knowers()
+        if user in knowers:
+            if holds(content, self.word):
                 raise GameError(WORD_IN_CHAT, "You cannot give the word away in the chat.")
-            return [Post(user, content, readers=[*knows, user])]
-        if said == word and user in self.order:
-            return self._guessed(user, now)
-        if word in said:
-            # It holds the word (a lucky guess in a sentence, or a non-player): only those who
-            # know the word, and its sender, read it until the turn ends.
-            restricted: list[Effect] = [Post(user, content, readers=[*knows, user])]
-            if user in self.order and is_close(said, word):
-                restricted.append(Send({"type": "game.close"}, member=member))
-            return restricted
+            return [Post(user, content, readers=knowers)]
+        if not guess_sized(content, self.word):
+            return [Post(user, content, readers=[*knowers, user])]
+        self._count_guess(user, now)
+        if is_guess(content, self.word):
+            if user in self.order:
+                return self._guessed(user, now)
+            # A watcher (not playing) who found it: no points, but now one who knows.
+            self.watchers_guessed.append(user)
+            return [Send({"type": "game.word", "word": self.word}, users=[user])]
         effects: list[Effect] = [Post(user, content)]
-        if user in self.order and is_close(said, word):
+        if is_close_guess(content, self.word):
             effects.append(Send({"type": "game.close"}, member=member))
         return effects
+
+    def _count_guess(self, user: str, now: float) -> None:
+        """One more guess of ``user`` this turn, or ``too_many_guesses`` (nothing changed)."""
+        left, at, made = self.guesses.get(user, [GUESS_BURST, self.phase_started, 0])
+        left = min(GUESS_BURST, left + max(0.0, now - at) / GUESS_EVERY)
+        if made >= GUESS_MAX:
+            raise GameError(TOO_MANY_GUESSES, f"At most {GUESS_MAX} guesses a turn.")
+        if left < 1:
+            wait = (1 - left) * GUESS_EVERY
+            raise GameError(
+                TOO_MANY_GUESSES, f"One guess every {GUESS_EVERY:g} s: wait {wait:.1f} s."
+            )
+        self.guesses[user] = [left - 1, now, made + 1]
 
     def _guessed(self, user: str, now: float) -> list[Effect]:
         earned = guess_points(
             self.deadline - now, self.draw_seconds, self.hints - len(self.revealed)
         )
         self.guessed[user] = earned
-        self.scores[user] = _capped(self.scores.get(user, 0) + earned)
+        self.scores[user] = capped(self.scores.get(user, 0) + earned)
+        assert self.word is not None
         effects: list[Effect] = [
             ScoreSet(user, self.scores[user]),
             Send(
@@ -608,9 +625,10 @@ class Game:
                     "score": self.scores[user],
                 }
             ),
+            Send({"type": "game.word", "word": self.word}, users=[user]),
         ]
         if self._everyone_guessed():
-            effects += self._end_turn(now)
+            effects += self._end_turn(now, TurnEnd.GUESSED)
         return effects
 
     def _everyone_guessed(self) -> bool:
@@ -622,17 +640,19 @@ class Game:
         )
 
     def kick(self, voter: str, target: Any, now: float) -> list[Effect]:
+        """A vote to remove ``target``; the game's starter removes at once."""
         if voter not in self.order or not self.connected.get(voter):
             raise GameError(NOT_PLAYER, "Only players of this game vote.")
         if not isinstance(target, str) or target not in self.order:
             raise GameError(BAD_KICK, "user is a player of this game.")
         if target == voter:
             raise GameError(BAD_KICK, "You cannot vote to remove yourself.")
-        voters = self.votes.setdefault(target, [])
-        if voter not in voters:
-            voters.append(voter)
+        if voter == self.starter:
+            return self._remove(target, now, kicked=True)
+        voters = self.votes.setdefault(target, {})
+        voters[voter] = now
         connected = self._connected_players()
-        counted = [v for v in voters if v in connected]
+        counted = [v for v, at in voters.items() if v in connected and now - at < KICK_VOTE_SECONDS]
         needed = max(2, len(connected) // 2 + 1)
         if len(counted) < needed:
             return [
@@ -642,6 +662,7 @@ class Game:
                         "user": target,
                         "votes": len(counted),
                         "needed": needed,
+                        "ms_left": int(KICK_VOTE_SECONDS * 1000),
                     }
                 )
             ]
@@ -658,27 +679,78 @@ class Game:
             self.kicked.append(user)
             effects.append(Send({"type": "game.kicked", "user": user}))
         if user == self.drawer and self.phase in (CHOOSING, DRAWING):
-            effects += self._end_turn(now, kicked_drawer=kicked)
+            reason = TurnEnd.DRAWER_KICKED if kicked else TurnEnd.DRAWER_LEFT
+            effects += self._end_turn(now, reason)
         elif self._everyone_guessed():
-            effects += self._end_turn(now)
-        effects.append(self._players_frame())
+            effects += self._end_turn(now, TurnEnd.GUESSED)
+        effects.append(self._players_frame(now))
         self._update_alone(now)
         return effects
+
+    def spectate(self, user: str, on: bool, now: float) -> list[Effect]:
+        """``user`` sits out (``on``: out of the play order, points kept, not joined again
+        by connecting) or comes back (at the end of the order, if there is room)."""
+        if on:
+            if user in self.spectators:
+                return []
+            self.spectators.append(user)
+            if user in self.order:
+                return self._remove(user, now, kicked=False)
+            return [self._players_frame(now)]
+        if user not in self.spectators:
+            return []
+        self.spectators.remove(user)
+        effects: list[Effect] = []
+        if user in self.online:
+            effects += self._add_player(user)
+        effects.append(self._players_frame(now))
+        self._update_alone(now)
+        return effects
+
+    def rate(self, user: str, like: Any, now: float) -> list[Effect]:
+        """``user`` likes (or not) the drawing of the turn being drawn or just ended."""
+        if not isinstance(like, bool):
+            raise GameError(BAD_RATING, '"like" is true or false.')
+        if self.phase not in (DRAWING, TURN_END) or self.word is None:
+            raise GameError(BAD_RATING, "There is no drawing to rate right now.")
+        if user == self.drawer:
+            raise GameError(BAD_RATING, "You cannot rate your own drawing.")
+        if self.ratings.get(user) == like:
+            return []
+        self.ratings[user] = like
+        rating = self._rating()
+        return [
+            Send({"type": "game.rating", "turn": self.turn, **rating}),
+            TurnRated(rating["likes"], rating["dislikes"]),
+        ]
+
+    def _add_player(self, user: str) -> list[Effect]:
+        """``user`` joins the end of the play order, if the game may take them."""
+        if (
+            user in self.order
+            or user in self.kicked
+            or user in self.spectators
+            or len(self.order) >= self.max_players
+        ):
+            return []
+        self.order.append(user)
+        self.connected[user] = True
+        if user in self.scores:
+            return []
+        self.scores[user] = 0
+        return [ScoreSet(user, 0)]
 
     def presence(self, online: list[str], now: float) -> list[Effect]:
         """Who has a socket on the channel now: late joiners join, leavers are marked gone."""
         effects: list[Effect] = []
         online_set = set(online)
+        self.online = sorted(online_set)
         changed = False
         for user in online:
-            if user in self.order or user in self.kicked or len(self.order) >= MAX_PLAYERS:
-                continue
-            self.order.append(user)
-            self.connected[user] = True
-            changed = True
-            if user not in self.scores:
-                self.scores[user] = 0
-                effects.append(ScoreSet(user, 0))
+            if user not in self.order and user not in self.kicked:
+                joined = self._add_player(user)
+                changed = changed or user in self.order
+                effects += joined
         for user in self.order:
             here = user in online_set
             if here != self.connected.get(user, False):
@@ -690,9 +762,9 @@ class Game:
                     self.gone_since[user] = now
         self._update_alone(now)
         if changed:
-            effects.append(self._players_frame())
+            effects.append(self._players_frame(now))
             if self._everyone_guessed():
-                effects += self._end_turn(now)
+                effects += self._end_turn(now, TurnEnd.GUESSED)
         return effects
 
     def _update_alone(self, now: float) -> None:
@@ -722,7 +794,7 @@ class Game:
                 return self._remove(user, now, kicked=False)
         if self.alone_since is not None and now >= self.alone_since + self.timing.alone:
             # A turn cut short ends first: its word and points are released like any other's.
-            ended = self._end_turn(now) if self.phase in (CHOOSING, DRAWING) else []
+            ended = self._end_turn(now, TurnEnd.ALONE) if self.phase in (CHOOSING, DRAWING) else []
             return ended + self._finish(now)
         drawer_gone = self.drawer is not None and self.drawer in self.gone_since
         drawer_gone_due = (
@@ -730,15 +802,17 @@ class Game:
         )
         if self.phase == CHOOSING:
             if drawer_gone_due:
-                return self._end_turn(now)
+                return self._end_turn(now, TurnEnd.DRAWER_LEFT)
             if now >= self.deadline:
                 return self._begin_drawing(rng.choice(self.choices), now)
         elif self.phase == DRAWING:
-            if drawer_gone_due or now >= self.deadline:
-                return self._end_turn(now)
+            if drawer_gone_due:
+                return self._end_turn(now, TurnEnd.DRAWER_LEFT)
+            if now >= self.deadline:
+                return self._end_turn(now, TurnEnd.TIME_UP)
             if len(self.revealed) < self.hints and now >= self._hint_time(len(self.revealed)):
                 assert self.word is not None
-                hidden = [i for i in _letter_positions(self.word) if i not in self.revealed]
+                hidden = [i for i in letter_positions(self.word) if i not in self.revealed]
                 self.revealed.append(rng.choice(hidden))
                 return [Send({"type": "game.hint", "mask": self.mask()})]
         elif self.phase == TURN_END and now >= self.deadline:

@@ -10,22 +10,26 @@ process has taken over, with a higher epoch) finds no row and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from .. import database as db
 from ..chat import insert_message, release_restricted
 from ..realtime import NOTIFY_CHANNEL, encode, online_users, publish
-from .drawing import compact
+from .drawing import compact, gallery_batches
+from .errors import GAME_RUNNING, GameError
 from .rules import (
+    CHOOSING,
     DRAWING,
     FINISHED,
-    GAME_RUNNING,
     Game,
-    GameError,
     GameFinished,
     Post,
     ScoreSet,
@@ -33,10 +37,14 @@ from .rules import (
     Timing,
     TurnBegan,
     TurnEnded,
+    TurnRated,
 )
+from .settings import Settings
 
 __all__ = [
     "INBOX_EVENT",
+    "TURN_MAX_BATCHES",
+    "TURN_MAX_BYTES",
     "GameRow",
     "db_now",
     "start_game",
@@ -44,7 +52,9 @@ __all__ = [
     "inbox",
     "save",
     "enqueue",
-    "drawing_game",
+    "judging_game",
+    "retarget",
+    "DrawingCache",
     "append_strokes",
     "current",
     "snapshot",
@@ -56,6 +66,11 @@ __all__ = [
 ]
 
 INBOX_EVENT = "game.inbox"
+# A turn's drawing is bounded, whatever the drawer's sockets, workers and servers: 25 batches a
+# second for the longest turn (240 s), and a megabyte of operations (a drawing that fills the
+# board with fine strokes for four minutes is about a third of it).
+TURN_MAX_BATCHES = 6000
+TURN_MAX_BYTES = 1_000_000
 
 
 @dataclass
@@ -67,7 +82,7 @@ class GameRow:
     state: Game
     turn: int | None
     now: float
-    inbox_max: int = 0
+    inbox_read: list[int] = field(default_factory=list)  # the commands applied in this step
     published: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -87,7 +102,7 @@ async def start_game(
     conn: SAConnection,
     channel: str,
     starter: str,
-    settings: tuple[int, int, list[str]],
+    settings: Settings,
     timing: Timing,
     worker: str,
     lease_seconds: float,
@@ -104,7 +119,12 @@ async def start_game(
     now = await db_now(conn)
     # The partial unique index (one unfinished game per channel) settles a race between two
     # starts: the second one's insert fails and its transaction rolls back.
-    game_id = await conn.scalar(db.games.insert().values(channel=channel).returning(db.games.c.id))
+    try:
+        game_id = await conn.scalar(
+            db.games.insert().values(channel=channel).returning(db.games.c.id)
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise GameError(GAME_RUNNING, "A game is already running in this channel.") from None
     state, effects = Game.start(game_id, channel, starter, online, settings, timing, now, rng)
     await conn.execute(
         db.game_state.insert().values(
@@ -142,9 +162,13 @@ async def lock_owned(conn: SAConnection, game: int, owner: str, epoch: int) -> G
 
 
 async def inbox(conn: SAConnection, game: int) -> list[Any]:
-    """The players' commands waiting for the owner, oldest first."""
+    """The players' commands waiting for the owner, oldest first, locked until the step
+    commits: a resend that retargets one (``retarget``) waits, then finds it gone."""
     result = await conn.execute(
-        sa.select(db.game_inbox).where(db.game_inbox.c.game == game).order_by(db.game_inbox.c.id)
+        sa.select(db.game_inbox)
+        .where(db.game_inbox.c.game == game)
+        .order_by(db.game_inbox.c.id)
+        .with_for_update()
     )
     return await result.fetchall()
 
@@ -197,20 +221,21 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
                 .returning(db.game_turns.c.id)
             )
             await conn.execute(
-                gs.update().where(gs.c.game == row.game).values(turn=row.turn, strokes=0)
+                gs.update()
+                .where(gs.c.game == row.game)
+                .values(turn=row.turn, strokes=0, stroke_bytes=0)
             )
         elif isinstance(effect, TurnEnded):
             if row.turn is not None:
-                # The gallery shows the turns that have a word; a kicked drawer's has none.
+                await _keep_drawing(conn, row.turn, effect)
+            await release_restricted(conn, row.channel)
+        elif isinstance(effect, TurnRated):
+            if row.turn is not None:
                 await conn.execute(
                     db.game_turns.update()
                     .where(db.game_turns.c.id == row.turn)
-                    .values(
-                        ended=sa.func.clock_timestamp(),
-                        word=effect.word if effect.shown else None,
-                    )
+                    .values(likes=effect.likes, dislikes=effect.dislikes)
                 )
-            await release_restricted(conn, row.channel)
         elif isinstance(effect, GameFinished):
             finished = True
             await conn.execute(
@@ -218,12 +243,17 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
                 .where(db.games.c.id == row.game)
                 .values(finished=sa.func.clock_timestamp())
             )
-            await _add_to_leaderboards(conn, row.channel, effect)
-    if row.inbox_max:
-        await conn.execute(
-            db.game_inbox.delete().where(
-                (db.game_inbox.c.game == row.game) & (db.game_inbox.c.id <= row.inbox_max)
+            await conn.execute(
+                db.game_results.insert().values(
+                    game=row.game, winners=list(effect.winners), kicked=list(state.kicked)
+                )
             )
+            await _add_to_leaderboards(conn, row.channel, effect)
+    if row.inbox_read:
+        # Exactly what was read: a command committed after the read (READ COMMITTED) stays
+        # for the next step, even with an id below one that was read.
+        await conn.execute(
+            db.game_inbox.delete().where(db.game_inbox.c.id == sa.any_(sa.literal(row.inbox_read)))
         )
     if finished or state.phase == FINISHED:
         await conn.execute(db.game_inbox.delete().where(db.game_inbox.c.game == row.game))
@@ -238,6 +268,33 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
     if row.published:
         values["version"] = max(e.get("v", 0) for e in row.published)
     await conn.execute(gs.update().where(gs.c.game == row.game).values(**values))
+
+
+async def _keep_drawing(conn: SAConnection, turn: int, ended: TurnEnded) -> None:
+    """The turn's end: its word (for the gallery, unless it is not shown: a kicked drawer's)
+    and its drawing compacted into its row; its strokes go."""
+    drawing = None
+    if ended.shown and ended.word is not None:
+        result = await conn.execute(
+            sa.text(
+                "SELECT ops::text FROM game_strokes WHERE turn = :turn ORDER BY seq"
+            ).bindparams(turn=turn)
+        )
+        texts = [row[0] for row in await result.fetchall()]
+        # Up to a megabyte of JSON: decoded and compacted off the event loop.
+        drawing = await asyncio.get_running_loop().run_in_executor(None, _compacted_text, texts)
+    await conn.execute(
+        sa.text(
+            "UPDATE game_turns SET ended = clock_timestamp(), word = :word, "
+            "drawing = CAST(:drawing AS jsonb) WHERE id = :turn"
+        ).bindparams(word=ended.word if ended.shown else None, drawing=drawing, turn=turn)
+    )
+    await conn.execute(db.game_strokes.delete().where(db.game_strokes.c.turn == turn))
+
+
+def _compacted_text(texts: list[str]) -> str:
+    batches = [json.loads(text) for text in texts]
+    return json.dumps(gallery_batches(batches), separators=(",", ":"))
 
 
 async def _positions(conn: SAConnection, count: int) -> list[int]:
@@ -297,15 +354,29 @@ async def enqueue(
     await publish(conn, {"type": INBOX_EVENT, "channel": channel, "game": game})
 
 
-async def drawing_game(conn: SAConnection, channel: str) -> int | None:
-    """The channel's game if a turn is being drawn, its row share-locked until the caller's
-    transaction ends: the owner cannot end the turn meanwhile."""
+async def judging_game(conn: SAConnection, channel: str) -> int | None:
+    """The channel's game while its owner judges the chat (a drawer choosing, or a word
+    drawn), its row share-locked until the caller's transaction ends: the owner cannot move
+    to another phase meanwhile."""
     gs = db.game_state
     return await conn.scalar(
         sa.select(gs.c.game)
-        .where((gs.c.channel == channel) & (gs.c.phase == DRAWING))
+        .where((gs.c.channel == channel) & gs.c.phase.in_((CHOOSING, DRAWING)))
         .with_for_update(read=True)
     )
+
+
+async def retarget(conn: SAConnection, user: str, ref: str, member: str) -> bool:
+    """A chat message of ``user`` with ``ref`` still waiting for the owner now answers to the
+    socket ``member``; False when there is none (it was judged: the owner's step that did
+    commits first, since it holds the inbox rows it reads)."""
+    result = await conn.execute(
+        sa.text(
+            "UPDATE game_inbox SET member = :member WHERE username = :user "
+            "AND kind = 'message' AND body ->> 'ref' = :ref RETURNING id"
+        ).bindparams(member=member, user=user, ref=ref)
+    )
+    return await result.first() is not None
 
 
 async def current(conn: SAConnection, channel: str) -> Any:
@@ -320,8 +391,10 @@ async def current(conn: SAConnection, channel: str) -> Any:
 _APPEND = sa.text(
     """
     WITH batch AS (
-        UPDATE game_state SET strokes = strokes + 1, version = nextval('game_events')
+        UPDATE game_state SET strokes = strokes + 1, stroke_bytes = stroke_bytes + :size,
+            version = nextval('game_events')
         WHERE channel = :channel AND phase = 'drawing' AND drawer = :user
+            AND strokes < :max_batches AND stroke_bytes + :size <= :max_bytes
         RETURNING turn, strokes, version
     ), stored AS (
         INSERT INTO game_strokes (turn, seq, ops)
@@ -335,21 +408,71 @@ _APPEND = sa.text(
 
 
 async def append_strokes(
-    conn: SAConnection, channel: str, user: str, ops_text: str
+    conn: SAConnection,
+    channel: str,
+    user: str,
+    ops_text: str,
+    *,
+    max_batches: int = TURN_MAX_BATCHES,
+    max_bytes: int = TURN_MAX_BYTES,
 ) -> tuple[int, int, int] | None:
     """Store a batch of the current turn's drawing and relay it, in one statement (one round
-    trip, one commit); ``(turn, seq, version)``, or None if ``user`` is not drawing now."""
+    trip, one commit); ``(turn, seq, version)``, or None if ``user`` is not drawing now or
+    the turn's drawing is full (``max_batches`` batches, ``max_bytes`` bytes of them)."""
     head = encode({"type": "game.draw", "channel": channel})[:-1] + ',"turn":'
     result = await conn.execute(
         _APPEND.bindparams(
-            channel=channel, user=user, ops=ops_text, notify=NOTIFY_CHANNEL, head=head
+            channel=channel,
+            user=user,
+            ops=ops_text,
+            size=len(ops_text),
+            max_batches=max_batches,
+            max_bytes=max_bytes,
+            notify=NOTIFY_CHANNEL,
+            head=head,
         )
     )
     found = await result.first()
     return (found.turn, found.strokes, found.version) if found is not None else None
 
 
-async def snapshot(conn: SAConnection, channel: str, user: str | None) -> tuple[dict, int] | None:
+class DrawingCache:
+    """The drawings of the turns being played, compacted, as this worker last read them: a
+    snapshot (a socket joining, ``game.sync``) reads only the batches after what it holds,
+    instead of the whole turn again. ``compact`` of a compacted prefix and the rest is the
+    compaction of the whole, since ``undo`` and ``clear`` only ever take shapes away."""
+
+    def __init__(self, turns: int = 64) -> None:
+        self.turns = turns
+        self._drawings: OrderedDict[int, tuple[int, list[Any]]] = OrderedDict()
+
+    async def drawing(self, conn: SAConnection, turn: int, seq: int) -> list[Any]:
+        """Turn ``turn``'s drawing up to batch ``seq``, compacted."""
+        held_seq, held = self._drawings.get(turn, (0, []))
+        if held_seq > seq:  # another worker's newer read was cached: read from the start
+            held_seq, held = 0, []
+        if held_seq < seq:
+            rows = await conn.execute(
+                sa.select(db.game_strokes.c.ops)
+                .where(
+                    (db.game_strokes.c.turn == turn)
+                    & (db.game_strokes.c.seq > held_seq)
+                    & (db.game_strokes.c.seq <= seq)
+                )
+                .order_by(db.game_strokes.c.seq)
+            )
+            held = compact([held, *(row.ops for row in await rows.fetchall())])
+            held_seq = seq
+        self._drawings[turn] = (held_seq, held)
+        self._drawings.move_to_end(turn)
+        while len(self._drawings) > self.turns:
+            self._drawings.popitem(last=False)
+        return list(held)
+
+
+async def snapshot(
+    conn: SAConnection, channel: str, user: str | None, drawings: DrawingCache | None = None
+) -> tuple[dict, int] | None:
     """The channel's game as ``user`` may see it (``game.state`` with the current drawing) and
     its position in the game stream; None when no game runs."""
     gs = db.game_state
@@ -363,14 +486,7 @@ async def snapshot(conn: SAConnection, channel: str, user: str | None) -> tuple[
         return None
     strokes: list[Any] = []
     if found.turn is not None and found.strokes:
-        rows = await conn.execute(
-            sa.select(db.game_strokes.c.ops)
-            .where(
-                (db.game_strokes.c.turn == found.turn) & (db.game_strokes.c.seq <= found.strokes)
-            )
-            .order_by(db.game_strokes.c.seq)
-        )
-        strokes = compact([row.ops for row in await rows.fetchall()])
+        strokes = await (drawings or DrawingCache(1)).drawing(conn, found.turn, found.strokes)
     state = Game.from_dict(found.state)
     frame = state.view(user, found.now, strokes=strokes, seq=found.strokes)
     frame["channel"] = channel
@@ -394,7 +510,25 @@ async def last_finished(conn: SAConnection, channel: str) -> dict[str, Any] | No
         .order_by(db.scores.c.points.desc(), db.scores.c.user)
     )
     scores = [{"user": r.user, "points": r.points} for r in await result.fetchall()]
-    return {"type": "game.over", "channel": channel, "game": game, "scores": scores}
+    found = await conn.execute(
+        sa.select(db.game_results.c.winners, db.game_results.c.kicked).where(
+            db.game_results.c.game == game
+        )
+    )
+    outcome = await found.first()
+    if outcome is not None:
+        scores = [s for s in scores if s["user"] not in outcome.kicked]
+        winners = list(outcome.winners)
+    else:  # a game that finished before results were kept
+        best = scores[0]["points"] if scores else 0
+        winners = [s["user"] for s in scores if s["points"] == best and best > 0]
+    return {
+        "type": "game.over",
+        "channel": channel,
+        "game": game,
+        "scores": scores,
+        "winners": winners,
+    }
 
 
 # --- ownership ------------------------------------------------------------------------------

@@ -173,6 +173,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._recoveries: set[asyncio.Task[None]] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._reconnect_hooks: list[Callable[[], None]] = []
         self.presence.register()
         # Answers to one socket's frame (refused, or taken with nothing more to say), from
         # whichever process handled what it sent.
@@ -202,6 +203,11 @@ class Hub:
 
     def add_task(self, factory: Callable[[], Awaitable[None]]) -> None:
         self._task_factories.append(factory)
+
+    def add_reconnect_hook(self, hook: Callable[[], None]) -> None:
+        """Called after the bus reconnected (events published meanwhile were not heard):
+        for what a feature keeps apart from its streams (the game's owner, its inbox)."""
+        self._reconnect_hooks.append(hook)
 
     def add_stop_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Awaited first when the hub stops (in reverse order of registration)."""
@@ -312,6 +318,8 @@ class Hub:
         delivering. Where what was missed cannot be read, the channel's sockets are closed
         (1013) so that their clients reconnect and catch up, rather than live with a hole.
         """
+        for hook in self._reconnect_hooks:
+            hook()
         channels = {channel: list(members) for channel, members in self.members.items() if members}
         for members in channels.values():
             for member in members:

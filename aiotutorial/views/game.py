@@ -122,6 +122,8 @@ async def _finished_turn(context: Channel, request: Request, segment: str) -> di
     turn = await records.finished_turn(request.db, context.name, int(segment))
     if turn is None:
         raise _turn_not_found(context, segment)
+    # A finished drawing does not change (its ratings, for a few seconds after its turn).
+    request.response.cache_control = "public, max-age=60"
     return turn
 
 

@@ -218,6 +218,8 @@ async def insert_message(
             )
         )
         announced["audience"] = {"users": allowed}
+        # Its readers are told it is theirs alone for now (the rest read it once released).
+        announced["restricted"] = True
     await publish(conn, announced, ref=by_ref)
     return event
 

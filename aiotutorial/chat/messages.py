@@ -429,4 +429,5 @@ async def message_by_id(conn: SAConnection, message_id: int) -> dict[str, Any] |
     event = message_event(row)
     if row.readers is not None:
         event["audience"] = {"users": list(row.readers)}
+        event["restricted"] = True
     return event

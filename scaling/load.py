@@ -198,9 +198,19 @@ class _Publisher:
         points = [(n * 7 + k * 13) % 800 for k in range(20)]
         ops = json.dumps([{"op": "more", "c": _marked(scheduled), "p": points}])
         head = encode({"type": "game.draw", "channel": channel})[:-1] + ',"turn":'
+        # The turn's bounds are the app's business, not the bus's: none here.
         cursor.execute(
             _APPEND,
-            {"channel": channel, "user": user, "ops": ops, "notify": NOTIFY_CHANNEL, "head": head},
+            {
+                "channel": channel,
+                "user": user,
+                "ops": ops,
+                "size": len(ops),
+                "max_batches": 2**31 - 1,
+                "max_bytes": 2**31 - 1,
+                "notify": NOTIFY_CHANNEL,
+                "head": head,
+            },
         )
         if cursor.fetchone() is None:
             raise psycopg2.DataError(f"{user} is not drawing in {channel}")

@@ -160,7 +160,8 @@ class GameTable:
             number += 1
 
     def leaks(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """Frames a guesser got, during a turn and before its end, holding the turn's word."""
+        """Frames a guesser got, during a turn and before they guessed it or it ended,
+        holding the turn's word."""
         found = []
         for turn in self.turns:
             if not turn.word:
@@ -169,7 +170,12 @@ class GameTable:
                 if user == turn.drawer:
                     continue
                 end = turn.end_index.get(user, len(sock.frames))
-                for frame in sock.frames[turn.start_index[user] : end]:
+                frames = sock.frames[turn.start_index[user] : end]
+                for index, frame in enumerate(frames):
+                    if frame["type"] == "game.guessed" and frame["user"] == user:
+                        frames = frames[:index]  # from here on, they know it
+                        break
+                for frame in frames:
                     if holds_word(frame, turn.word):
                         found.append((turn.number, user, frame))
         return found

@@ -39,7 +39,7 @@ from aiotutorial.game.feature import STREAM, GameStream
 from aiotutorial.game.owner import OwnedGame, Owner
 from aiotutorial.game.rules import DRAWING, Timing, TurnEnded
 from aiotutorial.game.settings import Settings
-from aiotutorial.realtime import Member
+from aiotutorial.realtime import Hub, Member
 
 from .dbtest import DatabaseTest
 
@@ -475,11 +475,15 @@ class OwnerTests(unittest.IsolatedAsyncioTestCase):
         self.assertFalse(owned.presence_changed)
 
     async def test_a_bus_reconnection_wakes_every_game_owned(self) -> None:
+        # What reached the inbox while the bus was away was not announced: the hub's recovery
+        # calls its reconnect hooks, the game's wakes each game it owns.
         owner = self.owner()
+        hub = Hub(_Engine(), "", {})
+        hub.add_reconnect_hook(owner.wake_all)
         with mock.patch.object(OwnedGame, "poke") as poke:
             owner.adopt(10, 1, "a")
             owner.adopt(11, 1, "b")
             poke.reset_mock()
-            owner.wake_all()
+            await hub._recover()
         self.assertEqual(poke.call_count, 2)
         self.assertTrue(all(g.presence_changed for g in owner.games.values()))

@@ -188,12 +188,14 @@ game_turns = Table(
     Column("dislikes", SmallInteger, nullable=False, server_default=text("0")),
     Index("ix_game_turns_game", "game"),
 )
-# The gallery: a channel's last finished turns, newest first.
+# The gallery: a channel's last finished turns that have a word, newest first. The whole
+# condition in the predicate: a page's ids come from the index alone, whatever the planner
+# thinks of how the channel's turns are spread over the table.
 Index(
     "ix_game_turns_channel_id_ended",
     game_turns.c.channel,
     game_turns.c.id,
-    postgresql_where=game_turns.c.ended.isnot(None),
+    postgresql_where=game_turns.c.ended.isnot(None) & game_turns.c.word.isnot(None),
 )
 
 # The drawing of a turn being played: the drawer's batches of operations in order (seq 1, 2,

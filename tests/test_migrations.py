@@ -282,7 +282,7 @@ class HeadTests(ScratchDatabaseTestCase):
         self.assertIn("UNIQUE INDEX", games)
         self.assertIn("WHERE (finished IS NULL)", games)
         self.assertIn(
-            "WHERE (ended IS NOT NULL)",
+            "WHERE ((ended IS NOT NULL) AND (word IS NOT NULL))",
             self.index_definitions("game_turns")["ix_game_turns_channel_id_ended"],
         )
         with self.engine.connect() as connection:

@@ -131,9 +131,9 @@ async def leaderboard_page(
 
 
 def _finished(turns: sa.Table) -> Any:
-    # ``ended IS NOT NULL`` is the predicate of ix_game_turns_channel_id_ended (the planner
-    # uses a partial index only when the query implies it). A turn that ended before a word
-    # was chosen (its drawer left or was kicked while choosing) has nothing to show.
+    # The predicate of ix_game_turns_channel_id_ended (the planner uses a partial index only
+    # when the query implies it). A turn that ended before a word was chosen (its drawer left
+    # or was kicked while choosing) has nothing to show.
     return turns.c.ended.isnot(None) & turns.c.word.isnot(None)
 
 
@@ -141,19 +141,28 @@ def gallery_query(channel: str, before: int | None, limit: int) -> sa.sql.Select
     """The channel's last ``limit`` finished turns (with an id below ``before``), newest
     first, each with its number of batches and its ratings."""
     turns = db.game_turns
-    batches = sa.func.coalesce(sa.func.jsonb_array_length(turns.c.drawing), 0)
-    query = sa.select(
-        turns.c.id,
-        turns.c.word,
-        turns.c.drawer,
-        turns.c.ended,
-        batches.label("strokes"),
-        turns.c.likes,
-        turns.c.dislikes,
-    ).where((turns.c.channel == channel) & _finished(turns))
+    # The page's ids from the gallery's index alone (an Index Only Scan of this channel's
+    # entries), then the rows by primary key. Asked for the rows directly, the planner may
+    # walk the primary key backwards testing each turn's channel: for a channel gone quiet,
+    # every other channel's newer turns (120,000 rows read at the scale test's size).
+    ids = sa.select(turns.c.id).where((turns.c.channel == channel) & _finished(turns))
     if before is not None:
-        query = query.where(turns.c.id < before)
-    return query.order_by(turns.c.id.desc()).limit(limit)
+        ids = ids.where(turns.c.id < before)
+    page = sa.func.array(ids.order_by(turns.c.id.desc()).limit(limit).scalar_subquery())
+    batches = sa.func.coalesce(sa.func.jsonb_array_length(turns.c.drawing), 0)
+    return (
+        sa.select(
+            turns.c.id,
+            turns.c.word,
+            turns.c.drawer,
+            turns.c.ended,
+            batches.label("strokes"),
+            turns.c.likes,
+            turns.c.dislikes,
+        )
+        .where(turns.c.id == sa.any_(page))
+        .order_by(turns.c.id.desc())
+    )
 
 
 async def gallery_page(

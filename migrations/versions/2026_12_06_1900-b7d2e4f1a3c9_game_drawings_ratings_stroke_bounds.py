@@ -43,6 +43,14 @@ def upgrade() -> None:
         "game_state",
         sa.Column("stroke_bytes", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
+    # The gallery's index covers its whole condition (turns that ended with a word).
+    op.drop_index("ix_game_turns_channel_id_ended", table_name="game_turns")
+    op.create_index(
+        "ix_game_turns_channel_id_ended",
+        "game_turns",
+        ["channel", "id"],
+        postgresql_where=sa.text("ended IS NOT NULL AND word IS NOT NULL"),
+    )
     op.create_table(
         "game_results",
         sa.Column("game", sa.Integer(), nullable=False),
@@ -93,6 +101,13 @@ def downgrade() -> None:
                 {"turn": turn, "seq": seq, "ops": json.dumps(ops, separators=(",", ":"))},
             )
     op.drop_table("game_results")
+    op.drop_index("ix_game_turns_channel_id_ended", table_name="game_turns")
+    op.create_index(
+        "ix_game_turns_channel_id_ended",
+        "game_turns",
+        ["channel", "id"],
+        postgresql_where=sa.text("ended IS NOT NULL"),
+    )
     op.drop_column("game_state", "stroke_bytes")
     op.drop_column("game_turns", "dislikes")
     op.drop_column("game_turns", "likes")

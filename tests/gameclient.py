@@ -176,6 +176,8 @@ class GameTable:
                         frames = frames[:index]  # from here on, they know it
                         break
                 for frame in frames:
+                    if frame["type"] == "message" and frame["user"] == user:
+                        continue  # their own words, as they wrote them
                     if holds_word(frame, turn.word):
                         found.append((turn.number, user, frame))
         return found

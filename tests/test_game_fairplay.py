@@ -102,7 +102,7 @@ class FairPlayTests(GameServersTest):
         # Once the turn is over, both are everyone's.
         await table.guess(guesser, word)
         await table.guess(other, word)
-        await table.guess(second.username, word)
+        await second_sock.send(word)
         await table.turn_end(turn)
         page = [m["content"] for m in await visitor.history(table.channel, limit=200)]
         self.assertIn(with_word, page)
@@ -244,7 +244,7 @@ class FairPlayTests(GameServersTest):
             "FROM game_turns t WHERE t.channel = %s",
             table.channel,
         )
-        turn_id, shapes, strokes = rows[0]
+        turn_id, shapes, strokes = rows[0][0], rows[0][1], rows[0][2]
         self.assertEqual((shapes, strokes), (120, 0))
         client = table.clients[guesser]
         async with client.session.get(

@@ -209,6 +209,53 @@ class DemoPageTests(ServerTestCase):
                 self.assertEqual(response.status, 400, text)
                 self.assertIn("CSRF", text)
 
+    async def test_no_answer_tells_the_server_versions(self) -> None:
+        host = f"Host: {HOST}\r\n".encode()
+        answers = {
+            "page": b"GET /demo HTTP/1.1\r\n" + host + b"\r\n",
+            "static file": b"GET /static/site.css HTTP/1.1\r\n" + host + b"\r\n",
+            "bridge's 413": b"POST /demo HTTP/1.1\r\n" + host + b"Content-Length: 99999999\r\n\r\n",
+            # aiohttp answers this itself: no application, no on_response_prepare hook.
+            "unparsable request": b"GARBAGE\r\n\r\n",
+            "websocket upgrade": b"GET /echo HTTP/1.1\r\n"
+            + host
+            + b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        }
+        statuses = {}
+        for name, data in answers.items():
+            with self.subTest(answer=name):
+                response = await raw_exchange(self.server.port, data)
+                statuses[name] = response.status
+                self.assertEqual(response.headers.get("server"), "aiotutorial", response.headers)
+        self.assertEqual(
+            statuses,
+            {
+                "page": 200,
+                "static file": 200,
+                "bridge's 413": 413,
+                "unparsable request": 400,
+                "websocket upgrade": 101,
+            },
+        )
+
+    async def test_the_bridges_own_answers_cannot_be_framed_or_sniffed(self) -> None:
+        host = f"Host: {HOST}\r\n".encode()
+        refusals = {
+            "413": b"POST /demo HTTP/1.1\r\n" + host + b"Content-Length: 99999999\r\n\r\n",
+            "400 unreadable body": b"POST /demo HTTP/1.1\r\n"
+            + host
+            + b"Content-Encoding: gzip\r\nContent-Length: 3\r\n\r\na=1",
+            "400 unknown host": b"GET /demo HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n",
+        }
+        for name, data in refusals.items():
+            with self.subTest(refusal=name):
+                response = await raw_exchange(self.server.port, data)
+                self.assertEqual(str(response.status), name[:3])
+                self.assertIn("frame-ancestors 'none'", response.headers["content-security-policy"])
+                self.assertEqual(response.headers["x-frame-options"], "DENY")
+                self.assertEqual(response.headers["x-content-type-options"], "nosniff")
+
 
 class EchoWebsocketTests(ServerTestCase):
     """``/echo``: the websocket view through the greenlet bridge."""

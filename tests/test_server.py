@@ -363,7 +363,8 @@ class PserveTests(ServerTestCase):
 
 
 class GracefulShutdownTests(ServerTestCase):
-    """SIGTERM to the master: work in flight finishes, websockets hear 1001, then it exits.
+    """SIGTERM to the master: work in flight finishes, websockets hear 1001, then it exits,
+    leaving nothing half-done in its log.
 
     Each test stops its server, so each starts its own instead of sharing the class's.
     """
@@ -412,6 +413,44 @@ class GracefulShutdownTests(ServerTestCase):
             self.assertEqual(message.data, WSCloseCode.GOING_AWAY)
             self.assertEqual(ws.close_code, 1001)
         await self.assert_exits_cleanly(server, 10)
+
+    async def test_refused_bodies_leave_no_task_behind_at_shutdown(self) -> None:
+        # Refused from Content-Length alone, each client gone before sending its body: aiohttp
+        # still lingers on each connection to drain it when the worker shuts down.
+        server = self.start_server()
+        request = (
+            f"POST /demo HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {MAX_BODY_SIZE + 1}\r\n"
+            "\r\nthe start of a body"
+        )
+        for _ in range(3):
+            response = await raw_exchange(server.port, request.encode())
+            self.assertEqual(response.status, 413)
+        server.send_signal(signal.SIGTERM)
+        await self.assert_exits_cleanly(server, 10)
+        log = server.log_text()
+        self.assertIn("Worker exiting", log)
+        self.assertNotIn("Task was destroyed", log)
+        self.assertNotIn(" ERROR ", log)
+
+    async def test_an_unreadable_body_is_one_info_line_in_the_log(self) -> None:
+        server = self.start_server()
+        response = await raw_exchange(
+            server.port,
+            f"POST /demo HTTP/1.1\r\nHost: {HOST}\r\nContent-Encoding: gzip\r\n"
+            "Content-Length: 3\r\n\r\na=1".encode(),
+        )
+        self.assertEqual(response.status, 400)
+        self.assertEqual(response.headers.get("connection"), "close")
+        # Stopped, so that whatever the worker would log about that connection is out.
+        server.send_signal(signal.SIGTERM)
+        await self.assert_exits_cleanly(server, 10)
+        log = server.log_text()
+        about_it = [line for line in log.splitlines() if "gzip" in line or "ncoding" in line]
+        self.assertEqual(len(about_it), 1, log)
+        self.assertRegex(about_it[0], r" INFO +\[aiotutorial\.aio\.wsgi:\d+\]")
+        self.assertIn("unreadable body in POST /demo", about_it[0])
+        self.assertNotIn("Unhandled exception", log)
+        self.assertNotIn("Traceback", log)
 
     async def _get_text(self, url: str) -> tuple[int, str]:
         async with self.session.get(url) as response:

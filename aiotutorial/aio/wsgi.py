@@ -143,16 +143,18 @@ class WSGIBridge:
         try:
             body = await self._read_body(request)
         except _BodyTooLarge:
+            # What is left of the body is read and dropped after the answer (aiohttp lingers
+            # on the connection), so that a client still sending gets to read the 413.
             return refusal(
                 413, f"Request body too large: the limit is {self.settings.max_body_size} bytes.\n"
             )
         except (web.RequestPayloadError, HttpProcessingError) as exc:
             # A body that cannot be read as sent (a Content-Encoding it is not in, a broken
-            # chunked encoding): the client's error.
-            log.info("unreadable body in %s %s: %s", request.method, request.path, exc)
-            refused = refusal(400, "The request body could not be read.\n")
-            refused.force_close()  # the rest of the body is still on the connection
-            return refused
+            # chunked encoding): the client's error, one line in the log.
+            log.info("unreadable body in %s %s: %s", request.method, request.path, _one_line(exc))
+            return await _answer_then_close(
+                request, refusal(400, "The request body could not be read.\n")
+            )
         environ = self.environ(request, body)
         if not self._host_allowed(environ):
             log.info("refused Host %r", environ.get("HTTP_HOST"))
@@ -290,6 +292,25 @@ REFUSAL_HEADERS = {
 def refusal(status: int, text: str) -> web.Response:
     """An answer of the bridge itself (413, 400, 500), with ``REFUSAL_HEADERS``."""
     return web.Response(status=status, text=text, headers=REFUSAL_HEADERS)
+
+
+async def _answer_then_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection without reading further.
+
+    For a body that failed to read: the rest cannot be read either. Left to aiohttp, the
+    connection would linger to drain it and fail again on the same error, logging it a second
+    time as "Unhandled exception".
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # sends what is buffered, then closes
+    return response
+
+
+def _one_line(exc: BaseException) -> str:
+    """aiohttp's messages span lines (``400, message:\\n  ...``): one log line each."""
+    return " ".join(str(exc).split())
 
 
 class FileWrapper:

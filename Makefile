@@ -71,7 +71,10 @@ format: $(TEST_STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: db lint ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
+# The suite's bench smoke tests start the servers make bench compares (Tornado, Django Channels
+# and its Redis) for real, so make test installs them as it installs Chromium and nginx: a
+# machine with what make test set up runs every test (under CI, a missing one is a failure).
+test: db lint bench-deps ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
 	@scripts/ensure-chromium
 	@scripts/ensure-nginx
 	@rm -rf var/coverage && mkdir -p var/coverage
@@ -114,11 +117,13 @@ bench: db bench-deps ## the benchmarks, about 21 minutes (QUICK=1: about 8), aft
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
 		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 
-# What make bench needs beyond the package (CI installs it too: the bench's smoke tests then
+# What make bench needs beyond serving (make test installs it too: the bench's smoke tests
 # start Tornado, Django Channels and its Redis for real).
 bench-deps: $(STAMP) ## the bench extra and Debian's wrk and redis-server
 	@test $(VENV)/.bench-installed -nt setup.py || { \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
+		echo "make: installing the bench extra (Tornado, Django Channels, matplotlib...) into" \
+			"$(VENV) with pip (about a minute the first time)"; \
+		$(BIN)/python -m pip install --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }
 	@missing=$$(for program in wrk redis-server; do \
 		command -v $$program >/dev/null 2>&1 || echo $$program; done); \

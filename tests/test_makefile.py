@@ -157,6 +157,16 @@ class InstallTest(unittest.TestCase):
         self.make(".venv/.testing-installed")
         self.assertEqual(self.pip_installs()[3:], ["pip", ".", ".[testing]"])
 
+    def test_test_installs_what_the_bench_smoke_tests_start(self) -> None:
+        # `make -n` prints the recipes it would run: nothing is run, nothing installed with apt.
+        self.make(".venv/.testing-installed")
+        test = self.make("-n", "test")
+        run = self.make("-n", "run")
+        self.assertIn("-e '.[bench]'", test)
+        self.assertIn("redis-server", test)
+        self.assertNotIn(".[bench]", run)
+        self.assertNotIn("redis-server", run)
+
     def test_db_installs_the_pgserver_extra_only_without_postgresql(self) -> None:
         self.make(".venv/.installed")
         pgserver = ["-m", "pip", "install", "--disable-pip-version-check", "-e", ".[pgserver]"]

@@ -5,7 +5,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What serving needs (`pip install -e .`: make run, make db); then the test and lint tools
+# (`.[testing]`: make test, make lint), which `make run` does not wait for or install.
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.testing-installed
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test test-min lint format db db-stop db-status psql clean help
@@ -13,8 +16,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## this list
 	@sed -n 's/^\([a-zA-Z0-9_.-]*\):.*## \(.*\)$$/make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 16
 
-# The first time: a virtualenv, then the package and its test tools (about a minute, most of
-# it pip's downloads, whose progress pip shows). Later: nothing, until setup.py changes.
+# The first time: a virtualenv, then the package and what it needs to serve (about 20 s, most
+# of it pip's downloads, whose progress pip shows). Later: nothing, until setup.py changes.
 $(STAMP): setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -28,12 +31,22 @@ $(STAMP): setup.py
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	@echo "make: upgrading pip in $(VENV) (a few seconds)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@echo "make: installing aiotutorial and its test tools into $(VENV) with pip" \
-		"(about a minute the first time, seconds after that)"
+	@echo "make: installing aiotutorial and what it needs to serve into $(VENV) with pip" \
+		"(about 20 s the first time, seconds after that)"
+	@start=$$(date +%s) && \
+		$(BIN)/python -m pip install --disable-pip-version-check -e . && \
+		echo "make: $(VENV) is ready to serve ($$(( $$(date +%s) - start )) s)"
+	@touch $(STAMP)
+
+# The test and lint tools (pytest, ruff, mypy, coverage, Playwright), for make test and make
+# lint only: Playwright alone is a download of about 50 MB that serving never uses.
+$(TEST_STAMP): $(STAMP)
+	@echo "make: installing the test and lint tools (pytest, ruff, mypy, coverage, playwright)" \
+		"into $(VENV) with pip (about 30 s the first time, seconds after that)"
 	@start=$$(date +%s) && \
 		$(BIN)/python -m pip install --disable-pip-version-check -e '.[testing]' && \
-		echo "make: $(VENV) is ready ($$(( $$(date +%s) - start )) s)"
-	@touch $(STAMP)
+		echo "make: the test and lint tools are ready ($$(( $$(date +%s) - start )) s)"
+	@touch $(TEST_STAMP)
 
 # pgcluster never installs anything itself: it uses the machine's PostgreSQL, or the one in the
 # pgserver wheel (setup.py's extra) when that is installed. So with neither, install the extra.
@@ -49,16 +62,19 @@ db: $(STAMP) ## start the embedded PostgreSQL (unless DATABASE_URL is set) and m
 run: db ## serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)
 	$(BIN)/gunicorn --paste development.ini
 
-lint: $(STAMP) ## ruff check, ruff format --check, and mypy (strict on aio/ and realtime/)
+lint: $(TEST_STAMP) ## ruff check, ruff format --check, and mypy (strict on aio/ and realtime/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: $(STAMP) ## ruff check --fix and ruff format: fix what can be fixed
+format: $(TEST_STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: db lint ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
+# The suite's bench smoke tests start the servers make bench compares (Tornado, Django Channels
+# and its Redis) for real, so make test installs them as it installs Chromium and nginx: a
+# machine with what make test set up runs every test (under CI, a missing one is a failure).
+test: db lint bench-deps ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
 	@scripts/ensure-chromium
 	@scripts/ensure-nginx
 	@rm -rf var/coverage && mkdir -p var/coverage
@@ -101,11 +117,13 @@ bench: db bench-deps ## the benchmarks, about 21 minutes (QUICK=1: about 8), aft
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
 		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 
-# What make bench needs beyond the testing extra (CI installs it too: the bench's smoke tests
-# then start Tornado, Django Channels and its Redis for real).
+# What make bench needs beyond serving (make test installs it too: the bench's smoke tests
+# start Tornado, Django Channels and its Redis for real).
 bench-deps: $(STAMP) ## the bench extra and Debian's wrk and redis-server
 	@test $(VENV)/.bench-installed -nt setup.py || { \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' && \
+		echo "make: installing the bench extra (Tornado, Django Channels, matplotlib...) into" \
+			"$(VENV) with pip (about a minute the first time)"; \
+		$(BIN)/python -m pip install --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }
 	@missing=$$(for program in wrk redis-server; do \
 		command -v $$program >/dev/null 2>&1 || echo $$program; done); \

@@ -1,6 +1,6 @@
 """Packaging for aiotutorial: the Aiopyramid tutorial's application on Python 3.11+."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 requires = [
     "pyramid>=2.0,<3",
@@ -55,17 +55,19 @@ setup(
     version="0.1.0",
     description="The Aiopyramid tutorial application on an asyncio Pyramid stack, Python 3.11+",
     python_requires=">=3.11",
-    packages=find_packages(exclude=["tests", "tests.*"]),
-    include_package_data=True,
+    # Data directories (static/, templates/) are packages to setuptools: found as namespace
+    # packages and given their files here, rather than reached into from their parent, which
+    # makes setuptools warn "Package would be ignored" for each, 80 lines on the first install.
+    packages=find_namespace_packages(
+        include=["aiotutorial", "aiotutorial.*"], exclude=["*.__pycache__"]
+    ),
     package_data={
-        "aiotutorial": [
-            "py.typed",
-            "aio/py.typed",
-            "realtime/py.typed",
-            "game/words/*",
-            "templates/*.jinja2",
-            "static/*",
-        ]
+        "aiotutorial": ["py.typed"],
+        "aiotutorial.aio": ["py.typed"],
+        "aiotutorial.realtime": ["py.typed"],
+        "aiotutorial.game.wordlists": ["*.txt", "LICENSE"],
+        "aiotutorial.static": ["*"],
+        "aiotutorial.templates": ["*.jinja2"],
     },
     zip_safe=False,
     install_requires=requires,

@@ -12,6 +12,7 @@ from pyramid.view import view_config
 
 from aiotutorial.headers import CONTENT_SECURITY_POLICY
 
+from .accountclient import CSRF_FIELD, CSRF_META, csrf_token, new_password, new_username
 from .dbtest import AppTest
 
 
@@ -87,6 +88,53 @@ class HeaderTests(AppTest):
                 self.assertEqual(headers["Strict-Transport-Security"], "max-age=60")
         static = await self.client.get("/static/chat.js")
         self.assertEqual(static.headers["X-Content-Type-Options"], "nosniff")
+
+    async def test_json_and_static_answers_cannot_be_framed_either(self) -> None:
+        # Opened in a tab or framed by another site, a JSON answer or a static file is a
+        # document like a page.
+        for path in ("/healthz", "/channels", "/session", "/static/chat.js", "/favicon.ico"):
+            with self.subTest(path=path):
+                response = await self.client.get(path)
+                self.assertEqual(response.status, 200)
+                self.assertNotIn("text/html", response.headers["Content-Type"])
+                self.assertEqual(
+                    response.headers.get("Content-Security-Policy"), CONTENT_SECURITY_POLICY
+                )
+                self.assertEqual(response.headers.get("X-Frame-Options"), "DENY")
+                self.assertEqual(response.headers["X-Content-Type-Options"], "nosniff")
+        json_error = await self.client.get("/no/such", headers={"Accept": "application/json"})
+        self.assertEqual(json_error.headers.get("Content-Security-Policy"), CONTENT_SECURITY_POLICY)
+
+    async def test_pages_holding_the_csrf_token_are_not_stored(self) -> None:
+        paths = ("/", "/login", "/register", "/logout", "/leaderboard", "/demo", "/no/such/page")
+
+        async def check(signed_in: bool) -> int:
+            holding = 0
+            for path in paths:
+                with self.subTest(path=path, signed_in=signed_in):
+                    response = await self.client.get(path, headers={"Accept": "text/html"})
+                    body = await response.text()
+                    token = CSRF_FIELD.search(body) or CSRF_META.search(body)
+                    cache_control = response.headers.get("Cache-Control", "")
+                    # Exactly the pages that carry the token: the others stay cacheable.
+                    self.assertEqual("no-store" in cache_control, token is not None, body[:500])
+                    holding += token is not None
+            return holding
+
+        self.assertEqual(await check(signed_in=False), 2)  # the log-in and register forms
+        page = await (await self.client.get("/register")).text()
+        data = {"csrf_token": csrf_token(page), "username": new_username()}
+        data["password"] = new_password()
+        response = await self.client.post("/register", data=data, allow_redirects=False)
+        self.assertEqual(response.status, 303)
+        self.assertEqual(await check(signed_in=True), len(paths))  # the header's log-out form
+        name = new_username("c")
+        token = csrf_token(await (await self.client.get("/")).text())
+        response = await self.client.post("/channels", data={"csrf_token": token, "name": name})
+        self.assertEqual(response.status, 200)
+        self.assertTrue(str(response.url).endswith(f"/channels/{name}"), response.url)
+        self.assertIn("no-store", response.headers["Cache-Control"])
+        self.assertIsNotNone(CSRF_META.search(await response.text()))
 
     async def test_no_page_has_inline_script(self) -> None:
         for path in ("/", "/login", "/register", "/demo", "/leaderboard"):

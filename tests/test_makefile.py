@@ -1,4 +1,6 @@
-"""The Makefile's own parts: `make help`, the first install's progress, the pgserver extra.
+"""The Makefile's own parts: `make help`, the first install's progress, what each target
+installs (serving for `make run`, the test tools for `make test` and `make lint`), the pgserver
+extra.
 
 The install and `db` recipes run in a scratch copy of the Makefile with a stand-in Python
 (``PYTHON=...``) that records what it is asked to do, so nothing is installed or started.
@@ -108,19 +110,62 @@ class InstallTest(unittest.TestCase):
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
+    def pip_installs(self) -> list[str]:
+        """What each ``pip install`` so far installed (its last argument), in order."""
+        return [call[-1] for call in self.calls() if call[:3] == ["-m", "pip", "install"]]
+
     def test_first_install_shows_its_progress_and_the_second_is_quiet(self) -> None:
         output = self.make(".venv/.installed")
         self.assertIn("creating the virtualenv", output)
-        self.assertIn("installing aiotutorial and its test tools", output)
-        self.assertIn("about a minute", output)
+        self.assertIn("installing aiotutorial and what it needs to serve", output)
+        self.assertIn("about 20 s", output)
         self.assertIn("Collecting something-from-pip", output)  # pip's own output comes through
-        self.assertRegex(output, r"\.venv is ready \(\d+ s\)")
+        self.assertRegex(output, r"\.venv is ready to serve \(\d+ s\)")
         self.assertIn(["-m", "venv", ".venv"], self.calls())
+        self.assertEqual(self.pip_installs(), ["pip", "."])
 
         calls = len(self.calls())
         output = self.make(".venv/.installed")
         self.assertEqual(output.strip(), "make: '.venv/.installed' is up to date.")
         self.assertEqual(len(self.calls()), calls)
+
+    def test_run_installs_what_serving_needs_and_no_test_tools(self) -> None:
+        self.make(".venv/.installed")
+        # A stand-in gunicorn, so that `make run` returns: it records its call like python.
+        gunicorn = self.tmp / ".venv" / "bin" / "gunicorn"
+        shutil.copy(self.python, gunicorn)
+        output = self.make("run")
+        self.assertEqual(self.calls()[-1], ["--paste", "development.ini"])
+        self.assertEqual(self.pip_installs(), ["pip", "."])
+        self.assertNotIn("test and lint tools", output)
+
+    def test_lint_installs_the_test_tools_once_after_the_package(self) -> None:
+        output = self.make(".venv/.testing-installed")
+        self.assertEqual(self.pip_installs(), ["pip", ".", ".[testing]"])
+        self.assertIn("installing aiotutorial and what it needs to serve", output)
+        self.assertIn("installing the test and lint tools", output)
+        self.assertIn("playwright", output)
+        self.assertRegex(output, r"the test and lint tools are ready \(\d+ s\)")
+
+        output = self.make(".venv/.testing-installed")
+        self.assertEqual(output.strip(), "make: '.venv/.testing-installed' is up to date.")
+        self.assertEqual(self.pip_installs(), ["pip", ".", ".[testing]"])
+
+        # setup.py changed (a new dependency, say): both are installed again, in order.
+        future = (self.tmp / ".venv" / ".testing-installed").stat().st_mtime + 10
+        os.utime(self.tmp / "setup.py", (future, future))
+        self.make(".venv/.testing-installed")
+        self.assertEqual(self.pip_installs()[3:], ["pip", ".", ".[testing]"])
+
+    def test_test_installs_what_the_bench_smoke_tests_start(self) -> None:
+        # `make -n` prints the recipes it would run: nothing is run, nothing installed with apt.
+        self.make(".venv/.testing-installed")
+        test = self.make("-n", "test")
+        run = self.make("-n", "run")
+        self.assertIn("-e '.[bench]'", test)
+        self.assertIn("redis-server", test)
+        self.assertNotIn(".[bench]", run)
+        self.assertNotIn("redis-server", run)
 
     def test_db_installs_the_pgserver_extra_only_without_postgresql(self) -> None:
         self.make(".venv/.installed")

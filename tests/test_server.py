@@ -209,6 +209,53 @@ class DemoPageTests(ServerTestCase):
                 self.assertEqual(response.status, 400, text)
                 self.assertIn("CSRF", text)
 
+    async def test_no_answer_tells_the_server_versions(self) -> None:
+        host = f"Host: {HOST}\r\n".encode()
+        answers = {
+            "page": b"GET /demo HTTP/1.1\r\n" + host + b"\r\n",
+            "static file": b"GET /static/site.css HTTP/1.1\r\n" + host + b"\r\n",
+            "bridge's 413": b"POST /demo HTTP/1.1\r\n" + host + b"Content-Length: 99999999\r\n\r\n",
+            # aiohttp answers this itself: no application, no on_response_prepare hook.
+            "unparsable request": b"GARBAGE\r\n\r\n",
+            "websocket upgrade": b"GET /echo HTTP/1.1\r\n"
+            + host
+            + b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        }
+        statuses = {}
+        for name, data in answers.items():
+            with self.subTest(answer=name):
+                response = await raw_exchange(self.server.port, data)
+                statuses[name] = response.status
+                self.assertEqual(response.headers.get("server"), "aiotutorial", response.headers)
+        self.assertEqual(
+            statuses,
+            {
+                "page": 200,
+                "static file": 200,
+                "bridge's 413": 413,
+                "unparsable request": 400,
+                "websocket upgrade": 101,
+            },
+        )
+
+    async def test_the_bridges_own_answers_cannot_be_framed_or_sniffed(self) -> None:
+        host = f"Host: {HOST}\r\n".encode()
+        refusals = {
+            "413": b"POST /demo HTTP/1.1\r\n" + host + b"Content-Length: 99999999\r\n\r\n",
+            "400 unreadable body": b"POST /demo HTTP/1.1\r\n"
+            + host
+            + b"Content-Encoding: gzip\r\nContent-Length: 3\r\n\r\na=1",
+            "400 unknown host": b"GET /demo HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n",
+        }
+        for name, data in refusals.items():
+            with self.subTest(refusal=name):
+                response = await raw_exchange(self.server.port, data)
+                self.assertEqual(str(response.status), name[:3])
+                self.assertIn("frame-ancestors 'none'", response.headers["content-security-policy"])
+                self.assertEqual(response.headers["x-frame-options"], "DENY")
+                self.assertEqual(response.headers["x-content-type-options"], "nosniff")
+
 
 class EchoWebsocketTests(ServerTestCase):
     """``/echo``: the websocket view through the greenlet bridge."""
@@ -316,7 +363,8 @@ class PserveTests(ServerTestCase):
 
 
 class GracefulShutdownTests(ServerTestCase):
-    """SIGTERM to the master: work in flight finishes, websockets hear 1001, then it exits.
+    """SIGTERM to the master: work in flight finishes, websockets hear 1001, then it exits,
+    leaving nothing half-done in its log.
 
     Each test stops its server, so each starts its own instead of sharing the class's.
     """
@@ -365,6 +413,44 @@ class GracefulShutdownTests(ServerTestCase):
             self.assertEqual(message.data, WSCloseCode.GOING_AWAY)
             self.assertEqual(ws.close_code, 1001)
         await self.assert_exits_cleanly(server, 10)
+
+    async def test_refused_bodies_leave_no_task_behind_at_shutdown(self) -> None:
+        # Refused from Content-Length alone, each client gone before sending its body: aiohttp
+        # still lingers on each connection to drain it when the worker shuts down.
+        server = self.start_server()
+        request = (
+            f"POST /demo HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {MAX_BODY_SIZE + 1}\r\n"
+            "\r\nthe start of a body"
+        )
+        for _ in range(3):
+            response = await raw_exchange(server.port, request.encode())
+            self.assertEqual(response.status, 413)
+        server.send_signal(signal.SIGTERM)
+        await self.assert_exits_cleanly(server, 10)
+        log = server.log_text()
+        self.assertIn("Worker exiting", log)
+        self.assertNotIn("Task was destroyed", log)
+        self.assertNotIn(" ERROR ", log)
+
+    async def test_an_unreadable_body_is_one_info_line_in_the_log(self) -> None:
+        server = self.start_server()
+        response = await raw_exchange(
+            server.port,
+            f"POST /demo HTTP/1.1\r\nHost: {HOST}\r\nContent-Encoding: gzip\r\n"
+            "Content-Length: 3\r\n\r\na=1".encode(),
+        )
+        self.assertEqual(response.status, 400)
+        self.assertEqual(response.headers.get("connection"), "close")
+        # Stopped, so that whatever the worker would log about that connection is out.
+        server.send_signal(signal.SIGTERM)
+        await self.assert_exits_cleanly(server, 10)
+        log = server.log_text()
+        about_it = [line for line in log.splitlines() if "gzip" in line or "ncoding" in line]
+        self.assertEqual(len(about_it), 1, log)
+        self.assertRegex(about_it[0], r" INFO +\[aiotutorial\.aio\.wsgi:\d+\]")
+        self.assertIn("unreadable body in POST /demo", about_it[0])
+        self.assertNotIn("Unhandled exception", log)
+        self.assertNotIn("Traceback", log)
 
     async def _get_text(self, url: str) -> tuple[int, str]:
         async with self.session.get(url) as response:

@@ -3,7 +3,8 @@
 Built on aiohttp's gunicorn worker (HTTP/1.1 keep-alive and websockets in one server): the
 loaded WSGI application is wrapped by the greenlet bridge (``aiotutorial.aio.wsgi``). On SIGTERM
 the worker stops accepting, closes websockets with 1001, lets requests in flight finish within
-gunicorn's ``graceful_timeout`` and runs the application's shutdown hooks.
+gunicorn's ``graceful_timeout``, runs the application's shutdown hooks, and then cancels
+what tasks are left before the loop is closed (``end_leftover_tasks``).
 
 Use it as ``worker_class = aiotutorial.aio.gunicorn.AsyncGunicornWorker``.
 """
@@ -11,6 +12,7 @@ Use it as ``worker_class = aiotutorial.aio.gunicorn.AsyncGunicornWorker``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +21,9 @@ from gunicorn.workers.base import Worker
 
 from .wsgi import BridgeSettings, application_settings, make_aiohttp_app
 
-__all__ = ["AsyncGunicornWorker"]
+__all__ = ["AsyncGunicornWorker", "end_leftover_tasks"]
+
+log = logging.getLogger(__name__)
 
 
 class AsyncGunicornWorker(GunicornWebWorker):
@@ -50,6 +54,12 @@ class AsyncGunicornWorker(GunicornWebWorker):
 
         self.wsgi = make_app  # what aiohttp's worker serves: a factory of the aiohttp app
 
+    async def _run(self) -> None:
+        try:
+            await super()._run()
+        finally:
+            await end_leftover_tasks()
+
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Wake the serving loop now rather than at its next once-a-second check.
         super().handle_exit(sig, frame)
@@ -61,6 +71,37 @@ class AsyncGunicornWorker(GunicornWebWorker):
         if "%(" in source_format:
             return self.DEFAULT_AIOHTTP_LOG_FORMAT
         return source_format
+
+
+# Seconds the tasks still running after the server's shutdown get to end once cancelled.
+LEFTOVER_TASK_TIMEOUT = 5.0
+
+
+async def end_leftover_tasks() -> None:
+    """Cancel the tasks still running on the loop, and wait for them, before it is closed.
+
+    aiohttp's worker closes its loop as soon as the server has shut down, and a task still
+    pending then is destroyed half-way ("Task was destroyed but it is pending!", its
+    ``finally`` blocks never run). One is left by each request refused with 413 before its
+    body was read whose client then went away: aiohttp lingers on the connection to drain the
+    body, and nothing wakes it up before its lingering time (10 s) is over; the connection is
+    no longer the server's, so the server's shutdown does not cancel it. ``asyncio.run`` ends
+    its leftover tasks the same way.
+    """
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    if not leftovers:
+        return
+    for task in leftovers:
+        task.cancel()
+    done, pending = await asyncio.wait(leftovers, timeout=LEFTOVER_TASK_TIMEOUT)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%r failed at shutdown", task, exc_info=task.exception())
+    for task in pending:
+        log.error(
+            "%r still running %s s after it was cancelled at shutdown", task, LEFTOVER_TASK_TIMEOUT
+        )
 
 
 def _new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from pyramid.settings import asbool, aslist
@@ -143,21 +143,22 @@ class WSGIBridge:
         try:
             body = await self._read_body(request)
         except _BodyTooLarge:
-            return web.Response(
-                status=413,
-                text=f"Request body too large: the limit is {self.settings.max_body_size} bytes.\n",
+            # What is left of the body is read and dropped after the answer (aiohttp lingers
+            # on the connection), so that a client still sending gets to read the 413.
+            return refusal(
+                413, f"Request body too large: the limit is {self.settings.max_body_size} bytes.\n"
             )
         except (web.RequestPayloadError, HttpProcessingError) as exc:
             # A body that cannot be read as sent (a Content-Encoding it is not in, a broken
-            # chunked encoding): the client's error.
-            log.info("unreadable body in %s %s: %s", request.method, request.path, exc)
-            refused = web.Response(status=400, text="The request body could not be read.\n")
-            refused.force_close()  # the rest of the body is still on the connection
-            return refused
+            # chunked encoding): the client's error, one line in the log.
+            log.info("unreadable body in %s %s: %s", request.method, request.path, _one_line(exc))
+            return await _answer_then_close(
+                request, refusal(400, "The request body could not be read.\n")
+            )
         environ = self.environ(request, body)
         if not self._host_allowed(environ):
             log.info("refused Host %r", environ.get("HTTP_HOST"))
-            return web.Response(status=400, text="Unknown host.\n")
+            return refusal(400, "Unknown host.\n")
         if upgrade is not None:
             environ[UPGRADE_ENVIRON_KEY] = upgrade
         response = _Response(request)
@@ -177,7 +178,7 @@ class WSGIBridge:
                 if request.transport is not None:
                     request.transport.abort()
                 return response.stream
-            return web.Response(status=500, text="Internal Server Error\n")
+            return refusal(500, "Internal Server Error\n")
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body_size
@@ -278,6 +279,38 @@ class WSGIBridge:
 
 
 _END = object()
+
+# The bridge's own answers are plain text that loads nothing and has no reason to be framed:
+# they say so to a browser that opens one, as the application's pages do for themselves.
+REFUSAL_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def refusal(status: int, text: str) -> web.Response:
+    """An answer of the bridge itself (413, 400, 500), with ``REFUSAL_HEADERS``."""
+    return web.Response(status=status, text=text, headers=REFUSAL_HEADERS)
+
+
+async def _answer_then_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection without reading further.
+
+    For a body that failed to read: the rest cannot be read either. Left to aiohttp, the
+    connection would linger to drain it and fail again on the same error, logging it a second
+    time as "Unhandled exception".
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # sends what is buffered, then closes
+    return response
+
+
+def _one_line(exc: BaseException) -> str:
+    """aiohttp's messages span lines (``400, message:\\n  ...``): one log line each."""
+    return " ".join(str(exc).split())
 
 
 class FileWrapper:
@@ -414,6 +447,20 @@ def application_settings(application: Any) -> dict[str, Any]:
 
 BRIDGE_KEY = web.AppKey("bridge", WSGIBridge)
 
+# The Server header of every answer. aiohttp's own (``Python/3.11 aiohttp/3.14.5``) tells which
+# versions run here, which helps only whoever looks for a known hole in one of them.
+SERVER_HEADER = "aiotutorial"
+
+
+def hide_server_version() -> None:
+    """Make ``SERVER_HEADER`` the Server header of every answer of this process's servers.
+
+    aiohttp adds its default to every response it sends, the application's, a websocket's
+    101 and its own 400 to a request it cannot parse; that last one reaches no application
+    and no ``on_response_prepare`` hook (aiohttp#6463), so the default itself is replaced.
+    """
+    web_response.SERVER_SOFTWARE = SERVER_HEADER
+
 
 def make_aiohttp_app(
     application: WSGIApplication, settings: BridgeSettings | None = None
@@ -425,6 +472,7 @@ def make_aiohttp_app(
     """
     bridge = WSGIBridge(application, settings)
     install_client_error_filter()
+    hide_server_version()
     app = web.Application(client_max_size=bridge.settings.max_body_size)
     app[BRIDGE_KEY] = bridge
     app.router.add_route("*", "/{tail:.*}", bridge.handle)

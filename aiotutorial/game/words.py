@@ -32,7 +32,7 @@ __all__ = [
     "clean_word",
 ]
 
-# The shipped lists (``words/<code>.txt``), by language code: the name shown in the lobby.
+# The shipped lists (``wordlists/<code>.txt``), by language code: the name shown in the lobby.
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 WORD_MAX_CHARS = 30
 # A guess may hold at most this many words beside the word's own ("a flamingo", "flamingo?"):
@@ -45,7 +45,7 @@ def builtin_words(language: str = "en") -> tuple[str, ...]:
     """The shipped list of ``language`` (common nouns that can be drawn), in file order."""
     if language not in LANGUAGES:
         raise ValueError(f"no word list for {language!r}")
-    text = resources.files(__package__).joinpath("words", f"{language}.txt").read_text("utf-8")
+    text = resources.files(__package__).joinpath("wordlists", f"{language}.txt").read_text("utf-8")
     return tuple(
         line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
     )

@@ -35,6 +35,9 @@ class _Socket:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = True
 
+    def close_soon(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
     def __aiter__(self) -> Any:
         return self
 

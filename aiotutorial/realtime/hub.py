@@ -18,6 +18,10 @@ An event that answers a client's frame carries ``"reply": {"user": name, "ref": 
 user's sockets get it with ``"ref"`` (the client's id for its frame), everyone else without;
 so the answer is the event itself, in its stream's order. Events of type ``ack`` (an answer
 with nothing else to say) and ``error`` go to their audience as they are.
+
+Nothing here waits on a client: ``dispatch`` runs in the bus's one loop, which every live
+delivery of the worker goes through, so closing a socket (``close_user``, ``close_channel``)
+only asks its own task to close it (``Member.close``).
 """
 
 from __future__ import annotations
@@ -333,19 +337,18 @@ class Hub:
             self.presence.mark(channel)
 
     async def close_user(self, user: str, code: int, reason: str) -> None:
-        """Close every socket of ``user`` on this worker, in every channel."""
+        """Close every socket of ``user`` on this worker, in every channel. Waits on no
+        client (each socket's own task does its closing handshake)."""
         for members in list(self.members.values()):
             for member in list(members):
                 if member.user == user:
-                    member.dropped = True
-                    await member.ws.close(code, reason)
+                    member.close(code, reason)
 
     async def close_channel(self, channel: str, reason: str) -> None:
         """Close this worker's sockets on ``channel`` with 1013 (try again later): what they
-        may have missed, they get by reconnecting with their last id."""
+        may have missed, they get by reconnecting with their last id. Waits on no client."""
         for member in list(self.members.get(channel, ())):
-            member.dropped = True
-            await member.ws.close(TRY_AGAIN_LATER, reason)
+            member.close(TRY_AGAIN_LATER, reason)
 
     # --- members ------------------------------------------------------------------------
 

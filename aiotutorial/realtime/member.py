@@ -10,6 +10,10 @@ event that reaches the member twice (live and in a catch-up) is sent once. While
 catches up (``hold``), its live events are kept aside in order, up to a bound, and those past
 the catch-up's position are sent when it ends (``release``); past the bound only the fact that
 some were missed is kept, and the catch-up reads again.
+
+A member is closed without waiting on its client (``close``): the websocket's own task does the
+closing handshake, so that whoever decided to close it (the bus's one loop delivering to every
+socket of the worker) never waits on a client that does not read.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
-__all__ = ["Member", "POLICY_VIOLATION", "SEND_QUEUE_FRAMES", "SEND_TIMEOUT"]
+__all__ = [
+    "Member",
+    "POLICY_VIOLATION",
+    "SEND_QUEUE_FRAMES",
+    "SEND_TIMEOUT",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +43,6 @@ HELD_EVENTS = 256
 _ids = itertools.count(1)
 # The ``_held`` of every member holding nothing: never written to (``hold`` makes its own).
 _NOTHING_HELD: dict[str, list[tuple[int, bytes]] | None] = {}
-
-
-async def _close_quietly(ws: Any) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.close(POLICY_VIOLATION, "send failed")
 
 
 class Member:
@@ -187,14 +191,19 @@ class Member:
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
 
+    def close(self, code: int, reason: str) -> None:
+        """Deliver nothing more and close the socket, without waiting for anything: its own
+        task does the closing handshake, bounded (``WebsocketConnection.close_soon``)."""
+        self.dropped = True
+        self._frames = None
+        if self._room is not None:
+            self._room.set()
+        self.ws.close_soon(code, reason)
+
     def _overflow(self) -> None:
         if not self.dropped:
             log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
-            self.dropped = True
-            self._frames = None
-            if self._room is not None:
-                self._room.set()
-            asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
+            self.close(POLICY_VIOLATION, "too slow: reconnect")
 
     async def _write(self, pending: Awaitable[None] | None = None) -> None:
         # No timeout around each send: a send waits only when the socket's buffer is full,
@@ -216,12 +225,7 @@ class Member:
 
     def _failed(self) -> None:
         """A write failed (the connection is going): stop, and close it if it is not yet."""
-        self.dropped = True
-        self._frames = None
-        if self._room is not None:
-            self._room.set()
-        if not self.ws.closed:
-            asyncio.ensure_future(_close_quietly(self.ws))
+        self.close(POLICY_VIOLATION, "send failed")
 
     async def stop(self) -> None:
         """Let what is queued go out (bounded by SEND_TIMEOUT)."""

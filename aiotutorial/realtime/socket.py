@@ -61,7 +61,7 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
         except (*_UNAVAILABLE, DatabaseUnavailable) as exc:
             # Without its catch-up the socket would have a hole: the client comes back.
             log.info("%s could not join %s: %s", user, channel, exc)
-            await ws.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
+            member.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
             return
         member.send_frame(encode(ready).encode("utf-8"))
         async for text in ws:
@@ -102,7 +102,7 @@ class _Frames:
             await handler(self.member, frame)
         except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
             if self._answer(exc, ref, text):
-                await self.ws.close(POLICY_VIOLATION, "too many refused frames")
+                self.member.close(POLICY_VIOLATION, "too many refused frames")
                 return False
         return not self.closing
 
@@ -123,7 +123,7 @@ class _Frames:
         error = task.exception()
         if error is not None and self._answer(error, ref, text) and not self.closing:
             self.closing = True
-            asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too many refused frames"))
+            self.member.close(POLICY_VIOLATION, "too many refused frames")
 
     def _answer(self, error: BaseException, ref: str | None, text: str | bytes) -> bool:
         """Answer a frame that failed with its error frame; True when the client has had too

@@ -1,10 +1,12 @@
-"""No client can hold up a worker's live delivery, and closes are handshakes.
+"""No client can hold up a worker's live delivery, closes are handshakes, answers keep order.
 
 - A user who stops reading one of their sockets (TCP alive, window full) and logs out: the
   log-out's close must not stall the worker's one LISTEN loop, through which every live
   delivery of the worker goes; the stalled connection is dropped, not kept for ever.
 - Log-out closes with 4001 and waits (a little) for the client's Close: a client that answers
   it a moment later still reads 4001, not 1006.
+- An error frame never overtakes the answer to a frame sent before it (a message's answer
+  comes back through the bus, an error at once).
 
 Real gunicorn (one worker: the stalled socket and the witness share its LISTEN loop), real
 websocket clients; the stalled one is a raw TCP socket that never reads after the handshake.
@@ -18,12 +20,14 @@ import json
 import os
 import socket
 import time
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType
 
 from aiotutorial.aio.websocket import CLOSE_SEND_TIMEOUT, CLOSE_TIMEOUT
 
+from .chatclient import ChatClient, ChatSocket
 from .chatservers import ChatServersTest
 from .support import HOST
 
@@ -148,3 +152,51 @@ class SignedOutCloseTests(ChatServersTest):
         await asyncio.sleep(0.3)
         await ws.close()
         self.assertEqual(ws.close_code, SIGNED_OUT, "the server dropped TCP before our Close")
+
+
+class AnswerOrderTests(ChatServersTest):
+    b_workers = None
+
+    async def connect(self) -> tuple[ChatClient, ChatSocket]:
+        client = await self.user(self.a)
+        channel = await client.new_channel()
+        return client, await client.connect(channel)
+
+    async def send_together(self, sock: ChatSocket, *frames: str) -> int:
+        """Send ``frames`` back to back (no wait between them); the index of the next frame."""
+        start = len(sock.frames)
+        for frame in frames:
+            await sock.ws.send_str(frame)
+        return start
+
+    def answers(self, sock: ChatSocket, start: int) -> list[tuple[str, str | None]]:
+        return [
+            (f["type"] if f["type"] != "error" else f["error"], f.get("ref"))
+            for f in sock.frames[start:]
+            if f.get("ref") is not None or f["type"] == "error"
+        ]
+
+    async def test_an_error_does_not_overtake_the_answer_to_a_message_before_it(self) -> None:
+        _, sock = await self.connect()
+        cases = [
+            # An unknown type, bad JSON, a frame that is not an object, a refused edit: each
+            # refused at once, after a message answered through the bus.
+            ('{"type":"nosuch","ref":"b1"}', ("unknown_type", "b1")),
+            ("not json", ("bad_json", None)),
+            ("[1]", ("bad_frame", None)),
+            ('{"type":"message.edit","id":0,"content":"x","ref":"b4"}', ("not_found", "b4")),
+            # A pipelined frame refused at once (no content) after one that is stored.
+            ('{"type":"message","content":" ","ref":"b5"}', ("empty", "b5")),
+        ]
+        for number, (second, refused) in enumerate(cases):
+            with self.subTest(second=second):
+                ref = f"a{number}"
+                first = json.dumps({"type": "message", "content": f"hello {number}", "ref": ref})
+                start = await self.send_together(sock, first, second)
+                await sock.wait_for(lambda f, r=refused: _refusal(f) == r, start=start)
+                await sock.wait_for(lambda f, r=ref: f.get("ref") == r, start=start)
+                self.assertEqual(self.answers(sock, start), [("message", ref), refused])
+
+
+def _refusal(frame: dict[str, Any]) -> tuple[str, str | None] | None:
+    return (frame["error"], frame.get("ref")) if frame["type"] == "error" else None

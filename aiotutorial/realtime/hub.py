@@ -17,7 +17,8 @@ audience: everyone, ``{"users": [...]}``, or ``{"member": id}`` (one socket, on 
 An event that answers a client's frame carries ``"reply": {"user": name, "ref": ref}``: that
 user's sockets get it with ``"ref"`` (the client's id for its frame), everyone else without;
 so the answer is the event itself, in its stream's order. Events of type ``ack`` (an answer
-with nothing else to say) and ``error`` go to their audience as they are.
+with nothing else to say) and ``error`` go to their audience as they are. Either way the
+member hears that its frame is answered (``Member.answered``: errors wait for it).
 
 Nothing here waits on a client: ``dispatch`` runs in the bus's one loop, which every live
 delivery of the worker goes through, so closing a socket (``close_user``, ``close_channel``)
@@ -294,16 +295,25 @@ class Hub:
         elif text is None:
             text = encode(event)
         data = text.encode("utf-8")
-        answer, answered = data, None
+        answer, answered, ref = data, None, None
         if isinstance(reply, dict):
-            answered = reply.get("user")
-            answer = encode({**shared, "ref": reply.get("ref")}).encode("utf-8")
+            user, ref = reply.get("user"), reply.get("ref")
+            if isinstance(user, str) and isinstance(ref, str):
+                answered = user
+                answer = encode({**shared, "ref": ref}).encode("utf-8")
+        else:
+            ref = event.get("ref")  # an error or an ack: the answer to one socket's frame
         for member in targets:
-            frame = answer if member.user == answered else data
+            if answered is not None and member.user == answered:
+                frame, answers = answer, ref
+            else:
+                frame, answers = data, (ref if answered is None else None)
             if stream is None:
                 member.send_frame(frame)
             else:
                 member.offer(stream, position, frame)
+            if answers is not None:
+                member.answered(answers)
 
     def _deliver_plain(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, text)

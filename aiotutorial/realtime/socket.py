@@ -7,6 +7,11 @@ frame types a feature registered as pipelined (the chat's messages): the socket 
 while they are written, so that what a client sends in a burst can go in one transaction
 (``realtime.groupcommit``). A frame of any other type waits until they are all done, and each
 is answered (its error frame included) with its own ``ref``.
+
+Answers come in the order the frames were sent. A pipelined frame is answered later, through the
+bus (the message itself, or the game owner's ack), while an error frame is written here at once:
+so an error waits until the pipelined frames read before it have had their answers
+(``Member.answers_before``, bounded), whether the frame it answers was pipelined or not.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from ..throttle import Throttle
 from .bus import encode
 from .hub import TRY_AGAIN_LATER, Hub
 from .member import POLICY_VIOLATION, Member
-from .protocol import INTERNAL, UNAVAILABLE, UNKNOWN_TYPE, ProtocolError, frame_ref, read_frame
+from .protocol import (
+    INTERNAL,
+    UNAVAILABLE,
+    UNKNOWN_TYPE,
+    ProtocolError,
+    frame_ref,
+    read_frame,
+)
 
 __all__ = ["serve_channel", "send_error"]
 
@@ -50,7 +62,7 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
     member = hub.new_member(ws, channel, user)
     for stream in hub.streams:
         stream.prepare(member, params)
-    frames = _Frames(hub, ws, member)
+    frames = _Frames(hub, member)
     try:
         try:
             await hub.join(member)
@@ -75,9 +87,8 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
 class _Frames:
     """One socket's frames to their handlers, in order; refused ones answered and counted."""
 
-    def __init__(self, hub: Hub, ws: Any, member: Member) -> None:
+    def __init__(self, hub: Hub, member: Member) -> None:
         self.hub = hub
-        self.ws = ws
         self.member = member
         self.refusals = Throttle(REFUSED_PER_SECOND, REFUSED_BURST, max_keys=1)
         self.in_flight: list[asyncio.Task[None]] = []
@@ -85,7 +96,11 @@ class _Frames:
 
     async def handle(self, text: str | bytes) -> bool:
         """Hand ``text`` to its handler; False when the socket is to be closed."""
+        member = self.member
+        # What an error answering this frame must not overtake: the answers to those before.
+        before = member.answers_read()
         ref: str | None = None  # the answer to a frame carries its ref, errors included
+        kind: str | None = None
         try:
             frame = read_frame(text)
             ref = frame_ref(frame)
@@ -94,15 +109,19 @@ class _Frames:
             if handler is None:
                 raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
             if kind in self.hub.pipelined_frames:
-                self._start(handler(self.member, frame), ref, text)
+                if ref is not None:
+                    member.expect_answer(ref)
+                self._start(self._pipelined(handler(member, frame), before, ref, kind, text))
                 if len(self.in_flight) >= MAX_PIPELINED:
                     await asyncio.wait(self.in_flight[:1])
                 return not self.closing
             await self.settle()
-            await handler(self.member, frame)
+            await handler(member, frame)
         except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
-            if self._answer(exc, ref, text):
-                self.member.close(POLICY_VIOLATION, "too many refused frames")
+            await self.settle()
+            await member.answers_before(before)
+            if self._refuse(exc, ref, kind, text):
+                member.close(POLICY_VIOLATION, "too many refused frames")
                 return False
         return not self.closing
 
@@ -111,21 +130,31 @@ class _Frames:
         while self.in_flight:
             await asyncio.wait(list(self.in_flight))
 
-    def _start(self, handling: Awaitable[None], ref: str | None, text: str | bytes) -> None:
+    def _start(self, handling: Awaitable[None]) -> None:
         task = asyncio.ensure_future(handling)
         self.in_flight.append(task)
-        task.add_done_callback(lambda done: self._finished(done, ref, text))
+        task.add_done_callback(self.in_flight.remove)
 
-    def _finished(self, task: asyncio.Task[None], ref: str | None, text: str | bytes) -> None:
-        self.in_flight.remove(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None and self._answer(error, ref, text) and not self.closing:
-            self.closing = True
-            self.member.close(POLICY_VIOLATION, "too many refused frames")
+    async def _pipelined(
+        self,
+        handling: Awaitable[None],
+        before: int,
+        ref: str | None,
+        kind: str,
+        text: str | bytes,
+    ) -> None:
+        try:
+            await handling
+        except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
+            await self.member.answers_before(before)
+            if self._refuse(exc, ref, kind, text) and not self.closing:
+                self.closing = True
+                self.member.close(POLICY_VIOLATION, "too many refused frames")
+            self.member.answered(ref)
 
-    def _answer(self, error: BaseException, ref: str | None, text: str | bytes) -> bool:
+    def _refuse(
+        self, error: BaseException, ref: str | None, kind: str | None, text: str | bytes
+    ) -> bool:
         """Answer a frame that failed with its error frame; True when the client has had too
         many refused: the socket is closed rather than queue error frames faster than the
         client reads them (and call it slow)."""

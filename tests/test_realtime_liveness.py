@@ -7,6 +7,7 @@
   it a moment later still reads 4001, not 1006.
 - An error frame never overtakes the answer to a frame sent before it (a message's answer
   comes back through the bus, an error at once).
+- A socket closed for too many refused frames says so once in the log.
 
 Real gunicorn (one worker: the stalled socket and the witness share its LISTEN loop), real
 websocket clients; the stalled one is a raw TCP socket that never reads after the handshake.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -196,6 +198,29 @@ class AnswerOrderTests(ChatServersTest):
                 await sock.wait_for(lambda f, r=refused: _refusal(f) == r, start=start)
                 await sock.wait_for(lambda f, r=ref: f.get("ref") == r, start=start)
                 self.assertEqual(self.answers(sock, start), [("message", ref), refused])
+
+
+class RefusedFloodTests(ChatServersTest):
+    b_workers = None
+    a_workers = 1
+
+    async def test_a_socket_closed_for_refused_frames_says_so_once(self) -> None:
+        client = await self.user(self.a)
+        channel = await client.new_channel()
+        flooder = await client.connect(channel)
+        # Refused by the chat's handler, which runs pipelined: many are in flight at once.
+        empty = json.dumps({"type": "message", "content": " "})
+        for _ in range(400):
+            with contextlib.suppress(ConnectionError):
+                await flooder.send_raw(empty)
+        self.assertEqual(await flooder.wait_closed(15), 1008)
+        await asyncio.sleep(0.5)
+        lines = [
+            line
+            for line in self.a.log_text().splitlines()
+            if f"closing {client.username} in {channel}: too many refused frames" in line
+        ]
+        self.assertEqual(len(lines), 1, lines)
 
 
 def _refusal(frame: dict[str, Any]) -> tuple[str, str | None] | None:

@@ -120,9 +120,7 @@ class _Frames:
         except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
             await self.settle()
             await member.answers_before(before)
-            if self._refuse(exc, ref, kind, text):
-                member.close(POLICY_VIOLATION, "too many refused frames")
-                return False
+            self._refuse(exc, ref, kind, text)
         return not self.closing
 
     async def settle(self) -> None:
@@ -147,24 +145,26 @@ class _Frames:
             await handling
         except Exception as exc:  # noqa: BLE001 - answered (and logged when it is ours)
             await self.member.answers_before(before)
-            if self._refuse(exc, ref, kind, text) and not self.closing:
-                self.closing = True
-                self.member.close(POLICY_VIOLATION, "too many refused frames")
+            self._refuse(exc, ref, kind, text)
             self.member.answered(ref)
 
     def _refuse(
         self, error: BaseException, ref: str | None, kind: str | None, text: str | bytes
-    ) -> bool:
-        """Answer a frame that failed with its error frame; True when the client has had too
-        many refused: the socket is closed rather than queue error frames faster than the
-        client reads them (and call it slow)."""
+    ) -> None:
+        """Answer a frame that failed with its error frame. A client that has had too many
+        refused is closed (1008) rather than sent error frames faster than it reads them (and
+        called slow); once closing, nothing more is said, to it or to the log."""
         from ..db import DatabaseUnavailable
 
         member = self.member
+        if self.closing:
+            return
         if isinstance(error, ProtocolError):
             if self.refusals.consume(""):
+                self.closing = True
                 log.info("closing %s in %s: too many refused frames", member.user, member.channel)
-                return True
+                member.close(POLICY_VIOLATION, "too many refused frames")
+                return
             if error.ref is None:
                 error.ref = ref
             send_error(member, error)
@@ -183,4 +183,3 @@ class _Frames:
             )
             detail = "Something went wrong on our side."
             send_error(member, ProtocolError(INTERNAL, detail, ref=ref))
-        return False

@@ -12,6 +12,9 @@ Answers come in the order the frames were sent. A pipelined frame is answered la
 bus (the message itself, or the game owner's ack), while an error frame is written here at once:
 so an error waits until the pipelined frames read before it have had their answers
 (``Member.answers_before``, bounded), whether the frame it answers was pipelined or not.
+
+Logs never hold what a client wrote (a guess holds the word, a message is private until
+stored): a failure is logged with the frame's type, the channel and sizes.
 """
 
 from __future__ import annotations
@@ -172,13 +175,14 @@ class _Frames:
             detail = "The server could not store that; send it again."
             send_error(member, ProtocolError(UNAVAILABLE, detail, ref=ref))
         else:
-            # A bug of ours: logged with its context; the client hears that it failed and
-            # keeps its socket.
+            # A bug of ours: logged with what may be shown (never what the client wrote); the
+            # client hears that it failed and keeps its socket.
             log.error(
-                "frame from %s in %s failed: %r",
+                "a %s frame from %s in %s failed (%d characters)",
+                repr(kind[:40]) if kind is not None else "malformed",
                 member.user,
                 member.channel,
-                text[:200],
+                len(text),
                 exc_info=error,
             )
             detail = "Something went wrong on our side."

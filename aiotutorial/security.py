@@ -197,7 +197,8 @@ class SignedOutSockets:
     socket must not outlive the log-out that ended its session.
 
     It runs in the bus's loop, which every live delivery of the worker goes through: it waits
-    on none of those clients (``Hub.close_user`` leaves each handshake to its socket's task)."""
+    on none of those clients (``Hub.close_user`` leaves each handshake to its socket's task).
+    The socket then opened with the old cookie is a visitor's, which reads only."""
 
     name = "sessions"
 

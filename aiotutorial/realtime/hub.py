@@ -20,6 +20,9 @@ so the answer is the event itself, in its stream's order. Events of type ``ack``
 with nothing else to say) and ``error`` go to their audience as they are. Either way the
 member hears that its frame is answered (``Member.answered``: errors wait for it).
 
+A visitor's member (``user`` is ``VISITOR``, a name no account has) is in no audience of users
+and is never replied to.
+
 Nothing here waits on a client: ``dispatch`` runs in the bus's one loop, which every live
 delivery of the worker goes through, so closing a socket (``close_user``, ``close_channel``)
 only asks its own task to close it (``Member.close``).

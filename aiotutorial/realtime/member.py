@@ -15,6 +15,10 @@ A member is closed without waiting on its client (``close``): the websocket's ow
 closing handshake, so that whoever decided to close it (the bus's one loop delivering to every
 socket of the worker) never waits on a client that does not read.
 
+A visitor (not signed in) is a member whose ``user`` is ``VISITOR``, the empty string, which no
+account can have: so it is in no audience of users, never the user a reply is for, never a
+game's drawer; it reads what everyone reads and is counted nowhere (presence skips it).
+
 The answers a socket is still owed (``expect_answer``) are kept here too, in the order the
 frames were read, so that an error frame never overtakes the answer to a frame sent before it:
 ``realtime.socket`` waits for them (``answers_before``) before it sends an error.
@@ -36,6 +40,7 @@ __all__ = [
     "SEND_QUEUE_FRAMES",
     "SEND_TIMEOUT",
     "ANSWER_WAIT",
+    "VISITOR",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ POLICY_VIOLATION = 1008
 SEND_QUEUE_FRAMES = 256
 SEND_TIMEOUT = 20.0
 HELD_EVENTS = 256
+VISITOR = ""  # the user of a visitor's member (usernames have 3 characters or more)
 # How long an error frame waits for the answers to the frames before it (an answer that went
 # astray must not hold the socket for ever); and how many owed answers are remembered.
 ANSWER_WAIT = 5.0
@@ -134,6 +140,10 @@ class Member:
         self.dropped = False
         self.has_presence = False  # has it had the channel's current presence list?
         self._owed: _Owed | None = None  # made by the first frame that expects an answer
+
+    @property
+    def is_visitor(self) -> bool:
+        return self.user == VISITOR
 
     # --- streams ----------------------------------------------------------------------
 

@@ -13,6 +13,9 @@ bus (the message itself, or the game owner's ack), while an error frame is writt
 so an error waits until the pipelined frames read before it have had their answers
 (``Member.answers_before``, bounded), whether the frame it answers was pipelined or not.
 
+A visitor's socket (no user) reads only: every frame it sends is refused (``sign_in_required``)
+and counts toward the refused frames that close a socket.
+
 Logs never hold what a client wrote (a guess holds the word, a message is private until
 stored): a failure is logged with the frame's type, the channel and sizes.
 """
@@ -29,9 +32,10 @@ import psycopg2
 from ..throttle import Throttle
 from .bus import encode
 from .hub import TRY_AGAIN_LATER, Hub
-from .member import POLICY_VIOLATION, Member
+from .member import POLICY_VIOLATION, VISITOR, Member
 from .protocol import (
     INTERNAL,
+    SIGN_IN_REQUIRED,
     UNAVAILABLE,
     UNKNOWN_TYPE,
     ProtocolError,
@@ -58,11 +62,14 @@ def send_error(member: Member, error: ProtocolError) -> None:
 MAX_PIPELINED = 32
 
 
-async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict[str, Any]) -> None:
-    """Run ``ws`` as ``user``'s socket on ``channel`` until it closes (docs/protocol.md)."""
+async def serve_channel(
+    hub: Hub, ws: Any, channel: str, user: str | None, params: dict[str, Any]
+) -> None:
+    """Run ``ws`` as ``user``'s socket on ``channel`` until it closes (docs/protocol.md);
+    ``user`` None: a visitor's, which reads only."""
     from ..db import DatabaseUnavailable
 
-    member = hub.new_member(ws, channel, user)
+    member = hub.new_member(ws, channel, VISITOR if user is None else user)
     for stream in hub.streams:
         stream.prepare(member, params)
     frames = _Frames(hub, member)
@@ -75,7 +82,7 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
                 ready.update(stream.ready_fields(member, params))
         except (*_UNAVAILABLE, DatabaseUnavailable) as exc:
             # Without its catch-up the socket would have a hole: the client comes back.
-            log.info("%s could not join %s: %s", user, channel, exc)
+            log.info("%s could not join %s: %s", _who(member), channel, exc)
             member.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
             return
         member.send_frame(encode(ready).encode("utf-8"))
@@ -85,6 +92,10 @@ async def serve_channel(hub: Hub, ws: Any, channel: str, user: str, params: dict
     finally:
         await frames.settle()
         await hub.leave(member)
+
+
+def _who(member: Member) -> str:
+    return "a visitor" if member.is_visitor else member.user
 
 
 class _Frames:
@@ -108,6 +119,8 @@ class _Frames:
             frame = read_frame(text)
             ref = frame_ref(frame)
             kind = frame["type"]
+            if member.is_visitor:
+                raise ProtocolError(SIGN_IN_REQUIRED, "Sign in to do that: visitors only read.")
             handler = self.hub.frame_handlers.get(kind)
             if handler is None:
                 raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
@@ -165,7 +178,7 @@ class _Frames:
         if isinstance(error, ProtocolError):
             if self.refusals.consume(""):
                 self.closing = True
-                log.info("closing %s in %s: too many refused frames", member.user, member.channel)
+                log.info("closing %s in %s: too many refused frames", _who(member), member.channel)
                 member.close(POLICY_VIOLATION, "too many refused frames")
                 return
             if error.ref is None:
@@ -180,7 +193,7 @@ class _Frames:
             log.error(
                 "a %s frame from %s in %s failed (%d characters)",
                 repr(kind[:40]) if kind is not None else "malformed",
-                member.user,
+                _who(member),
                 member.channel,
                 len(text),
                 exc_info=error,

@@ -1,4 +1,7 @@
-"""The chat over HTTP and websockets: the lobby, channels, history, and the live socket."""
+"""The chat over HTTP and websockets: the lobby, channels, history, and the live socket.
+
+Anyone may open a channel's socket: a visitor's (not signed in) reads only.
+"""
 
 from __future__ import annotations
 
@@ -194,11 +197,12 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     context=Channel,
     name="ws",
     mapper=WebsocketMapper,
-    permission="chat",
+    permission="view",
 )
 async def channel_socket(ws: WebsocketConnection) -> None:
     """The live channel: catch-up, then every message, presence change and game event
-    (docs/protocol.md); the features registered with the realtime hub handle its frames."""
+    (docs/protocol.md); the features registered with the realtime hub handle its frames.
+    A visitor's socket gets what everyone may read and may send nothing."""
     try:
         hub, channel, user, params = _socket_arguments(ws.request)
     except HTTPBadRequest as exc:
@@ -211,14 +215,15 @@ async def channel_socket(ws: WebsocketConnection) -> None:
     await serve_channel(hub, ws, channel, user, params)
 
 
-def _socket_arguments(request: Request) -> tuple[Hub, str, str, dict[str, Any]]:
-    """What a channel socket needs from its request: the hub, the channel, the user and the
-    catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
+def _socket_arguments(request: Request) -> tuple[Hub, str, str | None, dict[str, Any]]:
+    """What a channel socket needs from its request: the hub, the channel, the user (None:
+    a visitor) and the catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
     params = {
         "after": int_parameter(request, "after", 0),
         "changes": int_parameter(request, "changes", 0),
     }
-    return get_hub(request.registry), request.context.name, request.identity.username, params
+    user = request.identity.username if request.identity is not None else None
+    return get_hub(request.registry), request.context.name, user, params
 
 
 def includeme(config) -> None:

@@ -194,7 +194,11 @@ async def _database_time(request: Request) -> float:
 
 class SignedOutSockets:
     """Closes the sockets of a user whose sessions were revoked (4001, "signed out"): a live
-    socket must not outlive the log-out that ended its session."""
+    socket must not outlive the log-out that ended its session.
+
+    It runs in the bus's loop, which every live delivery of the worker goes through: it waits
+    on none of those clients (``Hub.close_user`` leaves each handshake to its socket's task).
+    The socket then opened with the old cookie is a visitor's, which reads only."""
 
     name = "sessions"
 

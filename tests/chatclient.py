@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType
+from yarl import URL
 
 __all__ = ["PASSWORD", "ChatClient", "ChatSocket", "random_name"]
 
@@ -86,6 +87,23 @@ class ChatClient:
     async def login(self) -> ChatClient:
         await self._post_form("/login", {"username": self.username, "password": PASSWORD})
         return self
+
+    async def logout(self) -> None:
+        """POST /logout with the log-out page's form, as the header's button does."""
+        async with self.session.get(self.url("/logout")) as response:
+            found = CSRF_FIELD.search(await response.text())
+        if found is None:
+            raise AssertionError(f"no CSRF token on /logout ({response.status})")
+        async with self.session.post(
+            self.url("/logout"), data={"csrf_token": found.group(1)}, allow_redirects=False
+        ) as response:
+            if response.status != 303:
+                raise AssertionError(f"POST /logout gave {response.status}")
+
+    def cookie_header(self) -> str:
+        """This client's cookies as a ``Cookie`` header (for a raw client of its session)."""
+        cookies = self.session.cookie_jar.filter_cookies(URL(self.base_url))
+        return "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -265,17 +283,20 @@ class ChatSocket:
             if self.closed.is_set():
                 raise AssertionError(
                     f"{self.user}'s socket closed ({self.close_code}) with {len(found)} of "
-                    f"{count} frames; last frames: {self.frames[-5:]}"
+                    f"{count} frames; last frames: {self._last_frames()}"
                 )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(
                     f"{self.user} got {len(found)} of {count} frames in {timeout} s; "
-                    f"last frames: {self.frames[-5:]}"
+                    f"last frames: {self._last_frames()}"
                 )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
+
+    def _last_frames(self) -> str:
+        return ", ".join(repr(frame)[:300] for frame in self.frames[-5:])
 
     async def wait_messages(
         self,

@@ -85,6 +85,9 @@ class _FakeSocket:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = True
 
+    def close_soon(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
     async def finish_request(self) -> None:
         self.request = None
 

@@ -265,6 +265,8 @@ class ChatPagesTests(ChatServerTestCase):
         self.send(writer, "welcome, readers")
 
         visitor = self.new_page()
+        sent: list[str] = []  # every frame the visitor's page sends on a websocket
+        visitor.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
         visitor.goto(f"{self.base}/")
         self.assertEqual(visitor.locator("form.new-channel").count(), 0)
         self.assertEqual(visitor.get_attribute(".hint a", "href"), "/login?next=/")
@@ -272,16 +274,29 @@ class ChatPagesTests(ChatServerTestCase):
         with visitor.expect_navigation():
             visitor.click(f"a.channel-link[href='/channels/{channel}']")
         self.wait_message(visitor, "welcome, readers")
-        self.assertEqual(visitor.get_attribute("#connection", "data-state"), "offline")
-        self.assertEqual(visitor.inner_text("#connection"), "Read only")
+        # A socket of its own, read-only: live like everyone's, with nothing to send.
+        self.wait_state(visitor, "live")
+        self.assertEqual(visitor.inner_text("#connection"), "Live · read only")
         self.assertEqual(visitor.locator("#message-input").count(), 0)
-        self.assertEqual(visitor.locator("#members").count(), 0)
         login = visitor.locator("a", has_text="Log in to chat")
         self.assertEqual(login.get_attribute("href"), f"/login?next=/channels/{channel}")
-        # Visitors have no websocket (it needs an account): new messages come by polling.
-        self.send(writer, "still there?")
-        self.wait_message(visitor, "still there?", timeout_ms=8000)
+        record(self, "writer -> visitor", self.assert_delivered(writer, visitor, "still there?"))
+        self.assertEqual(visitor.get_attribute("#game [data-panel=visitor]", "hidden"), None)
         self.screenshot(visitor, "channel")
+        self.assertEqual(sent, [], "a visitor's page sends nothing (it would be refused)")
+
+        # An empty channel does not ask a visitor to say hello: it says how to.
+        empty = unique("empty-")
+        self.create_channel(writer, self.base, empty)
+        visitor.goto(f"{self.base}/channels/{empty}")
+        self.wait_state(visitor, "live")
+        marker = visitor.locator("[data-role=history]")
+        self.assertEqual(marker.inner_text(), f"No messages in #{empty} yet. Log in to chat.")
+        self.assertEqual(
+            marker.locator("a").get_attribute("href"), f"/login?next=%2Fchannels%2F{empty}"
+        )
+        visitor.goto(f"{self.base}/channels/{channel}")
+        login = visitor.locator("a", has_text="Log in to chat")
 
         # Logging in from there leads back to the channel, ready to chat.
         with visitor.expect_navigation():

@@ -155,9 +155,12 @@ class RefusalAndHttpTests(ChatServersTest):
                 await connecting
             return caught.exception.status
 
-        self.assertEqual(await refused(anonymous.connect(channel)), 403)
+        # Not signed in: a visitor's socket, which reads only (tests/test_chat_visitors.py).
+        visitor = await anonymous.connect(channel)
+        self.assertIsNone(visitor.of_type("ready")[0]["user"])
         evil = {"Origin": "http://evil.example"}
         self.assertEqual(await refused(client.connect(channel, headers=evil)), 403)
+        self.assertEqual(await refused(anonymous.connect(channel, headers=evil)), 403)
         self.assertEqual(await refused(client.connect(random_name("none"))), 404)
         # The same host as Origin is what a browser on our own page sends.
         same = await client.connect(channel, headers={"Origin": self.a.url("").rstrip("/")})

@@ -35,6 +35,9 @@ class _Socket:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = True
 
+    def close_soon(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
     def __aiter__(self) -> Any:
         return self
 
@@ -175,3 +178,25 @@ class SocketLoopRefTests(unittest.IsolatedAsyncioTestCase):
                 ("bad_ref", None),
             ],
         )
+
+    async def test_a_frame_that_fails_is_logged_without_what_it_says(self) -> None:
+        hub = _hub()
+
+        async def fail(member: Member, frame: dict[str, Any]) -> None:
+            raise ValueError("a bug")
+
+        hub.on_frame("guess", fail)
+        secret = "apple pie in the sky"
+        sock = _Socket([json.dumps({"type": "guess", "content": secret, "ref": "r"})])
+        with (
+            mock.patch.object(hub.presence, "joined", mock.AsyncMock()),
+            mock.patch.object(hub.presence, "left", mock.AsyncMock()),
+            self.assertLogs("aiotutorial.realtime.socket", "ERROR") as logged,
+        ):
+            await serve_channel(hub, sock, "room", "alice", {})
+        text = "\n".join(logged.output)
+        self.assertNotIn("apple", text)
+        self.assertIn("'guess'", text)
+        self.assertIn("a bug", text)
+        errors = [(f["error"], f.get("ref")) for f in sock.sent if f["type"] == "error"]
+        self.assertEqual(errors, [("internal", "r")])

@@ -7,6 +7,14 @@ greenlet ends, and the server runs the websocket view in the connection's task u
 returns or the peer goes. A socket open for hours then holds no greenlet, no saved stack and
 no router frames.
 
+Closing is a handshake (RFC 6455 7.1): Close sent, the client's Close awaited, then the TCP
+connection dropped; a client that does not read must not hold the closer up. So it is done by
+the task that reads the socket, bounded: ``CLOSE_SEND_TIMEOUT`` for our Close to be written
+(behind the frames a slow client has not read yet), ``CLOSE_TIMEOUT`` for the client's answer;
+then the connection is dropped. Code that must not wait on a client (a loop delivering to many
+sockets) calls ``ws.close_soon(code, reason)``: it returns at once and the reading task does
+the rest.
+
 The Pyramid request (session, identity, matchdict, context) stays reachable as ``ws.request``,
 and ``get_current_request()`` returns it, until the request ends: when the socket is closed, or
 earlier when the view calls ``await ws.finish_request()`` (its finished callbacks run then, so
@@ -46,6 +54,8 @@ __all__ = [
     "WebsocketMapper",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_HEARTBEAT",
+    "CLOSE_SEND_TIMEOUT",
+    "CLOSE_TIMEOUT",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,11 @@ log = logging.getLogger(__name__)
 UPGRADE_ENVIRON_KEY = "aiotutorial.aio.websocket_upgrade"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
 DEFAULT_HEARTBEAT = 30.0
+# A closing handshake's bounds before the connection is dropped: for our Close to be written (a
+# slow client reads the frames before it first; one that stopped reading never does), then for
+# the client's Close (browsers answer at once).
+CLOSE_SEND_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
 GOING_AWAY = int(WSCloseCode.GOING_AWAY)
 INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
 
@@ -62,10 +77,30 @@ class WebsocketConnection:
     until it ends (``finish_request``, or the socket's close)."""
 
     # One per open socket, for hours: no __dict__.
-    __slots__ = ("_socket", "_request", "_context", "_finished_callbacks", "_scoped")
+    __slots__ = (
+        "_socket",
+        "_transport",
+        "_request",
+        "_context",
+        "_finished_callbacks",
+        "_scoped",
+        "_reading",
+        "_interrupted",
+        "_close_request",
+    )
 
-    def __init__(self, socket: web.WebSocketResponse, request: Any) -> None:
+    def __init__(
+        self,
+        socket: web.WebSocketResponse,
+        request: Any,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self._socket = socket
+        # What a closing handshake that does not finish in time aborts.
+        self._transport = transport
+        self._reading: asyncio.Task[Any] | None = None  # the task waiting for a message
+        self._interrupted = False  # close_soon cancelled that wait
+        self._close_request: tuple[int, str] | None = None
         self._request = request
         # Pyramid ends the request once the view has returned: it runs the finished callbacks
         # and forgets ``request.context``. Those registered so far wait here for the socket's
@@ -186,7 +221,59 @@ class WebsocketConnection:
         return _finish(sending, waiting)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self._socket.close(code=code, message=reason.encode("utf-8"))
+        """Close with the handshake: Close sent, the client's awaited, the connection dropped;
+        bounded (``CLOSE_SEND_TIMEOUT``, ``CLOSE_TIMEOUT``), after which it is dropped.
+
+        From a task other than the one waiting for the socket's next message, this is
+        ``close_soon``: it returns once the closing has started (that task does the rest).
+        """
+        reading = self._reading
+        if reading is not None and reading is not asyncio.current_task():
+            self.close_soon(code, reason)
+            return
+        if self._close_request is None:
+            self._close_request = (code, reason)
+        await self._close_handshake()
+
+    def close_soon(self, code: int = 1000, reason: str = "") -> None:
+        """Start closing and return at once, without waiting on the client.
+
+        The task that reads the socket does the handshake (``close``): interrupted if it is
+        waiting for a message, or before it reads the next one, or when the view ends. A
+        second request does not change the code of the first.
+        """
+        if self._close_request is not None or self._socket.closed:
+            return
+        self._close_request = (code, reason)
+        reading = self._reading
+        if reading is not None and not self._interrupted:
+            self._interrupted = True
+            reading.cancel()
+
+    async def _close_handshake(self) -> None:
+        """The requested close (1000 if none was), from the task that reads the socket: aiohttp
+        then reads the client's frames until its Close. Bounded: a client that does not read
+        (its TCP window full, our Close stuck behind the frames it has not read) or does not
+        answer is cut off, so that nothing waits on it and its buffers are freed."""
+        code, reason = self._close_request or (1000, "")
+        socket = self._socket
+        finished = socket.closed
+        try:
+            if not finished:
+                # aiohttp waits CLOSE_TIMEOUT for the client's Close itself (then drops it).
+                async with asyncio.timeout(CLOSE_SEND_TIMEOUT + CLOSE_TIMEOUT):
+                    await socket.close(code=code, message=reason.encode("utf-8"))
+                finished = True
+        except TimeoutError:
+            log.debug("websocket closing handshake timed out (%s); dropping it", code)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("websocket closing handshake failed: %s", exc)
+        finally:
+            transport = self._transport
+            # aiohttp closes the transport, which keeps the connection until its buffer is
+            # written: never, for a client that stopped reading. Abort drops what is left.
+            if transport is not None and (not finished or transport.get_write_buffer_size()):
+                transport.abort()
 
     def __aiter__(self) -> WebsocketConnection:
         return self
@@ -195,9 +282,24 @@ class WebsocketConnection:
         """``async for message in ws``: each message until the socket closes. An idle socket's
         view waits in this one coroutine (no generator around ``recv``)."""
         while True:
+            if self._close_request is not None:
+                await self._close_handshake()
+                raise StopAsyncIteration
             if self._socket.closed:
                 raise StopAsyncIteration
-            message = await self._socket.receive()
+            reading = asyncio.current_task()
+            self._reading = reading
+            try:
+                message = await self._socket.receive()
+            except asyncio.CancelledError:
+                # ``close_soon`` interrupted the wait (aiohttp's reader keeps what it has read,
+                # as after a receive timeout): close, unless this task is being cancelled too.
+                interrupted, self._interrupted = self._interrupted, False
+                if not interrupted or reading is None or reading.uncancel() > 0:
+                    raise
+                continue
+            finally:
+                self._reading = None
             if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
                 data: str | bytes = message.data
                 return data
@@ -320,7 +422,11 @@ class WebsocketUpgrade:
         # No permessage-deflate: the frames here are small, and an uncompressed frame is
         # written at once (a compressed one takes a lock and a compressor per socket).
         socket = web.WebSocketResponse(
-            max_msg_size=limit, heartbeat=self.heartbeat, autoping=True, compress=False
+            max_msg_size=limit,
+            heartbeat=self.heartbeat,
+            autoping=True,
+            compress=False,
+            timeout=CLOSE_TIMEOUT,
         )
         ready = socket.can_prepare(self.http_request)
         if not ready.ok:
@@ -334,7 +440,7 @@ class WebsocketUpgrade:
         self.response = socket
         if self.open_sockets is not None:
             self.open_sockets.add(socket)
-        self._connection = WebsocketConnection(socket, request)
+        self._connection = WebsocketConnection(socket, request, self.http_request.transport)
         self._handler = handler
 
     async def run(self) -> None:
@@ -342,7 +448,6 @@ class WebsocketUpgrade:
         socket and end the request. Called by the server in the connection's task, after the
         request's greenlet has ended: the view's coroutine is the task's, not a greenlet's."""
         connection, handler = self._take()
-        socket = connection._socket
         try:
             connection._resume_request()
             # Until the request ends, synchronous Pyramid code the view calls
@@ -353,11 +458,11 @@ class WebsocketUpgrade:
             # What Pyramid would have turned into an error page (a 503 when the database is
             # unavailable, say): the socket closes with 1011, the log says why in one line.
             log.info("websocket view on %s ended with %s", self.http_request.path, exc.status)
-            await _close_failed(socket)
+            connection.close_soon(INTERNAL_ERROR, "server error")
         except Exception:
             # Our failure, not the client's: 1011, and the error is logged with its traceback.
             log.exception("websocket view on %s failed", self.http_request.path)
-            await _close_failed(socket)
+            connection.close_soon(INTERNAL_ERROR, "server error")
         finally:
             await self._end(connection)
 
@@ -365,10 +470,8 @@ class WebsocketUpgrade:
         """An accepted socket whose view will not run (its task was cancelled before): it is
         closed with 1011 and its request ended."""
         connection, _ = self._take()
-        try:
-            await _close_failed(connection._socket)
-        finally:
-            await self._end(connection)
+        connection.close_soon(INTERNAL_ERROR, "server error")
+        await self._end(connection)
 
     def _take(self) -> tuple[WebsocketConnection, Callable[[WebsocketConnection], Awaitable[None]]]:
         connection, handler = self._connection, self._handler
@@ -380,8 +483,7 @@ class WebsocketUpgrade:
     async def _end(self, connection: WebsocketConnection) -> None:
         socket = connection._socket
         try:
-            if not socket.closed:
-                await socket.close()
+            await connection._close_handshake()
         finally:
             if self.open_sockets is not None:
                 self.open_sockets.discard(socket)
@@ -390,11 +492,6 @@ class WebsocketUpgrade:
             except Exception:
                 # The socket is gone: nobody to tell but the log.
                 log.exception("ending the websocket request on %s failed", self.http_request.path)
-
-
-async def _close_failed(socket: web.WebSocketResponse) -> None:
-    if not socket.closed:
-        await socket.close(code=INTERNAL_ERROR, message=b"server error")
 
 
 def _run_finished_callbacks(request: Any, earlier: deque[Callable[[Any], Any]] | None) -> None:
@@ -487,7 +584,14 @@ class WebsocketMapper(DefaultViewMapper):  # type: ignore[misc]  # Pyramid is un
 async def close_all(
     sockets: weakref.WeakSet[web.WebSocketResponse], code: int = GOING_AWAY
 ) -> None:
-    """Close every open socket (on shutdown, with 1001 "going away")."""
-    closing = [s.close(code=code, message=b"server shutting down") for s in list(sockets)]
+    """Close every open socket (on shutdown, with 1001 "going away"), each within the
+    handshake's bounds: a client that does not read must not hold the shutdown (and the
+    shutdown hooks after it) until gunicorn kills the worker."""
+
+    async def close(socket: web.WebSocketResponse) -> None:
+        async with asyncio.timeout(CLOSE_SEND_TIMEOUT + CLOSE_TIMEOUT):
+            await socket.close(code=code, message=b"server shutting down")
+
+    closing = [close(s) for s in list(sockets)]
     if closing:
         await asyncio.gather(*closing, return_exceptions=True)

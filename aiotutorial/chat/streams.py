@@ -28,6 +28,11 @@ STREAM = "chat"
 CHANGES = "chat.changes"
 
 
+def _reader(member: Member) -> str | None:
+    """Whom a catch-up is read for: a visitor (None) reads what everyone may read."""
+    return None if member.is_visitor else member.user
+
+
 class _PositionedStream(Stream):
     """A stream a client follows from a position it gives as a query parameter (``param``);
     without it, only what is committed from now on."""
@@ -78,7 +83,7 @@ class ChatStream(_PositionedStream):
 
     async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
         events = await messages_after(
-            conn, member.channel, member.cursor(STREAM), visible_to=member.user
+            conn, member.channel, member.cursor(STREAM), visible_to=_reader(member)
         )
         return [(event["id"], event) for event in events]
 
@@ -120,7 +125,7 @@ class ChangeStream(_PositionedStream):
 
     async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
         events = await changes_after(
-            conn, member.channel, member.cursor(CHANGES), visible_to=member.user
+            conn, member.channel, member.cursor(CHANGES), visible_to=_reader(member)
         )
         return [(event["change"], event) for event in events]
 

@@ -13,7 +13,7 @@ It knows no feature by name: the chat and the game register with it (``add_featu
 
 from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish
 from .hub import Hub, Stream, add_feature, audience_of, get_hub, includeme
-from .member import POLICY_VIOLATION, Member
+from .member import POLICY_VIOLATION, VISITOR, Member
 from .presence import PRESENCE_CHANGED, online_counts, online_users
 from .protocol import (
     BAD_FRAME,
@@ -21,6 +21,7 @@ from .protocol import (
     BAD_REF,
     INTERNAL,
     REF_MAX_CHARS,
+    SIGN_IN_REQUIRED,
     UNAVAILABLE,
     UNKNOWN_TYPE,
     ProtocolError,
@@ -41,6 +42,7 @@ __all__ = [
     "get_hub",
     "includeme",
     "POLICY_VIOLATION",
+    "VISITOR",
     "Member",
     "PRESENCE_CHANGED",
     "online_counts",
@@ -49,6 +51,7 @@ __all__ = [
     "BAD_JSON",
     "BAD_REF",
     "REF_MAX_CHARS",
+    "SIGN_IN_REQUIRED",
     "INTERNAL",
     "UNAVAILABLE",
     "UNKNOWN_TYPE",

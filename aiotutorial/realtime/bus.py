@@ -14,6 +14,9 @@ short-lived as the notification queue itself) and announced by reference. ``publ
 announces several events of one transaction in as few notifications as fit (a group commit's
 messages: one NOTIFY, not one each), as ``{"type": "bus.batch", "events": [...]}``; listeners
 dispatch them one by one, in order, as if each had come alone.
+
+Events carry secrets (the game's word to its drawer, messages restricted to some readers):
+what this module logs about one is its type, its channel and its size, never its content.
 """
 
 from __future__ import annotations
@@ -130,6 +133,17 @@ async def forget_old_payloads(conn: Connection) -> None:
     )
 
 
+def describe(event: Any, payload: str | None = None) -> str:
+    """An event as logs may show it: its type, channel and size, nothing it says."""
+    if not isinstance(event, dict):
+        return f"an event that is not an object ({type(event).__name__})"
+    kind, channel = event.get("type"), event.get("channel")
+    size = len(payload) if payload is not None else len(encode(event))
+    where = f" in {channel[:80]!r}" if isinstance(channel, str) else ""
+    what = repr(kind[:80]) if isinstance(kind, str) else "an event without a type"
+    return f"{what}{where} ({size} characters)"
+
+
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
@@ -214,7 +228,7 @@ class Bus:
         try:
             event = json.loads(payload)
         except ValueError:
-            log.exception("could not decode %r", payload[:200])
+            log.exception("could not decode a notification of %d characters", len(payload))
             return
         if event.get("type") == BATCH_TYPE:
             for each in event["events"]:
@@ -239,10 +253,11 @@ class Bus:
                 payload = encode(event)
             await self.on_event(event, payload)
         except CONNECTION_ERRORS as exc:
-            log.warning("could not dispatch %.200r: %s", event, exc)
+            log.warning("could not dispatch %s: %s", describe(event, payload), exc)
         except Exception:
-            # A handler's bug must not stop this worker's deliveries: log it with the event.
-            log.exception("could not dispatch %.200r", event)
+            # A handler's bug must not stop this worker's deliveries: log it with what the
+            # event is (not what it says).
+            log.exception("could not dispatch %s", describe(event, payload))
 
     async def _check_listener(self) -> None:
         """A quiet connection may be dead without knowing it: ask it something."""

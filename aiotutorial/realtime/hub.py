@@ -17,7 +17,15 @@ audience: everyone, ``{"users": [...]}``, or ``{"member": id}`` (one socket, on 
 An event that answers a client's frame carries ``"reply": {"user": name, "ref": ref}``: that
 user's sockets get it with ``"ref"`` (the client's id for its frame), everyone else without;
 so the answer is the event itself, in its stream's order. Events of type ``ack`` (an answer
-with nothing else to say) and ``error`` go to their audience as they are.
+with nothing else to say) and ``error`` go to their audience as they are. Either way the
+member hears that its frame is answered (``Member.answered``: errors wait for it).
+
+A visitor's member (``user`` is ``VISITOR``, a name no account has) is in no audience of users
+and is never replied to.
+
+Nothing here waits on a client: ``dispatch`` runs in the bus's one loop, which every live
+delivery of the worker goes through, so closing a socket (``close_user``, ``close_channel``)
+only asks its own task to close it (``Member.close``).
 """
 
 from __future__ import annotations
@@ -296,16 +304,25 @@ class Hub:
         elif text is None:
             text = encode(event)
         data = text.encode("utf-8")
-        answer, answered = data, None
+        answer, answered, ref = data, None, None
         if isinstance(reply, dict):
-            answered = reply.get("user")
-            answer = encode({**shared, "ref": reply.get("ref")}).encode("utf-8")
+            user, ref = reply.get("user"), reply.get("ref")
+            if isinstance(user, str) and isinstance(ref, str):
+                answered = user
+                answer = encode({**shared, "ref": ref}).encode("utf-8")
+        else:
+            ref = event.get("ref")  # an error or an ack: the answer to one socket's frame
         for member in targets:
-            frame = answer if member.user == answered else data
+            if answered is not None and member.user == answered:
+                frame, answers = answer, ref
+            else:
+                frame, answers = data, (ref if answered is None else None)
             if stream is None:
                 member.send_frame(frame)
             else:
                 member.offer(stream, position, frame)
+            if answers is not None:
+                member.answered(answers)
 
     def _deliver_plain(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, text)
@@ -341,19 +358,18 @@ class Hub:
             self.presence.mark(channel)
 
     async def close_user(self, user: str, code: int, reason: str) -> None:
-        """Close every socket of ``user`` on this worker, in every channel."""
+        """Close every socket of ``user`` on this worker, in every channel. Waits on no
+        client (each socket's own task does its closing handshake)."""
         for members in list(self.members.values()):
             for member in list(members):
                 if member.user == user:
-                    member.dropped = True
-                    await member.ws.close(code, reason)
+                    member.close(code, reason)
 
     async def close_channel(self, channel: str, reason: str) -> None:
         """Close this worker's sockets on ``channel`` with 1013 (try again later): what they
-        may have missed, they get by reconnecting with their last id."""
+        may have missed, they get by reconnecting with their last id. Waits on no client."""
         for member in list(self.members.get(channel, ())):
-            member.dropped = True
-            await member.ws.close(TRY_AGAIN_LATER, reason)
+            member.close(TRY_AGAIN_LATER, reason)
 
     # --- members ------------------------------------------------------------------------
 

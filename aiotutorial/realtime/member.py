@@ -10,6 +10,18 @@ event that reaches the member twice (live and in a catch-up) is sent once. While
 catches up (``hold``), its live events are kept aside in order, up to a bound, and those past
 the catch-up's position are sent when it ends (``release``); past the bound only the fact that
 some were missed is kept, and the catch-up reads again.
+
+A member is closed without waiting on its client (``close``): the websocket's own task does the
+closing handshake, so that whoever decided to close it (the bus's one loop delivering to every
+socket of the worker) never waits on a client that does not read.
+
+A visitor (not signed in) is a member whose ``user`` is ``VISITOR``, the empty string, which no
+account can have: so it is in no audience of users, never the user a reply is for, never a
+game's drawer; it reads what everyone reads and is counted nowhere (presence skips it).
+
+The answers a socket is still owed (``expect_answer``) are kept here too, in the order the
+frames were read, so that an error frame never overtakes the answer to a frame sent before it:
+``realtime.socket`` waits for them (``answers_before``) before it sends an error.
 """
 
 from __future__ import annotations
@@ -22,7 +34,14 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
-__all__ = ["Member", "POLICY_VIOLATION", "SEND_QUEUE_FRAMES", "SEND_TIMEOUT"]
+__all__ = [
+    "Member",
+    "POLICY_VIOLATION",
+    "SEND_QUEUE_FRAMES",
+    "SEND_TIMEOUT",
+    "ANSWER_WAIT",
+    "VISITOR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +49,57 @@ POLICY_VIOLATION = 1008
 SEND_QUEUE_FRAMES = 256
 SEND_TIMEOUT = 20.0
 HELD_EVENTS = 256
+VISITOR = ""  # the user of a visitor's member (usernames have 3 characters or more)
+# How long an error frame waits for the answers to the frames before it (an answer that went
+# astray must not hold the socket for ever); and how many owed answers are remembered.
+ANSWER_WAIT = 5.0
+ANSWERS_KEPT = 256
 
 _ids = itertools.count(1)
 # The ``_held`` of every member holding nothing: never written to (``hold`` makes its own).
 _NOTHING_HELD: dict[str, list[tuple[int, bytes]] | None] = {}
 
 
-async def _close_quietly(ws: Any) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.close(POLICY_VIOLATION, "send failed")
+class _Owed:
+    """The refs of a socket's frames whose answer has not been queued yet, in read order.
+
+    Each frame registered gets an index; ``first`` is the index of the oldest one still owed
+    (``registered`` when none is)."""
+
+    __slots__ = ("registered", "owed", "changed")
+
+    def __init__(self) -> None:
+        self.registered = 0
+        self.owed: deque[list[Any]] = deque()  # [index, ref, answered]
+        self.changed = asyncio.Event()
+
+    @property
+    def first(self) -> int:
+        return self.owed[0][0] if self.owed else self.registered
+
+    def add(self, ref: str) -> int:
+        index = self.registered
+        self.registered += 1
+        self.owed.append([index, ref, False])
+        while len(self.owed) > ANSWERS_KEPT:
+            self.owed.popleft()  # given up on: its answer went astray
+        return index
+
+    def answered(self, ref: str) -> None:
+        for entry in self.owed:
+            if not entry[2] and entry[1] == ref:
+                entry[2] = True
+                break
+        else:
+            return
+        while self.owed and self.owed[0][2]:
+            self.owed.popleft()
+        self.changed.set()
+
+    def give_up(self, before: int) -> None:
+        while self.owed and self.owed[0][0] < before:
+            self.owed.popleft()
+        self.changed.set()
 
 
 class Member:
@@ -58,6 +119,7 @@ class Member:
         "_room",
         "dropped",
         "has_presence",
+        "_owed",
     )
 
     def __init__(
@@ -77,6 +139,11 @@ class Member:
         self._room: asyncio.Event | None = None  # set when a full queue has gone down by half
         self.dropped = False
         self.has_presence = False  # has it had the channel's current presence list?
+        self._owed: _Owed | None = None  # made by the first frame that expects an answer
+
+    @property
+    def is_visitor(self) -> bool:
+        return self.user == VISITOR
 
     # --- streams ----------------------------------------------------------------------
 
@@ -187,14 +254,21 @@ class Member:
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
 
+    def close(self, code: int, reason: str) -> None:
+        """Deliver nothing more and close the socket, without waiting for anything: its own
+        task does the closing handshake, bounded (``WebsocketConnection.close_soon``)."""
+        self.dropped = True
+        self._frames = None
+        if self._room is not None:
+            self._room.set()
+        if self._owed is not None:
+            self._owed.changed.set()
+        self.ws.close_soon(code, reason)
+
     def _overflow(self) -> None:
         if not self.dropped:
             log.info("dropping %s in %s: it does not read its frames", self.user, self.channel)
-            self.dropped = True
-            self._frames = None
-            if self._room is not None:
-                self._room.set()
-            asyncio.ensure_future(self.ws.close(POLICY_VIOLATION, "too slow: reconnect"))
+            self.close(POLICY_VIOLATION, "too slow: reconnect")
 
     async def _write(self, pending: Awaitable[None] | None = None) -> None:
         # No timeout around each send: a send waits only when the socket's buffer is full,
@@ -216,12 +290,48 @@ class Member:
 
     def _failed(self) -> None:
         """A write failed (the connection is going): stop, and close it if it is not yet."""
-        self.dropped = True
-        self._frames = None
-        if self._room is not None:
-            self._room.set()
-        if not self.ws.closed:
-            asyncio.ensure_future(_close_quietly(self.ws))
+        self.close(POLICY_VIOLATION, "send failed")
+
+    # --- answers owed -----------------------------------------------------------------
+
+    def expect_answer(self, ref: str) -> None:
+        """A frame with ``ref`` was read whose answer will be queued later (through the hub,
+        or ``send_answer``)."""
+        if self._owed is None:
+            self._owed = _Owed()
+        self._owed.add(ref)
+
+    def answers_read(self) -> int:
+        """How many answers were expected so far: what a frame read now must wait for."""
+        return self._owed.registered if self._owed is not None else 0
+
+    def answered(self, ref: str | None) -> None:
+        """A frame carrying ``ref`` was queued for this socket (the hub calls it)."""
+        if ref is not None and self._owed is not None and self._owed.owed:
+            self._owed.answered(ref)
+
+    def send_answer(self, ref: str, data: bytes) -> None:
+        """Queue ``data``, the answer to this socket's frame with ``ref``."""
+        self.send_frame(data)
+        self.answered(ref)
+
+    async def answers_before(self, count: int, timeout: float = ANSWER_WAIT) -> None:  # noqa: ASYNC109
+        """Wait until the first ``count`` answers expected are queued (at most ``timeout``
+        seconds: then they are given up on), or the socket is dropped."""
+        owed = self._owed
+        if owed is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while owed.first < count and not self.dropped:
+            owed.changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.info("%s in %s: answers owed did not come; going on", self.user, self.channel)
+                owed.give_up(count)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(owed.changed.wait(), remaining)
 
     async def stop(self) -> None:
         """Let what is queued go out (bounded by SEND_TIMEOUT)."""

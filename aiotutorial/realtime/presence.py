@@ -9,6 +9,9 @@ linger, and rows lost in an outage (or with the UNLOGGED table after a crash res
 back.
 
 Other features (the game) listen to ``presence_changed`` too, through the hub's registry.
+
+Visitors (members without a user) get the lists but are not in them: no row, not online, never
+a game's player.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class Presence:
     # --- this worker's rows -----------------------------------------------------------
 
     async def joined(self, member: Member) -> None:
+        if member.is_visitor:
+            self.mark(member.channel)  # the list, for it alone (``has_presence``)
+            return
         users = self.local_users[member.channel]
         users[member.user] = users.get(member.user, 0) + 1
         if users[member.user] == 1:
@@ -76,6 +82,8 @@ class Presence:
             self.mark(member.channel)
 
     async def left(self, member: Member) -> None:
+        if member.is_visitor:
+            return
         users = self.local_users.get(member.channel, {})
         count = users.get(member.user, 0) - 1
         if count > 0:

@@ -3,6 +3,9 @@
 A frame the server refuses becomes ``{"type": "error", "error": CODE, "detail": ...}`` and the
 socket stays open. Features add their own codes next to these generic ones.
 
+A visitor (a socket without a signed-in user) only reads: every frame it sends is refused with
+``sign_in_required``.
+
 A client may give any frame a ``ref``, its own id for it (1 to 64 printable ASCII characters,
 no spaces): the server's answer to that frame, an error included, carries the same ``ref``.
 """
@@ -20,6 +23,7 @@ __all__ = [
     "UNAVAILABLE",
     "INTERNAL",
     "BAD_REF",
+    "SIGN_IN_REQUIRED",
     "REF_MAX_CHARS",
     "ProtocolError",
     "read_frame",
@@ -32,6 +36,7 @@ UNKNOWN_TYPE = "unknown_type"
 UNAVAILABLE = "unavailable"
 INTERNAL = "internal"
 BAD_REF = "bad_ref"
+SIGN_IN_REQUIRED = "sign_in_required"
 
 REF_MAX_CHARS = 64
 _REF = re.compile(rf"[\x21-\x7e]{{1,{REF_MAX_CHARS}}}")

@@ -8,8 +8,11 @@
 // error answering a frame sent with a `ref` goes to the client that sent it).
 //
 // It tells the truth about the connection: "Retry now" while waiting to reconnect, and when
-// the socket is refused because the session has ended (a 403 the page cannot see: it asks
+// the session has ended (the socket is refused, or opens as a visitor's: the page asks
 // GET /session), "Signed out" with a way back instead of retrying forever.
+//
+// A visitor (no data-user) gets a socket too, which reads only: the server refuses every
+// frame a visitor sends, so this page sends none (``send`` says it could not).
 // The protocol is docs/protocol.md.
 
 const BACKOFF_FIRST_MS = 500;
@@ -127,7 +130,7 @@ export class ChannelSocket {
   }
 
   send(frame, client = null) {
-    if (!this.isOpen()) return false;
+    if (!this.isOpen() || !this.user) return false;
     this.ws.send(JSON.stringify(frame));
     this.lastSender = client;
     this.lastFrames.set(frame.type, frame);
@@ -140,14 +143,12 @@ export class ChannelSocket {
     return true;
   }
 
-  /** Connect once the page's scripts have subscribed; a visitor (no user) gets no socket. */
+  /** Connect once the page's scripts have subscribed. */
   start() {
     if (this.started) return;
     this.started = true;
     window.addEventListener("online", () => this.networkBack());
-    window.addEventListener("offline", () => {
-      if (this.user) this.setState("offline");
-    });
+    window.addEventListener("offline", () => this.setState("offline"));
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
     });
@@ -170,10 +171,6 @@ export class ChannelSocket {
         this.reconnectNow();
       });
     }
-    if (!this.user) {
-      this.setState("offline", "Read only");
-      return;
-    }
     this.setState("connecting");
     afterPageScripts(() => this.connect());
   }
@@ -186,7 +183,7 @@ export class ChannelSocket {
     this.root.dataset.state = state;
     if (this.statusText) this.statusText.textContent = text || STATE_TEXT[state];
     if (this.retryButton) {
-      this.retryButton.hidden = !(this.user && (state === "reconnecting" || state === "offline"));
+      this.retryButton.hidden = !(state === "reconnecting" || state === "offline");
     }
     for (const handler of this.stateHandlers) handler(state);
   }
@@ -259,7 +256,9 @@ export class ChannelSocket {
     } catch {
       return;
     }
-    if (body && "user" in body && body.user !== this.user && !this.leaving) this.signedOut();
+    if (body && "user" in body && (body.user || "") !== this.user && !this.leaving) {
+      this.signedOut();
+    }
   }
 
   /** The session ended (logged out here or elsewhere): no more reconnecting; say so, with
@@ -300,7 +299,7 @@ export class ChannelSocket {
   /** The network is back: the socket we have may have died with the old one unnoticed, so
    * replace it now; the new one catches up. */
   networkBack() {
-    if (this.leaving || !this.user) return;
+    if (this.leaving) return;
     const old = this.ws;
     if (old) {
       this.ws = null;
@@ -312,7 +311,7 @@ export class ChannelSocket {
 
   /** Try at once (the tab is visible again, the network is back) rather than wait. */
   reconnectNow() {
-    if (this.leaving || !this.user || !this.started) return;
+    if (this.leaving || !this.started) return;
     if (this.ws || this.preparing) return;
     this.attempts = 0;
     this.connect();
@@ -327,9 +326,16 @@ export class ChannelSocket {
     }
     if (frame === null || typeof frame !== "object" || typeof frame.type !== "string") return;
     if (frame.type === "ready") {
+      if (this.user && frame.user !== this.user) {
+        // The session ended while the page was away: the socket is a visitor's now.
+        this.ws.close(1000, "signed out");
+        this.ws = null;
+        this.signedOut();
+        return;
+      }
       this.attempts = 0;
       this.wasLive = true;
-      this.setState("live");
+      this.setState("live", this.user ? undefined : "Live · read only");
     }
     if (frame.type === "error") {
       const owner =

@@ -116,7 +116,6 @@ class ChatPage {
     this.read.start();
     const nav = document.getElementById("sidebar");
     if (nav) new Sidebar(nav, this.root).start();
-    if (!this.me) this.history.startPolling();
   }
 
   // -- frames from the socket -----------------------------------------------------------------

@@ -64,10 +64,11 @@ export class Panels {
 
   /** Which panel the state calls for (null: the board, uncovered). */
   current(model) {
-    if (!model.me) return "visitor";
     const game = model.game;
-    if (!game || game.phase === "finished")
+    if (!game || game.phase === "finished") {
+      if (!model.me) return "visitor"; // a visitor watches games, starts none
       return model.over && !model.showStart ? "podium" : "start";
+    }
     if (game.phase === "choosing") return model.isDrawer() && model.words ? "choose" : "waiting";
     return game.phase === "turn_end" ? "reveal" : null;
   }

@@ -1,11 +1,10 @@
 // The channel's history over HTTP: the newest page when the page opens (with where the reader
-// left off, and the position of the channel's edits and deletes), older pages as the reader
-// scrolls up, and, for visitors (no websocket without an account), polling for new messages.
+// left off, and the position of the channel's edits and deletes), and older pages as the reader
+// scrolls up. What comes after, visitors included, comes over the page's websocket.
 
 import { isMessage } from "./render.js";
 
 const PAGE_SIZE = 50;
-const POLL_MS = 5000;
 const UNREAD_PAGES = 4; // older pages loaded, at most, to reach "New since you left"
 const GAP_PAGE_SIZE = 200;
 const GAP_PAGES = 10; // a gap longer than this is left to the next reconnection's catch-up
@@ -20,7 +19,6 @@ export class History {
     this.loaded = false;
     this.more = true;
     this.loadingOlder = false;
-    this.pollTimer = null;
   }
 
   async loadOnce() {
@@ -108,17 +106,24 @@ export class History {
     if (this.more && scroller.scrollHeight <= scroller.clientHeight + 1) this.loadOlder();
   }
 
-  set(state, text) {
+  set(state, text, link = null) {
     this.marker.dataset.state = state;
     this.marker.textContent = text;
+    if (link) this.marker.append(" ", link);
   }
 
   updateMarker() {
     const channel = this.page.channel;
     if (this.more) {
       this.set("more", "Scroll up for older messages");
-    } else if (this.page.shown.size === 0) {
+    } else if (this.page.shown.size === 0 && this.page.me) {
       this.set("empty", `No messages in #${channel} yet. Say hello!`);
+    } else if (this.page.shown.size === 0) {
+      // A visitor cannot say hello: the way to it.
+      const link = document.createElement("a");
+      link.href = `/login?next=${encodeURIComponent(window.location.pathname)}`;
+      link.textContent = "Log in to chat.";
+      this.set("empty", `No messages in #${channel} yet.`, link);
     } else {
       this.set("start", `This is the beginning of #${channel}.`);
     }
@@ -140,29 +145,5 @@ export class History {
     } catch {
       if (attempt < GAP_RETRIES) setTimeout(() => this.fillGap(from, before, attempt + 1), 2000);
     }
-  }
-
-  /** Visitors who are not signed in have no websocket: they poll. */
-  startPolling() {
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.poll();
-    });
-    this.poll();
-  }
-
-  async poll() {
-    clearTimeout(this.pollTimer);
-    this.pollTimer = null;
-    try {
-      if (!this.loaded) {
-        await this.loadInitial();
-      } else if (document.visibilityState === "visible") {
-        const { messages } = await this.fetch({ after: this.page.highestId, limit: 200 });
-        for (const message of messages) this.page.addLive(message);
-      }
-    } catch {
-      // The next poll tries again.
-    }
-    this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
   }
 }

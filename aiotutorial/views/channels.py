@@ -1,11 +1,23 @@
-"""The chat over HTTP and websockets: the lobby, channels, history, and the live socket."""
+"""The chat over HTTP and websockets: the lobby, channels, history, and the live socket.
+
+Anyone may open a channel's socket: a visitor's (not signed in) reads only. Creating channels
+is limited per user in PostgreSQL (``SharedThrottle``): every channel is a row and a name that
+lives for ever, and a limit per worker would let a user spread a flood over the workers.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import psycopg2
-from pyramid.httpexceptions import HTTPBadRequest, HTTPConflict, HTTPCreated, HTTPSeeOther
+from pyramid.httpexceptions import (
+    HTTPBadRequest,
+    HTTPConflict,
+    HTTPCreated,
+    HTTPSeeOther,
+    HTTPTooManyRequests,
+)
 from pyramid.renderers import render_to_response
 from pyramid.request import Request
 from pyramid.view import view_config
@@ -15,7 +27,13 @@ from ..aio import WebsocketConnection, WebsocketMapper
 from ..game.store import running_games
 from ..realtime import POLICY_VIOLATION, Hub, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
+from ..throttle import SharedThrottle
 from .accounts import SIGNED_OUT_COOKIE
+
+# Channels a user may create: a burst, refilled over the window (settings: chat.channel_*).
+CHANNEL_ATTEMPTS = 10
+CHANNEL_WINDOW = 3600
+_CHANNEL_THROTTLE = "throttle.create_channel"
 
 
 def bad_parameter(detail: str) -> HTTPBadRequest:
@@ -102,6 +120,12 @@ async def create_channel(request: Request) -> Any:
     else:
         problem = chat.channel_name_error(name)
     if problem is None:
+        # Counted once the name is valid (a typo costs nothing), before the insert: attempts
+        # on taken names are inserts too.
+        throttle: SharedThrottle = request.registry[_CHANNEL_THROTTLE]
+        wait = await throttle.consume(request.db, request.identity.username)
+        if wait:
+            return await _too_many_channels(request, name, wait, wants_json)
         try:
             async with request.db.transaction() as conn:
                 await chat.create_channel(conn, name)
@@ -130,6 +154,19 @@ async def create_channel(request: Request) -> Any:
             location=location,
         )
     return HTTPSeeOther(location=location)
+
+
+async def _too_many_channels(request: Request, name: str, wait: float, wants_json: bool) -> Any:
+    seconds = max(1, math.ceil(wait))
+    detail = f"You have created too many channels lately; try again in {seconds} seconds."
+    if wants_json:
+        raise HTTPTooManyRequests(
+            json_body={"error": "rate_limited", "detail": detail},
+            headers={"Retry-After": str(seconds)},
+        )
+    response = await _lobby_again(request, name, detail, 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 async def _lobby_again(request: Request, name: str, error: str, status: int) -> Any:
@@ -194,11 +231,12 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     context=Channel,
     name="ws",
     mapper=WebsocketMapper,
-    permission="chat",
+    permission="view",
 )
 async def channel_socket(ws: WebsocketConnection) -> None:
     """The live channel: catch-up, then every message, presence change and game event
-    (docs/protocol.md); the features registered with the realtime hub handle its frames."""
+    (docs/protocol.md); the features registered with the realtime hub handle its frames.
+    A visitor's socket gets what everyone may read and may send nothing."""
     try:
         hub, channel, user, params = _socket_arguments(ws.request)
     except HTTPBadRequest as exc:
@@ -211,17 +249,24 @@ async def channel_socket(ws: WebsocketConnection) -> None:
     await serve_channel(hub, ws, channel, user, params)
 
 
-def _socket_arguments(request: Request) -> tuple[Hub, str, str, dict[str, Any]]:
-    """What a channel socket needs from its request: the hub, the channel, the user and the
-    catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
+def _socket_arguments(request: Request) -> tuple[Hub, str, str | None, dict[str, Any]]:
+    """What a channel socket needs from its request: the hub, the channel, the user (None:
+    a visitor) and the catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
     params = {
         "after": int_parameter(request, "after", 0),
         "changes": int_parameter(request, "changes", 0),
     }
-    return get_hub(request.registry), request.context.name, request.identity.username, params
+    user = request.identity.username if request.identity is not None else None
+    return get_hub(request.registry), request.context.name, user, params
 
 
 def includeme(config) -> None:
+    settings = config.get_settings()
+    config.registry[_CHANNEL_THROTTLE] = SharedThrottle.per_window(
+        "create_channel",
+        int(settings.get("chat.channel_attempts", CHANNEL_ATTEMPTS)),
+        float(settings.get("chat.channel_window", CHANNEL_WINDOW)),
+    )
     config.add_route("home", "/")
     config.add_route("channels", "/channels", factory=ChannelsRoot)
     config.add_route("channel", "/channels/*traverse", factory=ChannelsRoot)

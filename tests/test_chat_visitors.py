@@ -122,5 +122,12 @@ class VisitorSocketTests(ChatServersTest):
             for frame in sock.frames:
                 leaked = [word for word in words if holds_word(frame, word)]
                 self.assertEqual(leaked, [], frame)
+        # It may ask for the game again (after a gap in the strokes): reading, not playing.
+        start = len(late.frames)
+        await send_json(late, {"type": "game.sync"})
+        synced = await late.wait_for(lambda f: f["type"] in ("game.state", "error"), start=start)
+        self.assertEqual(synced["type"], "game.state", synced)
+        self.assertNotIn("word", synced)
+        self.assertEqual(late.errors, [])
         # Not a player, not online: the game has the two it had.
         self.assertEqual(await self.online(alice, channel), 2)

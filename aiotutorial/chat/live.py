@@ -218,7 +218,11 @@ class ChatFeature:
             answer = {"type": ACK, "channel": member.channel}
         answer.pop("audience", None)
         answer["ref"] = ref
-        member.send_frame(encode(answer).encode("utf-8"))
+        data = encode(answer).encode("utf-8")
+        if ref is None:
+            member.send_frame(data)
+        else:
+            member.send_answer(ref, data)
 
     # --- edits and deletes ----------------------------------------------------------------
 
@@ -253,7 +257,7 @@ class ChatFeature:
         if not await run_transaction(self.hub.engine, change) and ref is not None:
             # The same text again: nothing changed, nothing to announce; the ref is answered.
             ack = {"type": ACK, "channel": member.channel, "ref": ref}
-            member.send_frame(encode(ack).encode("utf-8"))
+            member.send_answer(ref, encode(ack).encode("utf-8"))
 
     # --- typing and reading ---------------------------------------------------------------
 

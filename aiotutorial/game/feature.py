@@ -162,7 +162,7 @@ class GameFeature:
         hub.on_frame("game.spectate", self.on_spectate)
         hub.on_frame("game.rate", self.on_rate)
         hub.on_frame("game.draw", self.on_draw)
-        hub.on_frame("game.sync", self.on_sync)
+        hub.on_frame("game.sync", self.on_sync, visitors=True)
         chat = hub.features.get("chat")
         if not isinstance(chat, ChatFeature):
             raise RuntimeError("the game needs the chat: include aiotutorial.chat.live first")
@@ -273,7 +273,8 @@ class GameFeature:
         raise GameError(NOT_DRAWER, "Choose a word first: the drawing starts then.")
 
     async def on_sync(self, member: Member, frame: dict[str, Any]) -> None:
-        self._throttle(self.syncs, member.user)
+        # Visitors (user "") share one bucket per worker: theirs are kept apart by socket.
+        self._throttle(self.syncs, member.user or member.id)
         await self.stream.resync(member)
 
     # --- the chat ---------------------------------------------------------------------------

@@ -170,6 +170,7 @@ class Hub:
         self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
         self.frame_handlers: dict[str, FrameHandler] = {}
         self.pipelined_frames: set[str] = set()
+        self.visitor_frames: set[str] = set()
         self.streams: list[Stream] = []
         self.features: dict[str, Any] = {}
         self.presence = Presence(self)
@@ -193,16 +194,27 @@ class Hub:
     def on(self, event_type: str, handler: EventHandler) -> None:
         self.handlers[event_type].append(handler)
 
-    def on_frame(self, frame_type: str, handler: FrameHandler, *, pipelined: bool = False) -> None:
+    def on_frame(
+        self,
+        frame_type: str,
+        handler: FrameHandler,
+        *,
+        pipelined: bool = False,
+        visitors: bool = False,
+    ) -> None:
         """``handler`` for the frames of ``frame_type``. Pipelined: a socket's consecutive
         frames of that type are handed over as they arrive, each handler started in their
         order without waiting for the one before (the handler keeps their order itself, as a
-        group commit does); a frame of another type waits until they are all done."""
+        group commit does); a frame of another type waits until they are all done. With
+        ``visitors``, a visitor's socket may send it too (a request to read, that changes
+        nothing); every other frame of a visitor's is refused (``sign_in_required``)."""
         if frame_type in self.frame_handlers:
             raise ValueError(f"two handlers for client frames of type {frame_type!r}")
         self.frame_handlers[frame_type] = handler
         if pipelined:
             self.pipelined_frames.add(frame_type)
+        if visitors:
+            self.visitor_frames.add(frame_type)
 
     def add_stream(self, stream: Stream) -> None:
         if any(s.name == stream.name for s in self.streams):

@@ -119,7 +119,7 @@ class _Frames:
             frame = read_frame(text)
             ref = frame_ref(frame)
             kind = frame["type"]
-            if member.is_visitor:
+            if member.is_visitor and kind not in self.hub.visitor_frames:
                 raise ProtocolError(SIGN_IN_REQUIRED, "Sign in to do that: visitors only read.")
             handler = self.hub.frame_handlers.get(kind)
             if handler is None:

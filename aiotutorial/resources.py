@@ -1,21 +1,37 @@
-"""Traversal: ``/channels/<name>/...`` finds its ``Channel`` in the ``chats`` table.
+"""The resources and who may do what to them: ``Root`` and its ACL, and traversal below
+``/channels``, where ``/channels/<name>/...`` finds its ``Channel`` in the ``chats`` table.
 
-The root's ``__getitem__`` is synchronous, as Pyramid's traverser calls it, and reads the
-database through the greenlet bridge (aiopyramid's asynchronous traversal pattern).
+The channels root's ``__getitem__`` is synchronous, as Pyramid's traverser calls it, and reads
+the database through the greenlet bridge (aiopyramid's asynchronous traversal pattern).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from pyramid.authorization import Allow, Authenticated, Everyone
 from pyramid.request import Request
 
-from . import database as db
 from .aio.helpers import synchronize
 from .chat import channel_name_error
-from .compiled import Prepared
-from .security import Root
+from .db import schema as db
+from .db.compiled import Prepared
 
-__all__ = ["ChannelsRoot", "Channel"]
+__all__ = ["Root", "ChannelsRoot", "Channel"]
+
+
+class Root:
+    """The root resource: who may do what (chatting and playing need a signed-in user)."""
+
+    __acl__ = [
+        (Allow, Everyone, "view"),
+        (Allow, Authenticated, "chat"),
+        (Allow, Authenticated, "play"),
+    ]
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
 
 
 class Channel:
@@ -52,3 +68,7 @@ class ChannelsRoot(Root):
 CHANNEL_NAMED = Prepared(
     sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("name"))
 )
+
+
+def includeme(config: Any) -> None:
+    config.set_root_factory(Root)

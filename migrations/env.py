@@ -11,7 +11,7 @@ from alembic.util import CommandError
 from sqlalchemy import create_engine, exc, pool
 from sqlalchemy.engine import Connection
 
-from aiotutorial.database import metadata
+from aiotutorial.db.schema import metadata
 
 # SQLAlchemy 1.4 cannot reflect expression indexes such as lower(username); autogenerate then
 # leaves them alone, which is what we want, so its warning is noise.

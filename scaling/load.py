@@ -30,8 +30,8 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from aiotutorial import database as db
 from aiotutorial.chat.messages import lock_channel  # noqa: F401 - the statement mirrored below
+from aiotutorial.db import schema as db
 from aiotutorial.game import store
 from aiotutorial.realtime.bus import NOTIFY_CHANNEL, encode
 

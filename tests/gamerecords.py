@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aiotutorial import chat
-from aiotutorial import database as db
+from aiotutorial.db import schema as db
 from aiotutorial.game import records, store
 from aiotutorial.game.rules import GameFinished
 

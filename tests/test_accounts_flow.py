@@ -28,7 +28,7 @@ import aiohttp
 import argon2
 from markupsafe import escape
 
-from aiotutorial.views.accounts import LOGIN_FAILED
+from aiotutorial.accounts.views import LOGIN_FAILED
 
 from .accountclient import (
     CSRF_META,

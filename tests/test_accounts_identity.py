@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from pyramid.config import Configurator
 
-from aiotutorial import database as db
 from aiotutorial.aio import WebsocketMapper
+from aiotutorial.db import schema as db
 from aiotutorial.throttle import SharedThrottle
 
 from .accountclient import FakeClock, csrf_token, new_password, new_username

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiotutorial.views.accounts import LOGIN_FAILED
+from aiotutorial.accounts.views import LOGIN_FAILED
 
 from .accountclient import (
     TOO_MANY,

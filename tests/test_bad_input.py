@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pyramid.session import JSONSerializer
 from webob.cookies import SignedSerializer
 
-from aiotutorial.security import SESSION_COOKIE
+from aiotutorial.accounts import SESSION_COOKIE
 
 from .accountclient import csrf_token, new_password, new_username
 from .chatservers import ChatServersTest

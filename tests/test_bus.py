@@ -15,8 +15,8 @@ from unittest import mock
 import sqlalchemy as sa
 from aiopg.sa import create_engine
 
-from aiotutorial import database as db
 from aiotutorial.db import dsn_from_url
+from aiotutorial.db import schema as db
 from aiotutorial.realtime import Hub, bus, publish
 from aiotutorial.realtime.bus import forget_old_payloads
 

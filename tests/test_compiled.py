@@ -9,9 +9,9 @@ import unittest
 
 import sqlalchemy as sa
 
-from aiotutorial import database as db
-from aiotutorial.compiled import CachingEngine
 from aiotutorial.db import open_engine
+from aiotutorial.db import schema as db
+from aiotutorial.db.compiled import CachingEngine
 
 from .dbtest import prepare_testing_database
 
@@ -88,7 +88,7 @@ class PreparedRowsTests(EngineCase):
     """``rows()``: a prepared SELECT's rows as plain tuples, its cursor closed at once."""
 
     async def test_rows_are_tuples_by_position(self) -> None:
-        from aiotutorial.compiled import Prepared
+        from aiotutorial.db.compiled import Prepared
 
         query = Prepared(
             sa.select(db.chats.c.channel, sa.literal(1).label("one"))
@@ -104,7 +104,7 @@ class PreparedRowsTests(EngineCase):
                 self.assertEqual(len(conn._cursors), 0, "the cursor is closed")
 
     async def test_scalar_of_a_prepared_statement(self) -> None:
-        from aiotutorial.compiled import Prepared
+        from aiotutorial.db.compiled import Prepared
 
         find = Prepared(
             sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("n"))

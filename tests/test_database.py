@@ -9,7 +9,7 @@ from unittest import mock
 import psycopg2
 import sqlalchemy as sa
 
-from aiotutorial import database as db
+from aiotutorial.db import schema as db
 
 from .dbtest import DatabaseTest
 

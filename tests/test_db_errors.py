@@ -21,7 +21,6 @@ from aiopg.sa import create_engine
 from pyramid.config import Configurator
 from pyramid.response import Response
 
-from aiotutorial import database as db
 from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import (
     DatabaseConflict,
@@ -31,6 +30,7 @@ from aiotutorial.db import (
     run_transaction,
     side_effect_free,
 )
+from aiotutorial.db import schema as db
 
 from .dbtest import prepare_testing_database
 

@@ -9,7 +9,7 @@ import json
 
 import sqlalchemy as sa
 
-from aiotutorial import database as db
+from aiotutorial.db import schema as db
 from aiotutorial.game import records
 
 from .gamerecords import JSON, GameRecordsTest

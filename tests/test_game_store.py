@@ -30,8 +30,8 @@ import psycopg2
 import sqlalchemy as sa
 
 from aiotutorial import chat
-from aiotutorial import database as db
 from aiotutorial.db import open_engine
+from aiotutorial.db import schema as db
 from aiotutorial.game import store
 from aiotutorial.game.drawing import compact
 from aiotutorial.game.errors import GameError
@@ -383,8 +383,7 @@ class OwnerTests(unittest.IsolatedAsyncioTestCase):
 
     def owner(self) -> Owner:
         hub = mock.Mock(engine=_Engine(), worker=WORKER)
-        feature = mock.Mock(lease_seconds=3.0)
-        return Owner(hub, feature)
+        return Owner(hub, 3.0)
 
     async def test_a_stale_object_does_not_unregister_a_newer_one(self) -> None:
         owner = self.owner()

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from aiopg.sa import create_engine
 
 from aiotutorial.db import dsn_from_url
+from aiotutorial.db.groupcommit import GroupCommit, Refused
 from aiotutorial.realtime import Hub
 from aiotutorial.realtime.bus import BATCH_TYPE, NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, publish_many
-from aiotutorial.realtime.groupcommit import GroupCommit, Refused
 
 from .dbtest import prepare_testing_database
 from .support import wait_for

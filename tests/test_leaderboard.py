@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aiotutorial import database as db
+from aiotutorial.db import schema as db
 from aiotutorial.game import records, store
 from aiotutorial.game.rules import CHOOSING, DRAWING, FINISHED, Timing
 from aiotutorial.game.settings import Settings

@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from pyramid.config import Configurator
 from pyramid.response import Response
 
-from aiotutorial import database as db
 from aiotutorial.aio import WebsocketMapper
 from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import get_engine
+from aiotutorial.db import schema as db
 
 from .dbtest import AppTest, prepare_testing_database
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
+from ..db import schema as db
 from .messages import iso
 from .protocol import ChannelExists
 

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
-from ..compiled import Prepared
+from ..db import schema as db
+from ..db.compiled import Prepared
 from ..realtime import ProtocolError, publish
 from .mentions import forget_mentions, store_mentions
 from .messages import (

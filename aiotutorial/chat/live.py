@@ -27,10 +27,9 @@ from typing import Any, NamedTuple
 from aiopg.sa import SAConnection
 from pyramid.settings import asbool
 
-from ..db import run_transaction
+from ..db import CONNECTION_ERRORS, run_transaction
+from ..db.groupcommit import MAX_BATCH, GroupCommit, Refused
 from ..realtime import Hub, Member, ProtocolError, add_feature, encode, publish
-from ..realtime.bus import CONNECTION_ERRORS
-from ..realtime.groupcommit import MAX_BATCH, GroupCommit, Refused
 from ..throttle import Throttle
 from .edits import change_message, message_to_change
 from .messages import MESSAGE_REF, insert_messages, message_by_id

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
+from ..db import schema as db
 from .protocol import MENTIONS_PER_MESSAGE
 
 __all__ = ["MENTION", "mentioned_names", "store_mentions", "forget_mentions", "mentions_of"]

@@ -19,9 +19,9 @@ from typing import Any, cast
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
-from ..compiled import Prepared
-from ..dbtypes import RowsConnection
+from ..db import schema as db
+from ..db.compiled import Prepared
+from ..db.types import RowsConnection
 from ..realtime import publish
 from ..realtime.bus import publish_many
 from .mentions import mentions_of, store_mentions

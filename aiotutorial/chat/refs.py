@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
+from ..db import schema as db
 from .protocol import REF_KEPT_SECONDS
 
 __all__ = [

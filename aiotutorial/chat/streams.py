@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..db import CONNECTION_ERRORS
 from ..realtime import Member, Stream, encode
-from ..realtime.bus import CONNECTION_ERRORS
 from .edits import changes_after, latest_change
 from .messages import latest_id, message_by_id, messages_after
 from .protocol import HISTORY_MAX_LIMIT

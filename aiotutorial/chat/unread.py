@@ -23,9 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
-from ..dbtypes import Engine
-from ..realtime.bus import CONNECTION_ERRORS
+from ..db import CONNECTION_ERRORS
+from ..db import schema as db
+from ..db.types import Engine
 from .protocol import READ_FLUSH_SECONDS, UNREAD_WINDOW
 
 __all__ = ["ReadMarkers", "write_markers", "read_marker", "unread_counts"]

@@ -149,7 +149,7 @@ class GameFeature:
         self.turn_max_bytes = int(settings.get("game.turn_max_bytes", store.TURN_MAX_BYTES))
         # A resync re-reads the drawing (from a cache): a page asks after a gap, not in a loop.
         self.syncs = Throttle(1.0, 3)
-        self.owner = Owner(hub, self)
+        self.owner = Owner(hub, self.lease_seconds)
         self.stream = GameStream(hub)
         hub.add_stream(self.stream)
         for event_type in EVENT_TYPES:

@@ -23,17 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..chat.refs import forget_ref
+from ..db import CONNECTION_ERRORS
 from ..realtime import UNAVAILABLE, Hub, online_users
-from ..realtime.bus import CONNECTION_ERRORS
 from . import store
 from .errors import GameError
 from .rules import FINISHED, Effect, Game, Post, Send
-
-if TYPE_CHECKING:
-    from .feature import GameFeature
 
 __all__ = ["Owner", "OwnedGame"]
 
@@ -175,9 +172,9 @@ def _command(state: Game, command: Any, now: float) -> list[Effect]:
 class Owner:
     """The games this worker owns, their leases, and the takeover of orphans."""
 
-    def __init__(self, hub: Hub, feature: GameFeature) -> None:
+    def __init__(self, hub: Hub, lease_seconds: float) -> None:
         self.hub = hub
-        self.feature = feature
+        self.lease_seconds = lease_seconds
         self.games: dict[int, OwnedGame] = {}
         self.rng = random.SystemRandom()
         # Set when the worker shuts down: nothing is claimed or adopted any more.
@@ -232,7 +229,7 @@ class Owner:
                 await self._renew_and_claim()
 
     async def _renew_and_claim(self) -> None:
-        lease = self.feature.lease_seconds
+        lease = self.lease_seconds
         async with self.hub.engine.acquire() as conn:
             kept = await store.renew_leases(conn, self.hub.worker, list(self.games), lease)
             for game, owned in list(self.games.items()):

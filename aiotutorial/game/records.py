@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
+from ..db import schema as db
 
 __all__ = [
     "LEADERBOARD_PAGE_SIZE",

@@ -20,8 +20,10 @@ import psycopg2
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from .. import database as db
 from ..chat import insert_message, release_restricted
+from ..db import database_time
+from ..db import schema as db
+from ..db.clock import NOW
 from ..realtime import NOTIFY_CHANNEL, encode, online_users, publish
 from .drawing import compact, gallery_batches
 from .errors import GAME_RUNNING, GameError
@@ -46,7 +48,6 @@ __all__ = [
     "TURN_MAX_BATCHES",
     "TURN_MAX_BYTES",
     "GameRow",
-    "db_now",
     "start_game",
     "lock_owned",
     "inbox",
@@ -86,13 +87,8 @@ class GameRow:
     published: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def db_now(conn: SAConnection) -> float:
-    """The database's clock, in seconds since the epoch: every process reads the same one."""
-    return float(await conn.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())::float8")))
-
-
 def _now_column() -> Any:
-    return sa.literal_column("extract(epoch FROM clock_timestamp())::float8").label("now")
+    return NOW.label("now")
 
 
 # --- starting -------------------------------------------------------------------------------
@@ -116,7 +112,7 @@ async def start_game(
     if running is not None:
         raise GameError(GAME_RUNNING, "A game is already running in this channel.")
     online = await online_users(conn, channel)
-    now = await db_now(conn)
+    now = await database_time(conn)
     # The partial unique index (one unfinished game per channel) settles a race between two
     # starts: the second one's insert fails and its transaction rolls back.
     try:

@@ -32,8 +32,9 @@ import aiopg
 import psycopg2
 import sqlalchemy as sa
 
-from .. import database as db
-from ..dbtypes import Connection
+from ..db import CONNECTION_ERRORS
+from ..db import schema as db
+from ..db.types import Connection
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -59,9 +60,6 @@ _BATCH_HEAD = '{"type":"' + BATCH_TYPE + '","events":['
 PAYLOAD_RETENTION_SECONDS = 600
 LISTENER_CHECK = 15.0
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
-
-# What a lost or refused database connection raises (as opposed to a bug of ours).
-CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, TimeoutError)
 
 
 def encode(frame: dict[str, Any]) -> str:

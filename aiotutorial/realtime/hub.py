@@ -42,8 +42,9 @@ from typing import Any
 
 from pyramid.registry import Registry
 
-from ..dbtypes import Engine
-from .bus import CONNECTION_ERRORS, Bus, encode, forget_old_payloads
+from ..db import CONNECTION_ERRORS, dsn_from_url, get_engine, open_engine
+from ..db.types import Engine
+from .bus import Bus, encode, forget_old_payloads
 from .member import SEND_QUEUE_FRAMES, Member
 from .presence import Presence
 
@@ -421,8 +422,6 @@ def get_hub(registry: Registry | dict[str, Any]) -> Hub:
 
 
 async def _start_hub(registry: Registry) -> None:
-    from ..db import dsn_from_url, get_engine, open_engine
-
     settings = registry.settings
     # The LISTEN connection needs a session of its own: behind a transaction pooler it must
     # reach PostgreSQL directly (DATABASE_LISTEN_URL or realtime.listen_url).

@@ -20,17 +20,17 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
-from .. import database as db
-from ..db import run_transaction
-from ..dbtypes import Connection
-from .bus import CONNECTION_ERRORS, encode, publish
+from ..db import CONNECTION_ERRORS, run_transaction
+from ..db import schema as db
+from ..db.types import Connection
+from .bus import encode, publish
 
 if TYPE_CHECKING:
-    from .hub import Hub
     from .member import Member
 
 __all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts"]
@@ -42,10 +42,24 @@ PRESENCE_REFRESH = 10.0
 ALL_CHANNELS = "*"
 
 
+class _Hub(Protocol):
+    """What presence uses of the hub that owns it (``realtime.hub.Hub``)."""
+
+    worker: str
+    settings: dict[str, Any]
+    engine: Any
+    delivery_engine: Any
+    members: dict[str, set[Member]]
+
+    def on(
+        self, event_type: str, handler: Callable[[dict[str, Any], str], Awaitable[None] | None]
+    ) -> None: ...
+
+
 class Presence:
     """One worker's presence rows and the lists it sends to its members."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: _Hub) -> None:
         self.hub = hub
         self.refresh_every = float(
             hub.settings.get("realtime.presence_refresh_seconds", PRESENCE_REFRESH)

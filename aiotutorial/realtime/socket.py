@@ -27,8 +27,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-import psycopg2
-
+from ..db import CONNECTION_ERRORS, DatabaseUnavailable
 from ..throttle import Throttle
 from .bus import encode
 from .hub import TRY_AGAIN_LATER, Hub
@@ -51,7 +50,7 @@ log = logging.getLogger(__name__)
 REFUSED_PER_SECOND = 20.0
 REFUSED_BURST = 60
 # The database could not be reached or did not answer: the client may send again.
-_UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, TimeoutError)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, DatabaseUnavailable)
 
 
 def send_error(member: Member, error: ProtocolError) -> None:
@@ -67,8 +66,6 @@ async def serve_channel(
 ) -> None:
     """Run ``ws`` as ``user``'s socket on ``channel`` until it closes (docs/protocol.md);
     ``user`` None: a visitor's, which reads only."""
-    from ..db import DatabaseUnavailable
-
     member = hub.new_member(ws, channel, VISITOR if user is None else user)
     for stream in hub.streams:
         stream.prepare(member, params)
@@ -80,7 +77,7 @@ async def serve_channel(
             for stream in hub.streams:
                 await stream.catch_up(member, params)
                 ready.update(stream.ready_fields(member, params))
-        except (*_UNAVAILABLE, DatabaseUnavailable) as exc:
+        except _UNAVAILABLE as exc:
             # Without its catch-up the socket would have a hole: the client comes back.
             log.info("%s could not join %s: %s", _who(member), channel, exc)
             member.close(TRY_AGAIN_LATER, "database unavailable: reconnect")
@@ -170,8 +167,6 @@ class _Frames:
         """Answer a frame that failed with its error frame. A client that has had too many
         refused is closed (1008) rather than sent error frames faster than it reads them (and
         called slow); once closing, nothing more is said, to it or to the log."""
-        from ..db import DatabaseUnavailable
-
         member = self.member
         if self.closing:
             return
@@ -184,7 +179,7 @@ class _Frames:
             if error.ref is None:
                 error.ref = ref
             send_error(member, error)
-        elif isinstance(error, (*_UNAVAILABLE, DatabaseUnavailable)):
+        elif isinstance(error, _UNAVAILABLE):
             detail = "The server could not store that; send it again."
             send_error(member, ProtocolError(UNAVAILABLE, detail, ref=ref))
         else:

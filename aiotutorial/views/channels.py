@@ -23,12 +23,12 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from .. import chat
+from ..accounts.views import SIGNED_OUT_COOKIE
 from ..aio import WebsocketConnection, WebsocketMapper
 from ..game.store import running_games
 from ..realtime import POLICY_VIOLATION, Hub, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
 from ..throttle import SharedThrottle
-from .accounts import SIGNED_OUT_COOKIE
 
 # Channels a user may create: a burst, refilled over the window (settings: chat.channel_*).
 CHANNEL_ATTEMPTS = 10

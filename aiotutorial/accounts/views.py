@@ -11,7 +11,9 @@ from pyramid.request import Request
 from pyramid.security import forget, remember
 from pyramid.view import view_config
 
-from ..accounts import (
+from ..throttle import SharedThrottle
+from .sessions import revoke_sessions
+from .users import (
     PASSWORD_MAX_BYTES,
     USERNAME_MAX,
     UsernameTaken,
@@ -20,8 +22,6 @@ from ..accounts import (
     password_error,
     username_error,
 )
-from ..security import revoke_sessions
-from ..throttle import SharedThrottle
 
 LOGIN_FAILED = "Wrong username or password."
 # Set by a log-out for the next page to say "you have been signed out" (views.channels).

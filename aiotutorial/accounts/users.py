@@ -9,8 +9,8 @@ import psycopg2
 import sqlalchemy as sa
 from pyramid.request import Request
 
-from . import database as db
-from .security import find_user, hash_password, verify_password
+from ..db import schema as db
+from .passwords import hash_password, verify_password
 
 __all__ = [
     "USERNAME_MIN",
@@ -20,6 +20,7 @@ __all__ = [
     "UsernameTaken",
     "username_error",
     "password_error",
+    "find_user",
     "create_user",
     "authenticate",
 ]
@@ -50,6 +51,14 @@ def password_error(password: str) -> str | None:
     if len(password.encode("utf-8", "surrogatepass")) > PASSWORD_MAX_BYTES:
         return f"A password has at most {PASSWORD_MAX_BYTES} bytes."
     return None
+
+
+async def find_user(request: Request, username: str) -> Any:
+    """The ``users`` row whose name equals ``username`` regardless of case, or None."""
+    result = await request.db.execute(
+        sa.select(db.users).where(sa.func.lower(db.users.c.username) == username.lower())
+    )
+    return await result.first()
 
 
 async def create_user(request: Request, username: str, password: str) -> str:

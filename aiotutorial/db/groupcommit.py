@@ -24,8 +24,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from ..db import run_transaction
-from ..dbtypes import Engine
+from .engine import run_transaction
+from .types import Engine
 
 __all__ = ["GroupCommit", "Refused", "MAX_BATCH"]
 

@@ -25,7 +25,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".views.health")
         config.include(".views.favicon")
         config.include(".realtime")
-        config.include(".chat.live")
+        config.include(".chat")
         config.include(".game")
         config.include(".views.channels")
         config.include(".views.game")

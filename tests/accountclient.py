@@ -39,7 +39,7 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 NEXT_FIELD = re.compile(r'<input type="hidden" name="next" value="([^"]*)">')
 SIGNED_IN = re.compile(r'Signed in as <strong data-testid="username">([^<]+)</strong>')
 LOG_IN_LINK = 'href="/login">Log in</a>'
-# The app's argon2id parameters (aiotutorial/accounts/passwords.py), for users made directly in the DB.
+# The app's argon2id parameters (aiotutorial/accounts/passwords.py), for users made in the DB.
 HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import aiopg
 
-from aiotutorial import chat
 from aiotutorial.db import dsn_from_url
+from aiotutorial.realtime import NOTIFY_CHANNEL
 
 from .chatclient import ChatClient, random_name
 from .chatservers import PRESENCE_DELAY, ChatServersTest
@@ -87,7 +87,7 @@ class FrameTests(ChatServersTest):
         listener = await aiopg.connect(dsn_from_url(self.url))
         self.addAsyncCleanup(listener.close)
         async with listener.cursor() as cursor:
-            await cursor.execute(f'LISTEN "{chat.NOTIFY_CHANNEL}"')
+            await cursor.execute(f'LISTEN "{NOTIFY_CHANNEL}"')
 
         emoji = "😀" * 2000  # 8,000 bytes of UTF-8: too big for NOTIFY, sent by reference
         euro = "€" * 2000  # 6,000 bytes: fits in a notification

@@ -30,9 +30,9 @@ import psycopg2
 from webob.multidict import MultiDict
 
 from aiotutorial import chat
-from aiotutorial.chat.live import ChatFeature
+from aiotutorial.chat import ChatFeature
 from aiotutorial.db import dsn_from_url
-from aiotutorial.realtime import Hub
+from aiotutorial.realtime import NOTIFY_CHANNEL, Hub
 from aiotutorial.views.channels import channel_socket
 
 from .chatclient import ChatSocket
@@ -96,7 +96,7 @@ class ListenerRecoveryTests(ChatServersTest):
         await super().asyncSetUp()
         survivor = await aiopg.connect(dsn_from_url(self.url))
         async with survivor.cursor() as cursor:
-            await cursor.execute(f'LISTEN "{chat.NOTIFY_CHANNEL}"')
+            await cursor.execute(f'LISTEN "{NOTIFY_CHANNEL}"')
         self.survivor_payloads: list[dict[str, Any]] = []
 
         async def read_forever() -> None:

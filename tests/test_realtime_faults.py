@@ -25,7 +25,7 @@ from unittest import mock
 import psycopg2
 
 from aiotutorial import chat
-from aiotutorial.chat.live import ChatFeature
+from aiotutorial.chat import ChatFeature
 from aiotutorial.db import schema as db
 from aiotutorial.realtime import Hub, Member
 from aiotutorial.realtime import member as member_module

@@ -12,23 +12,20 @@ order their transactions commit: a client's last seen id is enough to catch up w
 - ``mentions``: ``@username`` in messages;
 - ``unread``: read markers (written in batches) and the lobby's unread and mention counts;
 - ``streams``: the chat's streams (messages, changes) as realtime members follow them;
-- ``live``: the chat as a client of ``aiotutorial.realtime`` (its streams, frames, tasks).
+- ``feature``: the chat as a client of ``aiotutorial.realtime`` (its streams, frames, tasks);
+- ``api``: what other features may use of the chat (hooks, posting in their transactions).
+
+This package's names are what the pages and the resources use; other features use ``api``.
 """
 
 from __future__ import annotations
 
-from ..realtime import (
-    BAD_FRAME,
-    BAD_JSON,
-    NOTIFY_CHANNEL,
-    NOTIFY_MAX_BYTES,
-    UNAVAILABLE,
-    UNKNOWN_TYPE,
-    ProtocolError,
-    encode,
-)
+from typing import Any
+
+from ..realtime import add_feature
 from .channels import create_channel, list_channels
 from .edits import LATEST_CHANGE, changes_after, latest_change
+from .feature import ChatFeature
 from .mentions import mentioned_names
 from .messages import (
     EVERYONE,
@@ -51,7 +48,6 @@ from .protocol import (
     HISTORY_MAX_LIMIT,
     MESSAGE_MAX_CHARS,
     RATE_BURST,
-    RATE_LIMITED,
     RATE_PER_SECOND,
     TOO_LONG,
     UNREAD_WINDOW,
@@ -68,21 +64,12 @@ __all__ = [
     "HISTORY_MAX_LIMIT",
     "RATE_PER_SECOND",
     "RATE_BURST",
-    "NOTIFY_CHANNEL",
-    "NOTIFY_MAX_BYTES",
-    "BAD_JSON",
-    "BAD_FRAME",
-    "UNKNOWN_TYPE",
     "BAD_CONTENT",
     "EMPTY",
     "TOO_LONG",
-    "RATE_LIMITED",
-    "UNAVAILABLE",
     "ChannelExists",
-    "ProtocolError",
     "channel_name_error",
     "message_content",
-    "encode",
     "message_event",
     "list_channels",
     "create_channel",
@@ -103,4 +90,10 @@ __all__ = [
     "mentioned_names",
     "read_marker",
     "unread_counts",
+    "includeme",
 ]
+
+
+def includeme(config: Any) -> None:
+    """The chat on every worker's realtime hub (its frames, streams and tasks)."""
+    add_feature(config, ChatFeature)

@@ -42,13 +42,11 @@ DELETE = "message.delete"
 CHANGED = "message.changed"
 TYPING = "typing"
 READ = "read"
-ACK = "ack"
 
 # Error codes of ``{"type": "error"}`` frames that are the chat's own (docs/protocol.md).
 BAD_CONTENT = "bad_content"
 EMPTY = "empty"
 TOO_LONG = "too_long"
-RATE_LIMITED = "rate_limited"
 BAD_ID = "bad_id"
 NOT_FOUND = "not_found"
 NOT_YOURS = "not_yours"

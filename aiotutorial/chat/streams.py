@@ -77,6 +77,8 @@ class ChatStream(_PositionedStream):
 
     name = STREAM
     param = "after"
+    params = ("after",)
+    ready_keys = ("last_id",)
 
     async def latest(self, conn: Any, channel: str) -> int:
         return await latest_id(conn, channel)
@@ -88,7 +90,7 @@ class ChatStream(_PositionedStream):
         return [(event["id"], event) for event in events]
 
     def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
-        return {"last_id": member.cursor(STREAM) if params.get("after") is not None else None}
+        return {"last_id": member.cursor(STREAM) if params.get(self.param) is not None else None}
 
     def on_message(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["id"], text)
@@ -119,6 +121,8 @@ class ChangeStream(_PositionedStream):
 
     name = CHANGES
     param = "changes"
+    params = ("changes",)
+    ready_keys = ("changes",)
 
     async def latest(self, conn: Any, channel: str) -> int:
         return await latest_change(conn, channel)

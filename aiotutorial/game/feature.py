@@ -22,9 +22,18 @@ import logging
 from typing import Any
 
 from ..accounts import username_error
-from ..chat.live import ChatFeature, Post
+from ..chat.api import Post, chat_of
 from ..db import run_transaction
-from ..realtime import BAD_FRAME, PRESENCE_CHANGED, Hub, Member, ProtocolError, Stream, encode
+from ..realtime import (
+    BAD_FRAME,
+    PRESENCE_CHANGED,
+    RATE_LIMITED,
+    Hub,
+    Member,
+    ProtocolError,
+    Stream,
+    encode,
+)
 from ..throttle import Throttle
 from . import store
 from .drawing import validate_ops
@@ -63,7 +72,6 @@ EVENT_TYPES = (
     "game.rating",
     "game.draw",
 )
-RATE_LIMITED = "rate_limited"
 EDIT_LOCKED = "edit_locked"
 
 
@@ -163,9 +171,7 @@ class GameFeature:
         hub.on_frame("game.rate", self.on_rate)
         hub.on_frame("game.draw", self.on_draw)
         hub.on_frame("game.sync", self.on_sync, visitors=True)
-        chat = hub.features.get("chat")
-        if not isinstance(chat, ChatFeature):
-            raise RuntimeError("the game needs the chat: include aiotutorial.chat.live first")
+        chat = chat_of(hub)
         chat.intercept(self.take_guesses, self.retarget_guess)
         chat.guard_edits(self.no_edits_while_drawing)
         hub.add_reconnect_hook(self.owner.wake_all)

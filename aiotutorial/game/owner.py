@@ -25,9 +25,9 @@ import logging
 import random
 from typing import Any
 
-from ..chat.refs import forget_ref
+from ..chat.api import forget_ref
 from ..db import CONNECTION_ERRORS
-from ..realtime import UNAVAILABLE, Hub, online_users
+from ..realtime import ACK, UNAVAILABLE, Hub, online_users
 from . import store
 from .errors import GameError
 from .rules import FINISHED, Effect, Game, Post, Send
@@ -149,7 +149,7 @@ def _answered(effects: list[Effect], command: Any, ref: str | None) -> list[Effe
     for post in posted:
         post.ref = ref
     if not posted:
-        effects.append(Send({"type": "ack", "ref": ref}, member=command.member))
+        effects.append(Send({"type": ACK, "ref": ref}, member=command.member))
     return effects
 
 

@@ -20,11 +20,11 @@ import psycopg2
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from ..chat import insert_message, release_restricted
+from ..chat.api import insert_message, release_restricted
 from ..db import database_time
 from ..db import schema as db
 from ..db.clock import NOW
-from ..realtime import NOTIFY_CHANNEL, encode, online_users, publish
+from ..realtime import ACK, ERROR, NOTIFY_CHANNEL, encode, online_users, publish
 from .drawing import compact, gallery_batches
 from .errors import GAME_RUNNING, GameError
 from .rules import (
@@ -179,7 +179,7 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
     for effect in effects:
         if isinstance(effect, Send):
             event = {**effect.frame, "channel": row.channel}
-            if effect.frame["type"] not in ("error", "ack"):  # answers to one socket
+            if effect.frame["type"] not in (ERROR, ACK):  # answers to one socket
                 event["v"] = next(positions)
             if effect.member is not None:
                 event["audience"] = {"member": effect.member}

@@ -5,6 +5,8 @@
 - ``member``: one websocket, its bounded send queue and its cursor in each stream;
 - ``hub``: this worker's members by channel and the registries features fill (event types,
   client frame types, streams, background tasks);
+- ``stream``: ordered, persisted sequences members follow with a cursor, caught up;
+- ``protocol``: the words every feature shares (``error``, ``ack``, ``rate_limited``...);
 - ``presence``: who is connected to which channel, across workers;
 - ``socket``: a channel socket's life (join, catch-up of every stream, frames to handlers).
 
@@ -12,14 +14,17 @@ It knows no feature by name: the chat and the game register with it (``add_featu
 """
 
 from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish
-from .hub import Hub, Stream, add_feature, audience_of, get_hub, includeme
+from .hub import Hub, add_feature, audience_of, get_hub, includeme
 from .member import POLICY_VIOLATION, VISITOR, Member
 from .presence import PRESENCE_CHANGED, online_counts, online_users
 from .protocol import (
+    ACK,
     BAD_FRAME,
     BAD_JSON,
     BAD_REF,
+    ERROR,
     INTERNAL,
+    RATE_LIMITED,
     REF_MAX_CHARS,
     SIGN_IN_REQUIRED,
     UNAVAILABLE,
@@ -29,6 +34,7 @@ from .protocol import (
     read_frame,
 )
 from .socket import send_error, serve_channel
+from .stream import Stream
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -47,6 +53,9 @@ __all__ = [
     "PRESENCE_CHANGED",
     "online_counts",
     "online_users",
+    "ACK",
+    "ERROR",
+    "RATE_LIMITED",
     "BAD_FRAME",
     "BAD_JSON",
     "BAD_REF",

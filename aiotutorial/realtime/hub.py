@@ -47,94 +47,23 @@ from ..db.types import Engine
 from .bus import Bus, encode, forget_old_payloads
 from .member import SEND_QUEUE_FRAMES, Member
 from .presence import Presence
+from .protocol import ACK, ERROR
+from .stream import Stream
 
 __all__ = ["Hub", "Stream", "add_feature", "get_hub", "audience_of"]
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 60.0
+# The ``ready`` frame's own fields (``realtime.socket``); streams add theirs.
+READY_KEYS = ("type", "channel", "user")
 TRY_AGAIN_LATER = 1013
-RECOVERY_CONCURRENCY = 8
 SUPERVISOR_PAUSE = 1.0
 
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None] | None]
 FrameHandler = Callable[[Member, dict[str, Any]], Awaitable[None]]
 _FEATURES = "realtime.features"
 _HUB = "realtime.hub"
-
-
-class Stream:
-    """An ordered sequence of a channel's events, persisted by a feature, that members follow.
-
-    Subclasses name themselves and implement ``catch_up`` (bring a member that just joined up
-    to date, by ``self.replay``) and ``recover`` (after the bus reconnected: send the members
-    of a channel what was committed while notifications were not heard).
-    """
-
-    name = ""
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-
-    def prepare(self, member: Member, params: dict[str, Any]) -> None:
-        """Called when the member is made, before it joins: hold live events if it will
-        catch up (the default) so that none slips between the catch-up and live delivery."""
-        member.hold(self.name)
-
-    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    async def recover(self, channel: str, members: list[Member]) -> None:
-        raise NotImplementedError
-
-    def ready_fields(self, member: Member, params: dict[str, Any]) -> dict[str, Any]:
-        """What this stream adds to the ``ready`` frame."""
-        return {}
-
-    async def replay_all(
-        self,
-        members: list[Member],
-        read: Callable[[Member], Awaitable[tuple[list[tuple[int, bytes]], bool]]],
-    ) -> None:
-        """``replay`` for many members at once, a few at a time, each at its own pace."""
-        room = asyncio.Semaphore(RECOVERY_CONCURRENCY)
-
-        async def one(member: Member) -> None:
-            member.hold(self.name)  # (from now on, if the caller has not already)
-            async with room:
-                await self.replay(member, read)
-
-        results = await asyncio.gather(*(one(m) for m in members), return_exceptions=True)
-        for outcome in results:
-            if isinstance(outcome, BaseException):
-                raise outcome
-
-    async def replay(
-        self,
-        member: Member,
-        read: Callable[[Member], Awaitable[tuple[list[tuple[int, bytes]], bool]]],
-    ) -> None:
-        """Send what ``read`` returns (``(position, frame)`` pairs and whether there is more)
-        until it has caught up with the live events held meanwhile, then go live.
-
-        ``release`` and the test before it run without an await in between: no live event can
-        fall between the last read and live delivery.
-        """
-        try:
-            while not member.dropped:
-                items, more = await read(member)
-                for position, data in items:
-                    await member.send_in_stream(self.name, position, data)
-                if more:
-                    continue
-                if member.release(self.name):
-                    return
-        finally:
-            member.drop_hold(self.name)
-
-    def deliver(self, event: dict[str, Any], position: int, text: str | None = None) -> None:
-        """A live event of this stream to the local members in its audience."""
-        self.hub.deliver(event, text, stream=self.name, position=position)
 
 
 def audience_of(event: dict[str, Any], members: Iterable[Member]) -> list[Member]:
@@ -166,7 +95,13 @@ class Hub:
         self.dsn = dsn
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:80]
-        self.max_frames = int(settings.get("chat.send_queue_frames", SEND_QUEUE_FRAMES))
+        # ``chat.send_queue_frames``: the name it had when only the chat used sockets.
+        self.max_frames = int(
+            settings.get(
+                "realtime.send_queue_frames",
+                settings.get("chat.send_queue_frames", SEND_QUEUE_FRAMES),
+            )
+        )
         self.members: dict[str, set[Member]] = defaultdict(set)
         self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
         self.frame_handlers: dict[str, FrameHandler] = {}
@@ -187,8 +122,8 @@ class Hub:
         self.presence.register()
         # Answers to one socket's frame (refused, or taken with nothing more to say), from
         # whichever process handled what it sent.
-        self.on("error", self._deliver_plain)
-        self.on("ack", self._deliver_plain)
+        self.on(ERROR, self._deliver_plain)
+        self.on(ACK, self._deliver_plain)
 
     # --- registries ---------------------------------------------------------------------
 
@@ -218,9 +153,27 @@ class Hub:
             self.visitor_frames.add(frame_type)
 
     def add_stream(self, stream: Stream) -> None:
-        if any(s.name == stream.name for s in self.streams):
-            raise ValueError(f"two streams named {stream.name!r}")
+        """Follow ``stream`` on every channel socket; its name, its query parameters and its
+        fields of the ``ready`` frame must be its own."""
+        for other in self.streams:
+            if other.name == stream.name:
+                raise ValueError(f"two streams named {stream.name!r}")
+            for kind, mine, theirs in (
+                ("query parameter", stream.params, other.params),
+                ("ready field", stream.ready_keys, other.ready_keys),
+            ):
+                for clash in set(mine) & set(theirs):
+                    raise ValueError(
+                        f"streams {other.name!r} and {stream.name!r} share the {kind} {clash!r}"
+                    )
+        for clash in set(stream.ready_keys) & set(READY_KEYS):
+            raise ValueError(f"stream {stream.name!r} claims the ready field {clash!r}")
         self.streams.append(stream)
+
+    @property
+    def stream_params(self) -> list[str]:
+        """The channel socket's query parameters, as the streams declare them."""
+        return [name for stream in self.streams for name in stream.params]
 
     def add_task(self, factory: Callable[[], Awaitable[None]]) -> None:
         self._task_factories.append(factory)

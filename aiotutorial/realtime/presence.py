@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from ..db import CONNECTION_ERRORS, run_transaction
 from ..db import schema as db
@@ -40,6 +41,25 @@ log = logging.getLogger(__name__)
 PRESENCE_CHANGED = "presence_changed"
 PRESENCE_REFRESH = 10.0
 ALL_CHANNELS = "*"
+
+
+def _reassert() -> Any:
+    """A presence row put back, if its channel still exists: the channel is whatever the
+    presence table's foreign key names (the realtime layer knows channels, not the chat)."""
+    (key,) = db.presence.c.channel.foreign_keys
+    channels = key.column
+    values = sa.select(
+        sa.bindparam("worker"), sa.bindparam("channel"), sa.bindparam("user"), sa.func.now()
+    ).where(sa.exists().where(channels == sa.bindparam("channel")))
+    insert = postgresql.insert(db.presence).from_select(
+        ["worker", "channel", "username", "seen"], values
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["worker", "channel", "username"], set_={"seen": sa.func.now()}
+    )
+
+
+_REASSERT = _reassert()
 
 
 class _Hub(Protocol):
@@ -176,14 +196,7 @@ class Presence:
                     )
                     changed.add(channel)
                 for channel, user in wanted - present:
-                    await conn.execute(
-                        sa.text(
-                            "INSERT INTO presence (worker, channel, username, seen) "
-                            "SELECT :worker, :channel, :user, now() "
-                            "WHERE EXISTS (SELECT 1 FROM chats WHERE channel = :channel) "
-                            "ON CONFLICT (worker, channel, username) DO UPDATE SET seen = now()"
-                        ).bindparams(worker=worker, channel=channel, user=user)
-                    )
+                    await conn.execute(_REASSERT, worker=worker, channel=channel, user=user)
                     changed.add(channel)
                 result = await conn.execute(
                     sa.delete(db.presence)

@@ -1,7 +1,9 @@
-"""What every channel socket shares: refused frames and their codes, and reading a frame.
+"""The protocol words every feature of a channel socket shares: the answers (``error``,
+``ack``), the generic error codes (``rate_limited``, ``unavailable``...), and reading a frame.
 
 A frame the server refuses becomes ``{"type": "error", "error": CODE, "detail": ...}`` and the
-socket stays open. Features add their own codes next to these generic ones.
+socket stays open. A frame taken with nothing else to say is answered ``{"type": "ack"}``.
+Features add their own codes next to these generic ones.
 
 A visitor (a socket without a signed-in user) only reads: every frame it sends is refused with
 ``sign_in_required``.
@@ -17,6 +19,9 @@ import re
 from typing import Any
 
 __all__ = [
+    "ERROR",
+    "ACK",
+    "RATE_LIMITED",
     "BAD_JSON",
     "BAD_FRAME",
     "UNKNOWN_TYPE",
@@ -30,6 +35,11 @@ __all__ = [
     "frame_ref",
 ]
 
+# Frame types of answers to one socket's frame (from whichever process handled it).
+ERROR = "error"
+ACK = "ack"
+
+RATE_LIMITED = "rate_limited"
 BAD_JSON = "bad_json"
 BAD_FRAME = "bad_frame"
 UNKNOWN_TYPE = "unknown_type"
@@ -52,7 +62,7 @@ class ProtocolError(Exception):
         self.ref = ref  # the refused frame's ref, when it had one
 
     def frame(self) -> dict[str, str]:
-        frame = {"type": "error", "error": self.code, "detail": self.detail}
+        frame = {"type": ERROR, "error": self.code, "detail": self.detail}
         if self.ref is not None:
             frame["ref"] = self.ref
         return frame

@@ -76,7 +76,10 @@ async def serve_channel(
             ready: dict[str, Any] = {"type": "ready", "channel": channel, "user": user}
             for stream in hub.streams:
                 await stream.catch_up(member, params)
-                ready.update(stream.ready_fields(member, params))
+                fields = stream.ready_fields(member, params)
+                if not set(fields) <= set(stream.ready_keys):
+                    raise TypeError(f"stream {stream.name!r} adds undeclared ready fields")
+                ready.update(fields)
         except _UNAVAILABLE as exc:
             # Without its catch-up the socket would have a hole: the client comes back.
             log.info("%s could not join %s: %s", _who(member), channel, exc)

@@ -25,8 +25,8 @@ from pyramid.view import view_config
 from .. import chat
 from ..accounts.views import SIGNED_OUT_COOKIE
 from ..aio import WebsocketConnection, WebsocketMapper
-from ..game.store import running_games
-from ..realtime import POLICY_VIOLATION, Hub, get_hub, online_counts, serve_channel
+from ..game import running_games
+from ..realtime import ERROR, POLICY_VIOLATION, Hub, encode, get_hub, online_counts, serve_channel
 from ..resources import Channel, ChannelsRoot
 from ..throttle import SharedThrottle
 
@@ -240,7 +240,7 @@ async def channel_socket(ws: WebsocketConnection) -> None:
     try:
         hub, channel, user, params = _socket_arguments(ws.request)
     except HTTPBadRequest as exc:
-        await ws.send(chat.encode({"type": "error", **exc.json_body}))
+        await ws.send(encode({"type": ERROR, **exc.json_body}))
         await ws.close(POLICY_VIOLATION, "bad parameter")
         return
     # The socket may stay open for hours: the request ends now (its pooled connection goes
@@ -252,12 +252,11 @@ async def channel_socket(ws: WebsocketConnection) -> None:
 def _socket_arguments(request: Request) -> tuple[Hub, str, str | None, dict[str, Any]]:
     """What a channel socket needs from its request: the hub, the channel, the user (None:
     a visitor) and the catch-up parameters (a bad one raises ``bad_parameter``'s 400)."""
-    params = {
-        "after": int_parameter(request, "after", 0),
-        "changes": int_parameter(request, "changes", 0),
-    }
+    hub = get_hub(request.registry)
+    # Each stream says which query parameter it catches up from (the chat: after, changes).
+    params = {name: int_parameter(request, name, 0) for name in hub.stream_params}
     user = request.identity.username if request.identity is not None else None
-    return get_hub(request.registry), request.context.name, user, params
+    return hub, request.context.name, user, params
 
 
 def includeme(config) -> None:

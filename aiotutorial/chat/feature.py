@@ -11,7 +11,7 @@ Other features may look at a message before the chat posts it (``intercept``): i
 message's transaction, a hook can take the message over (the game takes a guess during a turn).
 They may also refuse an edit (``guard_edits``): the game refuses them while a word is drawn.
 
-Messages go through a group commit (``realtime.groupcommit``): the messages of a channel that
+Messages go through a group commit (``db.groupcommit``): the messages of a channel that
 arrive while its last transaction runs (from one socket's burst, or from many sockets) are
 stored together in the next, in the order they came, with one lock of the channel, one insert
 and one notification. A message refused inside it (by a hook) is answered alone.
@@ -29,12 +29,11 @@ from pyramid.settings import asbool
 
 from ..db import CONNECTION_ERRORS, run_transaction
 from ..db.groupcommit import MAX_BATCH, GroupCommit, Refused
-from ..realtime import Hub, Member, ProtocolError, add_feature, encode, publish
+from ..realtime import ACK, RATE_LIMITED, Hub, Member, ProtocolError, encode, publish
 from ..throttle import Throttle
 from .edits import change_message, message_to_change
 from .messages import MESSAGE_REF, insert_messages, message_by_id
 from .protocol import (
-    ACK,
     CHANGED,
     DELETE,
     EDIT,
@@ -42,7 +41,6 @@ from .protocol import (
     EDIT_RATE_PER_SECOND,
     MESSAGE,
     RATE_BURST,
-    RATE_LIMITED,
     RATE_PER_SECOND,
     READ,
     TYPING,
@@ -293,7 +291,3 @@ def _as_claimed(outcome: Outcome) -> Claimed:
     if isinstance(outcome, Claimed):
         return outcome
     return Claimed(outcome["id"] if outcome is not None else None)
-
-
-def includeme(config: Any) -> None:
-    add_feature(config, ChatFeature)

@@ -4,7 +4,7 @@ publishers (the app's own statements, sent by a thin psycopg2 client).
 **Statements.** A chat message is what ``chat.insert_message`` sends, round trip for round
 trip: ``BEGIN``; the channel's row lock (``lock_channel``); the insert ``RETURNING`` the row;
 ``SELECT pg_notify`` with the message frame; ``COMMIT``. A stroke batch is the game's one
-statement (``game.store._APPEND``: update the game's row, insert the batch, ``pg_notify``) in
+statement (``game.strokes.APPEND``: update the game's row, insert the batch, ``pg_notify``) in
 autocommit, as ``append_strokes`` runs it. Both are compiled from the app's SQLAlchemy
 objects, so a change there is measured here. A thin client (not aiopg.sa) sends them so that
 on this 2-core machine the load costs as little CPU as it can: the database is what is
@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql
 
 from aiotutorial.chat.messages import lock_channel  # noqa: F401 - the statement mirrored below
 from aiotutorial.db import schema as db
-from aiotutorial.game import store
+from aiotutorial.game import strokes
 from aiotutorial.realtime.bus import NOTIFY_CHANNEL, encode
 
 from .stats import Histogram
@@ -67,7 +67,7 @@ _INSERT = _sql(
     .returning(*db.messages.c)
 )
 _NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
-_APPEND = _sql(store._APPEND)
+_APPEND = _sql(strokes.APPEND)
 
 
 def _marked(scheduled: float) -> str:
@@ -197,7 +197,6 @@ class _Publisher:
         # A "more" op of 10 points (25 such batches a second is a drawer's pace).
         points = [(n * 7 + k * 13) % 800 for k in range(20)]
         ops = json.dumps([{"op": "more", "c": _marked(scheduled), "p": points}])
-        head = encode({"type": "game.draw", "channel": channel})[:-1] + ',"turn":'
         # The turn's bounds are the app's business, not the bus's: none here.
         cursor.execute(
             _APPEND,
@@ -208,8 +207,7 @@ class _Publisher:
                 "size": len(ops),
                 "max_batches": 2**31 - 1,
                 "max_bytes": 2**31 - 1,
-                "notify": NOTIFY_CHANNEL,
-                "head": head,
+                "head": strokes.stroke_head(channel),
             },
         )
         if cursor.fetchone() is None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from aiotutorial import chat
 from aiotutorial.db import schema as db
 from aiotutorial.game import records, store
-from aiotutorial.game.rules import GameFinished
+from aiotutorial.game.effects import GameFinished
 
 from .dbtest import AppTest
 

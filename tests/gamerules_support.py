@@ -24,19 +24,9 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from aiotutorial.game.effects import Post, ScoreSet, Send, TurnBegan, TurnEnded
 from aiotutorial.game.errors import GameError
-from aiotutorial.game.rules import (
-    CHOOSING,
-    DRAWING,
-    FINISHED,
-    Game,
-    Post,
-    ScoreSet,
-    Send,
-    Timing,
-    TurnBegan,
-    TurnEnded,
-)
+from aiotutorial.game.rules import CHOOSING, DRAWING, FINISHED, Game, Timing
 from aiotutorial.game.settings import Settings
 from aiotutorial.game.words import builtin_words, hint_count, normalize, tokens
 

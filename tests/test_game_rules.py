@@ -14,6 +14,7 @@ import random
 import string
 import unittest
 
+from aiotutorial.game.effects import Post, ScoreSet, Send, TurnBegan, TurnEnded
 from aiotutorial.game.errors import GameError
 from aiotutorial.game.rules import (
     CHOOSING,
@@ -24,11 +25,6 @@ from aiotutorial.game.rules import (
     GUESS_MAX,
     TURN_END,
     Game,
-    Post,
-    ScoreSet,
-    Send,
-    TurnBegan,
-    TurnEnded,
 )
 from aiotutorial.game.scoring import guess_points
 from aiotutorial.game.settings import MAX_PLAYERS, Settings, validate_settings

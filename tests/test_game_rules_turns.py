@@ -9,19 +9,9 @@ import json
 import random
 import unittest
 
+from aiotutorial.game.effects import GameFinished, Post, ScoreSet, TurnBegan, TurnEnded, TurnRated
 from aiotutorial.game.errors import GameError
-from aiotutorial.game.rules import (
-    DRAWING,
-    FINISHED,
-    TURN_END,
-    Game,
-    GameFinished,
-    Post,
-    ScoreSet,
-    TurnBegan,
-    TurnEnded,
-    TurnRated,
-)
+from aiotutorial.game.rules import DRAWING, FINISHED, TURN_END, Game
 
 from .gamerules_support import (
     T0,

@@ -32,12 +32,13 @@ import sqlalchemy as sa
 from aiotutorial import chat
 from aiotutorial.db import open_engine
 from aiotutorial.db import schema as db
-from aiotutorial.game import store
+from aiotutorial.game import ownership, store, strokes
 from aiotutorial.game.drawing import compact
+from aiotutorial.game.effects import TurnEnded
 from aiotutorial.game.errors import GameError
 from aiotutorial.game.feature import STREAM, GameStream
 from aiotutorial.game.owner import OwnedGame, Owner
-from aiotutorial.game.rules import DRAWING, Timing, TurnEnded
+from aiotutorial.game.rules import DRAWING, Timing
 from aiotutorial.game.settings import Settings
 from aiotutorial.realtime import Hub, Member
 
@@ -183,7 +184,7 @@ class StartTests(GameStoreTest):
 class DrawingTests(GameStoreTest):
     async def append(self, user: str, ops: list[Any], **bounds: int) -> Any:
         text = json.dumps(ops, separators=(",", ":"))
-        return await store.append_strokes(self.conn, self.channel, user, text, **bounds)
+        return await strokes.append_strokes(self.conn, self.channel, user, text, **bounds)
 
     async def test_a_turns_drawing_is_bounded(self) -> None:
         row = await self.drawing()
@@ -246,7 +247,7 @@ class DrawingTests(GameStoreTest):
     async def test_the_cache_reads_only_what_it_lacks_and_agrees(self) -> None:
         row = await self.drawing()
         drawer = row.state.drawer
-        cache = store.DrawingCache()
+        cache = strokes.DrawingCache()
         rng = random.Random(5)
         drawn: list[list[Any]] = []
         kinds = ["line", "more", "fill", "undo", "clear"]
@@ -399,9 +400,9 @@ class OwnerTests(unittest.IsolatedAsyncioTestCase):
     async def test_nothing_is_claimed_once_released(self) -> None:
         owner = self.owner()
         with (
-            mock.patch.object(store, "release_leases", mock.AsyncMock()),
-            mock.patch.object(store, "claim_orphan", mock.AsyncMock(return_value=None)) as claim,
-            mock.patch.object(store, "renew_leases", mock.AsyncMock(return_value={})),
+            mock.patch.object(ownership, "release_leases", mock.AsyncMock()),
+            mock.patch.object(ownership, "claim_orphan", mock.AsyncMock()) as claim,
+            mock.patch.object(ownership, "renew_leases", mock.AsyncMock(return_value={})),
         ):
             await owner.release_all()
             await owner.renew_and_claim()
@@ -422,9 +423,9 @@ class OwnerTests(unittest.IsolatedAsyncioTestCase):
             order.append("release")
 
         with (
-            mock.patch.object(store, "claim_orphan", slow_claim),
-            mock.patch.object(store, "release_leases", release),
-            mock.patch.object(store, "renew_leases", mock.AsyncMock(return_value={})),
+            mock.patch.object(ownership, "claim_orphan", slow_claim),
+            mock.patch.object(ownership, "release_leases", release),
+            mock.patch.object(ownership, "renew_leases", mock.AsyncMock(return_value={})),
         ):
             claiming = asyncio.ensure_future(owner.renew_and_claim())
             await asyncio.sleep(0.05)

@@ -35,7 +35,7 @@ from ..realtime import (
     encode,
 )
 from ..throttle import Throttle
-from . import store
+from . import store, strokes
 from .drawing import validate_ops
 from .errors import (
     BAD_CHOICE,
@@ -82,7 +82,7 @@ class GameStream(Stream):
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
-        self.drawings = store.DrawingCache()
+        self.drawings = strokes.DrawingCache()
 
     async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
         await self.replay(member, self._reader({member.id} if member.cursor(STREAM) else set()))
@@ -153,8 +153,8 @@ class GameFeature:
             float(settings.get("game.draw_per_second", 40)),
             int(settings.get("game.draw_burst", 80)),
         )
-        self.turn_max_batches = int(settings.get("game.turn_max_batches", store.TURN_MAX_BATCHES))
-        self.turn_max_bytes = int(settings.get("game.turn_max_bytes", store.TURN_MAX_BYTES))
+        self.turn_max_batches = int(settings.get("game.turn_max_batches", strokes.TURN_MAX_BATCHES))
+        self.turn_max_bytes = int(settings.get("game.turn_max_bytes", strokes.TURN_MAX_BYTES))
         # A resync re-reads the drawing (from a cache): a page asks after a gap, not in a loop.
         self.syncs = Throttle(1.0, 3)
         self.owner = Owner(hub, self.lease_seconds)
@@ -257,7 +257,7 @@ class GameFeature:
         self._throttle(self.strokes, member.user)
         _, text = validate_ops(frame.get("ops"))
         async with self.hub.engine.acquire() as conn:
-            stored = await store.append_strokes(
+            stored = await strokes.append_strokes(
                 conn,
                 member.channel,
                 member.user,

@@ -28,9 +28,10 @@ from typing import Any
 from ..chat.api import forget_ref
 from ..db import CONNECTION_ERRORS
 from ..realtime import ACK, UNAVAILABLE, Hub, online_users
-from . import store
+from . import ownership, store
+from .effects import Effect, Post, Send
 from .errors import GameError
-from .rules import FINISHED, Effect, Game, Post, Send
+from .rules import FINISHED, Game
 
 __all__ = ["Owner", "OwnedGame"]
 
@@ -231,13 +232,13 @@ class Owner:
     async def _renew_and_claim(self) -> None:
         lease = self.lease_seconds
         async with self.hub.engine.acquire() as conn:
-            kept = await store.renew_leases(conn, self.hub.worker, list(self.games), lease)
+            kept = await ownership.renew_leases(conn, self.hub.worker, list(self.games), lease)
             for game, owned in list(self.games.items()):
                 if kept.get(game) != owned.epoch:
                     log.info("lost the lease of game %s", game)
                     owned.forget()
             while not self.stopping:
-                claimed = await store.claim_orphan(conn, self.hub.worker, lease)
+                claimed = await ownership.claim_orphan(conn, self.hub.worker, lease)
                 if claimed is None:
                     return
                 log.info(
@@ -258,6 +259,6 @@ class Owner:
                 owned.forget()
             try:
                 async with self.hub.engine.acquire() as conn:
-                    await store.release_leases(conn, self.hub.worker)
+                    await ownership.release_leases(conn, self.hub.worker)
             except CONNECTION_ERRORS as exc:
                 log.warning("could not release game leases: %s", exc)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .effects import Effect, GameFinished, Post, ScoreSet, Send, TurnBegan, TurnEnded, TurnRated
 from .errors import (
     BAD_CHOICE,
     BAD_KICK,
@@ -63,14 +64,6 @@ __all__ = [
     "GUESS_MAX",
     "KICK_VOTE_SECONDS",
     "Timing",
-    "Send",
-    "Post",
-    "ScoreSet",
-    "TurnBegan",
-    "TurnEnded",
-    "TurnRated",
-    "GameFinished",
-    "Effect",
     "Game",
 ]
 
@@ -117,69 +110,6 @@ class Timing:
     drawer_gone: float = 10.0
     player_gone: float = 60.0
     alone: float = 60.0
-
-
-# --- effects ------------------------------------------------------------------------------
-
-
-@dataclass
-class Send:
-    """A frame to the channel: everyone, ``users``, or the socket ``member``."""
-
-    frame: dict[str, Any]
-    users: list[str] | None = None
-    member: str | None = None
-
-
-@dataclass
-class Post:
-    """A chat message to store and deliver; with ``readers``, only they read it until the
-    turn ends (``TurnEnded`` releases it)."""
-
-    user: str
-    content: str
-    readers: list[str] | None = None
-    # The client's ref of the chat frame it answers (set by the owner, not the rules).
-    ref: str | None = None
-
-
-@dataclass
-class ScoreSet:
-    """``user``'s running total for the game is now ``total``."""
-
-    user: str
-    total: int
-
-
-@dataclass
-class TurnBegan:
-    number: int
-    round: int
-    drawer: str
-
-
-@dataclass
-class TurnEnded:
-    word: str | None
-    # False for a kicked drawer's turn: its drawing is not kept for the gallery.
-    shown: bool = True
-
-
-@dataclass
-class TurnRated:
-    """The current (or just ended) turn's drawing now has these ratings."""
-
-    likes: int
-    dislikes: int
-
-
-@dataclass
-class GameFinished:
-    standings: list[tuple[str, int]]  # best first, kicked players left out
-    winners: list[str]
-
-
-Effect = Send | Post | ScoreSet | TurnBegan | TurnEnded | TurnRated | GameFinished
 
 
 # --- the game -------------------------------------------------------------------------------

@@ -10,9 +10,7 @@ process has taken over, with a higher epoch) finds no row and writes nothing.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,29 +22,16 @@ from ..chat.api import insert_message, release_restricted
 from ..db import database_time
 from ..db import schema as db
 from ..db.clock import NOW
-from ..realtime import ACK, ERROR, NOTIFY_CHANNEL, encode, online_users, publish
-from .drawing import compact, gallery_batches
+from ..realtime import ACK, ERROR, online_users, publish
+from .effects import Effect, GameFinished, Post, ScoreSet, Send, TurnBegan, TurnEnded, TurnRated
 from .errors import GAME_RUNNING, GameError
-from .rules import (
-    CHOOSING,
-    DRAWING,
-    FINISHED,
-    Game,
-    GameFinished,
-    Post,
-    ScoreSet,
-    Send,
-    Timing,
-    TurnBegan,
-    TurnEnded,
-    TurnRated,
-)
+from .ownership import lease_until
+from .rules import CHOOSING, DRAWING, FINISHED, Game, Timing
 from .settings import Settings
+from .strokes import DrawingCache, keep_drawing
 
 __all__ = [
     "INBOX_EVENT",
-    "TURN_MAX_BATCHES",
-    "TURN_MAX_BYTES",
     "GameRow",
     "start_game",
     "lock_owned",
@@ -55,23 +40,13 @@ __all__ = [
     "enqueue",
     "judging_game",
     "retarget",
-    "DrawingCache",
-    "append_strokes",
     "current",
     "snapshot",
     "last_finished",
-    "claim_orphan",
-    "renew_leases",
-    "release_leases",
     "running_games",
 ]
 
 INBOX_EVENT = "game.inbox"
-# A turn's drawing is bounded, whatever the drawer's sockets, workers and servers: 25 batches a
-# second for the longest turn (240 s), and a megabyte of operations (a drawing that fills the
-# board with fine strokes for four minutes is about a third of it).
-TURN_MAX_BATCHES = 6000
-TURN_MAX_BYTES = 1_000_000
 
 
 @dataclass
@@ -128,7 +103,7 @@ async def start_game(
             channel=channel,
             owner=worker,
             epoch=1,
-            lease_until=sa.func.clock_timestamp() + sa.text(f"interval '{lease_seconds} seconds'"),
+            lease_until=lease_until(lease_seconds),
             phase=state.phase,
             version=0,
             players=len(state.order),
@@ -169,89 +144,21 @@ async def inbox(conn: SAConnection, game: int) -> list[Any]:
     return await result.fetchall()
 
 
-async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
+async def save(conn: SAConnection, row: GameRow, effects: list[Effect]) -> None:
     """Apply ``effects`` (rows and events) and store the state, in the caller's transaction."""
     gs = db.game_state
     state = row.state
-    sends = [effect for effect in effects if isinstance(effect, Send)]
-    positions = iter(await _positions(conn, len(sends)))
-    finished = False
+    sends = sum(1 for effect in effects if isinstance(effect, Send))
+    positions = iter(await _positions(conn, sends))
     for effect in effects:
-        if isinstance(effect, Send):
-            event = {**effect.frame, "channel": row.channel}
-            if effect.frame["type"] not in (ERROR, ACK):  # answers to one socket
-                event["v"] = next(positions)
-            if effect.member is not None:
-                event["audience"] = {"member": effect.member}
-            elif effect.users is not None:
-                event["audience"] = {"users": list(effect.users)}
-            await publish(conn, event)
-            row.published.append(event)
-        elif isinstance(effect, Post):
-            await insert_message(
-                conn,
-                row.channel,
-                effect.user,
-                effect.content,
-                readers=effect.readers,
-                ref=effect.ref,
-            )
-        elif isinstance(effect, ScoreSet):
-            await conn.execute(
-                sa.text(
-                    'INSERT INTO scores (game, "user", points) VALUES (:game, :user, :points) '
-                    'ON CONFLICT (game, "user") DO UPDATE SET points = EXCLUDED.points'
-                ).bindparams(game=row.game, user=effect.user, points=effect.total)
-            )
-        elif isinstance(effect, TurnBegan):
-            row.turn = await conn.scalar(
-                db.game_turns.insert()
-                .values(
-                    game=row.game,
-                    channel=row.channel,
-                    number=effect.number,
-                    round=effect.round,
-                    drawer=effect.drawer,
-                    started=sa.func.clock_timestamp(),
-                )
-                .returning(db.game_turns.c.id)
-            )
-            await conn.execute(
-                gs.update()
-                .where(gs.c.game == row.game)
-                .values(turn=row.turn, strokes=0, stroke_bytes=0)
-            )
-        elif isinstance(effect, TurnEnded):
-            if row.turn is not None:
-                await _keep_drawing(conn, row.turn, effect)
-            await release_restricted(conn, row.channel)
-        elif isinstance(effect, TurnRated):
-            if row.turn is not None:
-                await conn.execute(
-                    db.game_turns.update()
-                    .where(db.game_turns.c.id == row.turn)
-                    .values(likes=effect.likes, dislikes=effect.dislikes)
-                )
-        elif isinstance(effect, GameFinished):
-            finished = True
-            await conn.execute(
-                db.games.update()
-                .where(db.games.c.id == row.game)
-                .values(finished=sa.func.clock_timestamp())
-            )
-            await conn.execute(
-                db.game_results.insert().values(
-                    game=row.game, winners=list(effect.winners), kicked=list(state.kicked)
-                )
-            )
-            await _add_to_leaderboards(conn, row.channel, effect)
+        await _APPLY[type(effect)](conn, row, effect, positions)
     if row.inbox_read:
         # Exactly what was read: a command committed after the read (READ COMMITTED) stays
         # for the next step, even with an id below one that was read.
         await conn.execute(
             db.game_inbox.delete().where(db.game_inbox.c.id == sa.any_(sa.literal(row.inbox_read)))
         )
-    if finished or state.phase == FINISHED:
+    if state.phase == FINISHED:
         await conn.execute(db.game_inbox.delete().where(db.game_inbox.c.game == row.game))
         await conn.execute(gs.delete().where(gs.c.game == row.game))
         return
@@ -266,31 +173,104 @@ async def save(conn: SAConnection, row: GameRow, effects: list[Any]) -> None:
     await conn.execute(gs.update().where(gs.c.game == row.game).values(**values))
 
 
-async def _keep_drawing(conn: SAConnection, turn: int, ended: TurnEnded) -> None:
-    """The turn's end: its word (for the gallery, unless it is not shown: a kicked drawer's)
-    and its drawing compacted into its row; its strokes go."""
-    drawing = None
-    if ended.shown and ended.word is not None:
-        result = await conn.execute(
-            sa.text(
-                "SELECT ops::text FROM game_strokes WHERE turn = :turn ORDER BY seq"
-            ).bindparams(turn=turn)
-        )
-        texts = [row[0] for row in await result.fetchall()]
-        # Up to a megabyte of JSON: decoded and compacted off the event loop.
-        drawing = await asyncio.get_running_loop().run_in_executor(None, _compacted_text, texts)
-    await conn.execute(
-        sa.text(
-            "UPDATE game_turns SET ended = clock_timestamp(), word = :word, "
-            "drawing = CAST(:drawing AS jsonb) WHERE id = :turn"
-        ).bindparams(word=ended.word if ended.shown else None, drawing=drawing, turn=turn)
+# How each effect of the rules reaches the database and the bus: ``(conn, row, effect,
+# positions)``, ``positions`` handing out the game stream's positions for the step's frames.
+Positions = Iterator[int]
+
+
+async def _send(conn: SAConnection, row: GameRow, effect: Send, positions: Positions) -> None:
+    event = {**effect.frame, "channel": row.channel}
+    if effect.frame["type"] not in (ERROR, ACK):  # answers to one socket
+        event["v"] = next(positions)
+    if effect.member is not None:
+        event["audience"] = {"member": effect.member}
+    elif effect.users is not None:
+        event["audience"] = {"users": list(effect.users)}
+    await publish(conn, event)
+    row.published.append(event)
+
+
+async def _post(conn: SAConnection, row: GameRow, effect: Post, positions: Positions) -> None:
+    await insert_message(
+        conn, row.channel, effect.user, effect.content, readers=effect.readers, ref=effect.ref
     )
-    await conn.execute(db.game_strokes.delete().where(db.game_strokes.c.turn == turn))
 
 
-def _compacted_text(texts: list[str]) -> str:
-    batches = [json.loads(text) for text in texts]
-    return json.dumps(gallery_batches(batches), separators=(",", ":"))
+_SET_SCORE = sa.text(
+    'INSERT INTO scores (game, "user", points) VALUES (:game, :user, :points) '
+    'ON CONFLICT (game, "user") DO UPDATE SET points = EXCLUDED.points'
+)
+
+
+async def _score(conn: SAConnection, row: GameRow, effect: ScoreSet, positions: Positions) -> None:
+    await conn.execute(_SET_SCORE.bindparams(game=row.game, user=effect.user, points=effect.total))
+
+
+async def _turn_began(
+    conn: SAConnection, row: GameRow, effect: TurnBegan, positions: Positions
+) -> None:
+    row.turn = await conn.scalar(
+        db.game_turns.insert()
+        .values(
+            game=row.game,
+            channel=row.channel,
+            number=effect.number,
+            round=effect.round,
+            drawer=effect.drawer,
+            started=sa.func.clock_timestamp(),
+        )
+        .returning(db.game_turns.c.id)
+    )
+    gs = db.game_state
+    await conn.execute(
+        gs.update().where(gs.c.game == row.game).values(turn=row.turn, strokes=0, stroke_bytes=0)
+    )
+
+
+async def _turn_ended(
+    conn: SAConnection, row: GameRow, effect: TurnEnded, positions: Positions
+) -> None:
+    if row.turn is not None:
+        await keep_drawing(conn, row.turn, effect)
+    await release_restricted(conn, row.channel)
+
+
+async def _turn_rated(
+    conn: SAConnection, row: GameRow, effect: TurnRated, positions: Positions
+) -> None:
+    if row.turn is not None:
+        await conn.execute(
+            db.game_turns.update()
+            .where(db.game_turns.c.id == row.turn)
+            .values(likes=effect.likes, dislikes=effect.dislikes)
+        )
+
+
+async def _game_finished(
+    conn: SAConnection, row: GameRow, effect: GameFinished, positions: Positions
+) -> None:
+    await conn.execute(
+        db.games.update()
+        .where(db.games.c.id == row.game)
+        .values(finished=sa.func.clock_timestamp())
+    )
+    await conn.execute(
+        db.game_results.insert().values(
+            game=row.game, winners=list(effect.winners), kicked=list(row.state.kicked)
+        )
+    )
+    await _add_to_leaderboards(conn, row.channel, effect)
+
+
+_APPLY: dict[type, Callable[[SAConnection, GameRow, Any, Positions], Awaitable[None]]] = {
+    Send: _send,
+    Post: _post,
+    ScoreSet: _score,
+    TurnBegan: _turn_began,
+    TurnEnded: _turn_ended,
+    TurnRated: _turn_rated,
+    GameFinished: _game_finished,
+}
 
 
 async def _positions(conn: SAConnection, count: int) -> list[int]:
@@ -384,88 +364,6 @@ async def current(conn: SAConnection, channel: str) -> Any:
     return await result.first()
 
 
-_APPEND = sa.text(
-    """
-    WITH batch AS (
-        UPDATE game_state SET strokes = strokes + 1, stroke_bytes = stroke_bytes + :size,
-            version = nextval('game_events')
-        WHERE channel = :channel AND phase = 'drawing' AND drawer = :user
-            AND strokes < :max_batches AND stroke_bytes + :size <= :max_bytes
-        RETURNING turn, strokes, version
-    ), stored AS (
-        INSERT INTO game_strokes (turn, seq, ops)
-        SELECT turn, strokes, CAST(:ops AS jsonb) FROM batch
-    )
-    SELECT turn, strokes, version, pg_notify(:notify,
-        :head || turn || ',"seq":' || strokes || ',"v":' || version || ',"ops":' || :ops || '}')
-    FROM batch
-    """
-)
-
-
-async def append_strokes(
-    conn: SAConnection,
-    channel: str,
-    user: str,
-    ops_text: str,
-    *,
-    max_batches: int = TURN_MAX_BATCHES,
-    max_bytes: int = TURN_MAX_BYTES,
-) -> tuple[int, int, int] | None:
-    """Store a batch of the current turn's drawing and relay it, in one statement (one round
-    trip, one commit); ``(turn, seq, version)``, or None if ``user`` is not drawing now or
-    the turn's drawing is full (``max_batches`` batches, ``max_bytes`` bytes of them)."""
-    head = encode({"type": "game.draw", "channel": channel})[:-1] + ',"turn":'
-    result = await conn.execute(
-        _APPEND.bindparams(
-            channel=channel,
-            user=user,
-            ops=ops_text,
-            size=len(ops_text),
-            max_batches=max_batches,
-            max_bytes=max_bytes,
-            notify=NOTIFY_CHANNEL,
-            head=head,
-        )
-    )
-    found = await result.first()
-    return (found.turn, found.strokes, found.version) if found is not None else None
-
-
-class DrawingCache:
-    """The drawings of the turns being played, compacted, as this worker last read them: a
-    snapshot (a socket joining, ``game.sync``) reads only the batches after what it holds,
-    instead of the whole turn again. ``compact`` of a compacted prefix and the rest is the
-    compaction of the whole, since ``undo`` and ``clear`` only ever take shapes away."""
-
-    def __init__(self, turns: int = 64) -> None:
-        self.turns = turns
-        self._drawings: OrderedDict[int, tuple[int, list[Any]]] = OrderedDict()
-
-    async def drawing(self, conn: SAConnection, turn: int, seq: int) -> list[Any]:
-        """Turn ``turn``'s drawing up to batch ``seq``, compacted."""
-        held_seq, held = self._drawings.get(turn, (0, []))
-        if held_seq > seq:  # another worker's newer read was cached: read from the start
-            held_seq, held = 0, []
-        if held_seq < seq:
-            rows = await conn.execute(
-                sa.select(db.game_strokes.c.ops)
-                .where(
-                    (db.game_strokes.c.turn == turn)
-                    & (db.game_strokes.c.seq > held_seq)
-                    & (db.game_strokes.c.seq <= seq)
-                )
-                .order_by(db.game_strokes.c.seq)
-            )
-            held = compact([held, *(row.ops for row in await rows.fetchall())])
-            held_seq = seq
-        self._drawings[turn] = (held_seq, held)
-        self._drawings.move_to_end(turn)
-        while len(self._drawings) > self.turns:
-            self._drawings.popitem(last=False)
-        return list(held)
-
-
 async def snapshot(
     conn: SAConnection, channel: str, user: str | None, drawings: DrawingCache | None = None
 ) -> tuple[dict, int] | None:
@@ -525,60 +423,6 @@ async def last_finished(conn: SAConnection, channel: str) -> dict[str, Any] | No
         "scores": scores,
         "winners": winners,
     }
-
-
-# --- ownership ------------------------------------------------------------------------------
-
-
-def _lease(seconds: float) -> Any:
-    return sa.func.clock_timestamp() + sa.text(f"interval '{float(seconds)} seconds'")
-
-
-async def claim_orphan(conn: SAConnection, worker: str, lease_seconds: float) -> Any:
-    """Take over one game whose owner's lease has run out (the epoch goes up, fencing the old
-    owner out); ``(game, epoch, channel)`` or None."""
-    gs = db.game_state
-    orphan = (
-        sa.select(gs.c.game)
-        .where(gs.c.lease_until < sa.func.clock_timestamp())
-        .order_by(gs.c.lease_until)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    result = await conn.execute(
-        gs.update()
-        .where(gs.c.game == orphan)
-        .values(owner=worker, epoch=gs.c.epoch + 1, lease_until=_lease(lease_seconds))
-        .returning(gs.c.game, gs.c.epoch, gs.c.channel)
-    )
-    return await result.first()
-
-
-async def renew_leases(
-    conn: SAConnection, worker: str, games: list[int], lease_seconds: float
-) -> dict[int, int]:
-    """Extend this worker's leases; the games it still owns, with their epochs."""
-    if not games:
-        return {}
-    gs = db.game_state
-    result = await conn.execute(
-        gs.update()
-        .where((gs.c.owner == worker) & gs.c.game.in_(games))
-        .values(lease_until=_lease(lease_seconds))
-        .returning(gs.c.game, gs.c.epoch)
-    )
-    return {row.game: row.epoch for row in await result.fetchall()}
-
-
-async def release_leases(conn: SAConnection, worker: str) -> None:
-    """On shutdown: this worker's games may be taken over at once."""
-    gs = db.game_state
-    await conn.execute(
-        gs.update()
-        .where(gs.c.owner == worker)
-        .values(lease_until=sa.func.clock_timestamp() - sa.text("interval '1 second'"))
-    )
 
 
 async def running_games(conn: SAConnection) -> dict[str, int]:

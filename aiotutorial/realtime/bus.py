@@ -45,6 +45,8 @@ __all__ = [
     "encode",
     "publish",
     "publish_many",
+    "notify_sql",
+    "event_head",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,20 @@ async def _notify_batch(conn: Connection, texts: list[str]) -> None:
         await _notify(conn, texts[0])
     elif texts:
         await _notify(conn, _BATCH_HEAD + ",".join(texts) + "]}")
+
+
+def notify_sql(payload: str) -> str:
+    """SQL that announces ``payload`` (an SQL expression: the event's JSON text) on the bus,
+    for a statement that stores and announces at once (the game's strokes); delivered when
+    its transaction commits, as ``publish``'s events are. The caller keeps it under
+    ``NOTIFY_MAX_BYTES``."""
+    return f"pg_notify('{NOTIFY_CHANNEL}', {payload})"
+
+
+def event_head(fields: dict[str, Any], next_key: str) -> str:
+    """The JSON text of an event of ``fields``, left open after ``"next_key":`` for SQL to
+    write the rest: ``{"type":"game.draw","channel":"c","turn":``."""
+    return encode(fields)[:-1] + f',"{next_key}":'
 
 
 async def _notify(conn: Connection, payload: str) -> None:

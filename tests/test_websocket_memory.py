@@ -264,12 +264,14 @@ class ChannelSocketTests(unittest.IsolatedAsyncioTestCase):
             served.append(args)
             ws.finish_request.assert_awaited_once()  # ended before serving, not after
 
+        # The hub says which parameters its streams read (the chat's: after, changes).
+        hub = SimpleNamespace(stream_params=["after", "changes"])
         with (
             mock.patch.object(channels, "serve_channel", serve_channel),
-            mock.patch.object(channels, "get_hub", return_value="hub"),
+            mock.patch.object(channels, "get_hub", return_value=hub),
         ):
             await channels.channel_socket(ws)
-        self.assertEqual(served, [("hub", ws, "lobby", "alice", {"after": 5, "changes": None})])
+        self.assertEqual(served, [(hub, ws, "lobby", "alice", {"after": 5, "changes": None})])
 
 
 class PrebuiltFrameTests(unittest.TestCase):
@@ -296,7 +298,7 @@ class PrebuiltFrameTests(unittest.TestCase):
         return b"".join(written)
 
     def test_frames_of_every_length_class_match_aiohttps(self) -> None:
-        from aiotutorial.aio.websocket import _text_frame
+        from aiotutorial.aio.websocket.fastwrite import text_frame as _text_frame
 
         for size in (0, 1, 125, 126, 127, 65535, 65536, 70000):
             with self.subTest(size=size):
@@ -304,7 +306,7 @@ class PrebuiltFrameTests(unittest.TestCase):
                 self.assertEqual(_text_frame(payload), self.aiohttp_frame(payload))
 
     def test_the_same_payload_object_reuses_its_frame(self) -> None:
-        from aiotutorial.aio.websocket import _text_frame
+        from aiotutorial.aio.websocket.fastwrite import text_frame as _text_frame
 
         payload = b'{"type":"message"}'
         first = _text_frame(payload)

@@ -113,10 +113,10 @@ class PreviousMessageTest(DatabaseTest):
 
         sent: list[dict] = []
 
-        async def publish(conn, event, ref=None):
-            sent.append(event)
+        async def publish_many(conn, events):
+            sent.extend(event for event, _ in events)
 
-        with mock.patch.object(messages, "publish", publish):
+        with mock.patch.object(messages, "publish_many", publish_many):
             for content, readers in posts:
                 await messages.insert_message(self.conn, LOBBY, ALICE, content, readers=readers)
         return [(event["id"], event["prev"]) for event in sent]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
@@ -22,11 +22,10 @@ from aiopg.sa import SAConnection
 from ..db import schema as db
 from ..db.compiled import Prepared
 from ..db.types import RowsConnection
-from ..realtime import publish
 from ..realtime.bus import publish_many
 from .mentions import mentions_of, store_mentions
 from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
-from .refs import attach_ref, attach_refs
+from .refs import attach_refs
 
 __all__ = [
     "EVERYONE",
@@ -40,6 +39,7 @@ __all__ = [
     "post_message",
     "insert_message",
     "insert_messages",
+    "NewMessage",
     "release_restricted",
     "messages_page",
     "page_statement",
@@ -195,67 +195,68 @@ async def insert_message(
     the message is attached to it, and the author's sockets get it with that ``ref``: the
     answer to their frame.
     """
-    await lock_channel(conn, channel)
-    result = await conn.execute(
-        db.messages.insert()
-        .values(channel=channel, user=user, content=content, time=sa.func.clock_timestamp())
-        .returning(*db.messages.c, previous_public(channel).label("prev"))
-    )
-    row = await result.first()
-    event = message_event(row)
-    if "@" in content:
-        mentioned = await store_mentions(conn, event["id"], channel, user, content)
-        if mentioned:
-            event["mentions"] = mentioned
-    announced, by_ref = _announcement(event, row.prev or 0, ref)
-    if ref is not None:
-        await attach_ref(conn, user, ref, event["id"])
-    if readers is not None:
-        allowed = sorted(set(readers))
-        await conn.execute(
-            db.restricted_messages.insert().values(
-                message=event["id"], channel=channel, readers=allowed
-            )
-        )
-        announced["audience"] = {"users": allowed}
-        # Its readers are told it is theirs alone for now (the rest read it once released).
-        announced["restricted"] = True
-    await publish(conn, announced, ref=by_ref)
+    (event,) = await insert_messages(conn, channel, [NewMessage(user, content, ref, readers)])
     return event
 
 
+class NewMessage(NamedTuple):
+    """A message to insert: its author and text, the client's ``ref`` of it (answered with
+    it), and the only users who may read it for now (None: everyone)."""
+
+    user: str
+    content: str
+    ref: str | None = None
+    readers: Iterable[str] | None = None
+
+
 async def insert_messages(
-    conn: SAConnection, channel: str, posts: Sequence[tuple[str, str, str | None]]
+    conn: SAConnection, channel: str, posts: Sequence[NewMessage | tuple[str, str, str | None]]
 ) -> list[dict[str, Any]]:
-    """``insert_message`` for each ``(user, content, ref)`` of ``posts``, in that order (their
-    ids grow in it), in one statement and one notification: a group commit's messages."""
+    """Insert ``posts`` in this order (their ids grow in it), in one statement, and announce
+    them in as few notifications as fit: a group commit's messages, or one message.
+
+    The channel's row is locked first, so ids are handed out in commit order; each message's
+    ``prev`` is the one before it that everyone may read (a restricted message is skipped)."""
+    news = [NewMessage(*post) for post in posts]
     await lock_channel(conn, channel)
     now = sa.func.clock_timestamp()  # evaluated for each row: times grow with ids
     result = await conn.execute(
         db.messages.insert()
-        .values([{"channel": channel, "user": u, "content": c, "time": now} for u, c, _ in posts])
+        .values(
+            [{"channel": channel, "user": n.user, "content": n.content, "time": now} for n in news]
+        )
         .returning(*db.messages.c, previous_public(channel).label("prev"))
     )
     rows = sorted(await result.fetchall(), key=lambda row: row.id)
     # Every row of one statement sees the channel as it was before it: the first one's
-    # previous message is the statement's; each next one's is the one before it.
+    # previous message is the statement's; each next one's is the last public one before it.
     previous = rows[0].prev or 0
-    events, announcements, attached = [], [], []
-    for (user, content, ref), row in zip(posts, rows, strict=True):
-        if (row.user, row.content) != (user, content):
+    events, announcements, attached, restricted = [], [], [], []
+    for new, row in zip(news, rows, strict=True):
+        if (row.user, row.content) != (new.user, new.content):
             raise RuntimeError(f"{channel}: the inserted rows are not in the order given")
         event = message_event(row)
-        if "@" in content:
-            mentioned = await store_mentions(conn, event["id"], channel, user, content)
+        if "@" in new.content:
+            mentioned = await store_mentions(conn, event["id"], channel, new.user, new.content)
             if mentioned:
                 event["mentions"] = mentioned
-        announcements.append(_announcement(event, previous, ref))
-        if ref is not None:
-            attached.append((user, ref, event["id"]))
-        previous = event["id"]
+        announced, by_ref = _announcement(event, previous, new.ref)
+        if new.ref is not None:
+            attached.append((new.user, new.ref, event["id"]))
+        if new.readers is None:
+            previous = event["id"]
+        else:
+            allowed = sorted(set(new.readers))
+            restricted.append({"message": event["id"], "channel": channel, "readers": allowed})
+            announced["audience"] = {"users": allowed}
+            # Its readers are told it is theirs alone for now (the rest read it once released).
+            announced["restricted"] = True
+        announcements.append((announced, by_ref))
         events.append(event)
     if attached:
         await attach_refs(conn, attached)
+    if restricted:
+        await conn.execute(db.restricted_messages.insert().values(restricted))
     await publish_many(conn, announcements)
     return events
 

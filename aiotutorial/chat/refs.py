@@ -24,7 +24,6 @@ __all__ = [
     "Claimed",
     "claim_ref",
     "claim_refs",
-    "attach_ref",
     "attach_refs",
     "forget_ref",
     "forget_old_refs",
@@ -86,15 +85,9 @@ async def claim_refs(
     return seen
 
 
-async def attach_ref(conn: SAConnection, user: str, ref: str, message: int) -> None:
-    refs = db.chat_refs
-    await conn.execute(
-        refs.update().where((refs.c.username == user) & (refs.c.ref == ref)).values(message=message)
-    )
-
-
 async def attach_refs(conn: SAConnection, attached: list[tuple[str, str, int]]) -> None:
-    """``attach_ref`` for each ``(user, ref, message)``, in one statement."""
+    """Attach each ``(user, ref, message)``: the message stored for that ref (one
+    statement for them all)."""
     users, refs, messages = (list(column) for column in zip(*attached, strict=True))
     await conn.execute(
         sa.text(

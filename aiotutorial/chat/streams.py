@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from ..db import CONNECTION_ERRORS
-from ..realtime import Member, Stream, encode
+from ..realtime import Member, PositionedStream
 from .edits import changes_after, latest_change
 from .messages import latest_id, message_by_id, messages_after
 from .protocol import HISTORY_MAX_LIMIT
@@ -33,51 +33,13 @@ def _reader(member: Member) -> str | None:
     return None if member.is_visitor else member.user
 
 
-class _PositionedStream(Stream):
-    """A stream a client follows from a position it gives as a query parameter (``param``);
-    without it, only what is committed from now on."""
-
-    param = ""
-
-    def prepare(self, member: Member, params: dict[str, Any]) -> None:
-        after = params.get(self.param)
-        if after is not None:
-            # From the moment the member exists, live events wait for the catch-up.
-            member.cursors[self.name] = after
-            member.hold(self.name)
-
-    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
-        if params.get(self.param) is None:
-            async with self.hub.engine.acquire() as conn:
-                latest = await self.latest(conn, member.channel)
-            member.cursors[self.name] = max(member.cursor(self.name), latest)
-            return
-        await self.replay(member, self._read)
-
-    async def latest(self, conn: Any, channel: str) -> int:
-        raise NotImplementedError
-
-    async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
-        raise NotImplementedError
-
-    async def _read(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
-        async with self.hub.engine.acquire() as conn:
-            events = await self.read_after(conn, member)
-        items = [(position, encode(event).encode("utf-8")) for position, event in events]
-        return items, len(events) >= HISTORY_MAX_LIMIT
-
-    async def recover(self, channel: str, members: list[Member]) -> None:
-        """Each member reads what it missed from the table, at its own pace (a long outage
-        must not drop every member at once for a backlog queued all together)."""
-        await self.replay_all(members, self._read)
-
-
-class ChatStream(_PositionedStream):
+class ChatStream(PositionedStream):
     """A channel's messages, by id."""
 
     name = STREAM
     param = "after"
     params = ("after",)
+    page_size = HISTORY_MAX_LIMIT
     ready_keys = ("last_id",)
 
     async def latest(self, conn: Any, channel: str) -> int:
@@ -116,12 +78,13 @@ class ChatStream(_PositionedStream):
             self.deliver(full, full["id"])
 
 
-class ChangeStream(_PositionedStream):
+class ChangeStream(PositionedStream):
     """A channel's edits and deletes, by change position."""
 
     name = CHANGES
     param = "changes"
     params = ("changes",)
+    page_size = HISTORY_MAX_LIMIT
     ready_keys = ("changes",)
 
     async def latest(self, conn: Any, channel: str) -> int:

@@ -34,7 +34,7 @@ from .protocol import (
     read_frame,
 )
 from .socket import send_error, serve_channel
-from .stream import Stream
+from .stream import PositionedStream, Stream
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -43,6 +43,7 @@ __all__ = [
     "publish",
     "Hub",
     "Stream",
+    "PositionedStream",
     "add_feature",
     "audience_of",
     "get_hub",

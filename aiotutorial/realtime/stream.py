@@ -13,9 +13,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol
 
+from .bus import encode
 from .member import Member
 
-__all__ = ["Stream", "StreamHub", "RECOVERY_CONCURRENCY"]
+__all__ = ["Stream", "PositionedStream", "StreamHub", "RECOVERY_CONCURRENCY"]
 
 RECOVERY_CONCURRENCY = 8
 
@@ -118,3 +119,45 @@ class Stream:
     def deliver(self, event: dict[str, Any], position: int, text: str | None = None) -> None:
         """A live event of this stream to the local members in its audience."""
         self.hub.deliver(event, text, stream=self.name, position=position)
+
+
+class PositionedStream(Stream):
+    """A stream a client follows from a position it gives as a query parameter (``param``,
+    one of ``params``); without it, only what is committed from now on. Subclasses say how to
+    read the latest position and the events after a member's cursor (at most ``page_size``
+    at a time: a full page means there may be more)."""
+
+    param = ""
+    page_size = 200
+
+    def prepare(self, member: Member, params: dict[str, Any]) -> None:
+        after = params.get(self.param)
+        if after is not None:
+            # From the moment the member exists, live events wait for the catch-up.
+            member.cursors[self.name] = after
+            member.hold(self.name)
+
+    async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
+        if params.get(self.param) is None:
+            async with self.hub.engine.acquire() as conn:
+                latest = await self.latest(conn, member.channel)
+            member.cursors[self.name] = max(member.cursor(self.name), latest)
+            return
+        await self.replay(member, self._read)
+
+    async def latest(self, conn: Any, channel: str) -> int:
+        raise NotImplementedError
+
+    async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
+        raise NotImplementedError
+
+    async def _read(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
+        async with self.hub.engine.acquire() as conn:
+            events = await self.read_after(conn, member)
+        items = [(position, encode(event).encode("utf-8")) for position, event in events]
+        return items, len(events) >= self.page_size
+
+    async def recover(self, channel: str, members: list[Member]) -> None:
+        """Each member reads what it missed from the table, at its own pace (a long outage
+        must not drop every member at once for a backlog queued all together)."""
+        await self.replay_all(members, self._read)

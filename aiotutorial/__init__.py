@@ -27,6 +27,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".realtime")
         config.include(".chat")
         config.include(".game")
+        config.include(".pins")
         config.include(".views.channels")
         config.include(".views.game")
         config.include(".views.demo")

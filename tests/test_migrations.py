@@ -262,6 +262,7 @@ class HeadTests(ScratchDatabaseTestCase):
             "message_changes",
             "read_markers",
             "mentions",
+            "pins",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())

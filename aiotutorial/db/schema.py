@@ -355,6 +355,25 @@ mentions = Table(
     Index("ix_mentions_message", "message"),
 )
 
+# --- pins (aiotutorial/pins/): messages pinned in a channel ---------------------------------
+# A row per message ever pinned in a channel: ``pinned`` says whether it is now; ``position``
+# places its last change (pin or unpin) in the channel's stream of pin changes, drawn from
+# ``pin_positions`` while the channel's row is locked (so it grows in commit order).
+pin_positions = Sequence("pin_positions", metadata=metadata)
+pins = Table(
+    "pins",
+    metadata,
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("pinned", Boolean, nullable=False),
+    Column("pinned_by", String(40), ForeignKey("users.username"), nullable=False),
+    Column("changed", DateTime(timezone=True), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Index("ix_pins_channel_position", "channel", "position", unique=True),
+)
+
 # The tutorial's singular names (`db.user`, `db.message`, ...).
 user = users
 chat = chats

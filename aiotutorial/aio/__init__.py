@@ -9,6 +9,7 @@ aiotutorial.
 
 from typing import Any
 
+from . import threadlocal
 from .config import CoroutineMapper, CoroutineOrExecutorMapper, ExecutorMapper
 from .helpers import ScopeError, spawn_greenlet, synchronize, use_executor
 from .lifecycle import add_shutdown_hook, add_startup_hook, run_shutdown_hooks, run_startup_hooks
@@ -31,8 +32,6 @@ __all__ = [
 
 
 def includeme(config: Any) -> None:
-    from . import threadlocal
-
     threadlocal.install()
     config.add_directive("add_startup_hook", add_startup_hook)
     config.add_directive("add_shutdown_hook", add_shutdown_hook)

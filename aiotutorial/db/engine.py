@@ -20,6 +20,7 @@ from pyramid.registry import Registry
 from pyramid.settings import asbool
 from sqlalchemy.engine import make_url
 
+from ..pgcluster import default_database_url
 from . import types
 from .compiled import CachingEngine
 from .errors import CONNECTION_ERRORS, TRANSACTION_ATTEMPTS, retry
@@ -70,10 +71,6 @@ def database_url(settings: dict[str, Any]) -> str:
     url = os.environ.get("DATABASE_URL") or settings.get("sqlalchemy.url")
     if url:
         return url
-    # Imported here: pgcluster knows how to run the embedded cluster (processes, the OS user),
-    # which only a setup without DATABASE_URL or sqlalchemy.url ever needs.
-    from ..pgcluster import default_database_url
-
     return default_database_url()
 
 

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -30,9 +30,7 @@ from ..db import CONNECTION_ERRORS, run_transaction
 from ..db import schema as db
 from ..db.types import Connection
 from .bus import encode, publish
-
-if TYPE_CHECKING:
-    from .member import Member
+from .member import Member
 
 __all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts"]
 

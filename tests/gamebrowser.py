@@ -153,7 +153,7 @@ class GamePages(BrowserTestCase):
         but the eraser and clear, a little different each turn."""
         left, top, size = 120 + 60 * turn, 90 + 30 * turn, 240
         self.tool(page, "[data-colour='1']")
-        self.tool(page, ".width >> nth=2")
+        self.tool(page, "[data-width='2']")
         square = [(left, top), (left + size, top), (left + size, top + size), (left, top + size)]
         self.stroke(page, [*square, (left, top)])
         self.tool(page, "[data-tool=fill]")
@@ -164,7 +164,7 @@ class GamePages(BrowserTestCase):
         self.stroke(page, [(60, 500), (200, 560), (340, 500)])
         self.tool(page, "[data-action=undo]")
         self.tool(page, "[data-colour='9']")
-        self.tool(page, ".width >> nth=1")
+        self.tool(page, "[data-width='1']")
         self.stroke(page, [(500, 80), (700, 140), (560, 300), (740, 520)])
 
     def board_position(self, page: Any, x: int, y: int) -> dict[str, float]:

@@ -13,6 +13,7 @@ podium. Screenshots of each state go to ``test-artifacts/``, notes and timings t
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from collections import Counter
@@ -433,15 +434,19 @@ class PhoneGameTests(GamePages):
         # sizes pop up above them. Every one at least 44 x 44 CSS pixels.
         self.assert_tap_targets(phone, "#game [data-game=tools] button", 7)
         phone.tap("[data-game=colour-toggle]")
-        self.assert_tap_targets(phone, "#game [data-game=palette] button", 16)
+        # 16 colours, the colour picker and the colour-blind palette's switch.
+        self.assert_tap_targets(phone, "#game [data-game=palette] :is(button, input)", 18)
         palette = self.box(phone, "#game [data-game=palette]")
         self.assertGreaterEqual(palette["x"], 0)
         self.assertLessEqual(palette["x"] + palette["width"], PHONE["width"])
         self.screenshot(phone, "palette")
         phone.tap("#game [data-game=palette] [data-colour='4']")
         phone.tap("[data-game=width-toggle]")
-        self.assert_tap_targets(phone, "#game [data-game=widths] button", 4)
-        phone.tap("#game [data-game=widths] button >> nth=3")
+        self.assert_tap_targets(phone, "#game [data-game=widths] button", 9)
+        widths = self.box(phone, "#game [data-game=widths]")
+        self.assertGreaterEqual(widths["x"], 0)
+        self.assertLessEqual(widths["x"] + widths["width"], PHONE["width"])
+        phone.tap("#game [data-game=widths] [data-width='3']")
         self.assert_tap_targets(phone, "#game [data-game=tools] button", 7)
         self.assert_tap_targets(phone, "#game .player-kick", 1)
 
@@ -518,7 +523,7 @@ class DrawingModuleTests(GamePages):
     gives the pixels the live operations gave."""
 
     def test_batches_within_bounds_and_snapshots_replay_to_the_same_pixels(self) -> None:
-        from aiotutorial.game.drawing import MAX_OPS, MAX_POINTS, compact, validate_ops
+        from aiotutorial.game.drawing import MAX_FILLS, MAX_OPS, MAX_POINTS, compact, validate_ops
 
         page = self.new_page()
         page.goto(f"{self.base}/login")
@@ -534,6 +539,9 @@ class DrawingModuleTests(GamePages):
                 for (let i = 0; i < 70; i += 1) outbox.add({ op: 'undo' });
                 outbox.add({ op: 'fill', c: 3, x: 5, y: 5 });
                 while (outbox.queue.length > 0) outbox.flush();
+                // Five fills in a row go in batches of at most two.
+                for (let i = 0; i < 5; i += 1) outbox.add({ op: 'fill', c: '#0072b2', x: i, y: 5 });
+                while (outbox.queue.length > 0) outbox.flush();
                 return batches;
             }""",
             stroke,
@@ -542,13 +550,15 @@ class DrawingModuleTests(GamePages):
             validate_ops(ops)  # the server's own check: raises on a batch it would refuse
             self.assertLessEqual(len(ops), MAX_OPS)
             self.assertLessEqual(sum(len(op.get("p", [])) // 2 for op in ops), MAX_POINTS)
+            self.assertLessEqual(sum(op["op"] == "fill" for op in ops), MAX_FILLS)
         ops = [op for batch in batches for op in batch]
         self.assertEqual(ops[0]["op"], "line")
         points = [op["p"] for op in ops if "p" in op]
         self.assertEqual([v for p in points for v in p], [v for p in stroke for v in p])
-        self.assertEqual([op["op"] for op in ops[-71:]], ["undo"] * 70 + ["fill"])
-        # 256 + 256 + 256 + 232 points; the fourth batch's room left takes 31 undos, and so on.
-        self.assertEqual([len(ops) for ops in batches], [1, 1, 1, 1 + 31, 32, 8])
+        self.assertEqual([op["op"] for op in ops[-76:]], ["undo"] * 70 + ["fill"] * 6)
+        # 256 + 256 + 256 + 232 points; the fourth batch's room left takes 31 undos, and so on;
+        # then the five fills, two at most a batch.
+        self.assertEqual([len(ops) for ops in batches], [1, 1, 1, 1 + 31, 32, 8, 2, 2, 1])
 
         # A drawing with every kind of operation, in batches as the server stores them.
         drawing = [
@@ -565,6 +575,9 @@ class DrawingModuleTests(GamePages):
             [{"op": "line", "c": 2, "w": 1, "p": [10, 590, 790, 590]}],
             [{"op": "fill", "c": 8, "x": 200, "y": 200}, {"op": "fill", "c": 0, "x": 1, "y": 1}],
             [{"op": "line", "c": 0, "w": 3, "p": [150, 150, 250, 250]}],  # the eraser
+            # A colour of its own and the widths added after the first four.
+            [{"op": "line", "c": "#0072b2", "w": 8, "p": [600, 100, 700, 100]}],
+            [{"op": "line", "c": "#e69f00", "w": 4, "p": [600, 200, 700, 220]}],
         ]
         result = page.evaluate(
             """async ([batches, snapshot]) => {
@@ -577,20 +590,91 @@ class DrawingModuleTests(GamePages):
                 };
                 const live = pixels(batches.flat());
                 const replayed = pixels(snapshot);
-                const image = live.canvas.getContext('2d').getImageData(0, 0, 800, 600).data;
-                let differ = 0;
-                for (let i = 0; i < live.pixels.length; i += 1) {
-                    if (live.pixels[i] !== replayed.pixels[i]) differ += 1;
-                }
-                const counts = {};
-                for (const index of live.pixels) counts[index] = (counts[index] || 0) + 1;
-                return { differ, counts, corner: Array.from(image.slice(0, 4)) };
+                const colours = board => {
+                    const data = board.canvas.getContext('2d').getImageData(0, 0, 800, 600).data;
+                    const counts = {};
+                    for (let i = 0; i < data.length; i += 4) {
+                        const hex = [0, 1, 2].map(k => data[i + k].toString(16).padStart(2, '0'));
+                        counts[hex.join('')] = (counts[hex.join('')] || 0) + 1;
+                    }
+                    return [counts, Array.from(data.slice(0, 4))];
+                };
+                const [counts, corner] = colours(live);
+                return { counts, corner, replayed: colours(replayed)[0] };
             }""",
             [drawing, compact(drawing)],
         )
-        self.assertEqual(result["differ"], 0, "live and snapshot replays differ")
-        counts = {int(colour): n for colour, n in result["counts"].items()}
-        self.assertEqual(set(counts), {0, 1, 2, 8, 9}, counts)
-        self.assertGreater(counts[8], 20_000, "the square, filled again, stays inside its edges")
-        self.assertLess(counts[8], 200 * 200)
+        counts = result["counts"]
+        self.assertEqual(result["replayed"], counts, "live and snapshot replays differ")
+        self.assertEqual(
+            set(counts), {"ffffff", "000000", "7f7f7f", "00b2ff", "231fd3", "0072b2", "e69f00"}
+        )
+        self.assertGreater(counts["00b2ff"], 20_000, "the square, filled again, stays inside")
+        self.assertLess(counts["00b2ff"], 200 * 200)
+        self.assertAlmostEqual(counts["0072b2"], 100 * 48 + 48 * 48, delta=48 * 48 * 0.3)
         self.assertEqual(result["corner"], [255, 255, 255, 255])
+
+    def test_undo_from_checkpoints_gives_the_pixels_of_a_replay_from_scratch(self) -> None:
+        """Random drawings with undos, clears and continued strokes, painted as they come (the
+        board keeps checkpoints and repaints from them) and flushed at random moments; the
+        pixels are those of the drawing as it stands, painted once on an empty board."""
+        from aiotutorial.game.drawing import compact
+
+        page = self.new_page()
+        page.goto(f"{self.base}/login")
+        rng = random.Random(19)
+        kinds = ["line", "more", "fill", "undo", "clear"]
+        for run, weights in enumerate(([30, 20, 18, 30, 1], [30, 25, 25, 12, 0.3])):
+            ops: list[dict[str, Any]] = []
+            for _ in range(1500):
+                kind = rng.choices(kinds, weights)[0]
+                colour = rng.choice([rng.randrange(16), f"#{rng.randrange(1 << 24):06x}"])
+                point = [rng.randrange(800), rng.randrange(600)]
+                if kind == "line":
+                    ops.append({"op": "line", "c": colour, "w": rng.randrange(9), "p": point})
+                elif kind == "more":
+                    more = [rng.randrange(800), rng.randrange(600)]
+                    ops.append({"op": "more", "p": point + more})
+                elif kind == "fill":
+                    ops.append({"op": "fill", "c": colour, "x": point[0], "y": point[1]})
+                else:
+                    ops.append({"op": kind})
+            # Compared with a replay from scratch at a few moments, and at the end.
+            stops = sorted(rng.sample(range(200, len(ops)), 4)) + [len(ops)]
+            result = page.evaluate(
+                """async ([ops, snapshots, flushes]) => {
+                    const { Board, boardCanvas } = await import('/static/board.js');
+                    const live = new Board(boardCanvas());
+                    const fresh = new Board(boardCanvas());
+                    const result = { differ: [], repaints: 0, checkpoints: 0, shapes: [] };
+                    let done = 0;
+                    for (const [stop, snapshot] of snapshots) {
+                        for (; done < stop; done += 1) {
+                            live.apply(ops[done]);
+                            if (flushes[done]) live.flush();
+                            result.checkpoints = Math.max(result.checkpoints,
+                                                          live.checkpoints.length);
+                        }
+                        live.flush();
+                        fresh.reset(snapshot);
+                        fresh.flush();
+                        let differ = 0;
+                        for (let i = 0; i < live.pixels.length; i += 1) {
+                            if (live.pixels[i] !== fresh.pixels[i]) differ += 1;
+                        }
+                        result.differ.push(differ);
+                        result.shapes.push(live.shapes.length);
+                    }
+                    result.repaints = live.repaints;
+                    return result;
+                }""",
+                [
+                    ops,
+                    [[stop, compact([ops[:stop]])] for stop in stops],
+                    [rng.random() < 0.2 for _ in ops],
+                ],
+            )
+            note(self, f"random drawing {run}: {result}")
+            self.assertEqual(result["differ"], [0] * len(stops), result)
+            self.assertGreater(result["repaints"], 10, result)
+        self.assertGreater(result["checkpoints"], 1, "the long drawing made checkpoints")

@@ -8,7 +8,7 @@
 // numbers, asks for the drawing again (`game.sync`). Times come as milliseconds left and are
 // counted down on the monotonic clock; the wall clock is never compared with the server's.
 
-import { Board, isOp } from "./board.js";
+import { Board, Painter, isOp } from "./board.js";
 import { channelSocket } from "./channel.js";
 import { plural } from "./dom.js";
 import { GalleryDialog } from "./gallery.js";
@@ -27,6 +27,7 @@ const GAME_ERRORS = [
   "not_choosing",
   "bad_choice",
   "bad_stroke",
+  "drawing_full",
   "bad_kick",
   "not_player",
 ];
@@ -38,6 +39,7 @@ const ERROR_TEXT = {
   not_choosing: "There is no word to choose right now.",
   bad_choice: "That word is not one of those offered.",
   bad_stroke: "A stroke was refused; the drawing has been reloaded.",
+  drawing_full: "This drawing is as large as a drawing may be: undo does not make room.",
   bad_kick: "You cannot vote to remove that player.",
   not_player: "Only the players of this game can vote.",
   rate_limited: "That was too fast: wait a moment and try again.",
@@ -70,10 +72,12 @@ class GamePanel {
 
     const canvas = root.querySelector("[data-game=canvas]");
     this.board = new Board(canvas);
+    this.painter = new Painter(this.board);
     this.pen = new Pen({
       canvas,
       tools: root.querySelector("[data-game=tools]"),
       board: this.board,
+      painter: this.painter,
       send: (ops) => this.client.send({ type: "game.draw", ops }),
     });
     this.view = new GameView(root, {
@@ -194,6 +198,7 @@ class GamePanel {
       this.words = null;
       this.word = null;
       this.points = {};
+      this.painter.clear();
       this.board.reset();
       this.board.flush();
       this.pen.newTurn();
@@ -209,12 +214,14 @@ class GamePanel {
 
   /** A snapshot of the turn's drawing (on connecting, or after game.sync). */
   replaceDrawing(strokes, seq) {
-    this.board.reset(strokes.filter(isOp));
+    this.painter.clear();
+    this.board.reset();
+    this.board.flush();
+    this.painter.push(strokes.filter(isOp));
     if (this.isDrawer()) {
       // What this page drew and has not sent yet is still to come: keep showing it.
-      for (const op of this.pen.outbox.pending()) this.board.apply(op);
+      this.painter.push(this.pen.outbox.pending());
     }
-    this.board.flush();
     this.seq = Number.isInteger(seq) ? seq : 0;
     this.syncing = null;
   }
@@ -233,8 +240,8 @@ class GamePanel {
     this.seq = frame.seq;
     this.drawTurn = frame.turn;
     if (this.isDrawer() && this.pen.sent) return; // this page's own strokes, painted already
-    for (const op of frame.ops) this.board.apply(op);
-    this.board.flush();
+    // Painted a slice of time at a time: a flood of batches does not hold the page.
+    this.painter.push(frame.ops);
   }
 
   requestSync() {
@@ -317,7 +324,10 @@ class GamePanel {
     if (frame.error === "not_drawer" && this.isDrawer() && this.phase !== "drawing") {
       return; // strokes sent just before the turn ended: nothing to tell
     }
-    if (["bad_stroke", "rate_limited", "not_drawer"].includes(frame.error) && this.isDrawer()) {
+    if (
+      ["bad_stroke", "rate_limited", "not_drawer", "drawing_full"].includes(frame.error) &&
+      this.isDrawer()
+    ) {
       // The server's drawing and this page's may differ now: take the server's.
       this.requestSync();
     }

@@ -45,9 +45,8 @@ class ValidateOpsTests(unittest.TestCase):
 
     def test_colours_are_palette_indexes_or_lowercase_hex(self) -> None:
         for c in (0, len(PALETTE) - 1, "#000000", "#0072b2", "#ffffff", "#a1b2c3"):
-            ops, text = validate_ops(
-                [{"op": "line", "c": c, "w": 0, "p": [1, 1]}, {"op": "fill", "c": c, "x": 5, "y": 5}]
-            )
+            line = {"op": "line", "c": c, "w": 0, "p": [1, 1]}
+            ops, text = validate_ops([line, {"op": "fill", "c": c, "x": 5, "y": 5}])
             self.assertEqual([op["c"] for op in ops], [c, c])
             self.assertEqual(json.loads(text), ops)
         for c in (

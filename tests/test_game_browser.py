@@ -546,6 +546,22 @@ class GameTurnsTests(GamePages):
         self.assertLess(lag["task"], 250, "a viewer's tab froze under the flood")
         self.screenshot(cy, "after-the-flood")
 
+        # A visitor (signed out) watches: the game and its drawing, read-only.
+        visitor = self.new_page()
+        visitor.goto(f"{self.base}/channels/{channel}")
+        self.wait_turn(visitor, 1, "drawing")
+        self.wait_drawing(visitor, expected)
+        visitor.wait_for_selector("#game .mask")
+        self.assertEqual([p["user"] for p in self.players(visitor)], names)
+        self.assertEqual(
+            visitor.eval_on_selector_all("#game button:visible", "b => b.length"),
+            visitor.eval_on_selector_all("#game .game-bar button", "b => b.length"),
+            "no control of the game but the bar's (mute, gallery)",
+        )
+        self.assertFalse(visitor.is_visible("[data-game=rating]"))
+        self.assertIsNone(self.panel(visitor))
+        self.screenshot(visitor, "visitor-watching")
+
         # Bob likes the drawing (his first gesture: now his page may play sounds), then
         # finds the word: he sees it, and hears it.
         bob.click("[data-game=rating] [data-rate=like]")
@@ -661,7 +677,7 @@ class PhoneGameTests(GamePages):
         self.assertAlmostEqual(composer["y"] + composer["height"], PHONE["height"], delta=4)
         note(self, f"{where}: game {stage['height']:.0f} px high, chat {timeline['height']:.0f}")
 
-    def assert_players_on_screen(self, page: Any, users: list[str]) -> None:
+    def assert_players_on_screen(self, page: Any, users: list[str], me: str) -> None:
         """Every player's card, and its button (✕, or one's own "sit out"), within the screen
         and not scrolled away."""
         cards = page.eval_on_selector_all(
@@ -693,8 +709,8 @@ class PhoneGameTests(GamePages):
                 self.assertLessEqual(right, min(PHONE["width"], strip[1]) + 0.5, where)
                 self.assertGreaterEqual(top, strip[2] - 0.5, where)
                 self.assertLessEqual(bottom, strip[3] + 0.5, where)
-        actions = [card for card in cards if card["action"] is not None]
-        self.assertEqual(len(actions), len(users), "a button on every card")
+        kicks = [card for card in cards if card["action"] is not None and card["user"] != me]
+        self.assertEqual(len(kicks), len(users) - 1, "a ✕ on every card but one's own")
 
     def assert_tap_targets(self, page: Any, selector: str, expected: int) -> None:
         sizes = page.eval_on_selector_all(
@@ -778,7 +794,7 @@ class PhoneGameTests(GamePages):
         self.assertEqual(self.wait_turn(friend, 1, "choosing"), name, "the starter draws")
         # Three players fit the screen's width, each with their ✕ (the strip used to run off
         # the screen: the third player and their button out of reach).
-        self.assert_players_on_screen(phone, [name, friend_name, third_name])
+        self.assert_players_on_screen(phone, [name, friend_name, third_name], name)
         self.screenshot(phone, "choosing")
         # The game's starter removes a player at once, once they confirm.
         phone.tap(f"#game .player[data-user='{third_name}'] .player-kick")

@@ -153,7 +153,8 @@ export class GameView {
   }
 
   renderBanner(model) {
-    const banner = model.banner;
+    // The drawer's absence says more than "alice is drawing".
+    const banner = model.awayUntil === null ? model.banner : null;
     this.banner.hidden = !banner;
     if (banner && this.banner.textContent !== banner.text) this.banner.textContent = banner.text;
   }
@@ -259,7 +260,8 @@ export class GameView {
       if (votes) votesNode.textContent = `${votes.votes}/${votes.needed} votes`;
       const sit = item.querySelector(".player-sitout");
       if (sit) {
-        sit.hidden = !model.running();
+        // Not in the middle of one's own turn (it would end it).
+        sit.hidden = !model.running() || drawing;
         sit.disabled = !model.live;
       }
       const kick = item.querySelector(".player-kick");

@@ -13,8 +13,10 @@ from .support import GunicornServer
 
 PHONE = {"width": 390, "height": 844}
 BOARD = (800, 600)
-# The pause between turns, shortened (5 s by default) to keep the module quick.
+# The pause between turns, shortened (5 s by default) to keep the module quick; so is the
+# time a turn waits for its drawer to come back (10 s).
 REVEAL_SECONDS = 2
+DRAWER_GONE_SECONDS = 4
 TURN_MS = 15_000
 
 NOTES: list[str] = []
@@ -42,6 +44,30 @@ CSP = (
 )
 GAME_CANVAS = "canvas[data-game=canvas]"
 REPLAY_CANVAS = "canvas[data-gallery=canvas]"
+# Counts what the page does with the Web Audio API (an init script: before the page's own).
+AUDIO_SPY = """(() => {
+    window.__audio = { contexts: 0, tones: 0 };
+    const Original = window.AudioContext;
+    if (!Original) return;
+    window.AudioContext = class extends Original {
+        constructor(...args) { super(...args); window.__audio.contexts += 1; }
+        createOscillator() { window.__audio.tones += 1; return super.createOscillator(); }
+    };
+})();"""
+# The WCAG contrast ratio of an element's text on its background, both as computed.
+CONTRAST_JS = """node => {
+    const rgb = text => text.match(/[\\d.]+/g).map(Number);
+    const luminance = ([r, g, b]) => {
+        const c = [r, g, b].map(v => v / 255)
+            .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    let back = node;
+    while (back && rgb(getComputedStyle(back).backgroundColor)[3] === 0) back = back.parentElement;
+    const fg = luminance(rgb(getComputedStyle(node).color));
+    const bg = luminance(rgb(back ? getComputedStyle(back).backgroundColor : 'rgb(255,255,255)'));
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+}"""
 
 
 def note(test: BrowserTestCase, text: str) -> None:
@@ -63,7 +89,12 @@ class GamePages(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = chat_server(settings={"game.reveal_seconds": str(REVEAL_SECONDS)})
+        cls.server = chat_server(
+            settings={
+                "game.reveal_seconds": str(REVEAL_SECONDS),
+                "game.drawer_gone_seconds": str(DRAWER_GONE_SECONDS),
+            }
+        )
         cls.addClassCleanup(cls.server.stop)
         cls.server.start()
         cls.base = cls.server.url("")
@@ -153,7 +184,7 @@ class GamePages(BrowserTestCase):
         but the eraser and clear, a little different each turn."""
         left, top, size = 120 + 60 * turn, 90 + 30 * turn, 240
         self.tool(page, "[data-colour='1']")
-        self.tool(page, ".width >> nth=2")
+        self.tool(page, "[data-width='2']")
         square = [(left, top), (left + size, top), (left + size, top + size), (left, top + size)]
         self.stroke(page, [*square, (left, top)])
         self.tool(page, "[data-tool=fill]")
@@ -164,7 +195,7 @@ class GamePages(BrowserTestCase):
         self.stroke(page, [(60, 500), (200, 560), (340, 500)])
         self.tool(page, "[data-action=undo]")
         self.tool(page, "[data-colour='9']")
-        self.tool(page, ".width >> nth=1")
+        self.tool(page, "[data-width='1']")
         self.stroke(page, [(500, 80), (700, 140), (560, 300), (740, 520)])
 
     def board_position(self, page: Any, x: int, y: int) -> dict[str, float]:

@@ -11,11 +11,16 @@ it (``undo`` takes back the last stroke or fill, ``clear`` empties the board):
 - ``{"op": "undo"}``, ``{"op": "clear"}``.
 
 Coordinates are integers on a ``BOARD_WIDTH`` x ``BOARD_HEIGHT`` board, scaled to the screen.
+A ``COLOUR`` is an index into ``PALETTE`` or a colour of its own, ``"#rrggbb"`` (lowercase
+hex: the colour picker's, a colour-blind-friendly palette's); a ``WIDTH`` is an index into
+``WIDTHS``. A fill repaints up to the whole board in every viewer's browser, so a batch holds
+at most ``MAX_FILLS`` of them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import BAD_STROKE, GameError
@@ -26,6 +31,7 @@ __all__ = [
     "PALETTE",
     "WIDTHS",
     "MAX_OPS",
+    "MAX_FILLS",
     "MAX_POINTS",
     "MAX_BATCH_BYTES",
     "validate_ops",
@@ -54,8 +60,11 @@ PALETTE = (
     "#ecbcb4",
     "#005510",
 )
-WIDTHS = (3, 8, 16, 32)
+# The first four are the widths of the first protocol (their indexes keep their meaning); the
+# finer and in-between sizes came after.
+WIDTHS = (3, 8, 16, 32, 1, 5, 12, 24, 48)
 MAX_OPS = 32
+MAX_FILLS = 2
 MAX_POINTS = 256
 # A relayed batch must fit in one NOTIFY payload (8,000 bytes) with its envelope.
 MAX_BATCH_BYTES = 6000
@@ -65,11 +74,24 @@ def _refuse(detail: str) -> GameError:
     return GameError(BAD_STROKE, detail)
 
 
+_HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
+
+
 def _index(op: dict[str, Any], key: str, size: int) -> int:
     value = op.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise _refuse(f'"{key}" is a whole number from 0 to {size - 1}.')
     return value
+
+
+def _colour(op: dict[str, Any]) -> int | str:
+    """A palette index, or a colour written ``"#rrggbb"`` in lowercase hex."""
+    value = op.get("c")
+    if isinstance(value, str):
+        if _HEX_COLOUR.fullmatch(value) is None:
+            raise _refuse('"c" is a palette index or a colour "#rrggbb" (lowercase hex).')
+        return value
+    return _index(op, "c", len(PALETTE))
 
 
 def _points(op: dict[str, Any]) -> list[int]:
@@ -90,6 +112,7 @@ def validate_ops(ops: Any) -> tuple[list[dict[str, Any]], str]:
         raise _refuse(f'"ops" is a list of 1 to {MAX_OPS} operations.')
     clean: list[dict[str, Any]] = []
     points = 0
+    fills = 0
     for op in ops:
         if not isinstance(op, dict):
             raise _refuse('Each operation is an object with an "op".')
@@ -99,7 +122,7 @@ def validate_ops(ops: Any) -> tuple[list[dict[str, Any]], str]:
             clean.append(
                 {
                     "op": "line",
-                    "c": _index(op, "c", len(PALETTE)),
+                    "c": _colour(op),
                     "w": _index(op, "w", len(WIDTHS)),
                     "p": p,
                 }
@@ -115,7 +138,10 @@ def validate_ops(ops: Any) -> tuple[list[dict[str, Any]], str]:
                 0 <= x < BOARD_WIDTH and 0 <= y < BOARD_HEIGHT  # type: ignore[operator]
             ):
                 raise _refuse("A fill needs x and y on the board.")
-            clean.append({"op": "fill", "c": _index(op, "c", len(PALETTE)), "x": x, "y": y})
+            fills += 1
+            if fills > MAX_FILLS:
+                raise _refuse(f"A batch has at most {MAX_FILLS} fills.")
+            clean.append({"op": "fill", "c": _colour(op), "x": x, "y": y})
         elif kind in ("undo", "clear"):
             clean.append({"op": kind})
         else:

@@ -1,11 +1,20 @@
-// The drawing board of the game: an 800 x 600 grid of palette indexes that the drawing
-// operations of docs/protocol.md ("Drawing") paint, and its rendering on a canvas.
+// The drawing board of the game: an 800 x 600 grid of colours that the drawing operations of
+// docs/protocol.md ("Drawing") paint, and its rendering on a canvas.
 //
 // Every client must end up with the same pixels from the same operations (a flood fill reads
 // the pixels, so a one-pixel difference in a stroke's edge could fill another region). So
 // strokes are rasterized here, without anti-aliasing, with arithmetic only (+ - * /, exact in
-// IEEE doubles on every engine), and fills compare palette indexes, not blended colours. The
-// canvas only ever receives finished pixels (putImageData), however the browser scales it.
+// IEEE doubles on every engine), and fills compare exact colours, never blended ones. The
+// pixels live in the canvas's own ImageData (one 32-bit word a pixel): the canvas only ever
+// receives finished pixels (putImageData), however the browser scales it.
+//
+// A drawer may send fills and undos as fast as the server relays them, and every viewer's
+// tab paints them, so the work is bounded: an undo does not repaint the drawing from the
+// start but from the nearest checkpoint (a copy of the pixels kept every so much painting),
+// several undos in a row repaint once, and a repaint can be done in parts; a fill visits each
+// pixel of its area a bounded number of times; and what arrives from the network is painted
+// in slices of a few milliseconds (``Painter``), so the page keeps answering whatever the
+// flood.
 
 export const BOARD_WIDTH = 800;
 export const BOARD_HEIGHT = 600;
@@ -46,18 +55,71 @@ export const COLOUR_NAMES = [
   "Peach",
   "Dark green",
 ];
-export const WIDTHS = [3, 8, 16, 32];
+// Okabe and Ito's eight colours, told apart with every common colour-vision deficiency; sent
+// as "#rrggbb" colours (the protocol's palette indexes are the classic palette's).
+export const COLOUR_BLIND_PALETTE = [
+  ["#000000", "Black"],
+  ["#e69f00", "Orange"],
+  ["#56b4e9", "Sky blue"],
+  ["#009e73", "Bluish green"],
+  ["#f0e442", "Yellow"],
+  ["#0072b2", "Blue"],
+  ["#d55e00", "Vermilion"],
+  ["#cc79a7", "Reddish purple"],
+  ["#ffffff", "White"],
+];
+// Indexes of the protocol: the first four of the first protocol, then the sizes added.
+export const WIDTHS = [3, 8, 16, 32, 1, 5, 12, 24, 48];
 export const MAX_OPS = 32;
 export const MAX_POINTS = 256;
+export const MAX_FILLS = 2;
 
 const SIZE = BOARD_WIDTH * BOARD_HEIGHT;
 // Long segments are painted in pieces this long (in board pixels, along the longer axis), so
 // that each piece's bounding box stays small.
 const PIECE = 8;
-const RGB = PALETTE.map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+const HEX = /^#[0-9a-f]{6}$/;
+// A checkpoint (a copy of the pixels, 1.9 MB) is kept once this much painting (pixels
+// written) has been done since the last one, so that an undo repaints at most about this
+// much: a fill of the whole board, or so. At most CHECKPOINTS are kept, spread over the
+// drawing (closer together near its end); their buffers are used again rather than left to
+// the garbage collector.
+const CHECKPOINT_WORK = SIZE;
+const CHECKPOINT_SHAPES = 64;
+const CHECKPOINTS = 6;
+// What arrives from the network is painted this many milliseconds at a time.
+const SLICE_MS = 8;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const packedColours = new Map();
+
+/** ``#rrggbb`` as the 32-bit word of an opaque ImageData pixel. */
+function pack(hex) {
+  let value = packedColours.get(hex);
+  if (value === undefined) {
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    value = LITTLE_ENDIAN
+      ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0
+      : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0;
+    packedColours.set(hex, value);
+  }
+  return value;
+}
+
+const BACKGROUND = pack(PALETTE[0]);
 
 function isIndex(value, size) {
   return Number.isInteger(value) && value >= 0 && value < size;
+}
+
+/** A palette index or a "#rrggbb" colour (lowercase hex), as the protocol has them. */
+export function isColour(c) {
+  return isIndex(c, PALETTE.length) || (typeof c === "string" && HEX.test(c));
+}
+
+/** The "#rrggbb" of a protocol colour. */
+export function colourHex(c) {
+  return typeof c === "string" ? c : PALETTE[c];
 }
 
 function isPoints(p) {
@@ -73,13 +135,11 @@ export function isOp(op) {
   if (op === null || typeof op !== "object") return false;
   switch (op.op) {
     case "line":
-      return isIndex(op.c, PALETTE.length) && isIndex(op.w, WIDTHS.length) && isPoints(op.p);
+      return isColour(op.c) && isIndex(op.w, WIDTHS.length) && isPoints(op.p);
     case "more":
       return isPoints(op.p);
     case "fill":
-      return (
-        isIndex(op.c, PALETTE.length) && isIndex(op.x, BOARD_WIDTH) && isIndex(op.y, BOARD_HEIGHT)
-      );
+      return isColour(op.c) && isIndex(op.x, BOARD_WIDTH) && isIndex(op.y, BOARD_HEIGHT);
     case "undo":
     case "clear":
       return true;
@@ -94,11 +154,24 @@ export class Board {
     this.canvas = canvas;
     this.context = canvas.getContext("2d");
     this.image = this.context.createImageData(BOARD_WIDTH, BOARD_HEIGHT);
-    this.pixels = new Uint8Array(SIZE); // palette indexes; 0, the background, everywhere
+    // The pixels: the image's own bytes, one opaque colour a word.
+    this.pixels = new Uint32Array(this.image.data.buffer);
+    this.pixels.fill(BACKGROUND);
     this.shapes = []; // each stroke (its points so far) or fill that still shows, in order
+    // How many of `shapes` the pixels show (-1: more than there are, after undos).
+    this.painted = 0;
+    this.checkpoints = []; // {count, pixels, work}: the pixels of the first `count` shapes
+    this.spare = []; // buffers of checkpoints dropped, for the next ones
+    this.work = 0; // pixels written since the last checkpoint (or the empty board)
+    this.repaints = 0; // how many times the pixels were rebuilt (tests read it)
     this.dirty = null; // [x0, y0, x1, y1]: what flush must repaint
     this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
     this.flush();
+  }
+
+  /** Do the pixels show the drawing as it stands? (Not after undos, until ``settle``.) */
+  get settled() {
+    return this.painted === this.shapes.length;
   }
 
   /** Apply one operation; false if it is malformed (it is then ignored). */
@@ -106,30 +179,48 @@ export class Board {
     if (!isOp(op)) return false;
     switch (op.op) {
       case "line": {
+        this.settle();
+        this.beforeShape(this.shapes.length);
         const shape = { op: "line", c: op.c, w: op.w, p: [] };
         this.shapes.push(shape);
         this.extend(shape, op.p);
+        this.painted = this.shapes.length;
         break;
       }
       case "more": {
         // As the server compacts a drawing: points continue the last shape if it is a stroke.
         const last = this.shapes[this.shapes.length - 1];
-        if (last && last.op === "line") this.extend(last, op.p);
+        if (last && last.op === "line") {
+          this.settle();
+          this.forgetCheckpoints(this.shapes.length - 1); // they hold this shape unfinished
+          this.extend(last, op.p);
+        }
         break;
       }
-      case "fill":
-        this.shapes.push({ op: "fill", c: op.c, x: op.x, y: op.y });
-        this.fill(op.x, op.y, op.c);
+      case "fill": {
+        this.settle();
+        this.beforeShape(this.shapes.length);
+        const shape = { op: "fill", c: op.c, x: op.x, y: op.y };
+        this.shapes.push(shape);
+        this.paint(shape);
+        this.painted = this.shapes.length;
         break;
+      }
       case "undo":
         if (this.shapes.length > 0) {
+          // Repainted when the pixels are needed (``settle``): undos in a row cost one.
           this.shapes.pop();
-          this.repaint();
+          this.forgetCheckpoints(this.shapes.length);
+          if (this.painted > this.shapes.length) this.painted = -1;
         }
         break;
       case "clear":
         this.shapes = [];
-        this.repaint();
+        this.forgetCheckpoints(0);
+        this.painted = 0;
+        this.work = 0;
+        this.pixels.fill(BACKGROUND);
+        this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
         break;
       default:
         break;
@@ -139,9 +230,7 @@ export class Board {
 
   /** Replace the drawing with ``ops`` (a snapshot), or empty it. */
   reset(ops = []) {
-    this.shapes = [];
-    this.pixels.fill(0);
-    this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
+    this.apply({ op: "clear" });
     for (const op of ops) this.apply(op);
   }
 
@@ -149,38 +238,82 @@ export class Board {
     return this.shapes.length === 0;
   }
 
-  /** Paint every shape again from an empty board (after an undo or a clear). */
-  repaint() {
-    const shapes = this.shapes;
-    this.shapes = [];
-    this.pixels.fill(0);
-    this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
-    for (const shape of shapes) {
-      if (shape.op === "line") {
-        const copy = { op: "line", c: shape.c, w: shape.w, p: [] };
-        this.shapes.push(copy);
-        this.extend(copy, shape.p);
-      } else {
-        this.shapes.push(shape);
-        this.fill(shape.x, shape.y, shape.c);
+  // -- undo: checkpoints ----------------------------------------------------------------------
+
+  /** Shape ``count`` is about to be painted: the ones before it are final; keep their pixels
+   * when enough painting has been done since the last checkpoint. */
+  beforeShape(count) {
+    const last = this.checkpoints.at(-1);
+    const since = count - (last ? last.count : 0);
+    if (count === 0 || (this.work < CHECKPOINT_WORK && since < CHECKPOINT_SHAPES)) return;
+    const pixels = this.spare.pop() || new Uint32Array(SIZE);
+    pixels.set(this.pixels);
+    this.checkpoints.push({ count, pixels, work: this.work });
+    this.work = 0;
+    if (this.checkpoints.length > CHECKPOINTS) {
+      // Drop the one whose two sides together cost least to repaint: the checkpoints stay
+      // spread over the drawing, closer together near its end.
+      const kept = this.checkpoints;
+      let drop = 0;
+      for (let i = 1; i < kept.length - 1; i += 1) {
+        if (kept[i].work + kept[i + 1].work < kept[drop].work + kept[drop + 1].work) drop = i;
       }
+      kept[drop + 1].work += kept[drop].work;
+      this.spare.push(kept.splice(drop, 1)[0].pixels);
     }
+  }
+
+  /** Checkpoints that hold more than the first ``count`` shapes are wrong from now on. */
+  forgetCheckpoints(count) {
+    while (this.checkpoints.length > 0 && this.checkpoints.at(-1).count > count) {
+      this.spare.push(this.checkpoints.pop().pixels);
+    }
+    this.spare.length = Math.min(this.spare.length, 1);
+  }
+
+  /**
+   * After undos: paint the shapes left, from the nearest checkpoint below them, until
+   * ``deadline`` (performance.now()); true once the pixels show the drawing. What is not done
+   * goes on at the next call, so a long repaint can be spread over several tasks.
+   */
+  settle(deadline = Infinity) {
+    if (this.painted === this.shapes.length) return true;
+    if (this.painted < 0) {
+      const from = this.checkpoints.at(-1);
+      if (from) this.pixels.set(from.pixels);
+      else this.pixels.fill(BACKGROUND);
+      this.painted = from ? from.count : 0;
+      this.work = 0;
+      this.repaints += 1;
+    }
+    while (this.painted < this.shapes.length) {
+      // The same path as when it was drawn, checkpoints included.
+      this.beforeShape(this.painted);
+      const shape = this.shapes[this.painted];
+      if (shape.op === "line") this.extend({ ...shape, p: [] }, shape.p);
+      else this.paint(shape);
+      this.painted += 1;
+      if (this.painted < this.shapes.length && performance.now() >= deadline) return false;
+    }
+    this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
+    return true;
   }
 
   // -- painting -------------------------------------------------------------------------------
 
   extend(shape, points) {
     const radius = WIDTHS[shape.w] / 2;
+    const colour = pack(colourHex(shape.c));
     let i = 0;
     if (shape.p.length === 0) {
-      this.segment(points[0], points[1], points[0], points[1], radius, shape.c);
+      this.segment(points[0], points[1], points[0], points[1], radius, colour);
       shape.p.push(points[0], points[1]);
       i = 2;
     }
     for (; i < points.length; i += 2) {
       const ax = shape.p[shape.p.length - 2];
       const ay = shape.p[shape.p.length - 1];
-      this.segment(ax, ay, points[i], points[i + 1], radius, shape.c);
+      this.segment(ax, ay, points[i], points[i + 1], radius, colour);
       shape.p.push(points[i], points[i + 1]);
     }
   }
@@ -226,15 +359,23 @@ export class Board {
         if (ex * ex + ey * ey <= r2) pixels[row + x] = colour;
       }
     }
+    this.work += (right - left + 1) * (bottom - top + 1);
     this.markDirty(left, top, right, bottom);
   }
 
-  /** Flood fill: the 4-connected region of the seed's colour takes ``colour``. */
+  paint(fill) {
+    this.fill(fill.x, fill.y, pack(colourHex(fill.c)));
+  }
+
+  /** Flood fill (scanlines): the 4-connected area of the seed's colour takes ``colour``.
+   * Each run of pixels is filled once and the rows beside it read once: the work is a small
+   * multiple of the area, at most the board. */
   fill(x, y, colour) {
     const pixels = this.pixels;
     const target = pixels[y * BOARD_WIDTH + x];
     if (target === colour) return;
     let [left, top, right, bottom] = [x, y, x, y];
+    let filled = 0;
     const stack = [x, y];
     while (stack.length > 0) {
       const sy = stack.pop();
@@ -246,22 +387,27 @@ export class Board {
       let x1 = sx;
       while (x1 < BOARD_WIDTH - 1 && pixels[row + x1 + 1] === target) x1 += 1;
       pixels.fill(colour, row + x0, row + x1 + 1);
-      left = Math.min(left, x0);
-      right = Math.max(right, x1);
-      top = Math.min(top, sy);
-      bottom = Math.max(bottom, sy);
-      for (const ny of [sy - 1, sy + 1]) {
-        if (ny < 0 || ny >= BOARD_HEIGHT) continue;
-        const next = ny * BOARD_WIDTH;
-        let inside = false;
-        for (let nx = x0; nx <= x1; nx += 1) {
-          const same = pixels[next + nx] === target;
-          if (same && !inside) stack.push(nx, ny);
-          inside = same;
-        }
-      }
+      filled += x1 - x0 + 1;
+      if (x0 < left) left = x0;
+      if (x1 > right) right = x1;
+      if (sy < top) top = sy;
+      if (sy > bottom) bottom = sy;
+      if (sy > 0) this.seeds(stack, pixels, target, x0, x1, sy - 1);
+      if (sy < BOARD_HEIGHT - 1) this.seeds(stack, pixels, target, x0, x1, sy + 1);
     }
+    this.work += filled;
     this.markDirty(left, top, right, bottom);
+  }
+
+  /** Push one seed for each run of ``target`` in row ``y`` between ``x0`` and ``x1``. */
+  seeds(stack, pixels, target, x0, x1, y) {
+    const row = y * BOARD_WIDTH;
+    let inside = false;
+    for (let x = x0; x <= x1; x += 1) {
+      const same = pixels[row + x] === target;
+      if (same && !inside) stack.push(x, y);
+      inside = same;
+    }
   }
 
   // -- the canvas -----------------------------------------------------------------------------
@@ -273,27 +419,97 @@ export class Board {
       : [x0, y0, x1, y1];
   }
 
-  /** Put what changed since the last flush on the canvas. */
+  /** Show the drawing as it stands: what changed since the last time, repainted whole if
+   * needs be. */
   flush() {
-    if (!this.dirty) return;
+    this.settle();
+    this.show();
+  }
+
+  /** Put what changed on the canvas, unless a repaint is half done (the canvas then keeps
+   * the last finished picture). */
+  show() {
+    if (!this.dirty || !this.settled) return;
     const [x0, y0, x1, y1] = this.dirty;
     this.dirty = null;
-    const data = this.image.data;
-    const pixels = this.pixels;
-    for (let y = y0; y <= y1; y += 1) {
-      let i = y * BOARD_WIDTH + x0;
-      let o = i * 4;
-      for (let x = x0; x <= x1; x += 1) {
-        const rgb = RGB[pixels[i]];
-        data[o] = rgb[0];
-        data[o + 1] = rgb[1];
-        data[o + 2] = rgb[2];
-        data[o + 3] = 255;
-        i += 1;
-        o += 4;
-      }
-    }
     this.context.putImageData(this.image, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+  }
+}
+
+/**
+ * Operations painted on a board a slice of time at a time, in order, repaints after undos
+ * included: a flood of relayed batches (or a large snapshot) never holds the page for long.
+ * ``apply`` paints at once when nothing waits (the drawer's own strokes show under the pen),
+ * else after what waits; an undo always waits its turn (it may repaint much).
+ */
+export class Painter {
+  /** @param {Board} board */
+  constructor(board) {
+    this.board = board;
+    this.queue = [];
+    this.next = 0;
+    this.scheduled = false;
+    this.longest = 0; // the longest slice, in ms (tests read it)
+    const channel = new MessageChannel(); // a task soon, without setTimeout's clamping
+    channel.port1.onmessage = () => this.run();
+    this.wake = () => channel.port2.postMessage(null);
+  }
+
+  get pending() {
+    return this.queue.length - this.next;
+  }
+
+  /** Nothing waits and the board shows the drawing. */
+  get idle() {
+    return this.pending === 0 && this.board.settled;
+  }
+
+  /** Paint ``ops`` after what waits. */
+  push(ops) {
+    for (const op of ops) this.queue.push(op);
+    this.schedule();
+  }
+
+  /** Paint ``op`` now if nothing waits (and show it), else in its turn. */
+  apply(op) {
+    if (!this.idle || op.op === "undo") {
+      this.push([op]);
+      return;
+    }
+    this.board.apply(op);
+    this.board.flush();
+  }
+
+  /** Forget what waits (the drawing is replaced). */
+  clear() {
+    this.queue = [];
+    this.next = 0;
+  }
+
+  schedule() {
+    if (this.scheduled || this.idle) return;
+    this.scheduled = true;
+    this.wake();
+  }
+
+  run() {
+    this.scheduled = false;
+    const started = performance.now();
+    const deadline = started + SLICE_MS;
+    const board = this.board;
+    while (board.settle(deadline) && this.next < this.queue.length) {
+      board.apply(this.queue[this.next]);
+      this.next += 1;
+      if (performance.now() >= deadline) break;
+    }
+    board.show();
+    this.longest = Math.max(this.longest, performance.now() - started);
+    if (this.next >= this.queue.length) this.clear();
+    else if (this.next > 4096) {
+      this.queue = this.queue.slice(this.next);
+      this.next = 0;
+    }
+    this.schedule();
   }
 }
 

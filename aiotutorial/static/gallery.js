@@ -4,7 +4,7 @@
 
 import { Board, boardCanvas, isOp } from "./board.js";
 import { fullTime, shortTime } from "./chat.js";
-import { element } from "./dom.js";
+import { element, icon, plural } from "./dom.js";
 
 const REPLAY_STEP_MS = 40; // as the drawer sent them
 const REPLAY_LONGEST_MS = 6000; // a long drawing is replayed faster
@@ -22,6 +22,32 @@ async function getJson(url) {
     throw error;
   }
   return response.json();
+}
+
+const THUMB =
+  "M7 11v9H3.5v-9z M7 11l4.2-7.5c1.4 0 2.3 1 2.3 2.4V9.5h5.3a2 2 0 012 2.4l-1.4 6.5a2 2 0 01-2 1.6H7";
+
+/** A thumb up (or down), and a count. */
+function thumb(className, count, down) {
+  const node = element("span", className);
+  node.append(icon(THUMB, down ? "down" : ""), String(count));
+  return node;
+}
+
+/** Thumbs up and down with their counts, as the players rated the drawing. */
+function ratingView(turn) {
+  const likes = Number.isInteger(turn.likes) ? turn.likes : 0;
+  const dislikes = Number.isInteger(turn.dislikes) ? turn.dislikes : 0;
+  const view = element("span", "gallery-rating");
+  view.dataset.likes = String(likes);
+  view.dataset.dislikes = String(dislikes);
+  view.setAttribute(
+    "aria-label",
+    `${plural(likes, "like", "likes")}, ${plural(dislikes, "dislike", "dislikes")}`,
+  );
+  view.append(thumb("gallery-likes", likes, false), thumb("gallery-dislikes", dislikes, true));
+  for (const part of view.children) part.setAttribute("aria-hidden", "true");
+  return view;
 }
 
 function batchesOf(turn) {
@@ -124,7 +150,12 @@ export class GalleryDialog {
       time.title = fullTime(turn.ended);
       caption.append(time);
     }
-    open.setAttribute("aria-label", `Replay "${turn.word}" by ${turn.drawer}`);
+    const rating = ratingView(turn);
+    caption.append(rating);
+    open.setAttribute(
+      "aria-label",
+      `Replay "${turn.word}" by ${turn.drawer} (${rating.getAttribute("aria-label")})`,
+    );
     open.append(canvas, caption);
     open.addEventListener("click", () => this.replay(turn));
     item.append(open);

@@ -1,11 +1,19 @@
-// The game's overlays on the board (channel.jinja2, [data-panel]): the start form, the
-// drawer's choice of words, "alice is choosing", the end of a turn, the podium, and the
-// visitor's invitation to log in. One shows at a time, chosen from the game's state.
+// The game's overlays on the board (channel.jinja2, [data-panel]): the start form and its
+// settings, the drawer's choice of words, "alice is choosing", the end of a turn (why, the
+// word, everyone's points), the podium, and the visitor's invitation to log in. One shows at
+// a time, chosen from the game's state.
 
 import { element, plural } from "./dom.js";
+import { names, reasonText, winnersText } from "./game-text.js";
 
-// The server's bounds (aiotutorial/game/rules.py): lowest, highest, default.
-export const SETTINGS = { rounds: [1, 10, 3], draw_seconds: [30, 240, 80] };
+// The server's bounds (aiotutorial/game/settings.py): lowest, highest, default.
+export const SETTINGS = {
+  rounds: [1, 10, 3],
+  draw_seconds: [30, 240, 80],
+  max_players: [2, 12, 12],
+  word_choices: [1, 5, 3],
+};
+const LANGUAGES = ["en", "de"];
 const CUSTOM_WORDS_MAX = 200;
 const WORD_MAX_CHARS = 30;
 const WORD_PATTERN = /^[\p{L} -]+$/u;
@@ -44,9 +52,12 @@ export class Panels {
     this.choices = $("choices");
     this.chooseTime = $("choose-time");
     this.waiting = $("waiting-text");
+    this.revealReason = $("reveal-reason");
+    this.revealRating = $("reveal-rating");
     this.revealWord = $("reveal-word");
     this.revealPoints = $("reveal-points");
     this.revealNext = $("reveal-next");
+    this.podiumTitle = $("podium-title");
     this.podium = $("podium");
     this.podiumRest = $("podium-rest");
     this.newGame = $("new-game");
@@ -75,10 +86,16 @@ export class Panels {
 
   render(model) {
     const name = this.current(model);
+    const before = this.shown;
     this.shown = name;
     for (const [panel, node] of this.nodes) node.hidden = panel !== name;
     if (name === "start") this.renderStart(model);
-    if (name === "choose") this.renderChoices(model);
+    if (name === "choose") this.renderChoices(model, before !== "choose");
+    const lost = document.activeElement === document.body || !document.activeElement;
+    if (before === "choose" && name !== "choose" && (lost || this.choices.contains(document.activeElement))) {
+      // The words go: the focus goes back to the message box rather than the page's start.
+      document.getElementById("message-input")?.focus();
+    }
     if (name === "waiting") {
       this.waiting.textContent = model.isDrawer()
         ? "Getting your words…"
@@ -103,9 +120,10 @@ export class Panels {
   }
 
   /** A refusal, where the player looks: true if a panel showed it. */
-  showError(text) {
+  showError(text, code = "") {
     if (this.shown === "start") {
       this.error.textContent = text;
+      this.error.dataset.code = code;
       this.error.hidden = false;
       this.submit.disabled = false;
       return true;
@@ -119,10 +137,11 @@ export class Panels {
 
   renderStart(model) {
     const online = new Set(model.online).size;
+    if (online >= 2 && this.error.dataset.code === "not_enough_players") this.error.hidden = true;
     this.hint.textContent =
       online < 2
         ? `${plural(online, "person is", "people are")} here: a game needs at least 2.`
-        : `${online} people are here: everyone connected plays (up to 12).`;
+        : `${online} people are here: everyone connected plays (up to the most players).`;
     if (!model.live) this.submit.disabled = true;
     else if (this.error.hidden) this.submit.disabled = false;
   }
@@ -132,6 +151,7 @@ export class Panels {
     this.error.hidden = true;
     const refuse = (text, field) => {
       this.error.textContent = text;
+      this.error.dataset.code = "";
       this.error.hidden = false;
       field?.focus();
     };
@@ -140,7 +160,9 @@ export class Panels {
       const field = form.elements[name];
       const value = field.value.trim() === "" ? fallback : Number(field.value);
       if (!Number.isInteger(value) || value < low || value > high) {
-        const label = field.labels[0].textContent.trim();
+        const label = field.labels[0].firstChild.textContent.trim();
+        const more = field.closest("details");
+        if (more) more.open = true;
         refuse(`${label}: a whole number from ${low} to ${high}.`, field);
         return;
       }
@@ -151,7 +173,24 @@ export class Panels {
       refuse(custom.error, form.elements.custom_words);
       return;
     }
-    if (!this.actions.start({ ...settings, custom_words: custom.words })) {
+    const hints = form.elements.hints.value;
+    const language = form.elements.language.value;
+    const only = form.elements.custom_words_only.checked;
+    if (only && custom.words.length < settings.word_choices) {
+      refuse(
+        `Only your own words: give at least ${settings.word_choices} (the words offered).`,
+        form.elements.custom_words,
+      );
+      return;
+    }
+    const start = {
+      ...settings,
+      custom_words: custom.words,
+      custom_words_only: only,
+      hints: hints === "" ? null : Number(hints),
+      language: LANGUAGES.includes(language) ? language : "en",
+    };
+    if (!this.actions.start(start)) {
       refuse("Not connected right now; try again once live.");
       return;
     }
@@ -160,10 +199,20 @@ export class Panels {
 
   // -- the turn -------------------------------------------------------------------------------
 
-  renderChoices(model) {
+  /** The drawer's words; when they appear, the first one has the focus and a screen reader
+   * is told to choose. */
+  renderChoices(model, appearing) {
     const words = model.words || [];
     const shown = [...this.choices.children].map((node) => node.textContent);
-    if (shown.join("\n") === words.join("\n")) return;
+    if (shown.join("\n") === words.join("\n") && !appearing) return;
+    if (shown.join("\n") !== words.join("\n")) this.buildChoices(words);
+    if (appearing && this.choices.firstElementChild) {
+      this.choices.firstElementChild.focus();
+      this.actions.announce(`Your turn: choose a word to draw: ${names(words, "or")}.`);
+    }
+  }
+
+  buildChoices(words) {
     this.choices.replaceChildren(
       ...words.map((word, index) => {
         const choice = element("button", "word-choice", word);
@@ -177,29 +226,45 @@ export class Panels {
     );
   }
 
+  /** The end of a turn: why (time's up is told large), the word, every player's points
+   * (the drawer's first), the drawing's ratings. */
   renderReveal(model) {
+    const drawer = model.game.drawer;
+    const reason = model.reason || "";
+    this.revealReason.textContent = reasonText(reason, drawer, model.me);
+    this.revealReason.dataset.reason = reason;
+    this.revealReason.hidden = !this.revealReason.textContent;
     this.revealWord.textContent = model.word || "";
-    const entries = Object.entries(model.points).sort(
-      (a, b) => b[1] - a[1] || a[0].localeCompare(b[0]),
-    );
+    const entries = Object.entries(model.points)
+      .filter(([, points]) => Number.isInteger(points))
+      .sort(
+        (a, b) =>
+          (b[0] === drawer) - (a[0] === drawer) || b[1] - a[1] || a[0].localeCompare(b[0]),
+      );
     this.revealPoints.replaceChildren(
       ...entries.map(([user, points]) => {
         const item = element("li", "reveal-item");
         item.dataset.user = user;
         const name = element("span", "reveal-user", user);
-        if (user === model.game.drawer) name.append(element("span", "reveal-role", " (drew)"));
+        if (user === drawer) {
+          item.classList.add("reveal-drawer");
+          name.append(element("span", "reveal-role", " (drew)"));
+        }
         item.append(name, element("span", "reveal-points-value", `+${points}`));
         return item;
       }),
     );
+    const { likes, dislikes } = model.game.rating;
+    this.revealRating.hidden = likes + dislikes === 0;
+    this.revealRating.textContent = `The drawing: ${plural(likes, "like", "likes")}, ${plural(dislikes, "dislike", "dislikes")}`;
   }
 
   // -- the end of the game --------------------------------------------------------------------
 
   renderPodium(model) {
-    const scores = (model.over?.scores || []).filter(
-      (entry) => entry && typeof entry.user === "string",
-    );
+    const scores = model.over?.scores || [];
+    const winners = model.over?.winners || [];
+    this.podiumTitle.textContent = winnersText(winners);
     // Ties share a rank (what the step says); the steps keep the server's order.
     const rank = (entry) => 1 + scores.filter((other) => other.points > entry.points).length;
     const slots = [1, 0, 2]; // second, first, third, from left to right
@@ -212,6 +277,7 @@ export class Panels {
           step.dataset.place = String(slot + 1);
           step.dataset.rank = String(rank(entry));
           step.dataset.user = entry.user;
+          step.toggleAttribute("data-winner", winners.includes(entry.user));
           step.append(
             element("span", "podium-user", entry.user),
             element("span", "podium-points", plural(entry.points, "point", "points")),

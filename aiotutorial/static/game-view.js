@@ -1,11 +1,14 @@
 // What the game looks like, drawn from its state (game.js holds the state): the bar with the
-// round, the word or its mask and the time left; the players with their scores; the overlays
-// (game-panels.js); the refusals the server sends.
+// round, the word or its mask and the time left; the players with their scores, and who sits
+// out; the turn's banner, the drawer's absence and the drawing's ratings over the board; the
+// overlays (game-panels.js); confirming a player's removal; the refusals the server sends.
 
-import { element, plural } from "./dom.js";
+import { element, icon, plural } from "./dom.js";
 import { Panels } from "./game-panels.js";
 
 const ERROR_SHOWN_MS = 6000;
+// An eye: sitting out is watching.
+const EYE = "M2 12s3.6-6.5 10-6.5S22 12 22 12s-3.6 6.5-10 6.5S2 12 2 12z M12 9a3 3 0 100 6 3 3 0 000-6z";
 
 /** The characters of a mask ("_ p _ _ _": the i-th character is mask[2 * i]). */
 export function maskCharacters(mask) {
@@ -37,10 +40,15 @@ function maskView(mask) {
   return view;
 }
 
+function secondsLeft(until) {
+  return Math.max(0, Math.ceil((until - performance.now()) / 1000));
+}
+
 export class GameView {
   /**
    * @param {HTMLElement} root the game's section
-   * @param {object} actions what the controls do: kick(user), and Panels' start, choose, newGame
+   * @param {object} actions what the controls do: kick(user), rate(like), spectate(on), and
+   *   Panels' start, choose, newGame
    */
   constructor(root, actions) {
     this.root = root;
@@ -49,19 +57,40 @@ export class GameView {
     this.round = $("round");
     this.word = $("word");
     this.timer = $("timer");
+    this.playersPanel = $("players-panel");
     this.players = $("players");
+    this.spectators = $("spectators");
+    this.spectate = $("spectate");
+    this.announcer = $("announcer");
     this.canvas = $("canvas");
+    this.banner = $("banner");
+    this.away = $("away");
+    this.rating = $("rating");
     this.error = $("error");
     this.errorText = $("error-text");
+    this.kickDialog = $("kick-dialog");
     this.panels = new Panels(root, actions);
     this.playerItems = new Map(); // kept across renders: a focused button stays focused
     this.errorTimer = null;
+    this.kickTarget = null;
+    this.model = null;
     $("dismiss").addEventListener("click", () => {
       this.error.hidden = true;
+    });
+    for (const button of this.rating.querySelectorAll("[data-rate]")) {
+      button.addEventListener("click", () => actions.rate(button.dataset.rate === "like"));
+    }
+    this.spectate.addEventListener("click", () => actions.spectate(false));
+    this.kickDialog.addEventListener("close", () => {
+      const target = this.kickTarget;
+      this.kickTarget = null;
+      if (this.kickDialog.returnValue === "kick" && target) this.actions.kick(target);
+      this.playerItems.get(target)?.querySelector(".player-kick")?.focus();
     });
   }
 
   render(model) {
+    this.model = model;
     const running = model.running();
     const game = model.game;
     this.root.dataset.phase = game ? game.phase : "idle";
@@ -70,6 +99,8 @@ export class GameView {
     this.panels.render(model);
     this.renderBar(model);
     this.renderPlayers(model);
+    this.renderBanner(model);
+    this.renderRating(model);
     this.renderTimer(model);
     const drawer = running ? game.drawer : null;
     this.canvas.setAttribute(
@@ -80,14 +111,23 @@ export class GameView {
     );
   }
 
+  announce(text) {
+    // The same words twice are spoken twice: the region is emptied first.
+    this.announcer.textContent = "";
+    requestAnimationFrame(() => {
+      this.announcer.textContent = text;
+    });
+  }
+
   /** The time left, counted down on the monotonic clock from the server's ``ms_left``. */
   renderTimer(model) {
+    this.renderAway(model);
     const timer = this.timer;
     if (model.deadline === null || !model.running()) {
       timer.hidden = true;
       return;
     }
-    const seconds = Math.max(0, Math.ceil((model.deadline - performance.now()) / 1000));
+    const seconds = secondsLeft(model.deadline);
     timer.hidden = false;
     if (timer.textContent !== String(seconds)) timer.textContent = String(seconds);
     timer.classList.toggle("urgent", model.game.phase === "drawing" && seconds <= 10);
@@ -95,8 +135,50 @@ export class GameView {
     this.panels.renderTime(model, seconds);
   }
 
-  showError(text) {
-    if (this.panels.showError(text)) return;
+  /** While the drawer is away in their turn: until when it waits for them. */
+  renderAway(model) {
+    const away = this.away;
+    const drawer = model.game?.drawer;
+    if (model.awayUntil === null || !drawer || !model.running()) {
+      away.hidden = true;
+      return;
+    }
+    const seconds = secondsLeft(model.awayUntil);
+    const text =
+      drawer === model.me
+        ? `You are away: your turn ends in ${seconds} s unless you come back.`
+        : `${drawer} left: the turn ends in ${seconds} s unless they come back.`;
+    if (away.textContent !== text) away.textContent = text;
+    away.hidden = false;
+  }
+
+  renderBanner(model) {
+    // The drawer's absence says more than "alice is drawing".
+    const banner = model.awayUntil === null ? model.banner : null;
+    this.banner.hidden = !banner;
+    if (banner && this.banner.textContent !== banner.text) this.banner.textContent = banner.text;
+  }
+
+  /** Likes and dislikes: anyone but the drawer rates while the drawing is drawn and shown;
+   * everyone, the drawer too, sees the counts. */
+  renderRating(model) {
+    const game = model.game;
+    const shown =
+      model.running() && (game.phase === "drawing" || game.phase === "turn_end") && !!model.me;
+    this.rating.hidden = !shown;
+    if (!shown) return;
+    const canRate = game.drawer !== model.me && model.live;
+    this.rating.querySelector("[data-game=likes]").textContent = String(game.rating.likes);
+    this.rating.querySelector("[data-game=dislikes]").textContent = String(game.rating.dislikes);
+    this.rating.toggleAttribute("data-drawer", game.drawer === model.me);
+    for (const button of this.rating.querySelectorAll("[data-rate]")) {
+      button.disabled = !canRate;
+      button.setAttribute("aria-pressed", String(game.rated === button.dataset.rate));
+    }
+  }
+
+  showError(text, code) {
+    if (this.panels.showError(text, code)) return;
     this.errorText.textContent = text;
     this.error.hidden = false;
     clearTimeout(this.errorTimer);
@@ -118,8 +200,11 @@ export class GameView {
       const text = `${model.isDrawer() ? "You are" : `${game.drawer} is`} choosing a word`;
       key = `note:${text}`;
       build = () => [element("span", "word-note", text)];
-    } else if (model.word && (model.isDrawer() || game.phase !== "drawing")) {
-      const label = game.phase === "drawing" ? "Draw: " : "The word was ";
+    } else if (model.word) {
+      // The drawer's word; a guesser's once guessed (the others keep the mask); everyone's
+      // once the turn is over.
+      let label = "The word was ";
+      if (game.phase === "drawing") label = model.isDrawer() ? "Draw: " : "You guessed it: ";
       key = `word:${label}${model.word}`;
       build = () => [
         element("span", "word-note", label),
@@ -141,17 +226,19 @@ export class GameView {
 
   renderPlayers(model) {
     const list = this.players;
-    const players = model.game ? model.game.players : [];
-    list.hidden = players.length === 0;
-    const turnOn = model.game?.phase === "choosing" || model.game?.phase === "drawing";
-    const canKick = model.running() && model.isPlayer();
+    const game = model.game;
+    const players = game ? game.players : [];
+    this.playersPanel.hidden = players.length === 0;
+    const turnOn = game?.phase === "choosing" || game?.phase === "drawing";
+    const canKick = model.running() && model.isPlayer() && model.live;
+    const starter = model.isStarter();
     const items = players.map((player) => {
       let item = this.playerItems.get(player.user);
       if (!item) {
         item = this.playerItem(player.user, model.me);
         this.playerItems.set(player.user, item);
       }
-      const drawing = turnOn && player.user === model.game.drawer;
+      const drawing = turnOn && player.user === game.drawer;
       item.toggleAttribute("data-drawing", drawing);
       item.toggleAttribute("data-guessed", player.guessed);
       item.toggleAttribute("data-away", !player.connected);
@@ -160,7 +247,8 @@ export class GameView {
       item.querySelector(".player-rank").textContent = `#${rank}`;
       item.querySelector(".player-score").textContent = String(player.score);
       let status = "";
-      if (drawing) status = "drawing";
+      if (drawing && !player.connected) status = "left";
+      else if (drawing) status = "drawing";
       else if (player.guessed) status = "guessed";
       else if (!player.connected) status = "away";
       const statusNode = item.querySelector(".player-status");
@@ -170,22 +258,41 @@ export class GameView {
       const votesNode = item.querySelector(".player-votes");
       votesNode.hidden = !votes || !model.running();
       if (votes) votesNode.textContent = `${votes.votes}/${votes.needed} votes`;
+      const sit = item.querySelector(".player-sitout");
+      if (sit) {
+        // Not in the middle of one's own turn (it would end it).
+        sit.hidden = !model.running() || drawing;
+        sit.disabled = !model.live;
+      }
       const kick = item.querySelector(".player-kick");
       if (kick) {
         kick.hidden = !canKick;
-        kick.disabled = model.myVotes.has(player.user);
+        kick.disabled = !starter && model.myVotes.has(player.user);
+        const label = starter
+          ? `Remove ${player.user} from the game`
+          : `Vote to remove ${player.user} from the game`;
+        kick.setAttribute("aria-label", label);
+        kick.title = label;
       }
       return item;
     });
     const same =
       list.children.length === items.length && items.every((item, i) => list.children[i] === item);
     if (!same) list.replaceChildren(...items);
+
+    const spectators = game && model.running() ? game.spectators : [];
+    this.spectators.hidden = spectators.length === 0;
+    this.spectators.textContent = spectators.length ? `Watching: ${spectators.join(", ")}` : "";
+    // Who sits out comes back with this (one sits out with the button on one's card).
+    this.spectate.hidden = !model.running() || !model.isSpectator();
+    this.spectate.disabled = !model.live;
   }
 
   playerItem(user, me) {
     const item = element("li", "player");
     item.dataset.user = user;
     const name = element("span", "player-name", user);
+    name.title = user;
     if (user === me) name.append(element("span", "you", " (you)"));
     item.append(
       element("span", "player-rank"),
@@ -195,13 +302,57 @@ export class GameView {
       element("span", "player-votes"),
     );
     if (user !== me) {
-      const kick = element("button", "player-kick", "✕");
+      const kick = element("button", "player-action player-kick", "✕");
       kick.type = "button";
-      kick.setAttribute("aria-label", `Vote to remove ${user} from the game`);
-      kick.title = `Vote to remove ${user}`;
-      kick.addEventListener("click", () => this.actions.kick(user));
+      kick.setAttribute("aria-haspopup", "dialog");
+      kick.addEventListener("click", () => this.confirmKick(user));
       item.append(kick);
+    } else {
+      // Where the others' cards have their ✕, one's own has "sit out".
+      const sit = element("button", "player-action player-sitout");
+      sit.append(icon(EYE));
+      sit.type = "button";
+      sit.dataset.game = "sit-out";
+      sit.setAttribute("aria-label", "Sit out: watch without playing (your points stay)");
+      sit.title = "Sit out: watch without playing";
+      sit.addEventListener("click", () => this.actions.spectate(true));
+      item.append(sit);
     }
     return item;
+  }
+
+  /** Removing a player is asked first: what it does (a vote, or at once for the game's
+   * starter), and how many have voted. */
+  confirmKick(user) {
+    const model = this.model;
+    if (!model || !this.kickDialog || this.kickDialog.open) return;
+    const $ = (name) => this.kickDialog.querySelector(`[data-game=${name}]`);
+    const votes = model.votes.get(user);
+    if (model.isStarter()) {
+      $("kick-title").textContent = `Remove ${user} from the game?`;
+      $("kick-text").textContent =
+        `You started this game: ${user} is removed at once, and is not ranked at the end.`;
+      $("kick-confirm").textContent = "Remove now";
+    } else {
+      $("kick-title").textContent = `Vote to remove ${user}?`;
+      const count = votes
+        ? `${plural(votes.votes, "vote", "votes")} of ${votes.needed} needed so far.`
+        : "";
+      $("kick-text").textContent =
+        `A majority of the players removes ${user} from the game; a vote counts for a minute. ${count}`.trim();
+      $("kick-confirm").textContent = "Vote to remove";
+    }
+    this.kickTarget = user;
+    this.kickDialog.returnValue = "";
+    this.kickDialog.showModal();
+  }
+
+  /** ``user`` was removed: a question about them is moot. */
+  kickDone(user) {
+    if (this.kickTarget === user && this.kickDialog.open) {
+      this.kickTarget = null;
+      this.kickDialog.close();
+    }
+    this.playerItems.delete(user);
   }
 }

@@ -1,6 +1,9 @@
 // The messages this page has sent and not yet seen stored: each shown at once as "sending",
 // then gone when the server's answer (the message itself, carrying the same ref) arrives, or
-// "failed" with the reason and a way out (retry, edit, discard).
+// "failed" with the reason and a way out (retry, edit, discard), in one short line. A guess
+// the game refused (too many guesses, the word given away, the game ending just then) is
+// only worth a moment: it says why, and goes by itself after a few seconds, or when its
+// turn ends (the game tells the chat's root with a "game:turn" event).
 //
 // Every message gets a ref, the page's own id for it. The server remembers refs, so sending a
 // message again with its ref never stores it twice: messages whose answer was lost with the
@@ -23,9 +26,13 @@ export const ERROR_TEXT = {
   unavailable: "The server could not store it right now.",
   internal: "Something went wrong on the server.",
   word_in_chat: "You cannot give the word away in the chat.",
+  too_many_guesses: "Too many guesses: wait a moment.",
 };
 // Refusals that sending the same text again cannot fix: the text needs changing.
 const FINAL = new Set(["too_long", "empty", "bad_content", "word_in_chat"]);
+// Refusals of the game's: they go by themselves.
+const GAME_REFUSALS = new Set(["too_many_guesses", "word_in_chat"]);
+const REFUSED_SHOWN_MS = 5000;
 
 /** A fresh ref: 128 random bits as hex (also on http:, where crypto.randomUUID is missing). */
 export function newRef() {
@@ -53,6 +60,13 @@ export class Outbox {
     this.tokens = BURST;
     this.refilled = performance.now();
     this.timer = null;
+    this.turn = null; // the game's turn whose guesses are being judged, if any
+    list.closest("[data-ws-url]")?.addEventListener("game:turn", (event) => {
+      this.turn = event.detail?.turn ?? null;
+      for (const entry of [...this.entries.values()]) {
+        if (entry.state === "refused" && entry.turn !== this.turn) this.dismiss(entry);
+      }
+    });
     this.restore();
   }
 
@@ -78,9 +92,19 @@ export class Outbox {
     const entry = this.entries.get(frame.ref);
     if (!entry) return false;
     if (frame.type === "error") {
-      entry.state = "failed";
       entry.code = frame.error;
-      entry.reason = ERROR_TEXT[frame.error] || frame.detail || "The server refused it.";
+      if (this.byTheGame(entry)) {
+        entry.state = "refused";
+        entry.reason =
+          (frame.error === "too_many_guesses" && frame.detail) ||
+          (frame.error === "unavailable" && "The turn ended just then.") ||
+          ERROR_TEXT[frame.error];
+        clearTimeout(entry.timer);
+        entry.timer = setTimeout(() => this.dismiss(entry), REFUSED_SHOWN_MS);
+      } else {
+        entry.state = "failed";
+        entry.reason = ERROR_TEXT[frame.error] || frame.detail || "The server refused it.";
+      }
       this.render(entry);
     } else {
       this.remove(entry);
@@ -88,6 +112,21 @@ export class Outbox {
     this.save();
     this.onChange();
     return true;
+  }
+
+  /** Was ``entry`` refused by the game, during a turn (not by the chat)? */
+  byTheGame(entry) {
+    return (
+      GAME_REFUSALS.has(entry.code) || (entry.code === "unavailable" && entry.turn !== null)
+    );
+  }
+
+  /** A refusal of the game's has been seen: it goes. */
+  dismiss(entry) {
+    if (!this.entries.has(entry.ref)) return;
+    clearTimeout(entry.timer);
+    this.remove(entry);
+    this.onChange();
   }
 
   /** The socket went away: what was sent without an answer goes again once live. */
@@ -129,6 +168,7 @@ export class Outbox {
       if (!this.sendFrame({ type: "message", content: entry.content, ref: entry.ref })) return;
       this.tokens -= 1;
       entry.state = "sending";
+      entry.turn = this.turn;
       this.render(entry);
     }
   }
@@ -167,7 +207,16 @@ export class Outbox {
     entry.item.dataset.state = state;
     const status = entry.status;
     status.replaceChildren();
-    if (state === "failed") {
+    if (state === "refused") {
+      status.setAttribute("role", "status");
+      status.append(element("span", "msg-status-text", `Not sent. ${entry.reason}`));
+      status.append(
+        this.button("Edit", () => {
+          this.dismiss(entry);
+          this.onEdit(entry.content);
+        }),
+      );
+    } else if (state === "failed") {
       status.setAttribute("role", "alert");
       status.append(element("span", "msg-status-text", `Not sent. ${entry.reason}`));
       if (!FINAL.has(entry.code)) status.append(this.button("Retry", () => this.retry(entry)));
@@ -202,13 +251,15 @@ export class Outbox {
 
   save() {
     try {
-      const kept = [...this.entries.values()].map(({ ref, content, state, reason, code }) => ({
-        ref,
-        content,
-        failed: state === "failed",
-        reason,
-        code,
-      }));
+      const kept = [...this.entries.values()]
+        .filter((entry) => entry.state !== "refused") // of a turn that will be over
+        .map(({ ref, content, state, reason, code }) => ({
+          ref,
+          content,
+          failed: state === "failed",
+          reason,
+          code,
+        }));
       if (kept.length) sessionStorage.setItem(this.storeKey, JSON.stringify(kept));
       else sessionStorage.removeItem(this.storeKey);
     } catch {

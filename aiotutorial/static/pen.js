@@ -8,15 +8,23 @@
 import {
   BOARD_HEIGHT,
   BOARD_WIDTH,
+  COLOUR_BLIND_PALETTE,
   COLOUR_NAMES,
+  MAX_FILLS,
   MAX_OPS,
   MAX_POINTS,
   PALETTE,
   WIDTHS,
+  colourHex,
 } from "./board.js";
 
 const BATCH_MS = 40;
-const WIDTH_NAMES = ["Thin", "Medium", "Thick", "Huge"];
+// The sizes from the finest to the largest (the protocol's indexes are in the order they
+// were added).
+const WIDTH_ORDER = WIDTHS.map((size, index) => [size, index])
+  .sort((a, b) => a[0] - b[0])
+  .map(([, index]) => index);
+const PALETTE_KEY = "aiotutorial.game.palette";
 
 function pointsOf(op) {
   return op.p ? op.p.length / 2 : 0;
@@ -77,12 +85,17 @@ export class Outbox {
     this.flushSoon();
   }
 
-  /** The next batch: at most MAX_OPS operations and MAX_POINTS points. */
+  /** The next batch: at most MAX_OPS operations, MAX_POINTS points and MAX_FILLS fills. */
   take() {
     const batch = [];
     let points = 0;
+    let fills = 0;
     while (this.queue.length > 0 && batch.length < MAX_OPS) {
       const op = this.queue[0];
+      if (op.op === "fill") {
+        if (fills === MAX_FILLS) break;
+        fills += 1;
+      }
       const count = pointsOf(op);
       if (points + count <= MAX_POINTS) {
         batch.push(this.queue.shift());
@@ -112,23 +125,34 @@ function button(className, label) {
   return node;
 }
 
+function readPalette() {
+  try {
+    return localStorage.getItem(PALETTE_KEY) === "colour-blind" ? "colour-blind" : "classic";
+  } catch {
+    return "classic";
+  }
+}
+
 export class Pen {
   /**
    * @param {object} options
    * @param {HTMLCanvasElement} options.canvas the board's canvas
    * @param {HTMLElement} options.tools the toolbar (see channel.jinja2)
    * @param {import("./board.js").Board} options.board
+   * @param {import("./board.js").Painter} options.painter paints on the board, in order
    * @param {(ops: object[]) => boolean} options.send
    */
-  constructor({ canvas, tools, board, send }) {
+  constructor({ canvas, tools, board, painter, send }) {
     this.canvas = canvas;
     this.tools = tools;
     this.board = board;
+    this.painter = painter;
     this.outbox = new Outbox(send);
     this.enabled = false;
-    this.colour = 1;
+    this.colour = 1; // a palette index or a "#rrggbb"
     this.width = 1;
     this.tool = "pen";
+    this.palette = readPalette();
     this.pointer = null; // the pointer drawing the current stroke
     this.last = null; // its last point on the board
     this.sent = false; // has this page drawn in this turn (its own strokes come back relayed)
@@ -141,26 +165,16 @@ export class Pen {
   // -- the toolbar ----------------------------------------------------------------------------
 
   buildTools() {
-    const palette = this.tools.querySelector("[data-game=palette]");
-    this.swatches = PALETTE.map((hex, index) => {
-      const swatch = button("tool swatch", COLOUR_NAMES[index]);
-      swatch.style.backgroundColor = hex;
-      swatch.dataset.colour = String(index);
-      swatch.addEventListener("click", () => {
-        this.colour = index;
-        if (this.tool === "eraser") this.tool = "pen";
-        this.closePopups();
-        this.render();
-      });
-      return swatch;
-    });
-    palette.replaceChildren(...this.swatches);
+    this.buildPalette();
 
     const widths = this.tools.querySelector("[data-game=widths]");
-    this.widthButtons = WIDTHS.map((size, index) => {
-      const choice = button("tool width", `${WIDTH_NAMES[index]} brush (${size} px)`);
+    this.widthButtons = WIDTH_ORDER.map((index) => {
+      const size = WIDTHS[index];
+      const choice = button("tool width", `Brush of ${size} px`);
+      choice.dataset.width = String(index);
       const dot = document.createElement("span");
-      dot.className = `dot dot-${index}`;
+      dot.className = "dot";
+      this.sizeDot(dot, index);
       choice.append(dot);
       choice.addEventListener("click", () => {
         this.width = index;
@@ -195,6 +209,68 @@ export class Pen {
     });
   }
 
+  /** A dot as large as the brush (drawn at the board's scale, within the button). */
+  sizeDot(dot, index) {
+    const size = `${Math.max(2, Math.min(28, Math.round(WIDTHS[index] * 0.6)))}px`;
+    dot.style.width = size;
+    dot.style.height = size;
+  }
+
+  /** The swatches of the palette chosen (the classic one, or Okabe-Ito's for colour-blind
+   * eyes, sent as "#rrggbb"), a colour picker for any other, and the switch between them. */
+  buildPalette() {
+    const palette = this.tools.querySelector("[data-game=palette]");
+    const colours =
+      this.palette === "colour-blind"
+        ? COLOUR_BLIND_PALETTE
+        : PALETTE.map((hex, index) => [index, COLOUR_NAMES[index]]);
+    this.swatchColours = colours.map(([colour]) => colour);
+    this.swatches = colours.map(([colour, name]) => {
+      const swatch = button("tool swatch", name);
+      swatch.style.backgroundColor = colourHex(colour);
+      swatch.dataset.colour = String(colour);
+      swatch.addEventListener("click", () => this.pick(colour));
+      return swatch;
+    });
+    const extra = document.createElement("div");
+    extra.className = "palette-extra";
+    const picker = document.createElement("input");
+    picker.type = "color";
+    picker.className = "tool colour-picker";
+    picker.dataset.game = "colour-picker";
+    picker.setAttribute("aria-label", "Any colour");
+    picker.title = "Any colour";
+    picker.value = colourHex(this.colour);
+    picker.addEventListener("input", () => this.pick(picker.value.toLowerCase(), false));
+    picker.addEventListener("change", () => this.pick(picker.value.toLowerCase()));
+    this.picker = picker;
+    const blind = this.palette === "colour-blind";
+    const toggle = button("tool palette-switch", "Colour-blind friendly colours");
+    toggle.dataset.game = "palette-switch";
+    toggle.setAttribute("aria-pressed", String(blind));
+    toggle.textContent = "◐";
+    toggle.addEventListener("click", () => {
+      this.palette = blind ? "classic" : "colour-blind";
+      try {
+        localStorage.setItem(PALETTE_KEY, this.palette);
+      } catch {
+        // Not kept: the choice lasts as long as the page.
+      }
+      this.buildPalette();
+      this.render();
+      this.tools.querySelector("[data-game=palette-switch]").focus();
+    });
+    extra.append(picker, toggle);
+    palette.replaceChildren(...this.swatches, extra);
+  }
+
+  pick(colour, close = true) {
+    this.colour = colour;
+    if (this.tool === "eraser") this.tool = "pen";
+    if (close) this.closePopups();
+    this.render();
+  }
+
   closePopups() {
     for (const toggle of this.tools.querySelectorAll("[data-popup]")) {
       toggle.setAttribute("aria-expanded", "false");
@@ -204,22 +280,32 @@ export class Pen {
     }
   }
 
+  colourName(colour) {
+    if (typeof colour === "number") return COLOUR_NAMES[colour];
+    const named = COLOUR_BLIND_PALETTE.find(([hex]) => hex === colour);
+    return named ? named[1] : colour;
+  }
+
   render() {
-    for (const [index, swatch] of this.swatches.entries()) {
-      swatch.setAttribute("aria-pressed", String(index === this.colour && this.tool !== "eraser"));
+    const erasing = this.tool === "eraser";
+    for (const [i, swatch] of this.swatches.entries()) {
+      const pressed = this.swatchColours[i] === this.colour && !erasing;
+      swatch.setAttribute("aria-pressed", String(pressed));
     }
-    for (const [index, choice] of this.widthButtons.entries()) {
-      choice.setAttribute("aria-pressed", String(index === this.width));
+    for (const choice of this.widthButtons) {
+      choice.setAttribute("aria-pressed", String(Number(choice.dataset.width) === this.width));
     }
     for (const choice of this.tools.querySelectorAll("[data-tool]")) {
       choice.setAttribute("aria-pressed", String(choice.dataset.tool === this.tool));
     }
+    const hex = colourHex(this.colour);
+    if (this.picker.value !== hex) this.picker.value = hex;
     const colourToggle = this.tools.querySelector("[data-game=colour-toggle]");
-    colourToggle.querySelector(".swatch-now").style.backgroundColor = PALETTE[this.colour];
-    colourToggle.setAttribute("aria-label", `Colour: ${COLOUR_NAMES[this.colour]}`);
+    colourToggle.querySelector(".swatch-now").style.backgroundColor = hex;
+    colourToggle.setAttribute("aria-label", `Colour: ${this.colourName(this.colour)}`);
     const widthToggle = this.tools.querySelector("[data-game=width-toggle]");
-    widthToggle.querySelector(".dot").className = `dot dot-${this.width}`;
-    widthToggle.setAttribute("aria-label", `Brush: ${WIDTH_NAMES[this.width]}`);
+    this.sizeDot(widthToggle.querySelector(".dot"), this.width);
+    widthToggle.setAttribute("aria-label", `Brush: ${WIDTHS[this.width]} px`);
     this.canvas.dataset.tool = this.enabled ? this.tool : "none";
   }
 
@@ -248,8 +334,7 @@ export class Pen {
 
   /** Paint ``op`` here at once and queue it for everyone else. */
   draw(op) {
-    this.board.apply(op);
-    this.board.flush();
+    this.painter.apply(op);
     this.outbox.add(op);
     this.sent = true;
   }

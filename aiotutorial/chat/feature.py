@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from aiopg.sa import SAConnection
 from pyramid.settings import asbool
 
-from ..db import CONNECTION_ERRORS, run_transaction
+from ..db import CONNECTION_ERRORS, run_transaction, transaction
 from ..db.groupcommit import MAX_BATCH, GroupCommit, Refused
 from ..realtime import ACK, RATE_LIMITED, Hub, Member, ProtocolError, encode, publish
 from ..throttle import Throttle
@@ -203,7 +203,7 @@ class ChatFeature:
         message = claimed.message
         async with self.hub.engine.acquire() as conn:
             if message is None and ref is not None and self.retargets:
-                async with conn.begin():
+                async with transaction(conn):
                     for retarget in self.retargets:
                         if await retarget(conn, member, ref):
                             return

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
+from ..db import transaction
 from ..db.compiled import Prepared
 from ..db.types import RowsConnection
 from ..realtime.bus import publish_many
@@ -175,7 +176,7 @@ async def post_message(
     readers: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Insert a message and announce it, in one transaction (a savepoint inside one)."""
-    async with conn.begin_nested() if conn.in_transaction else conn.begin():
+    async with transaction(conn):
         return await insert_message(conn, channel, user, content, readers=readers)
 
 

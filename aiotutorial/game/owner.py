@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from ..chat.api import forget_ref
-from ..db import CONNECTION_ERRORS
+from ..db import CONNECTION_ERRORS, transaction
 from ..realtime import ACK, UNAVAILABLE, Hub, online_users
 from . import ownership, store
 from .effects import Effect, Post, Send
@@ -89,7 +89,7 @@ class OwnedGame:
         presence_changed, self.presence_changed = self.presence_changed, False
         try:
             async with hub.engine.acquire() as conn:
-                async with conn.begin():
+                async with transaction(conn):
                     row = await store.lock_owned(conn, self.game, hub.worker, self.epoch)
                     if row is None:
                         log.info("game %s is no longer ours (epoch %s)", self.game, self.epoch)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ..db import CONNECTION_ERRORS, run_transaction
+from ..db import CONNECTION_ERRORS, run_transaction, transaction
 from ..db import schema as db
 from ..db.types import Connection
 from .bus import encode, publish
@@ -176,7 +176,7 @@ class Presence:
         wanted = {(c, u) for c, users in self.local_users.items() for u in users}
         changed: set[str] = set()
         async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
+            async with transaction(conn):
                 result = await conn.execute(
                     sa.update(db.presence)
                     .where(db.presence.c.worker == worker)

@@ -126,6 +126,9 @@ class GameStream(Stream):
                 replaying.append(member)
         await self.replay_all(replaying, self._reader(following))
 
+    async def latest_position(self, conn: Any, channel: str) -> int | None:
+        return await store.latest_position(conn, channel)
+
     def on_event(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["v"], text)
 

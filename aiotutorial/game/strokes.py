@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
-from ..realtime.bus import event_head, notify_sql
+from ..realtime.bus import PREV_IN_STREAM, event_head, notify_sql
 from .drawing import compact, gallery_batches
 from .effects import TurnEnded
 
@@ -42,17 +42,21 @@ TURN_MAX_BYTES = 1_000_000
 # The relayed frame, written in SQL from the row's new numbers: ``:head`` is the event's
 # opening (``stroke_head``), closed here by the seq, the stream position and the batch.
 _FRAME = (
-    """:head || turn || ',"seq":' || strokes || ',"v":' || version || ',"ops":' || :ops || '}'"""
+    """:head || turn || ',"seq":' || strokes || ',"v":' || version"""
+    f""" || ',"{PREV_IN_STREAM}":' || before || ',"ops":' || :ops || '}}'"""
 )
 
 APPEND = sa.text(
     f"""
-    WITH batch AS (
+    WITH current AS (
+        SELECT game, version FROM game_state WHERE channel = :channel FOR UPDATE
+    ), batch AS (
         UPDATE game_state SET strokes = strokes + 1, stroke_bytes = stroke_bytes + :size,
             version = nextval('game_events')
-        WHERE channel = :channel AND phase = 'drawing' AND drawer = :user
+        FROM current
+        WHERE game_state.game = current.game AND phase = 'drawing' AND drawer = :user
             AND strokes < :max_batches AND stroke_bytes + :size <= :max_bytes
-        RETURNING turn, strokes, version
+        RETURNING turn, strokes, game_state.version, current.version AS before
     ), stored AS (
         INSERT INTO game_strokes (turn, seq, ops)
         SELECT turn, strokes, CAST(:ops AS jsonb) FROM batch

@@ -27,7 +27,6 @@ from .events import (
     channel_topic,
     describe,
     encode,
-    event_head,
     topic_of,
     user_topic,
 )
@@ -39,7 +38,6 @@ from .postgres import (
     PostgresBus,
     PostgresTransport,
     forget_old_payloads,
-    notify_sql,
 )
 
 __all__ = [
@@ -55,10 +53,8 @@ __all__ = [
     "channel_topic",
     "describe",
     "encode",
-    "event_head",
     "forget_old_payloads",
     "make_bus",
-    "notify_sql",
     "publish",
     "publish_many",
     "topic_of",

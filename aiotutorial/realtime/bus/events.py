@@ -21,7 +21,6 @@ __all__ = [
     "PREV_IN_STREAM",
     "ALL",
     "encode",
-    "event_head",
     "describe",
     "topic_of",
     "channel_topic",
@@ -36,12 +35,6 @@ ALL = "all"
 def encode(frame: dict[str, Any]) -> str:
     """A frame as compact JSON text; encoded once however many clients receive it."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-
-
-def event_head(fields: dict[str, Any], next_key: str) -> str:
-    """The JSON text of an event of ``fields``, left open after ``"next_key":`` for SQL to
-    write the rest: ``{"type":"game.draw","channel":"c","turn":``."""
-    return encode(fields)[:-1] + f',"{next_key}":'
 
 
 def describe(event: Any, payload: str | None = None) -> str:

@@ -42,7 +42,6 @@ __all__ = [
     "BATCH_TYPE",
     "PostgresTransport",
     "PostgresBus",
-    "notify_sql",
     "forget_old_payloads",
 ]
 
@@ -121,14 +120,6 @@ async def _notify_batch(conn: Connection, texts: list[str]) -> None:
         await _notify(conn, texts[0])
     elif texts:
         await _notify(conn, _BATCH_HEAD + ",".join(texts) + "]}")
-
-
-def notify_sql(payload: str) -> str:
-    """SQL that announces ``payload`` (an SQL expression: the event's JSON text) on the bus,
-    for a statement that stores and announces at once (the game's strokes); delivered when
-    its transaction commits, as ``publish``'s events are. The caller keeps it under
-    ``NOTIFY_MAX_BYTES``."""
-    return f"pg_notify('{NOTIFY_CHANNEL}', {payload})"
 
 
 async def _notify(conn: Connection, payload: str) -> None:

@@ -123,8 +123,8 @@ class _ScriptedConnection:
     async def scalar(self, query: Any, **params: Any) -> Any:
         return max(row.id for row in self.history) if "max" in str(query) else None
 
-    async def execute(self, query: Any) -> _FakeResult:
-        # The presence upsert and its pg_notify.
+    async def execute(self, query: Any, **params: Any) -> _FakeResult:
+        # The presence upsert (the group commit's, with its parameters) and its pg_notify.
         await self.gate.wait()
         return _FakeResult([])
 

@@ -2,17 +2,28 @@
 // are seen (visible tab, scrolled to the bottom, socket live), the count in the tab's title
 // while it is hidden, and the "New since you left" line where the unread messages begin.
 
-import { element } from "./dom.js";
+import { element } from "../lib/dom.js";
+
+/**
+ * What the read state needs of the chat (``ChannelChat`` is one).
+ * @typedef {object} ReadHost
+ * @property {string} me
+ * @property {number} highestId the newest message shown
+ * @property {() => boolean} atBottom
+ * @property {(id: number) => boolean} sendRead false when it could not be sent
+ */
 
 const SEND_EVERY_MS = 1000; // the server writes markers every 2 s anyway
 
 export class ReadState {
-  /** ``page``: the ChatPage (its socket, its messages, atBottom(), highestId). */
-  constructor(page) {
-    this.page = page;
-    this.sent = null; // the last id sent in a read frame
+  /** @param {ReadHost} host the chat */
+  constructor(host) {
+    this.host = host;
+    /** @type {number | null} the last id sent in a read frame */
+    this.sent = null;
     this.unseen = 0; // messages by others that arrived since the reader last saw the bottom
     this.baseTitle = document.title;
+    /** @type {number | null} */
     this.timer = null;
   }
 
@@ -21,12 +32,15 @@ export class ReadState {
   }
 
   canSee() {
-    return document.visibilityState === "visible" && this.page.atBottom();
+    return document.visibilityState === "visible" && this.host.atBottom();
   }
 
-  /** A message that arrived live: unseen unless the reader is looking at the bottom. */
+  /**
+   * A message that arrived live: unseen unless the reader is looking at the bottom.
+   * @param {{user: string, deleted?: boolean}} message
+   */
   arrived(message) {
-    if (message.user !== this.page.me && !message.deleted && !this.canSee()) {
+    if (message.user !== this.host.me && !message.deleted && !this.canSee()) {
       this.unseen += 1;
       this.updateTitle();
     }
@@ -48,11 +62,10 @@ export class ReadState {
   }
 
   send() {
-    const socket = this.page.socket;
-    if (!socket.isOpen() || !this.canSee()) return;
-    const id = this.page.highestId;
+    if (!this.canSee()) return;
+    const id = this.host.highestId;
     if (this.sent !== null && id <= this.sent) return;
-    if (socket.send({ type: "read", id })) this.sent = id;
+    if (this.host.sendRead(id)) this.sent = id;
   }
 
   updateTitle() {
@@ -63,13 +76,17 @@ export class ReadState {
   /**
    * After the first page of history: the "New since you left" line before the first message
    * by someone else after ``lastRead`` (the server's marker), if there is one. Returns it.
+   * @param {unknown} lastRead
+   * @param {HTMLElement} list
    */
   placeLine(lastRead, list) {
-    if (!Number.isSafeInteger(lastRead)) return null;
+    if (typeof lastRead !== "number" || !Number.isSafeInteger(lastRead)) return null;
+    /** @type {HTMLElement | null} */
     let first = null;
     let unread = 0;
     for (const item of list.querySelectorAll(":scope > li.msg")) {
-      if (Number(item.dataset.id) <= lastRead || item.dataset.user === this.page.me) continue;
+      if (!(item instanceof HTMLElement)) continue;
+      if (Number(item.dataset.id) <= lastRead || item.dataset.user === this.host.me) continue;
       if (item.classList.contains("deleted")) continue;
       first = first || item;
       unread += 1;

@@ -3,23 +3,42 @@
 // word, everyone's points), the podium, and the visitor's invitation to log in. One shows at
 // a time, chosen from the game's state.
 
-import { element, plural } from "./dom.js";
-import { names, reasonText, winnersText } from "./game-text.js";
+import { element, find, findAs, plural } from "../lib/dom.js";
+import { ERRORS, PROTOCOL } from "../lib/protocol.js";
+import { names, reasonText, winnersText } from "./sentences.js";
 
-// The server's bounds (aiotutorial/game/settings.py): lowest, highest, default.
-export const SETTINGS = {
-  rounds: [1, 10, 3],
-  draw_seconds: [30, 240, 80],
-  max_players: [2, 12, 12],
-  word_choices: [1, 5, 3],
-};
-const LANGUAGES = ["en", "de"];
-const CUSTOM_WORDS_MAX = 200;
-const WORD_MAX_CHARS = 30;
+/** @typedef {import("./game-panel.js").GamePanel} GamePanel */
+
+/**
+ * What the overlays' controls do (GamePanel's).
+ * @typedef {object} OverlayActions
+ * @property {(settings: Record<string, unknown>) => boolean} start false when not sent
+ * @property {(index: number) => void} choose
+ * @property {() => void} newGame the start form over the last podium
+ * @property {(text: string) => void} announce said to screen readers
+ */
+
+// The server's bounds (aiotutorial/game/settings.py, through the protocol's island): lowest,
+// highest, default, of the settings the form has as numbers.
+const BOUNDS = PROTOCOL.game.settings;
+/** @type {Record<string, [number, number, number]>} */
+export const SETTINGS = {};
+for (const name of /** @type {const} */ (["rounds", "draw_seconds", "max_players", "word_choices"])) {
+  const [low, high, fallback] = BOUNDS[name];
+  SETTINGS[name] = [low, high, fallback ?? low];
+}
+const LANGUAGES = Object.keys(PROTOCOL.game.languages);
+const CUSTOM_WORDS_MAX = PROTOCOL.game.custom_words_max;
+const WORD_MAX_CHARS = PROTOCOL.game.word_max_chars;
 const WORD_PATTERN = /^[\p{L} -]+$/u;
 
-/** The words of the start form's field: one per line or comma-separated; or an error. */
+/**
+ * The words of the start form's field: one per line or comma-separated; or an error.
+ * @param {string} text
+ * @returns {{words: string[], error?: undefined} | {error: string, words?: undefined}}
+ */
 export function parseCustomWords(text) {
+  /** @type {string[]} */
   const words = [];
   for (const raw of text.split(/[\n,]/)) {
     const word = raw.split(/\s+/).filter(Boolean).join(" ").toLowerCase();
@@ -33,20 +52,21 @@ export function parseCustomWords(text) {
   return { words };
 }
 
-export class Panels {
+export class Overlays {
   /**
    * @param {HTMLElement} root the game's section
-   * @param {{start: (settings: object) => boolean, choose: (index: number) => void,
-   *          newGame: () => void}} actions
+   * @param {OverlayActions} actions
    */
   constructor(root, actions) {
     this.actions = actions;
-    const $ = (name) => root.querySelector(`[data-game=${name}]`);
-    this.nodes = new Map(
-      [...root.querySelectorAll("[data-panel]")].map((panel) => [panel.dataset.panel, panel]),
-    );
-    this.form = $("start-form");
-    this.submit = this.form.querySelector("button[type=submit]");
+    const $ = (/** @type {string} */ name) => find(root, `[data-game=${name}]`);
+    /** @type {Map<string, HTMLElement>} */
+    this.nodes = new Map();
+    for (const panel of root.querySelectorAll("[data-panel]")) {
+      if (panel instanceof HTMLElement) this.nodes.set(panel.dataset.panel || "", panel);
+    }
+    this.form = findAs(root, "[data-game=start-form]", HTMLFormElement);
+    this.submit = findAs(this.form, "button[type=submit]", HTMLButtonElement);
     this.hint = $("start-hint");
     this.error = $("start-error");
     this.choices = $("choices");
@@ -61,6 +81,7 @@ export class Panels {
     this.podium = $("podium");
     this.podiumRest = $("podium-rest");
     this.newGame = $("new-game");
+    /** @type {string | null} */
     this.shown = null;
 
     this.form.addEventListener("submit", (event) => {
@@ -73,7 +94,10 @@ export class Panels {
     });
   }
 
-  /** Which panel the state calls for (null: the board, uncovered). */
+  /**
+   * Which panel the state calls for (null: the board, uncovered).
+   * @param {GamePanel} model
+   */
   current(model) {
     const game = model.game;
     if (!game || game.phase === "finished") {
@@ -84,6 +108,7 @@ export class Panels {
     return game.phase === "turn_end" ? "reveal" : null;
   }
 
+  /** @param {GamePanel} model */
   render(model) {
     const name = this.current(model);
     const before = this.shown;
@@ -99,18 +124,22 @@ export class Panels {
     if (name === "waiting") {
       this.waiting.textContent = model.isDrawer()
         ? "Getting your words…"
-        : `${model.game.drawer} is choosing a word…`;
+        : `${model.game?.drawer} is choosing a word…`;
     }
     if (name === "reveal") this.renderReveal(model);
     if (name === "podium") this.renderPodium(model);
   }
 
-  /** What counts down in the panels, every tick. */
+  /**
+   * What counts down in the panels, every tick.
+   * @param {GamePanel} model
+   * @param {number} seconds
+   */
   renderTime(model, seconds) {
     if (this.shown === "choose") {
       this.chooseTime.textContent = `${plural(seconds, "second", "seconds")} left to choose`;
     }
-    if (this.shown === "reveal") {
+    if (this.shown === "reveal" && model.game) {
       const { round, rounds, players, drawer } = model.game;
       const lastTurn = round >= rounds && players.at(-1)?.user === drawer;
       this.revealNext.textContent = lastTurn
@@ -119,7 +148,11 @@ export class Panels {
     }
   }
 
-  /** A refusal, where the player looks: true if a panel showed it. */
+  /**
+   * A refusal, where the player looks: true if a panel showed it.
+   * @param {string} text
+   * @param {string} [code]
+   */
   showError(text, code = "") {
     if (this.shown === "start") {
       this.error.textContent = text;
@@ -128,16 +161,22 @@ export class Panels {
       this.submit.disabled = false;
       return true;
     }
-    if (this.shown === "choose")
-      for (const choice of this.choices.children) choice.disabled = false;
+    if (this.shown === "choose") {
+      for (const choice of this.choices.children) {
+        if (choice instanceof HTMLButtonElement) choice.disabled = false;
+      }
+    }
     return false;
   }
 
   // -- starting a game ------------------------------------------------------------------------
 
+  /** @param {GamePanel} model */
   renderStart(model) {
     const online = new Set(model.online).size;
-    if (online >= 2 && this.error.dataset.code === "not_enough_players") this.error.hidden = true;
+    if (online >= 2 && this.error.dataset.code === ERRORS.NOT_ENOUGH_PLAYERS) {
+      this.error.hidden = true;
+    }
     this.hint.textContent =
       online < 2
         ? `${plural(online, "person is", "people are")} here: a game needs at least 2.`
@@ -149,18 +188,25 @@ export class Panels {
   submitStart() {
     const form = this.form;
     this.error.hidden = true;
+    /**
+     * @param {string} text
+     * @param {HTMLElement} [field]
+     */
     const refuse = (text, field) => {
       this.error.textContent = text;
       this.error.dataset.code = "";
       this.error.hidden = false;
       field?.focus();
     };
+    /** @param {string} name */
+    const input = (name) => findAs(form, `[name=${name}]`, HTMLInputElement);
+    /** @type {Record<string, number>} */
     const settings = {};
     for (const [name, [low, high, fallback]] of Object.entries(SETTINGS)) {
-      const field = form.elements[name];
+      const field = input(name);
       const value = field.value.trim() === "" ? fallback : Number(field.value);
       if (!Number.isInteger(value) || value < low || value > high) {
-        const label = field.labels[0].firstChild.textContent.trim();
+        const label = (field.labels?.[0]?.firstChild?.textContent ?? name).trim();
         const more = field.closest("details");
         if (more) more.open = true;
         refuse(`${label}: a whole number from ${low} to ${high}.`, field);
@@ -168,18 +214,19 @@ export class Panels {
       }
       settings[name] = value;
     }
-    const custom = parseCustomWords(form.elements.custom_words.value);
-    if (custom.error) {
-      refuse(custom.error, form.elements.custom_words);
+    const customField = findAs(form, "[name=custom_words]", HTMLTextAreaElement);
+    const custom = parseCustomWords(customField.value);
+    if (custom.error !== undefined) {
+      refuse(custom.error, customField);
       return;
     }
-    const hints = form.elements.hints.value;
-    const language = form.elements.language.value;
-    const only = form.elements.custom_words_only.checked;
+    const hints = findAs(form, "[name=hints]", HTMLSelectElement).value;
+    const language = findAs(form, "[name=language]", HTMLSelectElement).value;
+    const only = input("custom_words_only").checked;
     if (only && custom.words.length < settings.word_choices) {
       refuse(
         `Only your own words: give at least ${settings.word_choices} (the words offered).`,
-        form.elements.custom_words,
+        customField,
       );
       return;
     }
@@ -199,26 +246,34 @@ export class Panels {
 
   // -- the turn -------------------------------------------------------------------------------
 
-  /** The drawer's words; when they appear, the first one has the focus and a screen reader
-   * is told to choose. */
+  /**
+   * The drawer's words; when they appear, the first one has the focus and a screen reader is
+   * told to choose.
+   * @param {GamePanel} model
+   * @param {boolean} appearing
+   */
   renderChoices(model, appearing) {
     const words = model.words || [];
     const shown = [...this.choices.children].map((node) => node.textContent);
     if (shown.join("\n") === words.join("\n") && !appearing) return;
     if (shown.join("\n") !== words.join("\n")) this.buildChoices(words);
-    if (appearing && this.choices.firstElementChild) {
-      this.choices.firstElementChild.focus();
+    const first = this.choices.firstElementChild;
+    if (appearing && first instanceof HTMLElement) {
+      first.focus();
       this.actions.announce(`Your turn: choose a word to draw: ${names(words, "or")}.`);
     }
   }
 
+  /** @param {string[]} words */
   buildChoices(words) {
     this.choices.replaceChildren(
       ...words.map((word, index) => {
         const choice = element("button", "word-choice", word);
         choice.type = "button";
         choice.addEventListener("click", () => {
-          for (const other of this.choices.children) other.disabled = true;
+          for (const other of this.choices.children) {
+            if (other instanceof HTMLButtonElement) other.disabled = true;
+          }
           this.actions.choose(index);
         });
         return choice;
@@ -228,7 +283,9 @@ export class Panels {
 
   /** The end of a turn: why (time's up is told large), the word, every player's points
    * (the drawer's first), the drawing's ratings. */
+  /** @param {GamePanel} model */
   renderReveal(model) {
+    if (!model.game) return;
     const drawer = model.game.drawer;
     const reason = model.reason || "";
     this.revealReason.textContent = reasonText(reason, drawer, model.me);
@@ -239,7 +296,9 @@ export class Panels {
       .filter(([, points]) => Number.isInteger(points))
       .sort(
         (a, b) =>
-          (b[0] === drawer) - (a[0] === drawer) || b[1] - a[1] || a[0].localeCompare(b[0]),
+          Number(b[0] === drawer) - Number(a[0] === drawer) ||
+          b[1] - a[1] ||
+          a[0].localeCompare(b[0]),
       );
     this.revealPoints.replaceChildren(
       ...entries.map(([user, points]) => {
@@ -261,12 +320,13 @@ export class Panels {
 
   // -- the end of the game --------------------------------------------------------------------
 
+  /** @param {GamePanel} model */
   renderPodium(model) {
     const scores = model.over?.scores || [];
     const winners = model.over?.winners || [];
     this.podiumTitle.textContent = winnersText(winners);
     // Ties share a rank (what the step says); the steps keep the server's order.
-    const rank = (entry) => 1 + scores.filter((other) => other.points > entry.points).length;
+    const rank = (/** @type {{points: number}} */ entry) => 1 + scores.filter((other) => other.points > entry.points).length;
     const slots = [1, 0, 2]; // second, first, third, from left to right
     this.podium.replaceChildren(
       ...slots

@@ -9,43 +9,67 @@
 // message again with its ref never stores it twice: messages whose answer was lost with the
 // socket are sent again, automatically, once the socket is live again; they are kept in
 // sessionStorage, so a reload sends them again too. Sends are paced below the server's rate
-// (bursts of 10, 5 a second) so that a burst of typing ends stored rather than refused.
+// (its burst and rate per second: the island's, from the server's settings) so that a burst
+// of typing ends stored rather than refused.
 
-import { element } from "./dom.js";
-import { appendRichText } from "./text.js";
+import { element } from "../lib/dom.js";
+import { ERRORS, PROTOCOL } from "../lib/protocol.js";
+import { newRef } from "../lib/refs.js";
+import { appendRichText } from "../lib/text.js";
 
-const BURST = 8;
-const PER_SECOND = 4;
+/**
+ * A message of the outbox. ``state``: queued (to send), sending (sent, not answered),
+ * failed (refused: Retry, Edit, Discard), refused (by the game, during a turn: goes by itself).
+ * @typedef {object} Entry
+ * @property {string} ref
+ * @property {string} content
+ * @property {"queued" | "sending" | "failed" | "refused"} state
+ * @property {string} reason
+ * @property {string} [code] the error code it was refused with
+ * @property {string | null} [turn] the game's turn it was sent in
+ * @property {number} [timer]
+ * @property {HTMLElement} [item]
+ * @property {HTMLElement} [status]
+ */
+
+/**
+ * @typedef {object} OutboxOptions
+ * @property {string} channel
+ * @property {string} me
+ * @property {(frame: {type: string, content: string, ref: string}) => boolean} send
+ * @property {() => boolean} isLive
+ * @property {() => void} reconnect try the connection now
+ * @property {(text: string) => void} onEdit put a failed message back into the composer
+ * @property {() => void} [onChange]
+ */
+
+// A little under the server's limits: its rate per second, and its burst.
+const PER_SECOND = PROTOCOL.chat.rate_per_second * 0.8;
+const BURST = Math.max(1, PROTOCOL.chat.rate_burst - 2);
 const STORE_PREFIX = "aiotutorial.outbox.";
+const numbers = new Intl.NumberFormat();
 
+/** @type {Record<string, string>} */
 export const ERROR_TEXT = {
-  rate_limited: "Sent too fast: the server refused it.",
-  too_long: "Too long: at most 2,000 characters.",
-  empty: "The message is empty.",
-  bad_content: "The server could not read it.",
-  unavailable: "The server could not store it right now.",
-  internal: "Something went wrong on the server.",
-  word_in_chat: "You cannot give the word away in the chat.",
-  too_many_guesses: "Too many guesses: wait a moment.",
+  [ERRORS.RATE_LIMITED]: "Sent too fast: the server refused it.",
+  [ERRORS.TOO_LONG]: `Too long: at most ${numbers.format(PROTOCOL.chat.message_max_chars)} characters.`,
+  [ERRORS.EMPTY]: "The message is empty.",
+  [ERRORS.BAD_CONTENT]: "The server could not read it.",
+  [ERRORS.UNAVAILABLE]: "The server could not store it right now.",
+  [ERRORS.INTERNAL]: "Something went wrong on the server.",
+  [ERRORS.WORD_IN_CHAT]: "You cannot give the word away in the chat.",
+  [ERRORS.TOO_MANY_GUESSES]: "Too many guesses: wait a moment.",
 };
 // Refusals that sending the same text again cannot fix: the text needs changing.
-const FINAL = new Set(["too_long", "empty", "bad_content", "word_in_chat"]);
+const FINAL = new Set([ERRORS.TOO_LONG, ERRORS.EMPTY, ERRORS.BAD_CONTENT, ERRORS.WORD_IN_CHAT]);
 // Refusals of the game's: they go by themselves.
-const GAME_REFUSALS = new Set(["too_many_guesses", "word_in_chat"]);
+const GAME_REFUSALS = new Set([ERRORS.TOO_MANY_GUESSES, ERRORS.WORD_IN_CHAT]);
 const REFUSED_SHOWN_MS = 5000;
 
-/** A fresh ref: 128 random bits as hex (also on http:, where crypto.randomUUID is missing). */
-export function newRef() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-export class Outbox {
+export class MessageOutbox {
   /**
    * @param {HTMLElement} list the <ol> that shows the entries
-   * @param {object} options channel, me, send(frame) -> bool, isLive() -> bool,
-   *   reconnect() (try the connection now), onEdit(text) (put a failed message back into
-   *   the composer), onChange()
+   * @param {OutboxOptions} options
    */
   constructor(list, { channel, me, send, isLive, reconnect, onEdit, onChange }) {
     this.list = list;
@@ -56,13 +80,17 @@ export class Outbox {
     this.onEdit = onEdit;
     this.onChange = onChange || (() => {});
     this.storeKey = STORE_PREFIX + channel;
-    this.entries = new Map(); // ref -> entry, in the order they were written
+    /** @type {Map<string, Entry>} ref -> entry, in the order they were written */
+    this.entries = new Map();
     this.tokens = BURST;
     this.refilled = performance.now();
-    this.timer = null;
-    this.turn = null; // the game's turn whose guesses are being judged, if any
+    /** @type {number | undefined} */
+    this.timer = undefined;
+    /** @type {string | null} the game's turn whose guesses are being judged, if any */
+    this.turn = null;
     list.closest("[data-ws-url]")?.addEventListener("game:turn", (event) => {
-      this.turn = event.detail?.turn ?? null;
+      const turn = event instanceof CustomEvent ? event.detail?.turn : null;
+      this.turn = typeof turn === "string" ? turn : null;
       for (const entry of [...this.entries.values()]) {
         if (entry.state === "refused" && entry.turn !== this.turn) this.dismiss(entry);
       }
@@ -76,8 +104,12 @@ export class Outbox {
 
   // -- what the chat calls --------------------------------------------------------------------
 
-  /** A new message from the composer: shown at once, sent as soon as pacing allows. */
+  /**
+   * A new message from the composer: shown at once, sent as soon as pacing allows.
+   * @param {string} content
+   */
   add(content) {
+    /** @type {Entry} */
     const entry = { ref: newRef(), content, state: "queued", reason: "" };
     this.entries.set(entry.ref, entry);
     this.render(entry);
@@ -86,24 +118,28 @@ export class Outbox {
     return entry.ref;
   }
 
-  /** A frame with a ref arrived: the message stored, an ack (taken, e.g. a correct guess in
-   * the game), or an error. True when it answered one of ours. */
+  /**
+   * A frame with a ref arrived: the message stored, an ack (taken, e.g. a correct guess in the
+   * game), or an error. True when it answered one of ours.
+   * @param {{type?: string, ref?: string, error?: string, detail?: string}} frame
+   */
   answer(frame) {
-    const entry = this.entries.get(frame.ref);
+    const entry = typeof frame.ref === "string" ? this.entries.get(frame.ref) : undefined;
     if (!entry) return false;
     if (frame.type === "error") {
-      entry.code = frame.error;
+      const code = frame.error ?? "";
+      entry.code = code;
       if (this.byTheGame(entry)) {
         entry.state = "refused";
         entry.reason =
-          (frame.error === "too_many_guesses" && frame.detail) ||
-          (frame.error === "unavailable" && "The turn ended just then.") ||
-          ERROR_TEXT[frame.error];
+          (code === ERRORS.TOO_MANY_GUESSES && frame.detail) ||
+          (code === ERRORS.UNAVAILABLE && "The turn ended just then.") ||
+          ERROR_TEXT[code];
         clearTimeout(entry.timer);
         entry.timer = setTimeout(() => this.dismiss(entry), REFUSED_SHOWN_MS);
       } else {
         entry.state = "failed";
-        entry.reason = ERROR_TEXT[frame.error] || frame.detail || "The server refused it.";
+        entry.reason = ERROR_TEXT[code] || frame.detail || "The server refused it.";
       }
       this.render(entry);
     } else {
@@ -114,14 +150,22 @@ export class Outbox {
     return true;
   }
 
-  /** Was ``entry`` refused by the game, during a turn (not by the chat)? */
+  /**
+   * Was ``entry`` refused by the game, during a turn (not by the chat)?
+   * @param {Entry} entry
+   */
   byTheGame(entry) {
+    const code = entry.code ?? "";
     return (
-      GAME_REFUSALS.has(entry.code) || (entry.code === "unavailable" && entry.turn !== null)
+      GAME_REFUSALS.has(code) ||
+      (code === ERRORS.UNAVAILABLE && entry.turn !== null && entry.turn !== undefined)
     );
   }
 
-  /** A refusal of the game's has been seen: it goes. */
+  /**
+   * A refusal of the game's has been seen: it goes.
+   * @param {Entry} entry
+   */
   dismiss(entry) {
     if (!this.entries.has(entry.ref)) return;
     clearTimeout(entry.timer);
@@ -155,7 +199,7 @@ export class Outbox {
 
   pump() {
     clearTimeout(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     if (!this.isLive()) return;
     for (const entry of this.entries.values()) {
       if (entry.state !== "queued") continue;
@@ -173,6 +217,7 @@ export class Outbox {
     }
   }
 
+  /** @param {Entry} entry */
   retry(entry) {
     entry.state = "queued";
     entry.reason = "";
@@ -181,6 +226,7 @@ export class Outbox {
     this.pump();
   }
 
+  /** @param {Entry} entry */
   remove(entry) {
     this.entries.delete(entry.ref);
     entry.item?.remove();
@@ -189,23 +235,28 @@ export class Outbox {
 
   // -- showing --------------------------------------------------------------------------------
 
+  /** @param {Entry} entry */
   render(entry) {
-    if (!entry.item) {
-      entry.item = element("li", "msg mine pending");
-      entry.item.dataset.ref = entry.ref;
+    let item = entry.item;
+    let status = entry.status;
+    if (!item || !status) {
+      item = element("li", "msg mine pending");
+      item.dataset.ref = entry.ref;
       const head = element("div", "msg-head");
       head.append(element("span", "msg-user", this.me));
       const body = element("div", "msg-body");
       appendRichText(body, entry.content);
-      entry.status = element("div", "msg-status");
-      entry.item.append(head, body, entry.status);
-      this.list.append(entry.item);
+      status = element("div", "msg-status");
+      item.append(head, body, status);
+      this.list.append(item);
+      entry.item = item;
+      entry.status = status;
     }
     const live = this.isLive();
+    /** @type {string} */
     let state = entry.state;
     if (state === "queued" && !live) state = "waiting";
-    entry.item.dataset.state = state;
-    const status = entry.status;
+    item.dataset.state = state;
     status.replaceChildren();
     if (state === "refused") {
       status.setAttribute("role", "status");
@@ -219,7 +270,7 @@ export class Outbox {
     } else if (state === "failed") {
       status.setAttribute("role", "alert");
       status.append(element("span", "msg-status-text", `Not sent. ${entry.reason}`));
-      if (!FINAL.has(entry.code)) status.append(this.button("Retry", () => this.retry(entry)));
+      if (!FINAL.has(entry.code ?? "")) status.append(this.button("Retry", () => this.retry(entry)));
       status.append(
         this.button("Edit", () => {
           this.remove(entry);
@@ -240,6 +291,10 @@ export class Outbox {
     }
   }
 
+  /**
+   * @param {string} text
+   * @param {() => void} onClick
+   */
   button(text, onClick) {
     const button = element("button", "msg-status-button", text);
     button.type = "button";
@@ -268,6 +323,7 @@ export class Outbox {
   }
 
   restore() {
+    /** @type {unknown} */
     let kept = [];
     try {
       kept = JSON.parse(sessionStorage.getItem(this.storeKey) || "[]");
@@ -277,12 +333,13 @@ export class Outbox {
     if (!Array.isArray(kept)) return;
     for (const saved of kept) {
       if (!saved || typeof saved.ref !== "string" || typeof saved.content !== "string") continue;
+      /** @type {Entry} */
       const entry = {
         ref: saved.ref,
         content: saved.content,
         state: saved.failed ? "failed" : "queued",
         reason: typeof saved.reason === "string" ? saved.reason : "",
-        code: saved.code,
+        code: typeof saved.code === "string" ? saved.code : undefined,
       };
       this.entries.set(entry.ref, entry);
       this.render(entry);

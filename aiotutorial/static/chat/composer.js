@@ -1,25 +1,33 @@
 // The message box: Enter sends, Shift+Enter is a new line; it grows with its text; near the
 // limit a counter shows, and past it the message is refused here, visibly, with how many
 // characters are too many (never cut short). While someone types, the channel hears it (at
-// most every 3 s: the server relays no more often).
+// most as often as the server relays it).
 
-export const MAX_LENGTH = 2000;
-const COUNTER_FROM = 1800;
-const TYPING_EVERY_MS = 3000;
+import { find, findAs } from "../lib/dom.js";
+import { PROTOCOL } from "../lib/protocol.js";
+
+export const MAX_LENGTH = PROTOCOL.chat.message_max_chars;
+const COUNTER_FROM = Math.floor(MAX_LENGTH * 0.9);
+const TYPING_EVERY_MS = PROTOCOL.chat.typing_every_ms;
 const numbers = new Intl.NumberFormat();
+
+/**
+ * @typedef {object} ComposerHooks
+ * @property {(content: string) => void} onSend a trimmed message, not too long
+ * @property {() => boolean} onTyping tell the channel; false if it could not be told
+ */
 
 export class Composer {
   /**
    * @param {HTMLFormElement} form the composer
-   * @param {object} hooks onSend(content) (a trimmed, valid message), onTyping()
+   * @param {ComposerHooks} hooks
    */
   constructor(form, { onSend, onTyping }) {
     this.form = form;
-    this.input = form.querySelector("[data-role=input]");
-    this.counter = form.querySelector("[data-role=counter]");
-    this.button = form.querySelector("button.send");
-    this.notice = form.querySelector("[data-role=notice]");
-    this.noticeText = form.querySelector("[data-role=notice-text]");
+    this.input = findAs(form, "[data-role=input]", HTMLTextAreaElement);
+    this.counter = find(form, "[data-role=counter]");
+    this.notice = find(form, "[data-role=notice]");
+    this.noticeText = find(form, "[data-role=notice-text]");
     this.onSend = onSend;
     this.onTyping = onTyping;
     this.typedAt = -Infinity;
@@ -42,9 +50,7 @@ export class Composer {
         if (this.onTyping()) this.typedAt = performance.now();
       }
     });
-    this.notice
-      .querySelector("[data-role=dismiss]")
-      .addEventListener("click", () => this.hideNotice());
+    find(this.notice, "[data-role=dismiss]").addEventListener("click", () => this.hideNotice());
     this.update();
   }
 
@@ -89,7 +95,10 @@ export class Composer {
     this.input.focus();
   }
 
-  /** Put ``text`` back in the box (a failed message to edit), before what is typed there. */
+  /**
+   * Put ``text`` back in the box (a failed message to edit), before what is typed there.
+   * @param {string} text
+   */
   putBack(text) {
     const typed = this.input.value;
     this.input.value = typed.trim() ? `${text}\n${typed}` : text;
@@ -97,6 +106,10 @@ export class Composer {
     this.input.focus();
   }
 
+  /**
+   * @param {string} text
+   * @param {string} [kind] "too-long": goes once the text is short enough
+   */
   showNotice(text, kind = "") {
     this.noticeText.textContent = text;
     this.notice.dataset.kind = kind;

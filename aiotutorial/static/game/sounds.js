@@ -9,7 +9,12 @@ const MUTE_KEY = "aiotutorial.game.muted";
 const GESTURES = ["pointerdown", "keydown", "touchstart"];
 const VOLUME = 0.18;
 
-// Each sound: notes [frequency in Hz, start in s, length in s], and the oscillator's shape.
+/**
+ * A sound: notes [frequency in Hz, start in s, length in s], and the oscillator's shape.
+ * @typedef {{wave: OscillatorType, notes: [number, number, number][], volume?: number}} Sound
+ */
+
+/** @type {Record<string, Sound>} */
 const SOUNDS = {
   turn: { wave: "sine", notes: [[523.25, 0, 0.16], [659.25, 0.14, 0.22]] },
   yourTurn: { wave: "triangle", notes: [[523.25, 0, 0.14], [659.25, 0.12, 0.14], [783.99, 0.24, 0.3]] },
@@ -32,6 +37,7 @@ export class Sounds {
   constructor(button) {
     this.button = button;
     this.muted = readMuted();
+    /** @type {AudioContext | null} */
     this.context = null;
     const unlock = () => {
       if (this.unlock()) {
@@ -47,7 +53,9 @@ export class Sounds {
   unlock() {
     if (this.muted) return false; // not needed yet; the gesture that unmutes comes back here
     if (!this.context) {
-      const Context = window.AudioContext || window.webkitAudioContext;
+      const Context =
+        window.AudioContext ||
+        /** @type {{webkitAudioContext?: typeof AudioContext}} */ (window).webkitAudioContext;
       if (!Context) return true;
       this.context = new Context();
     }
@@ -55,6 +63,7 @@ export class Sounds {
     return true;
   }
 
+  /** @param {boolean} muted */
   setMuted(muted) {
     this.muted = muted;
     try {
@@ -73,7 +82,10 @@ export class Sounds {
     this.button.title = this.muted ? "Sounds are off: turn them on" : "Mute the game's sounds";
   }
 
-  /** Play ``name`` (one of SOUNDS) unless muted, or before the page may make sound. */
+  /**
+   * Play ``name`` (one of SOUNDS) unless muted, or before the page may make sound.
+   * @param {string} name
+   */
   play(name) {
     const sound = SOUNDS[name];
     const context = this.context;

@@ -4,36 +4,46 @@
 // once when it becomes visible). A new mention in another channel raises a notification while
 // the tab is hidden (notify.js).
 
-import { fetchChannels, mentionCount, unreadCount, unreadLabel } from "./channels.js";
-import { element } from "./dom.js";
-import { notifyHidden, offerNotifications } from "./notify.js";
+import { fetchChannels, mentionCount, unreadCount, unreadLabel } from "./channel-list.js";
+import { element, find, maybe, targetOf } from "../lib/dom.js";
+import { notifyHidden, offerNotifications } from "./notifications.js";
 
 const REFRESH_MS = 15000;
 const HIDDEN_REFRESH_MS = 60000; // still notice mentions elsewhere, less often
 
-export class Sidebar {
+/** @typedef {import("./channel-list.js").ChannelSummary} ChannelSummary */
+
+export class ChannelSidebar {
+  /**
+   * @param {HTMLElement} nav the sidebar (data-channels-url, data-current)
+   * @param {HTMLElement} chatRoot the chat, whose data-sidebar-open opens it on small screens
+   */
   constructor(nav, chatRoot) {
     this.nav = nav;
     this.root = chatRoot;
-    this.list = nav.querySelector("[data-role=channel-list]");
-    this.url = nav.dataset.channelsUrl;
+    this.list = find(nav, "[data-role=channel-list]");
+    this.url = nav.dataset.channelsUrl || "";
     this.current = nav.dataset.current;
-    this.toggle = chatRoot.querySelector("[data-role=sidebar-toggle]");
-    this.mentions = null; // channel -> mentions, as of the last refresh
-    this.timer = null;
+    this.toggle = maybe(chatRoot, "[data-role=sidebar-toggle]");
+    /** @type {Map<string, number> | null} channel -> mentions, as of the last refresh */
+    this.mentions = null;
+    /** @type {number | undefined} */
+    this.timer = undefined;
   }
 
   start() {
-    offerNotifications(this.nav.querySelector("[data-role=notify-enable]"));
-    if (this.toggle) {
-      this.toggle.addEventListener("click", () => this.setOpen(!this.isOpen()));
+    offerNotifications(maybe(this.nav, "[data-role=notify-enable]"));
+    const toggle = this.toggle;
+    if (toggle) {
+      toggle.addEventListener("click", () => this.setOpen(!this.isOpen()));
       this.nav.addEventListener("click", (event) => {
-        if (event.target === this.nav || event.target.closest("a")) this.setOpen(false);
+        const target = targetOf(event);
+        if (target === this.nav || target?.closest("a")) this.setOpen(false);
       });
       document.addEventListener("keydown", (event) => {
         if (event.key === "Escape" && this.isOpen()) {
           this.setOpen(false);
-          this.toggle.focus();
+          toggle.focus();
         }
       });
     }
@@ -47,6 +57,7 @@ export class Sidebar {
     return this.root.hasAttribute("data-sidebar-open");
   }
 
+  /** @param {boolean} open */
   setOpen(open) {
     this.root.toggleAttribute("data-sidebar-open", open);
     this.toggle?.setAttribute("aria-expanded", String(open));
@@ -65,6 +76,7 @@ export class Sidebar {
     this.timer = setTimeout(() => this.refresh(), every);
   }
 
+  /** @param {ChannelSummary[]} channels */
   show(channels) {
     const base = this.url;
     const items = channels.map((channel) => {
@@ -93,6 +105,7 @@ export class Sidebar {
     this.notifyMentions(channels);
   }
 
+  /** @param {ChannelSummary[]} channels */
   notifyMentions(channels) {
     const before = this.mentions;
     this.mentions = new Map(channels.map((c) => [c.name, mentionCount(c.unread)]));

@@ -1,10 +1,17 @@
 // The tutorial's first chapter: open a websocket to /echo, send a message, print what comes
 // back. The echo URL comes from the page (data-echo-url), so that the page has no inline script.
 
-const output = document.getElementById("output");
-const echoUrl = new URL(output.dataset.echoUrl, window.location.href);
+import { find } from "../lib/dom.js";
+
+const output = find(document, "#output");
+const echoUrl = new URL(output.dataset.echoUrl || "/echo", window.location.href);
 echoUrl.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
 
+/**
+ * @param {string} label
+ * @param {string} [text]
+ * @param {string} [cssClass]
+ */
 function writeToScreen(label, text, cssClass) {
   const line = document.createElement("p");
   line.className = cssClass || "";

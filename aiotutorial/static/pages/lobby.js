@@ -2,15 +2,21 @@
 // GET /channels (who is online, where a game runs, what is unread change all the time). Names
 // go in with textContent only.
 
-import { fetchChannels, mentionCount, unreadCount } from "./channels.js";
-import { element } from "./dom.js";
-import { fullTime } from "./time.js";
+import { fetchChannels, mentionCount, unreadCount } from "../chat/channel-list.js";
+import { element, find } from "../lib/dom.js";
+import { fullTime } from "../lib/time.js";
+
+/** @typedef {import("../chat/channel-list.js").ChannelSummary} ChannelSummary */
+/** @typedef {import("../chat/channel-list.js").Unread} Unread */
 
 const REFRESH_MS = 15000;
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
-/** "just now", "5 minutes ago", "3 hours ago", then a date. */
+/**
+ * "just now", "5 minutes ago", "3 hours ago", then a date.
+ * @param {string} iso
+ */
 function ago(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
@@ -22,8 +28,10 @@ function ago(iso) {
   return dateFormat.format(date);
 }
 
+/** @param {HTMLElement} root */
 function localizeTimes(root) {
   for (const time of root.querySelectorAll("time[datetime]")) {
+    if (!(time instanceof HTMLTimeElement)) continue;
     const text = ago(time.dateTime);
     if (text) {
       time.textContent = text;
@@ -32,7 +40,10 @@ function localizeTimes(root) {
   }
 }
 
-/** The badges of what is unread for the reader (as lobby.jinja2 renders them). */
+/**
+ * The badges of what is unread for the reader (as lobby.jinja2 renders them).
+ * @param {Unread | null | undefined} unread
+ */
 function unreadBadges(unread) {
   const badges = [];
   const count = unreadCount(unread);
@@ -45,6 +56,10 @@ function unreadBadges(unread) {
   return badges;
 }
 
+/**
+ * @param {string} base the channels' address
+ * @param {ChannelSummary} channel
+ */
 function channelItem(base, channel) {
   const item = element("li", "channel-item");
   const link = element("a", "channel-link");
@@ -79,8 +94,13 @@ function channelItem(base, channel) {
   return item;
 }
 
+/**
+ * @param {HTMLElement} lobby
+ * @param {HTMLElement} list
+ * @param {HTMLElement} empty
+ */
 async function refresh(lobby, list, empty) {
-  const base = lobby.dataset.channelsUrl;
+  const base = lobby.dataset.channelsUrl || "";
   const channels = await fetchChannels(base);
   if (channels === null) return;
   list.replaceChildren(...channels.map((channel) => channelItem(base, channel)));
@@ -91,8 +111,8 @@ async function refresh(lobby, list, empty) {
 
 const lobby = document.getElementById("lobby");
 if (lobby) {
-  const list = document.getElementById("channel-list");
-  const empty = document.getElementById("no-channels");
+  const list = find(document, "#channel-list");
+  const empty = find(document, "#no-channels");
   localizeTimes(list);
   const update = () => refresh(lobby, list, empty).catch(() => {});
   setInterval(() => {

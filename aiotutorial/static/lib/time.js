@@ -11,6 +11,10 @@ const dayFormat = new Intl.DateTimeFormat(undefined, {
 const yearFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
+/**
+ * @param {Date} a
+ * @param {Date} b
+ */
 function sameDay(a, b) {
   return (
     a.getFullYear() === b.getFullYear() &&
@@ -19,7 +23,10 @@ function sameDay(a, b) {
   );
 }
 
-/** A short local rendering of an ISO time: the clock today, the date too on other days. */
+/**
+ * A short local rendering of an ISO time: the clock today, the date too on other days.
+ * @param {string} iso
+ */
 export function shortTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
@@ -29,7 +36,10 @@ export function shortTime(iso) {
   return yearFormat.format(date);
 }
 
-/** The full local date and time, for tooltips. */
+/**
+ * The full local date and time, for tooltips.
+ * @param {string} iso
+ */
 export function fullTime(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? "" : fullFormat.format(date);

@@ -3,21 +3,38 @@
 // out; the turn's banner, the drawer's absence and the drawing's ratings over the board; the
 // overlays (game-panels.js); confirming a player's removal; the refusals the server sends.
 
-import { element, icon, plural } from "./dom.js";
-import { Panels } from "./game-panels.js";
+import { element, find, findAs, icon, plural } from "../lib/dom.js";
+import { Overlays } from "./overlays.js";
+
+/** @typedef {import("./game-panel.js").GamePanel} GamePanel */
+
+/**
+ * What the view's controls do (GamePanel's), the overlays' included.
+ * @typedef {import("./overlays.js").OverlayActions & {
+ *   kick: (user: string) => boolean,
+ *   rate: (like: boolean) => void,
+ *   spectate: (on: boolean) => boolean,
+ * }} ViewActions
+ */
 
 const ERROR_SHOWN_MS = 6000;
 // An eye: sitting out is watching.
 const EYE = "M2 12s3.6-6.5 10-6.5S22 12 22 12s-3.6 6.5-10 6.5S2 12 2 12z M12 9a3 3 0 100 6 3 3 0 000-6z";
 
-/** The characters of a mask ("_ p _ _ _": the i-th character is mask[2 * i]). */
+/**
+ * The characters of a mask ("_ p _ _ _": the i-th character is mask[2 * i]).
+ * @param {string} mask
+ */
 export function maskCharacters(mask) {
   const characters = [];
   for (let i = 0; i < mask.length; i += 2) characters.push(mask[i]);
   return characters;
 }
 
-/** Letter boxes, with spaces as gaps and hyphens shown; a sentence for screen readers. */
+/**
+ * Letter boxes, with spaces as gaps and hyphens shown; a sentence for screen readers.
+ * @param {string} mask
+ */
 function maskView(mask) {
   const characters = maskCharacters(mask);
   const letters = characters.filter((ch) => ch !== " " && ch !== "-").length;
@@ -40,6 +57,7 @@ function maskView(mask) {
   return view;
 }
 
+/** @param {number} until performance.now() */
 function secondsLeft(until) {
   return Math.max(0, Math.ceil((until - performance.now()) / 1000));
 }
@@ -47,20 +65,19 @@ function secondsLeft(until) {
 export class GameView {
   /**
    * @param {HTMLElement} root the game's section
-   * @param {object} actions what the controls do: kick(user), rate(like), spectate(on), and
-   *   Panels' start, choose, newGame
+   * @param {ViewActions} actions what the controls do
    */
   constructor(root, actions) {
     this.root = root;
     this.actions = actions;
-    const $ = (name) => root.querySelector(`[data-game=${name}]`);
+    const $ = (/** @type {string} */ name) => find(root, `[data-game=${name}]`);
     this.round = $("round");
     this.word = $("word");
     this.timer = $("timer");
     this.playersPanel = $("players-panel");
     this.players = $("players");
     this.spectators = $("spectators");
-    this.spectate = $("spectate");
+    this.spectate = findAs(root, "[data-game=spectate]", HTMLButtonElement);
     this.announcer = $("announcer");
     this.canvas = $("canvas");
     this.banner = $("banner");
@@ -68,16 +85,21 @@ export class GameView {
     this.rating = $("rating");
     this.error = $("error");
     this.errorText = $("error-text");
-    this.kickDialog = $("kick-dialog");
-    this.panels = new Panels(root, actions);
-    this.playerItems = new Map(); // kept across renders: a focused button stays focused
-    this.errorTimer = null;
+    this.kickDialog = findAs(root, "[data-game=kick-dialog]", HTMLDialogElement);
+    this.panels = new Overlays(root, actions);
+    /** @type {Map<string, HTMLElement>} kept across renders: a focused button stays focused */
+    this.playerItems = new Map();
+    /** @type {number | undefined} */
+    this.errorTimer = undefined;
+    /** @type {string | null} */
     this.kickTarget = null;
+    /** @type {GamePanel | null} */
     this.model = null;
     $("dismiss").addEventListener("click", () => {
       this.error.hidden = true;
     });
     for (const button of this.rating.querySelectorAll("[data-rate]")) {
+      if (!(button instanceof HTMLElement)) continue;
       button.addEventListener("click", () => actions.rate(button.dataset.rate === "like"));
     }
     this.spectate.addEventListener("click", () => actions.spectate(false));
@@ -85,24 +107,26 @@ export class GameView {
       const target = this.kickTarget;
       this.kickTarget = null;
       if (this.kickDialog.returnValue === "kick" && target) this.actions.kick(target);
-      this.playerItems.get(target)?.querySelector(".player-kick")?.focus();
+      const kick = target ? this.playerItems.get(target)?.querySelector(".player-kick") : null;
+      if (kick instanceof HTMLElement) kick.focus();
     });
   }
 
+  /** @param {GamePanel} model */
   render(model) {
     this.model = model;
     const running = model.running();
     const game = model.game;
     this.root.dataset.phase = game ? game.phase : "idle";
-    this.root.dataset.turn = running ? String(game.turn) : "";
-    this.root.dataset.drawer = running && game.drawer ? game.drawer : "";
+    this.root.dataset.turn = running && game ? String(game.turn) : "";
+    this.root.dataset.drawer = running && game?.drawer ? game.drawer : "";
     this.panels.render(model);
     this.renderBar(model);
     this.renderPlayers(model);
     this.renderBanner(model);
     this.renderRating(model);
     this.renderTimer(model);
-    const drawer = running ? game.drawer : null;
+    const drawer = running ? game?.drawer : null;
     this.canvas.setAttribute(
       "aria-label",
       drawer
@@ -111,6 +135,7 @@ export class GameView {
     );
   }
 
+  /** @param {string} text */
   announce(text) {
     // The same words twice are spoken twice: the region is emptied first.
     this.announcer.textContent = "";
@@ -120,10 +145,11 @@ export class GameView {
   }
 
   /** The time left, counted down on the monotonic clock from the server's ``ms_left``. */
+  /** @param {GamePanel} model */
   renderTimer(model) {
     this.renderAway(model);
     const timer = this.timer;
-    if (model.deadline === null || !model.running()) {
+    if (model.deadline === null || !model.running() || !model.game) {
       timer.hidden = true;
       return;
     }
@@ -136,6 +162,7 @@ export class GameView {
   }
 
   /** While the drawer is away in their turn: until when it waits for them. */
+  /** @param {GamePanel} model */
   renderAway(model) {
     const away = this.away;
     const drawer = model.game?.drawer;
@@ -152,6 +179,7 @@ export class GameView {
     away.hidden = false;
   }
 
+  /** @param {GamePanel} model */
   renderBanner(model) {
     // The drawer's absence says more than "alice is drawing".
     const banner = model.awayUntil === null ? model.banner : null;
@@ -161,22 +189,31 @@ export class GameView {
 
   /** Likes and dislikes: anyone but the drawer rates while the drawing is drawn and shown;
    * everyone, the drawer too, sees the counts. */
+  /** @param {GamePanel} model */
   renderRating(model) {
     const game = model.game;
     const shown =
-      model.running() && (game.phase === "drawing" || game.phase === "turn_end") && !!model.me;
+      model.running() &&
+      game !== null &&
+      (game.phase === "drawing" || game.phase === "turn_end") &&
+      !!model.me;
     this.rating.hidden = !shown;
-    if (!shown) return;
+    if (!shown || !game) return;
     const canRate = game.drawer !== model.me && model.live;
-    this.rating.querySelector("[data-game=likes]").textContent = String(game.rating.likes);
-    this.rating.querySelector("[data-game=dislikes]").textContent = String(game.rating.dislikes);
+    find(this.rating, "[data-game=likes]").textContent = String(game.rating.likes);
+    find(this.rating, "[data-game=dislikes]").textContent = String(game.rating.dislikes);
     this.rating.toggleAttribute("data-drawer", game.drawer === model.me);
     for (const button of this.rating.querySelectorAll("[data-rate]")) {
+      if (!(button instanceof HTMLButtonElement)) continue;
       button.disabled = !canRate;
       button.setAttribute("aria-pressed", String(game.rated === button.dataset.rate));
     }
   }
 
+  /**
+   * @param {string} text
+   * @param {string} code
+   */
   showError(text, code) {
     if (this.panels.showError(text, code)) return;
     this.errorText.textContent = text;
@@ -187,10 +224,13 @@ export class GameView {
     }, ERROR_SHOWN_MS);
   }
 
+  /** @param {GamePanel} model */
   renderBar(model) {
     const game = model.running() ? model.game : null;
     this.round.textContent = game ? `Round ${game.round} of ${game.rounds}` : "Draw & guess";
+    /** @type {string} */
     let key;
+    /** @type {() => Node[]} */
     let build;
     if (!game) {
       const text = !model.me ? "Log in to play" : model.over ? "Game over" : "No game running";
@@ -205,14 +245,13 @@ export class GameView {
       // once the turn is over.
       let label = "The word was ";
       if (game.phase === "drawing") label = model.isDrawer() ? "Draw: " : "You guessed it: ";
-      key = `word:${label}${model.word}`;
-      build = () => [
-        element("span", "word-note", label),
-        element("strong", "word-plain", model.word),
-      ];
+      const word = model.word;
+      key = `word:${label}${word}`;
+      build = () => [element("span", "word-note", label), element("strong", "word-plain", word)];
     } else if (game.mask) {
       key = `mask:${game.mask}`;
-      build = () => [maskView(game.mask)];
+      const mask = game.mask;
+      build = () => [maskView(mask)];
     } else {
       key = "";
       build = () => [];
@@ -224,6 +263,7 @@ export class GameView {
     }
   }
 
+  /** @param {GamePanel} model */
   renderPlayers(model) {
     const list = this.players;
     const game = model.game;
@@ -238,34 +278,34 @@ export class GameView {
         item = this.playerItem(player.user, model.me);
         this.playerItems.set(player.user, item);
       }
-      const drawing = turnOn && player.user === game.drawer;
+      const drawing = turnOn && player.user === game?.drawer;
       item.toggleAttribute("data-drawing", drawing);
       item.toggleAttribute("data-guessed", player.guessed);
       item.toggleAttribute("data-away", !player.connected);
       // Ties share a rank: one more than the number of players ahead.
       const rank = 1 + players.filter((other) => other.score > player.score).length;
-      item.querySelector(".player-rank").textContent = `#${rank}`;
-      item.querySelector(".player-score").textContent = String(player.score);
+      find(item, ".player-rank").textContent = `#${rank}`;
+      find(item, ".player-score").textContent = String(player.score);
       let status = "";
       if (drawing && !player.connected) status = "left";
       else if (drawing) status = "drawing";
       else if (player.guessed) status = "guessed";
       else if (!player.connected) status = "away";
-      const statusNode = item.querySelector(".player-status");
+      const statusNode = find(item, ".player-status");
       statusNode.textContent = status;
       statusNode.hidden = !status;
       const votes = model.votes.get(player.user);
-      const votesNode = item.querySelector(".player-votes");
+      const votesNode = find(item, ".player-votes");
       votesNode.hidden = !votes || !model.running();
       if (votes) votesNode.textContent = `${votes.votes}/${votes.needed} votes`;
       const sit = item.querySelector(".player-sitout");
-      if (sit) {
+      if (sit instanceof HTMLButtonElement) {
         // Not in the middle of one's own turn (it would end it).
         sit.hidden = !model.running() || drawing;
         sit.disabled = !model.live;
       }
       const kick = item.querySelector(".player-kick");
-      if (kick) {
+      if (kick instanceof HTMLButtonElement) {
         kick.hidden = !canKick;
         kick.disabled = !starter && model.myVotes.has(player.user);
         const label = starter
@@ -288,6 +328,10 @@ export class GameView {
     this.spectate.disabled = !model.live;
   }
 
+  /**
+   * @param {string} user
+   * @param {string} me
+   */
   playerItem(user, me) {
     const item = element("li", "player");
     item.dataset.user = user;
@@ -323,10 +367,11 @@ export class GameView {
 
   /** Removing a player is asked first: what it does (a vote, or at once for the game's
    * starter), and how many have voted. */
+  /** @param {string} user */
   confirmKick(user) {
     const model = this.model;
     if (!model || !this.kickDialog || this.kickDialog.open) return;
-    const $ = (name) => this.kickDialog.querySelector(`[data-game=${name}]`);
+    const $ = (/** @type {string} */ name) => find(this.kickDialog, `[data-game=${name}]`);
     const votes = model.votes.get(user);
     if (model.isStarter()) {
       $("kick-title").textContent = `Remove ${user} from the game?`;
@@ -348,6 +393,7 @@ export class GameView {
   }
 
   /** ``user`` was removed: a question about them is moot. */
+  /** @param {string} user */
   kickDone(user) {
     if (this.kickTarget === user && this.kickDialog.open) {
       this.kickTarget = null;

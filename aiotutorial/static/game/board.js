@@ -16,27 +16,35 @@
 // in slices of a few milliseconds (``Painter``), so the page keeps answering whatever the
 // flood.
 
-export const BOARD_WIDTH = 800;
-export const BOARD_HEIGHT = 600;
-// The server's aiotutorial/game/drawing.py: index 0 is the background, the eraser's colour.
-export const PALETTE = [
-  "#ffffff",
-  "#000000",
-  "#7f7f7f",
-  "#c1c1c1",
-  "#ef130b",
-  "#ff7100",
-  "#ffe400",
-  "#00cc00",
-  "#00b2ff",
-  "#231fd3",
-  "#a300ba",
-  "#d37caa",
-  "#a0522d",
-  "#592f2a",
-  "#ecbcb4",
-  "#005510",
-];
+import { PROTOCOL } from "../lib/protocol.js";
+
+/**
+ * A colour: an index into the palette, or "#rrggbb" (lowercase hex).
+ * @typedef {number | string} Colour
+ */
+
+/**
+ * A drawing operation (docs/protocol.md, "Drawing"), as checked by ``isOp``.
+ * @typedef {{op: "line", c: Colour, w: number, p: number[]}
+ *   | {op: "more", p: number[]}
+ *   | {op: "fill", c: Colour, x: number, y: number}
+ *   | {op: "undo"}
+ *   | {op: "clear"}} Op
+ */
+
+/**
+ * What the board keeps of the drawing: each stroke (its points so far) or fill that shows.
+ * @typedef {{op: "line", c: Colour, w: number, p: number[]} | {op: "fill", c: Colour, x: number, y: number}} Shape
+ */
+
+// The server's aiotutorial/game/drawing.py, through the protocol's island.
+const GAME = PROTOCOL.game;
+export const BOARD_WIDTH = GAME.board_width;
+export const BOARD_HEIGHT = GAME.board_height;
+// Index 0 is the background, the eraser's colour.
+export const PALETTE = GAME.palette;
+// The palette's colours named, for the swatches' labels (as many as the palette has).
+/** @type {string[]} */
 export const COLOUR_NAMES = [
   "White",
   "Black",
@@ -57,6 +65,7 @@ export const COLOUR_NAMES = [
 ];
 // Okabe and Ito's eight colours, told apart with every common colour-vision deficiency; sent
 // as "#rrggbb" colours (the protocol's palette indexes are the classic palette's).
+/** @type {[string, string][]} */
 export const COLOUR_BLIND_PALETTE = [
   ["#000000", "Black"],
   ["#e69f00", "Orange"],
@@ -69,10 +78,10 @@ export const COLOUR_BLIND_PALETTE = [
   ["#ffffff", "White"],
 ];
 // Indexes of the protocol: the first four of the first protocol, then the sizes added.
-export const WIDTHS = [3, 8, 16, 32, 1, 5, 12, 24, 48];
-export const MAX_OPS = 32;
-export const MAX_POINTS = 256;
-export const MAX_FILLS = 2;
+export const WIDTHS = GAME.widths;
+export const MAX_OPS = GAME.max_ops;
+export const MAX_POINTS = GAME.max_points;
+export const MAX_FILLS = GAME.max_fills;
 
 const SIZE = BOARD_WIDTH * BOARD_HEIGHT;
 // Long segments are painted in pieces this long (in board pixels, along the longer axis), so
@@ -91,9 +100,13 @@ const CHECKPOINTS = 6;
 const SLICE_MS = 8;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** @type {Map<string, number>} */
 const packedColours = new Map();
 
-/** ``#rrggbb`` as the 32-bit word of an opaque ImageData pixel. */
+/**
+ * ``#rrggbb`` as the 32-bit word of an opaque ImageData pixel.
+ * @param {string} hex
+ */
 function pack(hex) {
   let value = packedColours.get(hex);
   if (value === undefined) {
@@ -108,20 +121,37 @@ function pack(hex) {
 
 const BACKGROUND = pack(PALETTE[0]);
 
+/**
+ * @param {unknown} value
+ * @param {number} size
+ * @returns {value is number}
+ */
 function isIndex(value, size) {
-  return Number.isInteger(value) && value >= 0 && value < size;
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value < size;
 }
 
-/** A palette index or a "#rrggbb" colour (lowercase hex), as the protocol has them. */
+/**
+ * A palette index or a "#rrggbb" colour (lowercase hex), as the protocol has them.
+ * @param {unknown} c
+ * @returns {c is Colour}
+ */
 export function isColour(c) {
   return isIndex(c, PALETTE.length) || (typeof c === "string" && HEX.test(c));
 }
 
-/** The "#rrggbb" of a protocol colour. */
+/**
+ * The "#rrggbb" of a protocol colour.
+ * @param {Colour} c
+ * @returns {string}
+ */
 export function colourHex(c) {
   return typeof c === "string" ? c : PALETTE[c];
 }
 
+/**
+ * @param {unknown} p
+ * @returns {p is number[]}
+ */
 function isPoints(p) {
   if (!Array.isArray(p) || p.length === 0 || p.length % 2 !== 0) return false;
   for (let i = 0; i < p.length; i += 1) {
@@ -130,9 +160,14 @@ function isPoints(p) {
   return true;
 }
 
-/** Does ``op`` follow the protocol? Operations from the network are checked before use. */
-export function isOp(op) {
-  if (op === null || typeof op !== "object") return false;
+/**
+ * Does ``op`` follow the protocol? Operations from the network are checked before use.
+ * @param {unknown} value
+ * @returns {value is Op}
+ */
+export function isOp(value) {
+  if (value === null || typeof value !== "object") return false;
+  const op = /** @type {Record<string, unknown>} */ (value);
   switch (op.op) {
     case "line":
       return isColour(op.c) && isIndex(op.w, WIDTHS.length) && isPoints(op.p);
@@ -152,19 +187,26 @@ export class Board {
   /** @param {HTMLCanvasElement} canvas 800 x 600, where ``flush`` puts the pixels. */
   constructor(canvas) {
     this.canvas = canvas;
-    this.context = canvas.getContext("2d");
+    const context = canvas.getContext("2d");
+    if (!context) throw new Error("no 2d context for the board's canvas");
+    this.context = context;
     this.image = this.context.createImageData(BOARD_WIDTH, BOARD_HEIGHT);
     // The pixels: the image's own bytes, one opaque colour a word.
     this.pixels = new Uint32Array(this.image.data.buffer);
     this.pixels.fill(BACKGROUND);
-    this.shapes = []; // each stroke (its points so far) or fill that still shows, in order
+    /** @type {Shape[]} each stroke (its points so far) or fill that still shows, in order */
+    this.shapes = [];
     // How many of `shapes` the pixels show (-1: more than there are, after undos).
     this.painted = 0;
-    this.checkpoints = []; // {count, pixels, work}: the pixels of the first `count` shapes
-    this.spare = []; // buffers of checkpoints dropped, for the next ones
+    /** @type {{count: number, pixels: Uint32Array, work: number}[]} the pixels of the first
+     * ``count`` shapes */
+    this.checkpoints = [];
+    /** @type {Uint32Array[]} buffers of checkpoints dropped, for the next ones */
+    this.spare = [];
     this.work = 0; // pixels written since the last checkpoint (or the empty board)
     this.repaints = 0; // how many times the pixels were rebuilt (tests read it)
-    this.dirty = null; // [x0, y0, x1, y1]: what flush must repaint
+    /** @type {[number, number, number, number] | null} what flush must repaint */
+    this.dirty = null;
     this.markDirty(0, 0, BOARD_WIDTH - 1, BOARD_HEIGHT - 1);
     this.flush();
   }
@@ -174,13 +216,17 @@ export class Board {
     return this.painted === this.shapes.length;
   }
 
-  /** Apply one operation; false if it is malformed (it is then ignored). */
+  /**
+   * Apply one operation; false if it is malformed (it is then ignored).
+   * @param {unknown} op
+   */
   apply(op) {
     if (!isOp(op)) return false;
     switch (op.op) {
       case "line": {
         this.settle();
         this.beforeShape(this.shapes.length);
+        /** @type {Shape & {op: "line"}} */
         const shape = { op: "line", c: op.c, w: op.w, p: [] };
         this.shapes.push(shape);
         this.extend(shape, op.p);
@@ -200,6 +246,7 @@ export class Board {
       case "fill": {
         this.settle();
         this.beforeShape(this.shapes.length);
+        /** @type {Shape & {op: "fill"}} */
         const shape = { op: "fill", c: op.c, x: op.x, y: op.y };
         this.shapes.push(shape);
         this.paint(shape);
@@ -228,7 +275,10 @@ export class Board {
     return true;
   }
 
-  /** Replace the drawing with ``ops`` (a snapshot), or empty it. */
+  /**
+   * Replace the drawing with ``ops`` (a snapshot), or empty it.
+   * @param {unknown[]} [ops]
+   */
   reset(ops = []) {
     this.apply({ op: "clear" });
     for (const op of ops) this.apply(op);
@@ -240,8 +290,11 @@ export class Board {
 
   // -- undo: checkpoints ----------------------------------------------------------------------
 
-  /** Shape ``count`` is about to be painted: the ones before it are final; keep their pixels
-   * when enough painting has been done since the last checkpoint. */
+  /**
+   * Shape ``count`` is about to be painted: the ones before it are final; keep their pixels
+   * when enough painting has been done since the last checkpoint.
+   * @param {number} count
+   */
   beforeShape(count) {
     const last = this.checkpoints.at(-1);
     const since = count - (last ? last.count : 0);
@@ -263,10 +316,16 @@ export class Board {
     }
   }
 
-  /** Checkpoints that hold more than the first ``count`` shapes are wrong from now on. */
+  /**
+   * Checkpoints that hold more than the first ``count`` shapes are wrong from now on.
+   * @param {number} count
+   */
   forgetCheckpoints(count) {
-    while (this.checkpoints.length > 0 && this.checkpoints.at(-1).count > count) {
-      this.spare.push(this.checkpoints.pop().pixels);
+    let last = this.checkpoints.at(-1);
+    while (last && last.count > count) {
+      this.spare.push(last.pixels);
+      this.checkpoints.pop();
+      last = this.checkpoints.at(-1);
     }
     this.spare.length = Math.min(this.spare.length, 1);
   }
@@ -275,6 +334,7 @@ export class Board {
    * After undos: paint the shapes left, from the nearest checkpoint below them, until
    * ``deadline`` (performance.now()); true once the pixels show the drawing. What is not done
    * goes on at the next call, so a long repaint can be spread over several tasks.
+   * @param {number} [deadline]
    */
   settle(deadline = Infinity) {
     if (this.painted === this.shapes.length) return true;
@@ -301,6 +361,10 @@ export class Board {
 
   // -- painting -------------------------------------------------------------------------------
 
+  /**
+   * @param {Shape & {op: "line"}} shape
+   * @param {number[]} points
+   */
   extend(shape, points) {
     const radius = WIDTHS[shape.w] / 2;
     const colour = pack(colourHex(shape.c));
@@ -318,7 +382,15 @@ export class Board {
     }
   }
 
-  /** Every pixel whose centre is within ``radius`` of the segment takes ``colour``. */
+  /**
+   * Every pixel whose centre is within ``radius`` of the segment takes ``colour``.
+   * @param {number} ax
+   * @param {number} ay
+   * @param {number} bx
+   * @param {number} by
+   * @param {number} radius
+   * @param {number} colour
+   */
   segment(ax, ay, bx, by, radius, colour) {
     const dx = bx - ax;
     const dy = by - ay;
@@ -335,6 +407,14 @@ export class Board {
     }
   }
 
+  /**
+   * @param {number} x0
+   * @param {number} y0
+   * @param {number} x1
+   * @param {number} y1
+   * @param {number} radius
+   * @param {number} colour
+   */
   capsule(x0, y0, x1, y1, radius, colour) {
     const left = Math.max(0, Math.floor(Math.min(x0, x1) - radius));
     const right = Math.min(BOARD_WIDTH - 1, Math.ceil(Math.max(x0, x1) + radius));
@@ -363,13 +443,18 @@ export class Board {
     this.markDirty(left, top, right, bottom);
   }
 
+  /** @param {Shape & {op: "fill"}} fill */
   paint(fill) {
     this.fill(fill.x, fill.y, pack(colourHex(fill.c)));
   }
 
   /** Flood fill (scanlines): the 4-connected area of the seed's colour takes ``colour``.
    * Each run of pixels is filled once and the rows beside it read once: the work is a small
-   * multiple of the area, at most the board. */
+   * multiple of the area, at most the board.
+   * @param {number} x
+   * @param {number} y
+   * @param {number} colour
+   */
   fill(x, y, colour) {
     const pixels = this.pixels;
     const target = pixels[y * BOARD_WIDTH + x];
@@ -378,8 +463,8 @@ export class Board {
     let filled = 0;
     const stack = [x, y];
     while (stack.length > 0) {
-      const sy = stack.pop();
-      const sx = stack.pop();
+      const sy = /** @type {number} */ (stack.pop());
+      const sx = /** @type {number} */ (stack.pop());
       const row = sy * BOARD_WIDTH;
       if (pixels[row + sx] !== target) continue;
       let x0 = sx;
@@ -399,7 +484,15 @@ export class Board {
     this.markDirty(left, top, right, bottom);
   }
 
-  /** Push one seed for each run of ``target`` in row ``y`` between ``x0`` and ``x1``. */
+  /**
+   * Push one seed for each run of ``target`` in row ``y`` between ``x0`` and ``x1``.
+   * @param {number[]} stack
+   * @param {Uint32Array} pixels
+   * @param {number} target
+   * @param {number} x0
+   * @param {number} x1
+   * @param {number} y
+   */
   seeds(stack, pixels, target, x0, x1, y) {
     const row = y * BOARD_WIDTH;
     let inside = false;
@@ -412,6 +505,12 @@ export class Board {
 
   // -- the canvas -----------------------------------------------------------------------------
 
+  /**
+   * @param {number} x0
+   * @param {number} y0
+   * @param {number} x1
+   * @param {number} y1
+   */
   markDirty(x0, y0, x1, y1) {
     const d = this.dirty;
     this.dirty = d
@@ -446,6 +545,7 @@ export class Painter {
   /** @param {Board} board */
   constructor(board) {
     this.board = board;
+    /** @type {unknown[]} */
     this.queue = [];
     this.next = 0;
     this.scheduled = false;
@@ -464,13 +564,19 @@ export class Painter {
     return this.pending === 0 && this.board.settled;
   }
 
-  /** Paint ``ops`` after what waits. */
+  /**
+   * Paint ``ops`` after what waits.
+   * @param {unknown[]} ops
+   */
   push(ops) {
     for (const op of ops) this.queue.push(op);
     this.schedule();
   }
 
-  /** Paint ``op`` now if nothing waits (and show it), else in its turn. */
+  /**
+   * Paint ``op`` now if nothing waits (and show it), else in its turn.
+   * @param {Op} op
+   */
   apply(op) {
     if (!this.idle || op.op === "undo") {
       this.push([op]);

@@ -1,27 +1,42 @@
 // "alice is typing…": who in the channel is typing now. The server relays a user's typing at
-// most every 3 s and says how long to show it (``ms``, 5 s); a message from them ends it.
+// most every few seconds and says how long to show it (``ms``); a message from them ends it.
+
+import { PROTOCOL } from "../lib/protocol.js";
 
 const MAX_NAMES = 3;
 
 export class TypingLine {
+  /**
+   * @param {HTMLElement | null} node the line (a visitor's page has none)
+   * @param {string} me the reader, whose own typing is not shown
+   */
   constructor(node, me) {
     this.node = node;
     this.me = me;
-    this.timers = new Map(); // user -> timeout
+    /** @type {Map<string, number>} user -> timeout */
+    this.timers = new Map();
   }
 
-  /** ``{"type": "typing", "user", "ms"}`` from the socket. */
+  /**
+   * ``{"type": "typing", "user", "ms"}`` from the socket.
+   * @param {{user?: unknown, ms?: unknown}} frame
+   */
   typing(frame) {
-    if (!this.node || typeof frame.user !== "string" || frame.user === this.me) return;
-    const ms = Number.isFinite(frame.ms) ? Math.min(Math.max(frame.ms, 1000), 15000) : 5000;
-    clearTimeout(this.timers.get(frame.user));
+    const user = frame.user;
+    if (!this.node || typeof user !== "string" || user === this.me) return;
+    const ms =
+      typeof frame.ms === "number" && Number.isFinite(frame.ms)
+        ? Math.min(Math.max(frame.ms, 1000), 15000)
+        : PROTOCOL.chat.typing_shown_ms;
+    clearTimeout(this.timers.get(user));
     this.timers.set(
-      frame.user,
-      setTimeout(() => this.stopped(frame.user), ms),
+      user,
+      setTimeout(() => this.stopped(user), ms),
     );
     this.render();
   }
 
+  /** @param {string} user */
   stopped(user) {
     clearTimeout(this.timers.get(user));
     if (this.timers.delete(user)) this.render();

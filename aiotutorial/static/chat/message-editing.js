@@ -4,35 +4,53 @@
 // the author; or an error) closes the editor or says what is wrong. On a touch screen a tap on
 // one's own message shows its buttons.
 
-import { element } from "./dom.js";
-import { newRef } from "./outbox.js";
+import { element, find, maybe, targetOf } from "../lib/dom.js";
+import { ERRORS as CODES, PROTOCOL } from "../lib/protocol.js";
+import { newRef } from "../lib/refs.js";
 
-const ERRORS = {
-  edit_locked: "Messages cannot be edited while a word is being drawn.",
-  rate_limited: "Too many changes at once: wait a moment.",
-  deleted: "That message was deleted.",
-  not_found: "That message is gone.",
-  too_long: "Too long: at most 2,000 characters.",
-  empty: "A message cannot be empty: delete it instead.",
-  unavailable: "The server could not save it right now: try again.",
+/** @typedef {import("./message-row.js").Message} Message */
+
+/**
+ * What editing needs of the chat: sending, and the messages shown, by id.
+ * @typedef {object} EditingHost
+ * @property {(frame: {type: string, [key: string]: unknown}) => boolean} send
+ * @property {(id: number) => Message | undefined} message
+ */
+
+const numbers = new Intl.NumberFormat();
+
+/** @type {Record<string, string>} */
+const ERROR_TEXT = {
+  [CODES.EDIT_LOCKED]: "Messages cannot be edited while a word is being drawn.",
+  [CODES.RATE_LIMITED]: "Too many changes at once: wait a moment.",
+  [CODES.DELETED]: "That message was deleted.",
+  [CODES.NOT_FOUND]: "That message is gone.",
+  [CODES.TOO_LONG]: `Too long: at most ${numbers.format(PROTOCOL.chat.message_max_chars)} characters.`,
+  [CODES.EMPTY]: "A message cannot be empty: delete it instead.",
+  [CODES.UNAVAILABLE]: "The server could not save it right now: try again.",
 };
 
 export class MessageEditing {
-  /** ``page``: the ChatPage (its list, socket client, messages by id). */
-  constructor(page) {
-    this.page = page;
-    this.pending = new Map(); // ref -> {item, type}: edits and deletes sent, not answered
+  /** @param {EditingHost} host the chat */
+  constructor(host) {
+    this.host = host;
+    /** @type {Map<string, {item: HTMLElement, type: string}>} edits and deletes sent, not answered */
+    this.pending = new Map();
   }
 
+  /** @param {HTMLElement} list the timeline */
   bind(list) {
     list.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-action]");
-      const item = event.target.closest("li.msg.mine");
-      if (!item || item.classList.contains("deleted")) return;
-      if (button?.dataset.action === "edit") this.open(item);
-      else if (button?.dataset.action === "delete") this.remove(item);
-      else if (!event.target.closest("a, button, textarea, .msg-editor")) {
-        // A tap on one's own message shows its buttons (there is no hover on touch screens).
+      const target = targetOf(event);
+      const item = target?.closest("li.msg");
+      if (!target || !(item instanceof HTMLElement) || item.classList.contains("deleted")) return;
+      const button = target.closest("button[data-action]");
+      const action = button instanceof HTMLElement ? button.dataset.action : undefined;
+      const mine = item.classList.contains("mine");
+      if (action === "edit" && mine) this.open(item);
+      else if (action === "delete" && mine) this.remove(item);
+      else if (!target.closest("a, button, textarea, .msg-editor") && item.querySelector(".msg-actions")) {
+        // A tap on a message shows its buttons (there is no hover on touch screens).
         const open = item.toggleAttribute("data-actions-open");
         for (const other of list.querySelectorAll("li[data-actions-open]")) {
           if (other !== item && open) other.removeAttribute("data-actions-open");
@@ -41,9 +59,13 @@ export class MessageEditing {
     });
   }
 
+  /**
+   * @param {{type: string, [key: string]: unknown}} frame
+   * @param {HTMLElement} item
+   */
   send(frame, item) {
     const ref = newRef();
-    if (!this.page.client.send({ ...frame, ref })) {
+    if (!this.host.send({ ...frame, ref })) {
       this.say(item, "Not connected right now: try again once live.");
       return null;
     }
@@ -52,9 +74,10 @@ export class MessageEditing {
     return ref;
   }
 
+  /** @param {HTMLElement} item */
   open(item) {
     if (item.querySelector(".msg-editor")) return;
-    const message = this.page.messages.get(Number(item.dataset.id));
+    const message = this.host.message(Number(item.dataset.id));
     if (!message) return;
     const editor = element("form", "msg-editor");
     const label = element("label", "visually-hidden", "Edit your message");
@@ -73,7 +96,7 @@ export class MessageEditing {
     error.setAttribute("role", "alert");
     error.hidden = true;
     editor.append(label, field, row, error);
-    item.querySelector(".msg-body").after(editor);
+    find(item, ".msg-body").after(editor);
     item.classList.add("editing");
     field.focus();
     field.setSelectionRange(field.value.length, field.value.length);
@@ -92,7 +115,7 @@ export class MessageEditing {
       event.preventDefault();
       const content = field.value.trim();
       if (!content) {
-        this.say(item, ERRORS.empty);
+        this.say(item, ERROR_TEXT[CODES.EMPTY]);
         return;
       }
       if (content === message.content) {
@@ -103,12 +126,14 @@ export class MessageEditing {
     });
   }
 
+  /** @param {HTMLElement} item */
   close(item) {
     item.querySelector(".msg-editor")?.remove();
     item.classList.remove("editing");
     delete item.dataset.saving;
   }
 
+  /** @param {HTMLElement} item */
   remove(item) {
     const id = Number(item.dataset.id);
     // A plain confirm(): modal, accessible, and one click away from a mistake.
@@ -116,8 +141,12 @@ export class MessageEditing {
     this.send({ type: "message.delete", id }, item);
   }
 
+  /**
+   * @param {HTMLElement} item
+   * @param {string} text
+   */
   say(item, text) {
-    let error = item.querySelector(".msg-editor-error");
+    let error = maybe(item, ".msg-editor-error");
     if (!error) {
       error = element("p", "msg-editor-error");
       error.setAttribute("role", "alert");
@@ -127,17 +156,21 @@ export class MessageEditing {
     error.hidden = false;
   }
 
-  /** A frame with a ref: true when it answered one of our edits or deletes. */
+  /**
+   * A frame with a ref: true when it answered one of our edits or deletes.
+   * @param {{type?: string, ref?: string, error?: string, detail?: string}} frame
+   */
   answer(frame) {
+    if (typeof frame.ref !== "string") return false;
     const sent = this.pending.get(frame.ref);
     if (!sent) return false;
     this.pending.delete(frame.ref);
     const item = sent.item;
     delete item.dataset.saving;
     // A delete sent again (its answer lost) learns that it is done: nothing to say.
-    const done = sent.type === "message.delete" && frame.error === "deleted";
+    const done = sent.type === "message.delete" && frame.error === CODES.DELETED;
     if (frame.type === "error" && !done) {
-      this.say(item, ERRORS[frame.error] || frame.detail || "The change was refused.");
+      this.say(item, ERROR_TEXT[frame.error ?? ""] || frame.detail || "The change was refused.");
     } else {
       this.close(item);
       item.querySelector(".msg-editor-error")?.remove();

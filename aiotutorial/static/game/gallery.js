@@ -2,42 +2,57 @@
 // and one of them replayed batch by batch, as it was drawn (GET /channels/{name}/gallery/{id}),
 // in a dialog. Words and names go in with textContent only.
 
+import { element, find, findAs, icon, plural } from "../lib/dom.js";
+import { HttpError, getJson } from "../lib/http.js";
+import { fullTime, shortTime } from "../lib/time.js";
+import { wholeOr } from "../lib/values.js";
 import { Board, boardCanvas, isOp } from "./board.js";
-import { fullTime, shortTime } from "./chat.js";
-import { element, icon, plural } from "./dom.js";
+
+/** @typedef {import("./board.js").Op} Op */
+
+/**
+ * A finished turn of ``GET /channels/{name}/gallery``.
+ * @typedef {object} Turn
+ * @property {number} id
+ * @property {string} word
+ * @property {string} drawer
+ * @property {string} [ended]
+ * @property {number} [strokes]
+ * @property {number} [likes]
+ * @property {number} [dislikes]
+ */
+
+/**
+ * A finished turn with its drawing (``gallery/{id}``): ``batches`` of operations.
+ * @typedef {Turn & {batches?: unknown}} TurnDrawing
+ */
 
 const REPLAY_STEP_MS = 40; // as the drawer sent them
 const REPLAY_LONGEST_MS = 6000; // a long drawing is replayed faster
 const THUMB_FETCHES = 4; // at once
 
-async function getJson(url) {
-  const response = await fetch(url, {
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-    cache: "no-store",
-  });
-  if (!response.ok) {
-    const error = new Error(`GET ${url}: ${response.status}`);
-    error.status = response.status;
-    throw error;
-  }
-  return response.json();
-}
-
 const THUMB =
   "M7 11v9H3.5v-9z M7 11l4.2-7.5c1.4 0 2.3 1 2.3 2.4V9.5h5.3a2 2 0 012 2.4l-1.4 6.5a2 2 0 01-2 1.6H7";
 
-/** A thumb up (or down), and a count. */
+/**
+ * A thumb up (or down), and a count.
+ * @param {string} className
+ * @param {number} count
+ * @param {boolean} down
+ */
 function thumb(className, count, down) {
   const node = element("span", className);
   node.append(icon(THUMB, down ? "down" : ""), String(count));
   return node;
 }
 
-/** Thumbs up and down with their counts, as the players rated the drawing. */
+/**
+ * Thumbs up and down with their counts, as the players rated the drawing.
+ * @param {Turn} turn
+ */
 function ratingView(turn) {
-  const likes = Number.isInteger(turn.likes) ? turn.likes : 0;
-  const dislikes = Number.isInteger(turn.dislikes) ? turn.dislikes : 0;
+  const likes = wholeOr(turn.likes, 0);
+  const dislikes = wholeOr(turn.dislikes, 0);
   const view = element("span", "gallery-rating");
   view.dataset.likes = String(likes);
   view.dataset.dislikes = String(dislikes);
@@ -50,35 +65,49 @@ function ratingView(turn) {
   return view;
 }
 
+/**
+ * The drawing's batches, each of the operations that follow the protocol.
+ * @param {TurnDrawing} turn
+ * @returns {Op[][]}
+ */
 function batchesOf(turn) {
+  /** @type {unknown[]} */
   const batches = Array.isArray(turn?.batches) ? turn.batches : [];
   return batches.map((ops) => (Array.isArray(ops) ? ops.filter(isOp) : []));
 }
 
 export class GalleryDialog {
-  /** @param {HTMLDialogElement} dialog @param {string} url the gallery's JSON address */
+  /**
+   * @param {HTMLDialogElement} dialog
+   * @param {string} url the gallery's JSON address
+   */
   constructor(dialog, url) {
     this.dialog = dialog;
     this.url = url;
-    const $ = (name) => dialog.querySelector(`[data-gallery=${name}]`);
+    const $ = (/** @type {string} */ name) => find(dialog, `[data-gallery=${name}]`);
     this.el = {
       title: $("title"),
       status: $("status"),
       list: $("list"),
       replay: $("replay"),
-      canvas: $("canvas"),
+      canvas: findAs(dialog, "[data-gallery=canvas]", HTMLCanvasElement),
       caption: $("caption"),
       back: $("back"),
       again: $("again"),
       close: $("close"),
     };
     this.board = new Board(this.el.canvas);
-    this.details = new Map(); // turn id -> its drawing
-    this.timer = null;
+    /** @type {Map<number, Promise<TurnDrawing>>} turn id -> its drawing */
+    this.details = new Map();
+    /** @type {number | undefined} */
+    this.timer = undefined;
+    /** @type {Turn | null} */
     this.current = null;
+    /** @type {HTMLElement | null} */
     this.opener = null;
   }
 
+  /** @param {HTMLElement | null} button what opens the gallery */
   bind(button) {
     if (!button || !this.dialog) return;
     button.addEventListener("click", () => this.open(button));
@@ -95,12 +124,17 @@ export class GalleryDialog {
     });
   }
 
+  /**
+   * @param {string} state
+   * @param {string} text
+   */
   setStatus(state, text) {
     this.el.status.dataset.state = state;
     this.el.status.textContent = text;
     this.el.status.hidden = !text;
   }
 
+  /** @param {HTMLElement} opener */
   async open(opener) {
     this.opener = opener;
     this.showList();
@@ -113,14 +147,16 @@ export class GalleryDialog {
     } catch (error) {
       this.setStatus(
         "error",
-        error.status === 404
+        error instanceof HttpError && error.status === 404
           ? "The gallery is not available on this server yet."
           : "The gallery could not be loaded. Try again in a moment.",
       );
       return;
     }
+    /** @type {Turn[]} */
     const turns = (Array.isArray(body.turns) ? body.turns : []).filter(
-      (turn) => turn && Number.isInteger(turn.id) && typeof turn.word === "string",
+      (/** @type {any} */ turn) =>
+        turn && Number.isInteger(turn.id) && typeof turn.word === "string",
     );
     if (turns.length === 0) {
       this.setStatus("empty", "No finished drawings yet: play a game!");
@@ -132,6 +168,10 @@ export class GalleryDialog {
     this.drawThumbnails(items.map(([, canvas, turn]) => [canvas, turn]));
   }
 
+  /**
+   * @param {Turn} turn
+   * @returns {[HTMLElement, HTMLCanvasElement, Turn]}
+   */
   item(turn) {
     const item = element("li", "gallery-item");
     item.dataset.turn = String(turn.id);
@@ -162,24 +202,31 @@ export class GalleryDialog {
     return [item, canvas, turn];
   }
 
+  /**
+   * @param {Turn} turn
+   * @returns {Promise<TurnDrawing>}
+   */
   async detail(turn) {
-    if (!this.details.has(turn.id)) {
-      this.details.set(turn.id, getJson(`${this.url}/${turn.id}`));
+    let detail = this.details.get(turn.id);
+    if (!detail) {
+      detail = getJson(`${this.url}/${turn.id}`);
+      this.details.set(turn.id, detail);
     }
     try {
-      return await this.details.get(turn.id);
+      return await detail;
     } catch (error) {
       this.details.delete(turn.id);
       throw error;
     }
   }
 
+  /** @param {[HTMLCanvasElement, Turn][]} pairs */
   async drawThumbnails(pairs) {
     const board = new Board(boardCanvas());
     const queue = [...pairs];
     const worker = async () => {
-      while (queue.length > 0) {
-        const [canvas, turn] = queue.shift();
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const [canvas, turn] = next;
         let detail;
         try {
           detail = await this.detail(turn);
@@ -191,6 +238,7 @@ export class GalleryDialog {
         board.reset(batchesOf(detail).flat());
         board.flush();
         const context = canvas.getContext("2d");
+        if (!context) continue;
         context.imageSmoothingQuality = "high";
         context.drawImage(board.canvas, 0, 0, canvas.width, canvas.height);
         canvas.dataset.drawn = "true";
@@ -208,9 +256,10 @@ export class GalleryDialog {
 
   stopReplay() {
     clearTimeout(this.timer);
-    this.timer = null;
+    this.timer = undefined;
   }
 
+  /** @param {Turn | null} turn */
   async replay(turn) {
     if (!turn) return;
     this.stopReplay();

@@ -1,14 +1,23 @@
 // The game's sentences that more than one part of the page says: why a turn ended, who won.
 
-import { plural } from "./dom.js";
+import { plural } from "../lib/dom.js";
 
-/** "ann", "ann and bob", "ann, bob and cat" (or "or"). */
+/**
+ * "ann", "ann and bob", "ann, bob and cat" (or "or").
+ * @param {string[]} list
+ * @param {string} [conjunction]
+ */
 export function names(list, conjunction = "and") {
   if (list.length <= 1) return list.join("");
   return `${list.slice(0, -1).join(", ")} ${conjunction} ${list.at(-1)}`;
 }
 
-/** What ended a turn, in a sentence (game.turn_end's reason). */
+/**
+ * What ended a turn, in a sentence (game.turn_end's reason).
+ * @param {string | null} reason
+ * @param {string | null | undefined} drawer
+ * @param {string} me
+ */
 export function reasonText(reason, drawer, me) {
   const mine = drawer === me;
   switch (reason) {
@@ -29,7 +38,10 @@ export function reasonText(reason, drawer, me) {
   }
 }
 
-/** The game-over line: who won, ties included ({scores, winners} of game.over). */
+/**
+ * The game-over line: who won, ties included ({scores, winners} of game.over).
+ * @param {{scores: {user: string, points: number}[], winners: string[]}} over
+ */
 export function overText(over) {
   const winners = over.winners;
   if (winners.length === 0) return "Game over! Nobody scored.";
@@ -40,7 +52,10 @@ export function overText(over) {
     : `Game over! ${names(winners)} tie with ${points}.`;
 }
 
-/** The podium's title. */
+/**
+ * The podium's title.
+ * @param {string[]} winners
+ */
 export function winnersText(winners) {
   if (winners.length === 0) return "Nobody scored.";
   return winners.length === 1 ? `${winners[0]} wins!` : `A tie: ${names(winners)} win!`;

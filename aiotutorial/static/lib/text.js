@@ -4,17 +4,28 @@
 // (a javascript: or data: address never becomes a link), opened in a new tab without opener
 // or referrer.
 
+import { PROTOCOL } from "./protocol.js";
+
 const ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/gi;
-// As the server finds them (aiotutorial/chat/mentions.py): @ and a username's characters, not
-// glued to a word before it.
-const MENTION = /(?<![\p{L}\p{N}_@.-])@([A-Za-z0-9_.-]{3,40})/gu;
+// As the server finds them (aiotutorial/chat/mentions.py): @ and a username's characters (as
+// many as a username has), not glued to a word before it.
+const { username_min: NAME_MIN, username_max: NAME_MAX } = PROTOCOL.chat;
+const MENTION = new RegExp(`(?<![\\p{L}\\p{N}_@.-])@([A-Za-z0-9_.-]{${NAME_MIN},${NAME_MAX}})`, "gu");
+/** @type {Record<string, string>} */
 const CLOSING = { ")": "(", "]": "[" };
 
+/**
+ * @param {string} text
+ * @param {string} char
+ */
 function count(text, char) {
   return text.split(char).length - 1;
 }
 
-/** The address without what ends the sentence around it: "see https://x.org/a." */
+/**
+ * The address without what ends the sentence around it: "see https://x.org/a."
+ * @param {string} raw
+ */
 export function trimAddress(raw) {
   let address = raw;
   while (address.length > 0) {
@@ -30,7 +41,10 @@ export function trimAddress(raw) {
   return address;
 }
 
-/** ``text`` as an http(s) URL the browser would open as a page, or null. */
+/**
+ * ``text`` as an http(s) URL the browser would open as a page, or null.
+ * @param {string} text
+ */
 export function safeHref(text) {
   let url;
   try {
@@ -41,6 +55,10 @@ export function safeHref(text) {
   return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
 }
 
+/**
+ * @param {string} address
+ * @param {string} href
+ */
 function link(address, href) {
   const anchor = document.createElement("a");
   anchor.href = href;
@@ -51,8 +69,15 @@ function link(address, href) {
   return anchor;
 }
 
-/** Text with the mentions of ``names`` (lowercased) marked; true in ``found.me`` when
- * ``me`` is one of them. */
+/**
+ * Text with the mentions of ``names`` (lowercased) marked; true in ``found.me`` when ``me``
+ * is one of them.
+ * @param {Element} parent
+ * @param {string} text
+ * @param {Set<string>} names
+ * @param {string} me
+ * @param {{me: boolean}} found
+ */
 function appendMentions(parent, text, names, me, found) {
   let from = 0;
   for (const match of text.matchAll(MENTION)) {
@@ -60,7 +85,7 @@ function appendMentions(parent, text, names, me, found) {
     const trimmed = token.replace(/[.-]+$/, "");
     const name = names.has(token) ? token : names.has(trimmed) ? trimmed : null;
     if (name === null) continue;
-    const start = match.index;
+    const start = match.index ?? 0;
     const end = start + 1 + name.length;
     if (start > from) parent.append(text.slice(from, start));
     const mark = document.createElement("span");
@@ -79,10 +104,17 @@ function appendMentions(parent, text, names, me, found) {
 /**
  * ``content`` as nodes appended to ``parent``: links and marked mentions (``mentions``: the
  * names the server found; ``me``: the reader). Returns whether the reader is mentioned.
+ * @param {Element} parent
+ * @param {string} content
+ * @param {unknown} [mentions]
+ * @param {string} [me]
  */
 export function appendRichText(parent, content, mentions = [], me = "") {
+  /** @type {unknown[]} */
   const listed = Array.isArray(mentions) ? mentions : [];
-  const names = new Set(listed.filter((n) => typeof n === "string").map((n) => n.toLowerCase()));
+  const names = new Set(
+    listed.filter((n) => typeof n === "string").map((n) => String(n).toLowerCase()),
+  );
   const found = { me: false };
   const reader = (me || "").toLowerCase();
   let from = 0;
@@ -90,7 +122,7 @@ export function appendRichText(parent, content, mentions = [], me = "") {
     const address = trimAddress(match[0]);
     const href = safeHref(address);
     if (href === null) continue;
-    const start = match.index;
+    const start = match.index ?? 0;
     if (start > from) appendMentions(parent, content.slice(from, start), names, reader, found);
     parent.append(link(address, href));
     from = start + address.length;

@@ -5,7 +5,10 @@ export function notificationsAvailable() {
   return "Notification" in window && window.isSecureContext !== false;
 }
 
-/** Show ``button`` while permission has not been asked; pressing it asks. */
+/**
+ * Show ``button`` while permission has not been asked; pressing it asks.
+ * @param {HTMLElement | null} button
+ */
 export function offerNotifications(button) {
   if (!button) return;
   const update = () => {
@@ -22,7 +25,13 @@ export function offerNotifications(button) {
   });
 }
 
-/** A notification, if allowed and the tab is hidden; clicking it brings the tab back. */
+/**
+ * A notification, if allowed and the tab is hidden; clicking it brings the tab back.
+ * @param {string} title
+ * @param {string} body
+ * @param {string} tag
+ * @param {() => void} [onClick]
+ */
 export function notifyHidden(title, body, tag, onClick) {
   if (!notificationsAvailable() || Notification.permission !== "granted") return null;
   if (document.visibilityState !== "hidden") return null;

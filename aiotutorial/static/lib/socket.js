@@ -15,12 +15,44 @@
 // frame a visitor sends, so this page sends none (``send`` says it could not).
 // The protocol is docs/protocol.md.
 
+import { maybe } from "./dom.js";
+import { getJson } from "./http.js";
+import { PROTOCOL } from "./protocol.js";
+
+/**
+ * A frame from the server: a JSON object with a string ``type`` (docs/protocol.md). Each
+ * feature's frames are typedefs of its own (chat/message-row.js, game/game-panel.js...); what
+ * comes from the network is still checked where it is read.
+ * @typedef {{type: string, ref?: string}} Frame
+ */
+
+/**
+ * ``{"type": "error", "error": CODE, "detail": ..., "ref": ...}``: a frame was refused.
+ * @typedef {Frame & {type: "error", error: string, detail?: string}} ErrorFrame
+ */
+
+/**
+ * ``{"type": "ready", ...}``: the catch-up is over, what follows is live. Features add the
+ * positions of their streams (``last_id``, ``changes``, ``pins``...).
+ * @typedef {Frame & {user: string | null}} ReadyFrame
+ */
+
+/**
+ * What a feature sends with (``ChannelSocket.client``).
+ * @typedef {object} SocketClient
+ * @property {(frame: ErrorFrame) => void} onError
+ * @property {(frame: {type: string, [key: string]: unknown}) => boolean} send
+ */
+
+/** @typedef {"connecting" | "live" | "reconnecting" | "offline" | "signed-out"} SocketState */
+
 const BACKOFF_FIRST_MS = 500;
-const SIGNED_OUT = 4001; // the server closes with this when the session has ended
+const SIGNED_OUT = PROTOCOL.socket.signed_out_close; // the session has ended
 const BACKOFF_MAX_MS = 10000;
 const SESSION_URL = "/session";
 const REFS_KEPT = 500; // refs of frames sent, remembered to route their errors
 
+/** @type {Record<SocketState, string>} */
 const STATE_TEXT = {
   connecting: "Connecting…",
   live: "Live",
@@ -29,10 +61,15 @@ const STATE_TEXT = {
   "signed-out": "Signed out",
 };
 
-/** Calls ``fn`` once every deferred and module script of the page has run (so every feature
- * has subscribed before the first frame can arrive). */
+/**
+ * Calls ``fn`` once every deferred and module script of the page has run (so every feature
+ * has subscribed before the first frame can arrive).
+ * @param {() => void} fn
+ */
 function afterPageScripts(fn) {
-  const navigation = performance.getEntriesByType("navigation")[0];
+  const navigation = /** @type {PerformanceNavigationTiming | undefined} */ (
+    performance.getEntriesByType("navigation")[0]
+  );
   if (
     document.readyState === "complete" ||
     (navigation && navigation.domContentLoadedEventStart > 0)
@@ -50,27 +87,39 @@ export class ChannelSocket {
    */
   constructor(root) {
     this.root = root;
-    this.wsUrl = root.dataset.wsUrl;
+    this.wsUrl = root.dataset.wsUrl || "";
     this.user = root.dataset.user || "";
-    this.status = root.querySelector("[data-role=status]");
-    this.statusText = root.querySelector("[data-role=status-text]");
-    this.retryButton = root.querySelector("[data-role=retry-now]");
+    this.status = maybe(root, "[data-role=status]");
+    this.statusText = maybe(root, "[data-role=status-text]");
+    this.retryButton = maybe(root, "[data-role=retry-now]");
 
-    this.handlers = new Map(); // frame type -> [handler]
+    /** @type {Map<string, ((frame: any) => void)[]>} frame type -> its handlers */
+    this.handlers = new Map();
+    /** @type {((state: SocketState) => void)[]} */
     this.stateHandlers = [];
-    this.params = []; // [name, () => value]
-    this.beforeHooks = []; // awaited before each connection attempt
+    /** @type {[string, () => unknown][]} [name, () => value] */
+    this.params = [];
+    /** @type {(() => Promise<void>)[]} awaited before each connection attempt */
+    this.beforeHooks = [];
+    /** @type {SocketClient[]} */
     this.clients = [];
-    this.errorOwners = new Map(); // error code -> client
-    this.refOwners = new Map(); // ref of a frame sent -> the client that sent it
+    /** @type {Map<string, SocketClient>} error code -> client */
+    this.errorOwners = new Map();
+    /** @type {Map<string, SocketClient>} ref of a frame sent -> the client that sent it */
+    this.refOwners = new Map();
+    /** @type {SocketClient | null} */
     this.lastSender = null;
-    this.lastFrames = new Map(); // frame type -> the last one sent
+    /** @type {Map<string, Record<string, unknown>>} frame type -> the last one sent */
+    this.lastFrames = new Map();
 
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** @type {SocketState} */
     this.state = "connecting";
     this.connection = 0; // grows with each socket: tells apart what was sent on an older one
     this.attempts = 0;
-    this.retryTimer = null;
+    /** @type {number | undefined} */
+    this.retryTimer = undefined;
     this.wasLive = false;
     this.leaving = false;
     this.preparing = false;
@@ -79,10 +128,19 @@ export class ChannelSocket {
 
   // -- what features use ----------------------------------------------------------------------
 
-  /** ``handler(frame)`` for every frame of ``type``; returns a function that unsubscribes. */
+  /**
+   * ``handler(frame)`` for every frame of ``type``; returns a function that unsubscribes.
+   * ``F`` is the frame the protocol says comes with that type (its fields are still to be
+   * checked: they come from the network).
+   * @template {object} F
+   * @param {string} type
+   * @param {(frame: F) => void} handler
+   * @returns {() => void}
+   */
   on(type, handler) {
-    if (!this.handlers.has(type)) this.handlers.set(type, []);
-    this.handlers.get(type).push(handler);
+    let list = this.handlers.get(type);
+    if (!list) this.handlers.set(type, (list = []));
+    list.push(handler);
     return () => {
       const list = this.handlers.get(type) || [];
       const index = list.indexOf(handler);
@@ -90,17 +148,27 @@ export class ChannelSocket {
     };
   }
 
-  /** ``handler(state)`` whenever the state (connecting, live, reconnecting, offline) changes. */
+  /**
+   * ``handler(state)`` whenever the state (connecting, live, reconnecting, offline) changes.
+   * @param {(state: SocketState) => void} handler
+   */
   onState(handler) {
     this.stateHandlers.push(handler);
   }
 
-  /** A query parameter of every connection, read when connecting. */
+  /**
+   * A query parameter of every connection, read when connecting (null: left out).
+   * @param {string} name
+   * @param {() => unknown} read
+   */
   param(name, read) {
     this.params.push([name, read]);
   }
 
-  /** ``await hook()`` before each connection attempt; a hook that throws puts it off. */
+  /**
+   * ``await hook()`` before each connection attempt; a hook that throws puts it off.
+   * @param {() => Promise<void>} hook
+   */
   before(hook) {
     this.beforeHooks.push(hook);
   }
@@ -109,8 +177,11 @@ export class ChannelSocket {
    * A feature's way to send. Error frames with one of ``codes`` go to its ``onError``; those
    * with a code several features share (rate_limited, unavailable, ...) go to the feature that
    * sent last, as the server answers a socket's frames in the order they came.
+   * @param {{codes?: string[], onError?: (frame: ErrorFrame) => void}} [options]
+   * @returns {SocketClient}
    */
   client({ codes = [], onError = () => {} } = {}) {
+    /** @type {SocketClient} */
     const client = {
       onError,
       send: (frame) => this.send(frame, client),
@@ -124,21 +195,28 @@ export class ChannelSocket {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** The last frame of ``type`` sent on any connection (the game's "close" notice names it). */
+  /**
+   * The last frame of ``type`` sent on any connection (the game's "close" notice names it).
+   * @param {string} type
+   */
   lastSent(type) {
     return this.lastFrames.get(type) || null;
   }
 
+  /**
+   * Send ``frame`` now: false when it cannot be (not connected, or a visitor's socket).
+   * @param {{type: string, ref?: unknown, [key: string]: unknown}} frame
+   * @param {SocketClient | null} client the feature that sends it
+   */
   send(frame, client = null) {
-    if (!this.isOpen() || !this.user) return false;
+    if (this.ws === null || !this.isOpen() || !this.user) return false;
     this.ws.send(JSON.stringify(frame));
     this.lastSender = client;
     this.lastFrames.set(frame.type, frame);
     if (typeof frame.ref === "string" && client) {
       this.refOwners.set(frame.ref, client);
-      if (this.refOwners.size > REFS_KEPT) {
-        this.refOwners.delete(this.refOwners.keys().next().value);
-      }
+      const oldest = this.refOwners.keys().next();
+      if (this.refOwners.size > REFS_KEPT && !oldest.done) this.refOwners.delete(oldest.value);
     }
     return true;
   }
@@ -166,10 +244,7 @@ export class ChannelSocket {
       }
     });
     if (this.retryButton) {
-      this.retryButton.addEventListener("click", () => {
-        this.attempts = 0;
-        this.reconnectNow();
-      });
+      this.retryButton.addEventListener("click", () => this.retryNow());
     }
     this.setState("connecting");
     afterPageScripts(() => this.connect());
@@ -177,6 +252,10 @@ export class ChannelSocket {
 
   // -- the connection -----------------------------------------------------------------------
 
+  /**
+   * @param {SocketState} state
+   * @param {string} [text] what the status says, when not the state's usual words
+   */
   setState(state, text) {
     this.state = state;
     if (this.status) this.status.dataset.state = state;
@@ -200,7 +279,7 @@ export class ChannelSocket {
 
   async connect() {
     clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.retryTimer = undefined;
     if (this.leaving || this.ws || this.preparing) return;
     this.preparing = true;
     try {
@@ -246,13 +325,7 @@ export class ChannelSocket {
   async checkSession() {
     let body;
     try {
-      const response = await fetch(SESSION_URL, {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-        cache: "no-store",
-      });
-      if (!response.ok) return;
-      body = await response.json();
+      body = await getJson(SESSION_URL);
     } catch {
       return;
     }
@@ -296,6 +369,12 @@ export class ChannelSocket {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /** Try again now, from the first delay (the reader asked: "Retry now"). */
+  retryNow() {
+    this.attempts = 0;
+    this.reconnectNow();
+  }
+
   /** The network is back: the socket we have may have died with the old one unnoticed, so
    * replace it now; the new one catches up. */
   networkBack() {
@@ -317,10 +396,11 @@ export class ChannelSocket {
     this.connect();
   }
 
+  /** @param {unknown} data a text frame */
   onFrame(data) {
     let frame;
     try {
-      frame = JSON.parse(data);
+      frame = JSON.parse(String(data));
     } catch {
       return;
     }
@@ -328,7 +408,7 @@ export class ChannelSocket {
     if (frame.type === "ready") {
       if (this.user && frame.user !== this.user) {
         // The session ended while the page was away: the socket is a visitor's now.
-        this.ws.close(1000, "signed out");
+        this.ws?.close(1000, "signed out");
         this.ws = null;
         this.signedOut();
         return;
@@ -350,9 +430,13 @@ export class ChannelSocket {
   }
 }
 
+/** @type {WeakMap<HTMLElement, ChannelSocket>} */
 const sockets = new WeakMap();
 
-/** The page's socket for the channel element ``root`` (one per page, whoever asks first). */
+/**
+ * The page's socket for the channel element ``root`` (one per page, whoever asks first).
+ * @param {HTMLElement} root
+ */
 export function channelSocket(root) {
   let socket = sockets.get(root);
   if (!socket) {

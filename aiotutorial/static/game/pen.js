@@ -1,24 +1,23 @@
-// The drawer's side of the board: the tools, mouse, pen and touch input (Pointer Events), and
-// the outbox that sends the strokes as `game.draw` batches about every 40 ms.
+// The drawer's side of the board: the tools, mouse, pen and touch input (Pointer Events); the
+// strokes go to everyone else through a StrokeOutbox (stroke-outbox.js).
 //
 // What the drawer does is painted on their board at once; the server relays the same
-// operations to everyone else. Batches stay within the protocol's bounds (at most MAX_OPS
-// operations and MAX_POINTS points): a long stroke is cut into a "line" and "more"s.
+// operations to everyone else.
 
+import { find } from "../lib/dom.js";
 import {
   BOARD_HEIGHT,
   BOARD_WIDTH,
   COLOUR_BLIND_PALETTE,
   COLOUR_NAMES,
-  MAX_FILLS,
-  MAX_OPS,
-  MAX_POINTS,
   PALETTE,
   WIDTHS,
   colourHex,
 } from "./board.js";
+import { StrokeOutbox } from "./stroke-outbox.js";
 
-const BATCH_MS = 40;
+/** @typedef {import("./board.js").Colour} Colour */
+/** @typedef {import("./board.js").Op} Op */
 // The sizes from the finest to the largest (the protocol's indexes are in the order they
 // were added).
 const WIDTH_ORDER = WIDTHS.map((size, index) => [size, index])
@@ -26,96 +25,10 @@ const WIDTH_ORDER = WIDTHS.map((size, index) => [size, index])
   .map(([, index]) => index);
 const PALETTE_KEY = "aiotutorial.game.palette";
 
-function pointsOf(op) {
-  return op.p ? op.p.length / 2 : 0;
-}
-
-/** Operations waiting to be sent, cut into batches the server accepts. */
-export class Outbox {
-  /** @param {(ops: object[]) => boolean} send sends one batch; false if it could not. */
-  constructor(send) {
-    this.send = send;
-    this.queue = [];
-    this.current = null; // the queued op that the stroke being drawn still adds points to
-    this.timer = null;
-  }
-
-  add(op) {
-    if (op.op === "more" && this.current) {
-      this.current.p.push(...op.p);
-    } else {
-      const copy = { ...op, ...(op.p ? { p: [...op.p] } : {}) };
-      this.queue.push(copy);
-      this.current = op.op === "line" || op.op === "more" ? copy : null;
-    }
-    this.flushSoon();
-  }
-
-  /** The stroke is over: what comes next starts a new operation. */
-  endStroke() {
-    this.current = null;
-  }
-
-  pending() {
-    return this.queue.map((op) => ({ ...op, ...(op.p ? { p: [...op.p] } : {}) }));
-  }
-
-  clear() {
-    this.queue = [];
-    this.current = null;
-    clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  flushSoon() {
-    if (this.timer === null && this.queue.length > 0) {
-      this.timer = setTimeout(() => this.flush(), BATCH_MS);
-    }
-  }
-
-  flush() {
-    this.timer = null;
-    if (this.queue.length === 0) return;
-    const batch = this.take();
-    if (!this.send(batch)) {
-      // Not connected: kept, in order, for when the socket is back.
-      this.queue.unshift(...batch);
-      return;
-    }
-    this.flushSoon();
-  }
-
-  /** The next batch: at most MAX_OPS operations, MAX_POINTS points and MAX_FILLS fills. */
-  take() {
-    const batch = [];
-    let points = 0;
-    let fills = 0;
-    while (this.queue.length > 0 && batch.length < MAX_OPS) {
-      const op = this.queue[0];
-      if (op.op === "fill") {
-        if (fills === MAX_FILLS) break;
-        fills += 1;
-      }
-      const count = pointsOf(op);
-      if (points + count <= MAX_POINTS) {
-        batch.push(this.queue.shift());
-        points += count;
-        if (op === this.current) this.current = null;
-        continue;
-      }
-      const room = MAX_POINTS - points;
-      if (room > 0) {
-        const rest = { op: "more", p: op.p.slice(room * 2) };
-        batch.push({ ...op, p: op.p.slice(0, room * 2) });
-        this.queue[0] = rest;
-        if (op === this.current) this.current = rest;
-      }
-      break;
-    }
-    return batch;
-  }
-}
-
+/**
+ * @param {string} className
+ * @param {string} label
+ */
 function button(className, label) {
   const node = document.createElement("button");
   node.type = "button";
@@ -140,21 +53,31 @@ export class Pen {
    * @param {HTMLElement} options.tools the toolbar (see channel.jinja2)
    * @param {import("./board.js").Board} options.board
    * @param {import("./board.js").Painter} options.painter paints on the board, in order
-   * @param {(ops: object[]) => boolean} options.send
+   * @param {(ops: Op[]) => boolean} options.send
    */
   constructor({ canvas, tools, board, painter, send }) {
     this.canvas = canvas;
     this.tools = tools;
     this.board = board;
     this.painter = painter;
-    this.outbox = new Outbox(send);
+    this.outbox = new StrokeOutbox(send);
     this.enabled = false;
-    this.colour = 1; // a palette index or a "#rrggbb"
+    /** @type {Colour} a palette index or a "#rrggbb" */
+    this.colour = 1;
     this.width = 1;
     this.tool = "pen";
     this.palette = readPalette();
-    this.pointer = null; // the pointer drawing the current stroke
-    this.last = null; // its last point on the board
+    /** @type {number | null} the pointer drawing the current stroke */
+    this.pointer = null;
+    /** @type {[number, number] | null} its last point on the board */
+    this.last = null;
+    /** @type {HTMLButtonElement[]} */
+    this.widthButtons = [];
+    /** @type {HTMLButtonElement[]} */
+    this.swatches = [];
+    /** @type {Colour[]} */
+    this.swatchColours = [];
+    this.picker = document.createElement("input");
     this.sent = false; // has this page drawn in this turn (its own strokes come back relayed)
     this.buildTools();
     this.bindPointer();
@@ -167,7 +90,7 @@ export class Pen {
   buildTools() {
     this.buildPalette();
 
-    const widths = this.tools.querySelector("[data-game=widths]");
+    const widths = find(this.tools, "[data-game=widths]");
     this.widthButtons = WIDTH_ORDER.map((index) => {
       const size = WIDTHS[index];
       const choice = button("tool width", `Brush of ${size} px`);
@@ -188,7 +111,7 @@ export class Pen {
 
     for (const toggle of this.tools.querySelectorAll("[data-popup]")) {
       toggle.addEventListener("click", () => {
-        const popup = this.tools.querySelector(`#${toggle.getAttribute("aria-controls")}`);
+        const popup = find(this.tools, `#${toggle.getAttribute("aria-controls")}`);
         const open = !popup.hasAttribute("data-open");
         this.closePopups();
         popup.toggleAttribute("data-open", open);
@@ -196,20 +119,25 @@ export class Pen {
       });
     }
     for (const choice of this.tools.querySelectorAll("[data-tool]")) {
+      if (!(choice instanceof HTMLElement)) continue;
       choice.addEventListener("click", () => {
-        this.tool = choice.dataset.tool;
+        this.tool = choice.dataset.tool || "pen";
         this.closePopups();
         this.render();
       });
     }
-    this.tools.querySelector("[data-action=undo]").addEventListener("click", () => this.undo());
-    this.tools.querySelector("[data-action=clear]").addEventListener("click", () => this.clear());
+    find(this.tools, "[data-action=undo]").addEventListener("click", () => this.undo());
+    find(this.tools, "[data-action=clear]").addEventListener("click", () => this.clear());
     this.tools.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.closePopups();
     });
   }
 
   /** A dot as large as the brush (drawn at the board's scale, within the button). */
+  /**
+   * @param {HTMLElement} dot
+   * @param {number} index a width's
+   */
   sizeDot(dot, index) {
     const size = `${Math.max(2, Math.min(28, Math.round(WIDTHS[index] * 0.6)))}px`;
     dot.style.width = size;
@@ -219,7 +147,8 @@ export class Pen {
   /** The swatches of the palette chosen (the classic one, or Okabe-Ito's for colour-blind
    * eyes, sent as "#rrggbb"), a colour picker for any other, and the switch between them. */
   buildPalette() {
-    const palette = this.tools.querySelector("[data-game=palette]");
+    const palette = find(this.tools, "[data-game=palette]");
+    /** @type {[Colour, string][]} */
     const colours =
       this.palette === "colour-blind"
         ? COLOUR_BLIND_PALETTE
@@ -258,12 +187,16 @@ export class Pen {
       }
       this.buildPalette();
       this.render();
-      this.tools.querySelector("[data-game=palette-switch]").focus();
+      find(this.tools, "[data-game=palette-switch]").focus();
     });
     extra.append(picker, toggle);
     palette.replaceChildren(...this.swatches, extra);
   }
 
+  /**
+   * @param {Colour} colour
+   * @param {boolean} [close] the colour popup closes
+   */
   pick(colour, close = true) {
     this.colour = colour;
     if (this.tool === "eraser") this.tool = "pen";
@@ -274,12 +207,11 @@ export class Pen {
   closePopups() {
     for (const toggle of this.tools.querySelectorAll("[data-popup]")) {
       toggle.setAttribute("aria-expanded", "false");
-      this.tools
-        .querySelector(`#${toggle.getAttribute("aria-controls")}`)
-        .removeAttribute("data-open");
+      find(this.tools, `#${toggle.getAttribute("aria-controls")}`).removeAttribute("data-open");
     }
   }
 
+  /** @param {Colour} colour */
   colourName(colour) {
     if (typeof colour === "number") return COLOUR_NAMES[colour];
     const named = COLOUR_BLIND_PALETTE.find(([hex]) => hex === colour);
@@ -296,20 +228,22 @@ export class Pen {
       choice.setAttribute("aria-pressed", String(Number(choice.dataset.width) === this.width));
     }
     for (const choice of this.tools.querySelectorAll("[data-tool]")) {
+      if (!(choice instanceof HTMLElement)) continue;
       choice.setAttribute("aria-pressed", String(choice.dataset.tool === this.tool));
     }
     const hex = colourHex(this.colour);
     if (this.picker.value !== hex) this.picker.value = hex;
-    const colourToggle = this.tools.querySelector("[data-game=colour-toggle]");
-    colourToggle.querySelector(".swatch-now").style.backgroundColor = hex;
+    const colourToggle = find(this.tools, "[data-game=colour-toggle]");
+    find(colourToggle, ".swatch-now").style.backgroundColor = hex;
     colourToggle.setAttribute("aria-label", `Colour: ${this.colourName(this.colour)}`);
-    const widthToggle = this.tools.querySelector("[data-game=width-toggle]");
-    this.sizeDot(widthToggle.querySelector(".dot"), this.width);
+    const widthToggle = find(this.tools, "[data-game=width-toggle]");
+    this.sizeDot(find(widthToggle, ".dot"), this.width);
     widthToggle.setAttribute("aria-label", `Brush: ${WIDTHS[this.width]} px`);
     this.canvas.dataset.tool = this.enabled ? this.tool : "none";
   }
 
   /** Only the drawer, while drawing, has the tools and draws. */
+  /** @param {boolean} enabled */
   setEnabled(enabled) {
     if (this.enabled === enabled) return;
     this.enabled = enabled;
@@ -332,7 +266,10 @@ export class Pen {
 
   // -- drawing --------------------------------------------------------------------------------
 
-  /** Paint ``op`` here at once and queue it for everyone else. */
+  /**
+   * Paint ``op`` here at once and queue it for everyone else.
+   * @param {Op} op
+   */
   draw(op) {
     this.painter.apply(op);
     this.outbox.add(op);
@@ -351,6 +288,10 @@ export class Pen {
     this.draw({ op: "clear" });
   }
 
+  /**
+   * @param {PointerEvent} event
+   * @returns {[number, number]}
+   */
   point(event) {
     const rect = this.canvas.getBoundingClientRect();
     const x = Math.floor(((event.clientX - rect.left) / rect.width) * BOARD_WIDTH);
@@ -391,13 +332,13 @@ export class Pen {
       const points = [];
       for (const each of events.length > 0 ? events : [event]) {
         const [x, y] = this.point(each);
-        if (x === this.last[0] && y === this.last[1]) continue;
+        if (this.last && x === this.last[0] && y === this.last[1]) continue;
         points.push(x, y);
         this.last = [x, y];
       }
       if (points.length > 0) this.draw({ op: "more", p: points });
     });
-    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    for (const type of /** @type {const} */ (["pointerup", "pointercancel", "lostpointercapture"])) {
       canvas.addEventListener(type, (event) => {
         if (event.pointerId === this.pointer) this.endStroke();
       });

@@ -6,7 +6,11 @@ import { HttpError, getJson } from "../lib/http.js";
 
 /**
  * What is unread in a channel for the signed-in reader (docs/protocol.md, ``unread``).
- * @typedef {{count?: number | null, more?: boolean, mentions?: number, last_read?: number | null}} Unread
+ * @typedef {object} Unread
+ * @property {number | null} [count]
+ * @property {boolean} [more]
+ * @property {number} [mentions]
+ * @property {number | null} [last_read]
  */
 
 /**

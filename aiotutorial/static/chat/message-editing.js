@@ -18,6 +18,7 @@ import { newRef } from "../lib/refs.js";
  */
 
 const numbers = new Intl.NumberFormat();
+const MAX_CHARS = PROTOCOL.chat.message_max_chars;
 
 /** @type {Record<string, string>} */
 const ERROR_TEXT = {
@@ -25,7 +26,7 @@ const ERROR_TEXT = {
   [CODES.RATE_LIMITED]: "Too many changes at once: wait a moment.",
   [CODES.DELETED]: "That message was deleted.",
   [CODES.NOT_FOUND]: "That message is gone.",
-  [CODES.TOO_LONG]: `Too long: at most ${numbers.format(PROTOCOL.chat.message_max_chars)} characters.`,
+  [CODES.TOO_LONG]: `Too long: at most ${numbers.format(MAX_CHARS)} characters.`,
   [CODES.EMPTY]: "A message cannot be empty: delete it instead.",
   [CODES.UNAVAILABLE]: "The server could not save it right now: try again.",
 };
@@ -49,7 +50,10 @@ export class MessageEditing {
       const mine = item.classList.contains("mine");
       if (action === "edit" && mine) this.open(item);
       else if (action === "delete" && mine) this.remove(item);
-      else if (!target.closest("a, button, textarea, .msg-editor") && item.querySelector(".msg-actions")) {
+      else if (
+        !target.closest("a, button, textarea, .msg-editor") &&
+        item.querySelector(".msg-actions")
+      ) {
         // A tap on a message shows its buttons (there is no hover on touch screens).
         const open = item.toggleAttribute("data-actions-open");
         for (const other of list.querySelectorAll("li[data-actions-open]")) {

@@ -48,11 +48,12 @@ const PER_SECOND = PROTOCOL.chat.rate_per_second * 0.8;
 const BURST = Math.max(1, PROTOCOL.chat.rate_burst - 2);
 const STORE_PREFIX = "aiotutorial.outbox.";
 const numbers = new Intl.NumberFormat();
+const MAX_CHARS = PROTOCOL.chat.message_max_chars;
 
 /** @type {Record<string, string>} */
 export const ERROR_TEXT = {
   [ERRORS.RATE_LIMITED]: "Sent too fast: the server refused it.",
-  [ERRORS.TOO_LONG]: `Too long: at most ${numbers.format(PROTOCOL.chat.message_max_chars)} characters.`,
+  [ERRORS.TOO_LONG]: `Too long: at most ${numbers.format(MAX_CHARS)} characters.`,
   [ERRORS.EMPTY]: "The message is empty.",
   [ERRORS.BAD_CONTENT]: "The server could not read it.",
   [ERRORS.UNAVAILABLE]: "The server could not store it right now.",

@@ -34,7 +34,8 @@ import { PROTOCOL } from "../lib/protocol.js";
 
 /**
  * What the board keeps of the drawing: each stroke (its points so far) or fill that shows.
- * @typedef {{op: "line", c: Colour, w: number, p: number[]} | {op: "fill", c: Colour, x: number, y: number}} Shape
+ * @typedef {{op: "line", c: Colour, w: number, p: number[]}
+ *   | {op: "fill", c: Colour, x: number, y: number}} Shape
  */
 
 // The server's aiotutorial/game/drawing.py, through the protocol's island.

@@ -107,7 +107,9 @@ const GAME_ERRORS = [
 const ERROR_TEXT = {
   [ERRORS.NO_GAME]: "No game is running in this channel.",
   [ERRORS.GAME_RUNNING]: "A game is already running in this channel.",
-  [ERRORS.NOT_ENOUGH_PLAYERS]: `A game needs at least ${PROTOCOL.game.settings.max_players[0]} players connected to the channel.`,
+  [ERRORS.NOT_ENOUGH_PLAYERS]:
+    `A game needs at least ${PROTOCOL.game.settings.max_players[0]} players connected to the ` +
+    "channel.",
   [ERRORS.NOT_DRAWER]: "Only the drawer can do that, once the word is chosen.",
   [ERRORS.NOT_CHOOSING]: "There is no word to choose right now.",
   [ERRORS.BAD_CHOICE]: "That word is not one of those offered.",

@@ -23,7 +23,8 @@ import { names, reasonText, winnersText } from "./sentences.js";
 const BOUNDS = PROTOCOL.game.settings;
 /** @type {Record<string, [number, number, number]>} */
 export const SETTINGS = {};
-for (const name of /** @type {const} */ (["rounds", "draw_seconds", "max_players", "word_choices"])) {
+const NUMBERS = /** @type {const} */ (["rounds", "draw_seconds", "max_players", "word_choices"]);
+for (const name of NUMBERS) {
   const [low, high, fallback] = BOUNDS[name];
   SETTINGS[name] = [low, high, fallback ?? low];
 }

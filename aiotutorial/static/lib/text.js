@@ -10,7 +10,10 @@ const ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 // As the server finds them (aiotutorial/chat/mentions.py): @ and a username's characters (as
 // many as a username has), not glued to a word before it.
 const { username_min: NAME_MIN, username_max: NAME_MAX } = PROTOCOL.chat;
-const MENTION = new RegExp(`(?<![\\p{L}\\p{N}_@.-])@([A-Za-z0-9_.-]{${NAME_MIN},${NAME_MAX}})`, "gu");
+const MENTION = new RegExp(
+  `(?<![\\p{L}\\p{N}_@.-])@([A-Za-z0-9_.-]{${NAME_MIN},${NAME_MAX}})`,
+  "gu",
+);
 /** @type {Record<string, string>} */
 const CLOSING = { ")": "(", "]": "[" };
 

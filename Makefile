@@ -65,9 +65,9 @@ run: db ## serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)
 # The pages' checker: TypeScript's, over the JSDoc of aiotutorial/static/ (jsconfig.json), at
 # the version package-lock.json pins, installed by `npm ci` into node_modules/ (the first time
 # a few seconds; again only when package.json or the lock changes). Node.js and npm are
-# Debian's where missing (as root).
+# Debian's where missing (as root). (Without package.json, npm ci says so itself.)
 NODE_STAMP := node_modules/.installed
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP): $(wildcard package.json package-lock.json)
 	@command -v npm >/dev/null 2>&1 || { \
 		echo "make: npm is needed for the pages' type checker (Node.js 18 or newer)"; \
 		test "$$(id -u)" = 0 || { echo "make: as root: apt-get install nodejs npm"; exit 1; }; \

@@ -1,7 +1,7 @@
 // The channel page's draw-and-guess game: the state the game frames of the page's websocket
 // tell, and what the players do, sent back (docs/protocol.md, "The game"). game-view.js and
-// game-panels.js draw it; board.js paints the drawing; pen.js is the drawer's input;
-// sounds.js makes its sounds.
+// overlays.js draw it; board.js paints the drawing; pen.js is the drawer's input, whose
+// strokes stroke-outbox.js sends; sounds.js makes its sounds; gallery.js shows past drawings.
 //
 // The server decides everything; this page shows the state it is told (phase, players, the
 // mask or the word when this player knows it, the time left, why a turn ended, who won) and

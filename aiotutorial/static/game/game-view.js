@@ -1,7 +1,7 @@
-// What the game looks like, drawn from its state (game.js holds the state): the bar with the
+// What the game looks like, drawn from its state (game-panel.js holds it): the bar with the
 // round, the word or its mask and the time left; the players with their scores, and who sits
 // out; the turn's banner, the drawer's absence and the drawing's ratings over the board; the
-// overlays (game-panels.js); confirming a player's removal; the refusals the server sends.
+// overlays (overlays.js); confirming a player's removal; the refusals the server sends.
 
 import { element, find, findAs, icon, plural } from "../lib/dom.js";
 import { Overlays } from "./overlays.js";

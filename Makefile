@@ -68,10 +68,27 @@ run: db ## serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)
 			$(BIN)/python -m pip install --disable-pip-version-check -e '.[redis]'; };; esac
 	$(BIN)/gunicorn --paste development.ini
 
-lint: $(TEST_STAMP) ## ruff check, ruff format --check, and mypy (strict on aio/ and realtime/)
+# The pages' checker: TypeScript's, over the JSDoc of aiotutorial/static/ (jsconfig.json), at
+# the version package-lock.json pins, installed by `npm ci` into node_modules/ (the first time
+# a few seconds; again only when package.json or the lock changes). Node.js and npm are
+# Debian's where missing (as root). (Without package.json, npm ci says so itself.)
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): $(wildcard package.json package-lock.json)
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "make: npm is needed for the pages' type checker (Node.js 18 or newer)"; \
+		test "$$(id -u)" = 0 || { echo "make: as root: apt-get install nodejs npm"; exit 1; }; \
+		echo "make: installing Debian's nodejs and npm with apt-get (about a minute)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@echo "make: installing the pages' type checker (TypeScript, as package-lock.json pins it)" \
+		"into node_modules with npm ci (a few seconds)"
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+lint: $(TEST_STAMP) $(NODE_STAMP) ## ruff, mypy (strict on aio/ and realtime/), and tsc over static/'s JSDoc
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	node_modules/.bin/tsc -p jsconfig.json
 
 format: $(TEST_STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 	$(BIN)/ruff check --fix .
@@ -112,7 +129,7 @@ psql: db ## a psql shell on the application database
 	$(BIN)/python -m aiotutorial.pgcluster psql
 
 clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and caches (keeps var/)
-	rm -rf $(VENV) $(MIN_VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) node_modules *.egg-info .pytest_cache .ruff_cache
 
 # make bench [QUICK=1] [FORCE=1]: the benchmarks of bench/run.py (servers on loopback, one table,
 # bench/results/latest.json and PNG plots). Installs the bench extra, and Debian's wrk and

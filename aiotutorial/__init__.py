@@ -21,6 +21,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".resources")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
         config.include(".headers")
+        config.include(".views.protocol")
         config.include(".views.errors")
         config.include(".views.health")
         config.include(".views.favicon")

@@ -235,7 +235,8 @@ class ChatPagesTests(ChatServerTestCase):
         record(self, "'online' event to live again", time.monotonic() - started)
         # One new socket, right away, asking for what came after the last message shown.
         self.assertEqual(len(sockets), 1, [ws.url for ws in sockets])
-        self.assertTrue(sockets[0].url.endswith(f"/ws?after={last_id}&changes=0"), sockets[0].url)
+        url = sockets[0].url
+        self.assertTrue(url.endswith(f"/ws?after={last_id}&changes=0&pins=0"), url)
         self.assert_delivered(bob, alice, "after the network is back")
         contents = [m["content"] for m in self.messages(alice)]
         self.assertEqual(contents, ["before the network drops", "after the network is back"])
@@ -511,7 +512,7 @@ class ReconnectionTests(BrowserTestCase):
         self.assertTrue(attempts)
         for url in attempts:
             self.assertTrue(
-                url.endswith(f"/channels/{channel}/ws?after={before_id}&changes=0"), url
+                url.endswith(f"/channels/{channel}/ws?after={before_id}&changes=0&pins=0"), url
             )
         record(self, f"alice's websocket attempts until back: {len(attempts)}", 0)
         shown = self.messages(alice)

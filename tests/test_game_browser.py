@@ -459,7 +459,7 @@ FLOOD_JS = """async ([batches, perSecond]) => {
 }"""
 # The pixels ``ops`` make on a board of their own: what every page must show.
 EXPECTED_JS = """async ops => {
-    const { Board, boardCanvas } = await import('/static/board.js');
+    const { Board, boardCanvas } = await import('/static/game/board.js');
     const board = new Board(boardCanvas());
     for (const op of ops) board.apply(op);
     board.flush();
@@ -923,9 +923,9 @@ class DrawingModuleTests(GamePages):
         stroke = [[i % 800, (i * 7) % 600] for i in range(1000)]
         batches = page.evaluate(
             """async stroke => {
-                const { Outbox } = await import('/static/pen.js');
+                const { StrokeOutbox } = await import('/static/game/stroke-outbox.js');
                 const batches = [];
-                const outbox = new Outbox(ops => batches.push(structuredClone(ops)) > 0);
+                const outbox = new StrokeOutbox(ops => batches.push(structuredClone(ops)) > 0);
                 outbox.add({ op: 'line', c: 1, w: 0, p: stroke[0] });
                 for (const point of stroke.slice(1)) outbox.add({ op: 'more', p: point });
                 outbox.endStroke();
@@ -974,7 +974,7 @@ class DrawingModuleTests(GamePages):
         ]
         result = page.evaluate(
             """async ([batches, snapshot]) => {
-                const { Board, boardCanvas } = await import('/static/board.js');
+                const { Board, boardCanvas } = await import('/static/game/board.js');
                 const pixels = ops => {
                     const board = new Board(boardCanvas());
                     for (const op of ops) board.apply(op);
@@ -1036,7 +1036,7 @@ class DrawingModuleTests(GamePages):
             stops = sorted(rng.sample(range(200, len(ops)), 4)) + [len(ops)]
             result = page.evaluate(
                 """async ([ops, snapshots, flushes]) => {
-                    const { Board, boardCanvas } = await import('/static/board.js');
+                    const { Board, boardCanvas } = await import('/static/game/board.js');
                     const live = new Board(boardCanvas());
                     const fresh = new Board(boardCanvas());
                     const result = { differ: [], repaints: 0, checkpoints: 0, shapes: [] };

@@ -164,7 +164,7 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
     # --- static files, TLS, names --------------------------------------------------------------
 
     async def test_static_files_come_from_nginx_with_cache_headers_and_hsts(self) -> None:
-        for name, kind in (("site.css", "text/css"), ("channel.js", "application/javascript")):
+        for name, kind in (("site.css", "text/css"), ("lib/socket.js", "application/javascript")):
             status, headers, body = await self.get(f"/static/{name}")
             self.assertEqual(status, 200)
             self.assertEqual(body, (STATIC / name).read_bytes())

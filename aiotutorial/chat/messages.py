@@ -436,6 +436,18 @@ async def latest_id(conn: SAConnection, channel: str) -> int:
     return newest or 0
 
 
+LATEST_IDS = sa.text(
+    "SELECT c.channel, (SELECT max(m.id) FROM messages m WHERE m.channel = c.channel) "
+    "FROM unnest(CAST(:channels AS text[])) AS c(channel)"
+)
+
+
+async def latest_ids(conn: SAConnection, channels: list[str]) -> dict[str, int]:
+    """``latest_id`` of each of ``channels``, in one statement (an index probe each)."""
+    result = await conn.execute(LATEST_IDS, channels=channels)
+    return {row[0]: row[1] or 0 for row in await result.fetchall()}
+
+
 async def message_by_id(conn: SAConnection, message_id: int) -> dict[str, Any] | None:
     """The message event (with its audience when it is restricted), or None."""
     result = await conn.execute(

@@ -17,8 +17,8 @@ from typing import Any
 from ..db import CONNECTION_ERRORS
 from ..realtime import Member, PositionedStream
 from ..realtime.bus import PREV_IN_STREAM
-from .edits import changes_after, latest_change
-from .messages import latest_id, message_by_id, messages_after
+from .edits import changes_after, latest_change, latest_changes
+from .messages import latest_id, latest_ids, message_by_id, messages_after
 from .protocol import HISTORY_MAX_LIMIT
 
 __all__ = ["ChatStream", "ChangeStream", "STREAM", "CHANGES"]
@@ -45,6 +45,9 @@ class ChatStream(PositionedStream):
 
     async def latest(self, conn: Any, channel: str) -> int:
         return await latest_id(conn, channel)
+
+    async def latest_positions(self, conn: Any, channels: list[str]) -> dict[str, int]:
+        return await latest_ids(conn, channels)
 
     async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
         events = await messages_after(
@@ -89,6 +92,9 @@ class ChangeStream(PositionedStream):
 
     async def latest(self, conn: Any, channel: str) -> int:
         return await latest_change(conn, channel)
+
+    async def latest_positions(self, conn: Any, channels: list[str]) -> dict[str, int]:
+        return await latest_changes(conn, channels)
 
     async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
         events = await changes_after(

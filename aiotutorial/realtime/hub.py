@@ -67,6 +67,9 @@ __all__ = ["Hub", "Stream", "add_feature", "get_hub", "audience_of"]
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 60.0
+# How often a hub on a bus that may lose an event (Redis) compares where its streams stand
+# with the database (``Hub.sweep``): the longest a lost publish with nothing after it waits.
+BUS_SWEEP = 5.0
 # The ``ready`` frame's own fields (``realtime.socket``); streams add theirs.
 READY_KEYS = ("type", "channel", "user")
 TRY_AGAIN_LATER = 1013
@@ -138,6 +141,9 @@ class Hub:
             self.presence.refresh_forever,
             self._housekeeping_forever,
         ]
+        if self.reorder is not None:
+            self.sweep_every = float(settings.get("realtime.bus_sweep_seconds", BUS_SWEEP))
+            self._task_factories.append(self._sweep_forever)
         self._tasks: list[asyncio.Task[None]] = []
         self._recoveries: set[asyncio.Task[None]] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -245,11 +251,11 @@ class Hub:
         # No more events (they could start a presence read), then no presence read left,
         # then this worker's rows go (the others hear of it).
         await self.bus.stop()
-        close = getattr(transport(), "close", None)
-        if close is not None:
-            await close()
         await self.presence.stop()
         await self.presence.forget_worker()
+        close = getattr(transport(), "close", None)
+        if close is not None:  # (after the last publish: the rows' going)
+            await close()
 
     async def _housekeeping_forever(self) -> None:
         while True:
@@ -414,6 +420,31 @@ class Hub:
                 latest = await stream.latest_position(conn, channel)
                 if latest is not None:
                     reorder.start(channel, stream.name, latest)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            try:
+                await self.sweep()
+            except CONNECTION_ERRORS as exc:
+                log.warning("could not compare the streams with the database: %s", exc)
+
+    async def sweep(self) -> None:
+        """For a bus that may lose an event with nothing after it to show the gap (a worker
+        killed between its commit and its publish): where each stream of each channel served
+        here stands in the database; a stream behind it is read (as a gap is)."""
+        reorder = self.reorder
+        assert reorder is not None
+        channels = [channel for channel, members in self.members.items() if members]
+        if not channels:
+            return
+        async with self.delivery_engine.acquire() as conn:
+            for stream in self.streams:
+                heads = await stream.latest_positions(conn, channels)
+                for channel, latest in heads.items():
+                    if reorder.behind(channel, stream.name, latest):
+                        log.info("%s in %s: behind the database; reading it", stream.name, channel)
+                        self._gap(channel, stream.name, [])
 
     @property
     def watched(self) -> list[str]:

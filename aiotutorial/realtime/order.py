@@ -6,7 +6,9 @@ position came before it in that channel's stream (``prev_in_stream``, whatever i
 so a worker holds an event until the one before it has arrived, then releases both in order.
 What does not arrive within ``GAP_WAIT`` seconds (a publish lost when Redis went away, a
 publisher that died between its commit and its publish) is read from PostgreSQL instead: the
-hub has the channel's members catch up from their cursors (``Stream.recover``).
+hub has the channel's members catch up from their cursors (``Stream.recover``). An event lost
+with nothing after it shows no gap: the hub's sweep compares each stream's head in the
+database with where it stands now and then (``behind``).
 
 NOTIFY needs none of this: PostgreSQL delivers notifications in commit order.
 """
@@ -104,6 +106,16 @@ class Reorder:
         if waiting:
             state.last = max(state.last, max(item[1] for item in waiting))
             self.on_gap(channel, stream, [item[3] for item in waiting])
+
+    def behind(self, channel: str, stream: str, latest: int) -> bool:
+        """Whether ``latest``, the position the database has, is past everything released
+        and held for ``stream`` of ``channel`` (then it is where the stream stands now: the
+        caller reads what was missed). Events held wait for their timer, which reads it."""
+        state = self._streams.get((channel, stream))
+        if state is None or state.held or latest <= state.last:
+            return False
+        state.last = latest
+        return True
 
     def held(self, channel: str, stream: str) -> int:
         """How many events of ``stream`` of ``channel`` wait for one before them."""

@@ -81,6 +81,16 @@ class Stream:
         order starts from it (``realtime.order``)."""
         return None
 
+    async def latest_positions(self, conn: Any, channels: list[str]) -> dict[str, int]:
+        """``latest_position`` of each of ``channels`` (those known); a stream may answer in
+        one statement."""
+        heads = {}
+        for channel in channels:
+            latest = await self.latest_position(conn, channel)
+            if latest is not None:
+                heads[channel] = latest
+        return heads
+
     async def replay_all(
         self,
         members: list[Member],

@@ -12,8 +12,10 @@ an event costs the workers that need it, not all of them. Sharded pub/sub
   transaction (``db.after_commit``). Two workers committing to one channel may then publish in
   an order other than their commits: the hub puts a stream's events back in order
   (``realtime.order``). A publish that fails (Redis away) is handed to this worker's own
-  sockets at once (their answers are not lost: the sender is usually here), and everyone
-  catches up from PostgreSQL when the bus is back.
+  sockets at once (their answers are not lost: the sender is usually here); its stream
+  events are published again once Redis answers (for ``RETRY_FOR`` seconds), and the other
+  workers catch up from PostgreSQL when their subscriptions come back, or when their sweep
+  (``Hub.sweep``) finds a stream behind the database.
 - ``RedisBus``: one subscriber connection per worker, re-opened with backoff when it drops,
   its topics subscribed again; then the hub catches every socket up (``on_reconnect``).
 """
@@ -21,6 +23,7 @@ an event costs the workers that need it, not all of them. Sharded pub/sub
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -33,7 +36,7 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import RedisError
 
 from ...db import after_commit
-from .events import describe, encode, topic_of
+from .events import PREV_IN_STREAM, describe, encode, topic_of
 from .postgres import BATCH_TYPE
 
 __all__ = ["RedisTransport", "RedisBus", "REDIS_ERRORS"]
@@ -45,6 +48,10 @@ RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # A quiet subscriber connection is asked whether it is alive this often.
 PING_EVERY = 10.0
 COMMAND_TIMEOUT = 5.0
+# Stream events whose publish failed are published again for this long (the sweeps of the
+# other workers read what is dropped), at most this many.
+RETRY_FOR = 60.0
+RETRY_MAX = 10_000
 
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
@@ -83,6 +90,10 @@ class RedisTransport:
             url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT
         )
         self.on_unsent = on_unsent
+        self._unsent: collections.deque[tuple[float, dict[str, Any]]] = collections.deque(
+            maxlen=RETRY_MAX
+        )
+        self._retrying: asyncio.Task[None] | None = None
 
     async def publish(
         self, conn: Any, events: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
@@ -93,17 +104,55 @@ class RedisTransport:
 
     async def send(self, events: list[dict[str, Any]]) -> None:
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for topic, payload in _batched(events):
-                    pipe.spublish(topic, payload)
-                await pipe.execute()
+            await self._spublish(events)
         except REDIS_ERRORS as exc:
             log.warning("could not publish %s on Redis: %s", describe(events[0]), exc)
-            # Committed: this worker's sockets hear of it now, the others catch up from
-            # PostgreSQL once the bus is back.
+            # Committed: this worker's sockets hear of it now; the others when it is
+            # published again, or from PostgreSQL.
             await self.on_unsent(events)
+            self._keep(events)
+
+    async def _spublish(self, events: Sequence[dict[str, Any]]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for topic, payload in _batched(events):
+                pipe.spublish(topic, payload)
+            await pipe.execute()
+
+    def _keep(self, events: list[dict[str, Any]]) -> None:
+        """Publish the stream events of ``events`` again later (others are not worth it: a
+        typing event late is wrong, presence is re-read after a reconnect)."""
+        now = asyncio.get_running_loop().time()
+        self._unsent.extend((now, event) for event in events if PREV_IN_STREAM in event)
+        if self._unsent and (self._retrying is None or self._retrying.done()):
+            self._retrying = asyncio.ensure_future(self._retry_unsent())
+
+    async def _retry_unsent(self) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while self._unsent:
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            cutoff = loop.time() - RETRY_FOR
+            while self._unsent and self._unsent[0][0] < cutoff:
+                self._unsent.popleft()
+            batch = [event for _, event in self._unsent]
+            if not batch:
+                return
+            try:
+                await self._spublish(batch)
+            except REDIS_ERRORS:
+                attempt += 1
+                continue
+            log.info("published %d stream events again after Redis came back", len(batch))
+            sent = {id(event) for event in batch}  # (the oldest may have been pushed out)
+            while self._unsent and id(self._unsent[0][1]) in sent:
+                self._unsent.popleft()
+            attempt = 0
 
     async def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrying
         with contextlib.suppress(*REDIS_ERRORS):
             await self.client.aclose()
 

@@ -16,8 +16,14 @@ an event costs the workers that need it, not all of them. Sharded pub/sub
   events are published again once Redis answers (for ``RETRY_FOR`` seconds), and the other
   workers catch up from PostgreSQL when their subscriptions come back, or when their sweep
   (``Hub.sweep``) finds a stream behind the database.
-- ``RedisBus``: one subscriber connection per worker, re-opened with backoff when it drops,
-  its topics subscribed again; then the hub catches every socket up (``on_reconnect``).
+- ``RedisBus``: a subscriber connection per Redis node the worker's topics live on (one,
+  unless the URL names a node of a Redis Cluster: then each topic goes to the node serving
+  its hash slot, and the slot map is read again when a node says MOVED, drops a topic whose
+  slot moved, or cannot be reached), re-opened with backoff when it drops, its topics
+  subscribed again; then the hub catches every socket up (``on_reconnect``).
+
+Whether the URL is a Redis Cluster is asked of the server (``INFO cluster``): the setting is
+the same URL either way, any node of a cluster.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection as RedisConnection
 from redis.asyncio.connection import parse_url
-from redis.exceptions import RedisError
+from redis.crc import key_slot
+from redis.exceptions import RedisError, ResponseError
 
 from ...db import after_commit
 from .events import PREV_IN_STREAM, describe, encode, topic_of
@@ -54,6 +62,7 @@ RETRY_FOR = 60.0
 RETRY_MAX = 10_000
 
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None]]
+Node = tuple[str, int]
 
 
 def _batched(events: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -86,14 +95,36 @@ class RedisTransport:
     def __init__(
         self, url: str, on_unsent: Callable[[list[dict[str, Any]]], Awaitable[None]]
     ) -> None:
-        self.client = Redis.from_url(
-            url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT
-        )
+        self.url = url
         self.on_unsent = on_unsent
+        self.client: Redis | RedisCluster | None = None
         self._unsent: collections.deque[tuple[float, dict[str, Any]]] = collections.deque(
             maxlen=RETRY_MAX
         )
         self._retrying: asyncio.Task[None] | None = None
+        self._choosing = asyncio.Lock()
+
+    async def _client(self) -> Redis | RedisCluster:
+        """The client for the URL: a cluster's (which routes each topic to its slot's node)
+        when the server says it is a node of one, else a plain one."""
+        async with self._choosing:
+            if self.client is None:
+                options: dict[str, Any] = {
+                    "socket_timeout": COMMAND_TIMEOUT,
+                    "socket_connect_timeout": COMMAND_TIMEOUT,
+                }
+                plain = Redis.from_url(self.url, **options)
+                try:
+                    info = await plain.info("cluster")
+                except BaseException:
+                    await plain.aclose()
+                    raise
+                if info.get("cluster_enabled"):
+                    await plain.aclose()
+                    self.client = RedisCluster.from_url(self.url, **options)
+                else:
+                    self.client = plain
+            return self.client
 
     async def publish(
         self, conn: Any, events: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
@@ -113,9 +144,11 @@ class RedisTransport:
             self._keep(events)
 
     async def _spublish(self, events: Sequence[dict[str, Any]]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
+        client = await self._client()
+        # (A cluster's pipeline sends each node its commands, in order.)
+        async with client.pipeline(transaction=False) as pipe:
             for topic, payload in _batched(events):
-                pipe.spublish(topic, payload)
+                pipe.execute_command("SPUBLISH", topic, payload)
             await pipe.execute()
 
     def _keep(self, events: list[dict[str, Any]]) -> None:
@@ -153,153 +186,147 @@ class RedisTransport:
             self._retrying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retrying
-        with contextlib.suppress(*REDIS_ERRORS):
-            await self.client.aclose()
+        if self.client is not None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.client.aclose()
 
 
-class RedisBus:
-    """One worker's subscriber connection: the topics it serves, each message to
-    ``on_event``; after every (re)connection but the first, ``on_reconnect`` is awaited."""
+class _Shard:
+    """One subscriber connection to one Redis node, and the topics it should carry."""
 
-    ordered = False
-
-    def __init__(
-        self, url: str, on_event: EventHandler, on_reconnect: Callable[[], Awaitable[None]]
-    ) -> None:
-        self.options = parse_url(url)
-        self.on_event = on_event
-        self.on_reconnect = on_reconnect
+    def __init__(self, bus: RedisBus, node: Node) -> None:
+        self.bus = bus
+        self.node = node
         self.topics: set[str] = set()
+        self.connection: RedisConnection | None = None
         self.connected = asyncio.Event()
-        self._connection: RedisConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._commands = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+        self.closing = False
+        self.commands = asyncio.Lock()
 
-    # --- what this worker serves ----------------------------------------------------------
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._receive_forever())
 
-    def subscribe(self, topics: Sequence[str]) -> None:
-        new = [t for t in topics if t not in self.topics]
-        self.topics.update(new)
-        if new:
-            self._command("SSUBSCRIBE", new)
+    async def stop(self) -> None:
+        self.closing = True
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        if self.connection is not None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.connection.disconnect()
+        self.connected.clear()
 
-    def unsubscribe(self, topics: Sequence[str]) -> None:
-        gone = [t for t in topics if t in self.topics]
-        self.topics.difference_update(gone)
-        if gone:
-            self._command("SUNSUBSCRIBE", gone)
-
-    def _command(self, command: str, topics: list[str]) -> None:
+    def command(self, command: str, topics: list[str]) -> None:
         """Send a (un)subscription if connected; a connection made later subscribes to every
         topic of the moment anyway."""
-        if self._connection is not None and self.connected.is_set():
-            asyncio.ensure_future(self._send(self._connection, command, topics))
+        if self.connection is not None and self.connected.is_set():
+            asyncio.ensure_future(self._send(self.connection, command, topics))
 
     async def _send(self, connection: RedisConnection, command: str, topics: list[str]) -> None:
         try:
-            async with self._commands:
-                # One command per topic: in a Redis Cluster each topic's slot may live on
-                # another node; here every topic goes to the one server of the URL.
+            async with self.commands:
                 for topic in topics:
                     await connection.send_command(command, topic)
         except REDIS_ERRORS as exc:
-            log.warning("could not send %s: %s", command, exc)
+            log.warning("could not send %s to %s:%s: %s", command, *self.node, exc)
             await connection.disconnect()
 
-    # --- the connection -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        try:
-            await self._connect()
-        except REDIS_ERRORS as exc:
-            log.warning("Redis subscriber connection failed at startup (%s); retrying", exc)
-        self._task = asyncio.ensure_future(self._receive_forever())
-
-    async def stop(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._connection is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._connection.disconnect()
-
     async def _connect(self) -> None:
+        host, port = self.node
         connection = RedisConnection(
-            **self.options,
+            **{**self.bus.options, "host": host, "port": port},
             socket_connect_timeout=COMMAND_TIMEOUT,
             socket_keepalive=True,
         )
         await connection.connect()  # type: ignore[no-untyped-call]
-        topics = sorted(self.topics)
         try:
-            async with self._commands:
-                for topic in topics:
+            async with self.commands:
+                for topic in sorted(self.topics):
                     await connection.send_command("SSUBSCRIBE", topic)
         except BaseException:
             await connection.disconnect()
             raise
-        self._connection = connection
+        self.connection = connection
         self.connected.set()
+        self.bus.shard_changed()
 
     async def _receive_forever(self) -> None:
         attempt = 0
-        while not self._closing:
-            if self._connection is None or not self._connection.is_connected:
-                self.connected.clear()
+        first = True
+        while not self.closing:
+            if self.connection is None or not self.connection.is_connected:
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self.bus.shard_changed()
                 try:
                     await self._connect()
                 except REDIS_ERRORS as exc:
                     delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                     attempt += 1
-                    log.warning("Redis subscriber connection failed (%s); retry in %ss", exc, delay)
+                    log.warning(
+                        "Redis subscriber connection to %s:%s failed (%s); retry in %ss",
+                        *self.node,
+                        exc,
+                        delay,
+                    )
+                    if attempt >= 2:
+                        self.bus.node_unreachable(self)  # (a cluster's slots may have moved)
                     await asyncio.sleep(delay)
                     continue
-                # Every connection but start()'s: what was published meanwhile was not heard.
-                log.info("Redis subscriber connection (re)established; catching up")
+                if not first:
+                    # What was published meanwhile was not heard.
+                    log.info(
+                        "Redis subscriber connection to %s:%s is back; catching up", *self.node
+                    )
+                    await self.bus.caught_up()
+                first = False
                 attempt = 0
-                try:
-                    await self.on_reconnect()
-                except Exception:
-                    log.exception("catching up after the bus came back failed")
-            connection = self._connection
+            connection = self.connection
             assert connection is not None
             try:
                 response = await connection.read_response(timeout=PING_EVERY)
             except TimeoutError:
                 await self._ping(connection)
                 continue
+            except ResponseError as exc:
+                # A cluster node refusing a topic whose slot it does not serve (MOVED).
+                log.info("Redis %s:%s answered %s", *self.node, exc)
+                self.bus.reroute_soon()
+                continue
             except REDIS_ERRORS as exc:
-                log.warning("Redis subscriber connection lost: %s", exc)
-                self.connected.clear()
+                log.warning("Redis subscriber connection to %s:%s lost: %s", *self.node, exc)
                 with contextlib.suppress(*REDIS_ERRORS):
                     await connection.disconnect()
                 continue
-            if response is None:
-                continue
-            await self._handle(response)
+            if response is not None:
+                await self._handle(response)
 
     async def _ping(self, connection: RedisConnection) -> None:
         """A quiet connection may be dead without knowing it: ask it something (the answer
         comes as a message, read by the loop; a dead one fails the write or the next read)."""
         try:
-            async with self._commands:
+            async with self.commands:
                 await connection.send_command("PING")
         except REDIS_ERRORS as exc:
-            log.warning("Redis subscriber connection does not answer: %s", exc)
+            log.warning("Redis %s:%s does not answer: %s", *self.node, exc)
             with contextlib.suppress(*REDIS_ERRORS):
                 await connection.disconnect()
 
     async def _handle(self, response: Any) -> None:
         if not isinstance(response, list) or len(response) < 3:
             return  # a pong
-        kind = response[0].decode() if isinstance(response[0], bytes) else str(response[0])
+        kind = _text(response[0])
+        if kind == "sunsubscribe":
+            topic = _text(response[1])
+            if topic in self.topics:
+                # Not asked for: the topic's slot moved to another node of the cluster.
+                self.bus.reroute_soon()
+            return
         if kind != "smessage":
-            return  # (un)subscription confirmed
-        data = response[2]
-        payload = data.decode("utf-8") if isinstance(data, bytes) else str(data)
+            return  # a subscription confirmed
+        payload = _text(response[2])
         try:
             event = json.loads(payload)
         except ValueError:
@@ -307,13 +334,197 @@ class RedisBus:
             return
         if event.get("type") == BATCH_TYPE:
             for each in event["events"]:
-                await self._dispatch(each, None)
+                await self.bus.dispatch(each, None)
         else:
-            await self._dispatch(event, payload)
+            await self.bus.dispatch(event, payload)
 
-    async def _dispatch(self, event: dict[str, Any], payload: str | None) -> None:
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class RedisBus:
+    """One worker's subscriptions: the topics it serves, each message to ``on_event``; after
+    a connection comes back (or a cluster's slots moved), ``on_reconnect`` is awaited."""
+
+    ordered = False
+
+    def __init__(
+        self, url: str, on_event: EventHandler, on_reconnect: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.options: dict[str, Any] = dict(parse_url(url))
+        self.seed: Node = (self.options.get("host", "localhost"), self.options.get("port", 6379))
+        self.on_event = on_event
+        self.on_reconnect = on_reconnect
+        self.topics: set[str] = set()
+        self.connected = asyncio.Event()
+        self.cluster = False
+        self.slots: list[tuple[int, int, Node]] = []
+        self.shards: dict[Node, _Shard] = {}
+        self._rerouting: asyncio.Task[None] | None = None
+        self._started = False
+
+    # --- what this worker serves ----------------------------------------------------------
+
+    def subscribe(self, topics: Sequence[str]) -> None:
+        new = [t for t in topics if t not in self.topics]
+        self.topics.update(new)
+        for shard, moved in self._group(new).items():
+            shard.topics.update(moved)
+            shard.command("SSUBSCRIBE", moved)
+
+    def unsubscribe(self, topics: Sequence[str]) -> None:
+        gone = [t for t in topics if t in self.topics]
+        self.topics.difference_update(gone)
+        for shard, moved in self._group(gone).items():
+            shard.topics.difference_update(moved)
+            shard.command("SUNSUBSCRIBE", moved)
+
+    def _group(self, topics: list[str]) -> dict[_Shard, list[str]]:
+        grouped: dict[_Shard, list[str]] = {}
+        for topic in topics:
+            grouped.setdefault(self._shard(self._node(topic)), []).append(topic)
+        return grouped
+
+    def _node(self, topic: str) -> Node:
+        if not self.cluster:
+            return self.seed
+        slot = key_slot(topic.encode("utf-8"))
+        for first, last, node in self.slots:
+            if first <= slot <= last:
+                return node
+        return self.seed  # slots not covered: the seed answers MOVED, and we look again
+
+    def _shard(self, node: Node) -> _Shard:
+        shard = self.shards.get(node)
+        if shard is None:
+            shard = self.shards[node] = _Shard(self, node)
+            if self._started:
+                shard.start()
+        return shard
+
+    # --- the connections ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self._read_slots()
+        except REDIS_ERRORS as exc:
+            log.warning("Redis is not answering at startup (%s); retrying", exc)
+            self.reroute_soon()
+        self._started = True
+        if not self.cluster:
+            self._shard(self.seed)
+        for shard in list(self.shards.values()):
+            shard.start()
+        self.shard_changed()
+
+    async def stop(self) -> None:
+        self._started = False
+        if self._rerouting is not None:
+            self._rerouting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rerouting
+        for shard in list(self.shards.values()):
+            await shard.stop()
+
+    async def dispatch(self, event: dict[str, Any], payload: str | None) -> None:
         try:
             await self.on_event(event, payload if payload is not None else encode(event))
         except Exception:
             # A handler's bug must not stop this worker's deliveries.
             log.exception("could not dispatch %s", describe(event, payload))
+
+    async def caught_up(self) -> None:
+        try:
+            await self.on_reconnect()
+        except Exception:
+            log.exception("catching up after the bus came back failed")
+
+    def shard_changed(self) -> None:
+        """``connected``: every node this worker needs is heard (a cluster's worker that
+        needs none: its slot map was read)."""
+        shards = [s for s in self.shards.values() if s.topics or not self.cluster]
+        heard = all(s.connected.is_set() for s in shards) and (bool(shards) or bool(self.slots))
+        if heard:
+            self.connected.set()
+        else:
+            self.connected.clear()
+
+    def node_unreachable(self, shard: _Shard) -> None:
+        if self.cluster:
+            self.reroute_soon()
+
+    def reroute_soon(self) -> None:
+        if self._started and (self._rerouting is None or self._rerouting.done()):
+            self._rerouting = asyncio.ensure_future(self._reroute())
+
+    async def _reroute(self) -> None:
+        """Read the slot map again (whichever node answers) and move each topic to the shard
+        of its node; what was published to a moved topic meanwhile is read from PostgreSQL."""
+        attempt = 0
+        while True:
+            try:
+                await self._read_slots()
+                break
+            except REDIS_ERRORS as exc:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                attempt += 1
+                log.warning(
+                    "could not read the Redis Cluster's slots (%s); retry in %ss", exc, delay
+                )
+                await asyncio.sleep(delay)
+        if not self.cluster:
+            self._shard(self.seed)
+            self.shard_changed()
+            return
+        moved = 0
+        for shard in list(self.shards.values()):
+            for topic in [t for t in shard.topics if self._node(t) != shard.node]:
+                shard.topics.discard(topic)
+                shard.command("SUNSUBSCRIBE", [topic])
+                target = self._shard(self._node(topic))
+                target.topics.add(topic)
+                target.command("SSUBSCRIBE", [topic])
+                moved += 1
+        for node, shard in list(self.shards.items()):
+            if not shard.topics:
+                del self.shards[node]
+                await shard.stop()
+        self.shard_changed()
+        if moved:
+            log.info("%d topics moved to other Redis Cluster nodes; catching up", moved)
+            await self.caught_up()
+
+    async def _read_slots(self) -> None:
+        """Whether the URL is a cluster's node and, if so, which node serves which slots (asked
+        of the seed, else of any node known)."""
+        candidates = [self.seed, *(n for n in self.shards if n != self.seed)]
+        error: BaseException | None = None
+        for host, port in candidates:
+            connection = RedisConnection(
+                **{**self.options, "host": host, "port": port},
+                socket_connect_timeout=COMMAND_TIMEOUT,
+                socket_timeout=COMMAND_TIMEOUT,
+            )
+            try:
+                await connection.connect()  # type: ignore[no-untyped-call]
+                await connection.send_command("INFO", "cluster")
+                info = _text(await connection.read_response())
+                if "cluster_enabled:1" not in info:
+                    self.cluster, self.slots = False, []
+                    return
+                await connection.send_command("CLUSTER", "SLOTS")
+                ranges = await connection.read_response()
+            except REDIS_ERRORS as exc:
+                error = exc
+                continue
+            finally:
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await connection.disconnect()
+            self.cluster = True
+            self.slots = [
+                (int(r[0]), int(r[1]), (_text(r[2][0]) or host, int(r[2][1]))) for r in ranges
+            ]
+            return
+        assert error is not None
+        raise error

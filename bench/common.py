@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from serverctl import DEVELOPMENT_INI, HOST, PROJECT_ROOT
+from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
 
 __all__ = [
     "PROJECT_ROOT",
@@ -35,7 +35,7 @@ __all__ = [
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-# Everything the benchmark starts listens and is loaded on HOST only (serverctl's, as the tests').
+# Everything the benchmark starts listens and is loaded on HOST only (harness's, as the tests').
 # File descriptors wanted by servers and websocket client processes (10,000 sockets and more).
 NOFILE = 65536
 

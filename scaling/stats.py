@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Iterable
 
-from serverctl import child_pids, cpu_ticks
+from harness.procfs import child_pids, cpu_ticks
 
 __all__ = ["Histogram", "cpu_seconds", "machine_cpu_seconds", "process_tree"]
 

@@ -33,7 +33,9 @@ import yarl
 from aiohttp.abc import AbstractResolver
 
 from deploy.render import SiteSettings, render_site
-from serverctl import HOST, ServerProcess, free_port, kill_group
+from harness.net import free_port
+from harness.paths import HOST
+from harness.process import ServerProcess, kill_group
 
 from .chatclient import ChatClient, ChatSocket, random_name
 from .support import GunicornServer

@@ -6,10 +6,10 @@ so these helpers start gunicorn (or pserve) as a subprocess and talk to it over 
 browser or a load balancer would. Every server started here is stopped by its test's cleanup and,
 as a last resort, by an ``atexit`` hook, so that no run leaves a server behind.
 
-Starting, awaiting and stopping a server process is ``serverctl``'s (the package at the project
-root, shared with bench/): ``GunicornServer`` is its ``ServerProcess`` running ``gunicorn
---paste``; ``HOST``, ``PROJECT_ROOT``, ``DEVELOPMENT_INI``, ``free_port`` and
-``rewrite_section`` are serverctl's, re-exported here for the tests that import them from here.
+Starting, awaiting and stopping a server process is ``harness``'s (the package at the project
+root, shared with bench/, soak/ and scaling/): ``GunicornServer`` is its ``ServerProcess``
+running ``gunicorn --paste``; ``HOST``, ``PROJECT_ROOT``, ``DEVELOPMENT_INI``, ``free_port`` and
+``rewrite_section`` are harness's, re-exported here for the tests that import them from here.
 """
 
 from __future__ import annotations
@@ -29,16 +29,10 @@ from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 
-from serverctl import (
-    DEVELOPMENT_INI,
-    HOST,
-    PROJECT_ROOT,
-    ServerProcess,
-    booted_worker_pids,
-    free_port,
-    gunicorn_command,
-    rewrite_section,
-)
+from harness.gunicorn import booted_worker_pids, gunicorn_command, rewrite_section
+from harness.net import free_port
+from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
+from harness.process import ServerProcess
 
 __all__ = [
     "HOST",
@@ -90,7 +84,7 @@ class GunicornServer(ServerProcess):
     The command is the one a deployment runs, with ``--bind`` and ``--workers`` added; the
     working directory is the project root, so gunicorn.conf.py is read as it is in production.
     Output goes to a log file that tests read (``log_text``) to check what the server said.
-    ``start`` returns once ``ready_path`` answers over HTTP (see ``serverctl.ServerProcess``);
+    ``start`` returns once ``ready_path`` answers over HTTP (see ``harness.process.ServerProcess``);
     ``stop(sig, timeout)`` signals the master, waits, then kills the whole group.
     """
 

@@ -14,7 +14,7 @@ refuse them); the strokes run also sets ``--max-load -1`` to take the busy path 
 and ``BusyMachineTest`` checks that without ``--force`` the harness refuses to start. The
 other classes run no benchmark: the measurement order of every scenario with the loads stubbed
 (interleaved: round i of each server, then round i + 1), the spreads in the table, the layout
-(a module per scenario, sizes, docstrings), the server package bench/ and tests/ share, and
+(a module per scenario, sizes, docstrings), the package bench/ and tests/ share (harness/), and
 the Django Channels server with its own Redis (started, spoken to, stopped).
 """
 
@@ -622,7 +622,7 @@ class LayoutTest(unittest.TestCase):
 
     def test_sizes_and_docstrings(self) -> None:
         paths = sorted((PROJECT_ROOT / "bench").rglob("*.py"))
-        paths += sorted((PROJECT_ROOT / "serverctl").rglob("*.py"))
+        paths += sorted((PROJECT_ROOT / "harness").rglob("*.py"))
         for path in paths:
             text = path.read_text(encoding="utf-8")
             tree = ast.parse(text)
@@ -636,23 +636,25 @@ class LayoutTest(unittest.TestCase):
 
 
 class SharedServerControlTest(unittest.TestCase):
-    """tests/support.py and bench/servers.py start their servers with serverctl."""
+    """tests/support.py and bench/servers.py start their servers with harness."""
 
     def test_support_keeps_its_names(self) -> None:
-        import serverctl
+        from harness import gunicorn, net, paths, process
         from tests import support
 
         for name in support.__all__:
             self.assertTrue(hasattr(support, name), name)
-        self.assertTrue(issubclass(support.GunicornServer, serverctl.ServerProcess))
+        self.assertTrue(issubclass(support.GunicornServer, process.ServerProcess))
         self.assertTrue(issubclass(support.PserveServer, support.GunicornServer))
-        self.assertIs(support.free_port, serverctl.free_port)
-        self.assertIs(support.rewrite_section, serverctl.rewrite_section)
+        self.assertIs(support.free_port, net.free_port)
+        self.assertIs(support.rewrite_section, gunicorn.rewrite_section)
         self.assertEqual(support.PROJECT_ROOT, PROJECT_ROOT)
+        self.assertEqual(paths.PROJECT_ROOT, PROJECT_ROOT)
 
     def test_a_test_server_and_a_bench_server_start_and_stop(self) -> None:
-        import serverctl
         from bench import servers
+        from harness.net import http_answers
+        from harness.process import live_servers
         from tests.support import WORKER_LOG_LINE, GunicornServer
 
         gunicorn = GunicornServer(workers=1)
@@ -661,16 +663,16 @@ class SharedServerControlTest(unittest.TestCase):
         self.addCleanup(raw.stop)
         self.assertIs(gunicorn.start(), gunicorn)
         self.assertIs(raw.start(), raw)
-        self.assertTrue({gunicorn, raw} <= set(serverctl.live_servers()))
-        self.assertTrue(serverctl.http_answers(gunicorn.port, "/demo", 5.0))
-        self.assertTrue(serverctl.http_answers(raw.port, "/health", 5.0))
+        self.assertTrue({gunicorn, raw} <= set(live_servers()))
+        self.assertTrue(http_answers(gunicorn.port, "/demo", 5.0))
+        self.assertTrue(http_answers(raw.port, "/health", 5.0))
         self.assertIn(WORKER_LOG_LINE, gunicorn.log_text())
         workers = gunicorn.worker_pids()
         self.assertEqual(workers, gunicorn.child_pids())
         self.assertEqual(raw.worker_pids(), [raw.pid])
         self.assertEqual(gunicorn.stop(), 0, gunicorn.log_tail())
         self.assertIsNotNone(raw.stop())
-        self.assertFalse({gunicorn, raw} & set(serverctl.live_servers()))
+        self.assertFalse({gunicorn, raw} & set(live_servers()))
         for pid in [*workers, raw.pid]:
             with self.assertRaises(ProcessLookupError):
                 os.kill(pid, 0)

@@ -19,7 +19,7 @@ import random
 from sqlalchemy.engine import make_url
 
 from aiotutorial.db import dsn_from_url
-from serverctl import parent_pid
+from harness.procfs import parent_pid
 
 from ..common import Histogram
 from ..scenarios.accounts import Account

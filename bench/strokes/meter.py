@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from serverctl import child_pids, cpu_ticks
+from harness.procfs import child_pids, cpu_ticks
 
 from ..machine import machine_ticks
 from .profiles import CLK_TCK

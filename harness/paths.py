@@ -1,6 +1,6 @@
 """Where servers run: the loopback address and the project's root and development ini.
 
-Everything ``serverctl`` starts listens on ``HOST`` only and runs with ``PROJECT_ROOT`` as its
+Everything ``harness`` starts listens on ``HOST`` only and runs with ``PROJECT_ROOT`` as its
 working directory (so gunicorn reads ``gunicorn.conf.py`` from there, as in production).
 """
 

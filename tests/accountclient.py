@@ -27,9 +27,11 @@ from yarl import URL
 
 from aiotutorial.accounts import SESSION_COOKIE
 from aiotutorial.db import dsn_from_url
+from harness.gunicorn import GunicornServer
+from harness.paths import DEVELOPMENT_INI
 
 from .dbtest import prepare_testing_database
-from .support import DEVELOPMENT_INI, GunicornServer, ServerTestCase
+from .support import ServerTestCase
 
 FORM = "application/x-www-form-urlencoded"
 TAKEN = "That username is taken."

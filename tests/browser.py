@@ -19,14 +19,9 @@ import unittest
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .support import (
-    DEVELOPMENT_INI,
-    HOST,
-    PROJECT_ROOT,
-    GunicornServer,
-    free_port,
-    rewrite_section,
-)
+from harness.gunicorn import GunicornServer, write_ini
+from harness.net import free_port
+from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
 
 __all__ = [
     "ARTIFACTS",
@@ -231,15 +226,10 @@ def chat_server(settings: dict[str, str] | None = None, **kwargs: Any) -> Gunico
 
     env = {"DATABASE_URL": prepare_testing_database(), **kwargs.pop("env", {})}
     server = GunicornServer(DEVELOPMENT_INI, env=env, ready_path="/healthz", **kwargs)
-    ini = server.tmp_dir / "browser-tests.ini"
-    text = DEVELOPMENT_INI.read_text(encoding="utf-8")
-    ini.write_text(
-        rewrite_section(
-            text, "app:main", {"security.register_attempts": "1000", **(settings or {})}
-        ),
-        encoding="utf-8",
+    server.ini = write_ini(
+        server.tmp_dir / "browser-tests.ini",
+        {"security.register_attempts": "1000", **(settings or {})},
     )
-    server.ini = ini
     return server
 
 

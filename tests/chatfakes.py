@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from .chatclient import ChatSocket
+from harness.chatclient import ChatSocket
 
 
 async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> None:

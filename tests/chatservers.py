@@ -20,10 +20,10 @@ from aiopg.sa import create_engine
 
 from aiotutorial import chat
 from aiotutorial.db import dsn_from_url
+from harness.chatclient import ChatClient, random_name
+from harness.gunicorn import GunicornServer, write_ini
 
-from .chatclient import ChatClient, random_name
 from .dbtest import prepare_testing_database
-from .support import DEVELOPMENT_INI, GunicornServer, rewrite_section
 
 __all__ = [
     "BASE_SETTINGS",
@@ -73,12 +73,7 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
         cls.url = prepare_testing_database()
         tmp = tempfile.TemporaryDirectory(prefix="aiotutorial-chat-", ignore_cleanup_errors=True)
         cls.addClassCleanup(tmp.cleanup)
-        ini = Path(tmp.name) / "chat-test.ini"
-        settings = {**BASE_SETTINGS, **cls.app_settings}
-        ini.write_text(
-            rewrite_section(DEVELOPMENT_INI.read_text(encoding="utf-8"), "app:main", settings),
-            encoding="utf-8",
-        )
+        ini = write_ini(Path(tmp.name) / "chat-test.ini", {**BASE_SETTINGS, **cls.app_settings})
         # The servers' connections carry a name of their own (pg_stat_activity shows it).
         cls.app_name = random_name("chattest_")
         separator = "&" if "?" in cls.url else "?"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from harness.gunicorn import GunicornServer
+
 from .browser import BrowserTestCase, chat_server
-from .support import GunicornServer
 
 PHONE = {"width": 390, "height": 844}
 BOARD = (800, 600)

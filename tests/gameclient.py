@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chatclient import ChatClient, ChatSocket
+from harness.chatclient import ChatClient, ChatSocket
 
 __all__ = ["GameTable", "Turn", "strings_in", "holds_word", "send_json"]
 

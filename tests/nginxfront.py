@@ -1,12 +1,11 @@
 """nginx in front of app instances, for tests/test_nginx.py: the deployment of deploy/ on
-loopback.
+loopback (its app instances are ``harness.instance.Instance``: each keeps its port across
+restarts, so that nginx's upstream stays right when it is stopped, or killed, and started again).
 
 - ``NginxServer`` runs Debian's nginx as a child process (``daemon off``) with a configuration
   of its own in a temporary directory: deploy/nginx-site.conf.template rendered by
   ``deploy.render`` (the file an operator installs), wrapped in an ``nginx.conf`` that puts the
   pid file, the logs and the temporary files in that directory too.
-- ``Instance`` is one gunicorn instance on a port it keeps across restarts, so that nginx's
-  upstream stays right when it is stopped (or killed) and started again.
 - ``ProxiedClient`` is ``ChatClient`` talking https to nginx only: a made-up host name resolved
   to 127.0.0.1 by the client itself, the test's self-signed certificate trusted, and every
   connection made from a loopback address of its own, so that the app's throttles can be seen
@@ -20,7 +19,6 @@ import os
 import pwd
 import random
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -33,16 +31,13 @@ import yarl
 from aiohttp.abc import AbstractResolver
 
 from deploy.render import SiteSettings, render_site
+from harness.chatclient import ChatClient, ChatSocket, random_name
 from harness.net import free_port
 from harness.paths import HOST
-from harness.process import ServerProcess, kill_group
-
-from .chatclient import ChatClient, ChatSocket, random_name
-from .support import GunicornServer
+from harness.process import ServerProcess
 
 __all__ = [
     "SITE_NAME",
-    "Instance",
     "NginxServer",
     "ProxiedClient",
     "client_address",
@@ -195,62 +190,6 @@ http {{
             return self.access_log.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-
-
-class Instance:
-    """``gunicorn --paste ini`` on a port it keeps across restarts; every generation's log
-    is kept (``log_text``)."""
-
-    def __init__(self, name: str, ini: Path, workers: int, env: dict[str, str]) -> None:
-        self.name = name
-        self.ini = ini
-        self.workers = workers
-        self.env = env
-        self.port = free_port()
-        self.servers: list[GunicornServer] = []
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
-
-    @property
-    def server(self) -> GunicornServer:
-        return self.servers[-1]
-
-    def start(self) -> Instance:
-        # The access log on (gunicorn's, off by default): the test reads what reached the app.
-        server = GunicornServer(
-            self.ini,
-            port=self.port,
-            workers=self.workers,
-            env=self.env,
-            extra_args=["--access-logfile", "-"],
-        )
-        self.servers.append(server)
-        server.start()
-        return self
-
-    def is_running(self) -> bool:
-        return bool(self.servers) and self.server.is_running()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.servers:
-            self.server.stop(sig)
-
-    def kill(self) -> None:
-        """``kill -9`` of the whole instance: master and workers at once."""
-        kill_group(self.server.pid)
-        self.server.stop()
-
-    def stop_all(self) -> None:
-        for server in self.servers:
-            server.stop()
-
-    def worker_pids(self) -> list[int]:
-        return self.server.worker_pids() if self.servers else []
-
-    def log_text(self) -> str:
-        return "".join(server.log_text() for server in self.servers)
 
 
 class _LoopbackResolver(AbstractResolver):

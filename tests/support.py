@@ -2,14 +2,14 @@
 
 The tutorial's claims (one worker thread serves many requests, websockets close with 1001 on
 shutdown, ``pserve development.ini`` uses the asyncio worker) are about the server as deployed,
-so these helpers start gunicorn (or pserve) as a subprocess and talk to it over TCP, exactly as a
-browser or a load balancer would. Every server started here is stopped by its test's cleanup and,
-as a last resort, by an ``atexit`` hook, so that no run leaves a server behind.
+so the tests start gunicorn (``harness.gunicorn.GunicornServer``, or ``PserveServer`` here) as a
+subprocess and talk to it over TCP, exactly as a browser or a load balancer would. Every server
+started is stopped by its test's cleanup and, as a last resort, at exit (harness/process.py),
+so that no run leaves a server behind.
 
-Starting, awaiting and stopping a server process is ``harness``'s (the package at the project
-root, shared with bench/, soak/ and scaling/): ``GunicornServer`` is its ``ServerProcess``
-running ``gunicorn --paste``; ``HOST``, ``PROJECT_ROOT``, ``DEVELOPMENT_INI``, ``free_port`` and
-``rewrite_section`` are harness's, re-exported here for the tests that import them from here.
+Here: ``ServerTestCase`` (one server for a class, an aiohttp session per test), ``PserveServer``,
+``raw_exchange`` (a request no well-behaved client would send), ``wait_for`` (polling with a
+deadline) and ``WORKER_LOG_LINE``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 import inspect
 import os
 import sys
-import tempfile
 import time
 import unittest
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,23 +28,15 @@ from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 
-from harness.gunicorn import booted_worker_pids, gunicorn_command, rewrite_section
-from harness.net import free_port
-from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
-from harness.process import ServerProcess
+from harness.gunicorn import GunicornServer, rewrite_section
+from harness.paths import DEVELOPMENT_INI, HOST
 
 __all__ = [
-    "HOST",
-    "PROJECT_ROOT",
-    "DEVELOPMENT_INI",
     "WORKER_LOG_LINE",
-    "free_port",
     "wait_for",
-    "GunicornServer",
     "PserveServer",
     "RawResponse",
     "raw_exchange",
-    "rewrite_section",
     "ServerTestCase",
 ]
 
@@ -76,68 +67,6 @@ async def wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"condition not met within {timeout} s: {predicate!r}")
         await asyncio.sleep(interval)
-
-
-class GunicornServer(ServerProcess):
-    """``python -m gunicorn --paste <ini>`` on a free port, in its own process group.
-
-    The command is the one a deployment runs, with ``--bind`` and ``--workers`` added; the
-    working directory is the project root, so gunicorn.conf.py is read as it is in production.
-    Output goes to a log file that tests read (``log_text``) to check what the server said.
-    ``start`` returns once ``ready_path`` answers over HTTP (see ``harness.process.ServerProcess``);
-    ``stop(sig, timeout)`` signals the master, waits, then kills the whole group.
-    """
-
-    def __init__(
-        self,
-        ini: str | os.PathLike[str] = DEVELOPMENT_INI,
-        *,
-        port: int | None = None,
-        workers: int = 1,
-        extra_args: Sequence[str] = (),
-        env: Mapping[str, str] | None = None,
-        ready_path: str = "/demo",
-        start_timeout: float = 20.0,
-    ) -> None:
-        self._tmp = tempfile.TemporaryDirectory(
-            prefix="aiotutorial-server-", ignore_cleanup_errors=True
-        )
-        self.tmp_dir = Path(self._tmp.name)
-        super().__init__(
-            log_path=self.tmp_dir / "server.log",
-            port=port,
-            env=env,
-            ready_path=ready_path,
-            start_timeout=start_timeout,
-        )
-        self.ini = Path(ini)
-        self.workers = workers
-        self.extra_args = list(extra_args)
-
-    def command(self) -> list[str]:
-        """The argv to run; subclasses start the server another way."""
-        return gunicorn_command(self.ini, self.port, self.workers, self.extra_args)
-
-    def start(self) -> GunicornServer:
-        """Start the server and return once ``ready_path`` answers over HTTP.
-
-        Raises ``RuntimeError`` with the end of the log if the process exits or does not answer
-        within ``start_timeout``; the process is stopped before raising. A port taken between
-        ``free_port()`` and the bind is retried on a fresh port (unless the port was given).
-        """
-        super().start()
-        return self
-
-    def __enter__(self) -> GunicornServer:
-        return self.start()
-
-    def worker_pids(self) -> list[int]:
-        """Pids of every worker booted so far, in order (a restarted worker adds one)."""
-        return booted_worker_pids(self.log_text())
-
-    def __repr__(self) -> str:
-        state = "running" if self.is_running() else f"exited {self.returncode}"
-        return f"<{type(self).__name__} {HOST}:{self.port} {state}>"
 
 
 class PserveServer(GunicornServer):

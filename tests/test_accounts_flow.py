@@ -29,6 +29,7 @@ import argon2
 from markupsafe import escape
 
 from aiotutorial.accounts.views import LOGIN_FAILED
+from harness.paths import HOST
 
 from .accountclient import (
     CSRF_META,
@@ -47,7 +48,6 @@ from .accountclient import (
     users_named,
     users_starting_with,
 )
-from .support import HOST
 
 
 class AccountFlowTests(AccountServerTest):

@@ -636,26 +636,29 @@ class LayoutTest(unittest.TestCase):
 
 
 class SharedServerControlTest(unittest.TestCase):
-    """tests/support.py and bench/servers.py start their servers with harness."""
+    """The tests (tests/support.py) and the bench (bench/servers.py) start their servers with
+    harness/."""
 
     def test_support_keeps_its_names(self) -> None:
+        from bench import servers
         from harness import gunicorn, net, paths, process
         from tests import support
 
         for name in support.__all__:
             self.assertTrue(hasattr(support, name), name)
-        self.assertTrue(issubclass(support.GunicornServer, process.ServerProcess))
-        self.assertTrue(issubclass(support.PserveServer, support.GunicornServer))
-        self.assertIs(support.free_port, net.free_port)
+        self.assertTrue(issubclass(gunicorn.GunicornServer, process.ServerProcess))
+        self.assertTrue(issubclass(support.PserveServer, gunicorn.GunicornServer))
+        self.assertTrue(issubclass(servers.Server, process.ServerProcess))
+        self.assertIs(servers.free_port, net.free_port)
         self.assertIs(support.rewrite_section, gunicorn.rewrite_section)
-        self.assertEqual(support.PROJECT_ROOT, PROJECT_ROOT)
         self.assertEqual(paths.PROJECT_ROOT, PROJECT_ROOT)
 
     def test_a_test_server_and_a_bench_server_start_and_stop(self) -> None:
         from bench import servers
+        from harness.gunicorn import GunicornServer
         from harness.net import http_answers
         from harness.process import live_servers
-        from tests.support import WORKER_LOG_LINE, GunicornServer
+        from tests.support import WORKER_LOG_LINE
 
         gunicorn = GunicornServer(workers=1)
         raw = servers.raw_server("smoke-raw", "broadcast")

@@ -7,7 +7,8 @@ reason for a form). Real gunicorn (two workers), the testing database.
 
 from __future__ import annotations
 
-from .chatclient import random_name
+from harness.chatclient import random_name
+
 from .chatservers import ChatServersTest
 
 

@@ -18,7 +18,8 @@ import asyncio
 import random
 from typing import Any
 
-from .chatclient import ChatClient, ChatSocket
+from harness.chatclient import ChatClient, ChatSocket
+
 from .chatfakes import post_paced
 from .chatservers import ChatServersTest, is_message, is_ready, worker_pid
 

@@ -11,7 +11,8 @@ import asyncio
 import secrets
 from typing import Any
 
-from .chatclient import ChatClient, ChatSocket
+from harness.chatclient import ChatClient, ChatSocket
+
 from .chatservers import ChatServersTest
 from .test_game_protocol import LINE, GameServersTest, unique_words
 

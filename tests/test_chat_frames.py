@@ -23,8 +23,8 @@ import aiopg
 
 from aiotutorial.db import dsn_from_url
 from aiotutorial.realtime import NOTIFY_CHANNEL
+from harness.chatclient import ChatClient, random_name
 
-from .chatclient import ChatClient, random_name
 from .chatservers import PRESENCE_DELAY, ChatServersTest
 from .support import wait_for
 

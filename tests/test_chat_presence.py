@@ -18,8 +18,8 @@ import asyncio
 import unittest
 
 from aiotutorial.realtime import Hub
+from harness.chatclient import ChatSocket
 
-from .chatclient import ChatSocket
 from .chatfakes import _FakeEngine, _FakeMember, _SlowConnection
 from .chatservers import PRESENCE_DELAY, ChatServersTest
 from .support import wait_for

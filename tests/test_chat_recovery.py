@@ -34,8 +34,8 @@ from aiotutorial.chat import ChatFeature
 from aiotutorial.db import dsn_from_url
 from aiotutorial.realtime import NOTIFY_CHANNEL, Hub
 from aiotutorial.views.channels import channel_socket
+from harness.chatclient import ChatSocket
 
-from .chatclient import ChatSocket
 from .chatfakes import _FakeEngine, _FakeSocket, _message_row, _ScriptedConnection, post_paced
 from .chatservers import ChatServersTest, is_message, worker_pid
 from .support import wait_for

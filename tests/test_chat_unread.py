@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from aiotutorial.chat import mentioned_names
+from harness.chatclient import ChatClient
 
-from .chatclient import ChatClient
 from .chatservers import ChatServersTest
 from .support import wait_for
 

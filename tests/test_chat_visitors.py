@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 
 from aiotutorial import chat
+from harness.chatclient import ChatSocket
 
-from .chatclient import ChatSocket
 from .chatservers import ChatServersTest
 from .gameclient import holds_word, send_json
 

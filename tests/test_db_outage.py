@@ -33,9 +33,10 @@ from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import get_engine
 from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import Cluster, ensure_database
+from harness.chatclient import ChatClient
+from harness.gunicorn import GunicornServer
 
-from .chatclient import ChatClient
-from .support import GunicornServer, wait_for
+from .support import wait_for
 
 # The app's own client-side limit (db.timeout) is 15 s; a 503 must come far sooner than that.
 PROMPT = 5.0

@@ -12,11 +12,12 @@ import time
 from typing import Any
 
 from aiotutorial.game.drawing import compact
+from harness.chatclient import ChatClient
+from harness.gunicorn import GunicornServer
 
-from .chatclient import ChatClient
 from .chatservers import worker_pid
 from .gameclient import GameTable, Turn
-from .support import GunicornServer, wait_for
+from .support import wait_for
 from .test_game_protocol import LINE, GameServersTest
 
 TAKEOVER_WITHIN = 5.0

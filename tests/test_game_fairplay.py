@@ -19,8 +19,8 @@ import json
 from typing import Any, ClassVar
 
 from aiotutorial.game.rules import GUESS_BURST
+from harness.chatclient import ChatSocket
 
-from .chatclient import ChatSocket
 from .gameclient import GameTable, holds_word, send_json
 from .test_game_protocol import LINE, GameServersTest, unique_words
 

@@ -16,8 +16,8 @@ import string
 from typing import Any, ClassVar
 
 from aiotutorial.game.drawing import compact
+from harness.chatclient import ChatClient, ChatSocket
 
-from .chatclient import ChatClient, ChatSocket
 from .chatservers import ChatServersTest, worker_pid
 from .gameclient import GameTable, holds_word, send_json
 

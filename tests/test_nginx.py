@@ -29,21 +29,23 @@ import aiohttp
 from aiopg.sa import create_engine
 
 from aiotutorial.db import dsn_from_url
+from harness.chatclient import PASSWORD, ChatSocket
+from harness.gunicorn import rewrite_section
+from harness.instance import Instance
+from harness.paths import PROJECT_ROOT
 
-from .chatclient import PASSWORD, ChatSocket
 from .chatservers import worker_pid
 from .dbtest import prepare_testing_database
 from .gameclient import GameTable
 from .nginxfront import (
     SITE_NAME,
-    Instance,
     NginxServer,
     ProxiedClient,
     make_certificate,
     require_nginx,
     tls_context,
 )
-from .support import PROJECT_ROOT, rewrite_section, wait_for
+from .support import wait_for
 from .test_game_protocol import LINE
 
 PRODUCTION_INI = PROJECT_ROOT / "production.ini"
@@ -86,8 +88,10 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
         ini = directory / "production-test.ini"
         ini.write_text(text, encoding="utf-8")
         env = {"DATABASE_URL": cls.url, "AIOTUTORIAL_SECRET": secrets.token_urlsafe(32)}
-        cls.a = Instance("a", ini, 2, env)
-        cls.b = Instance("b", ini, 1, env)
+        # The access log on (gunicorn's, off by default): the test reads what reached the app.
+        access_log = ["--access-logfile", "-"]
+        cls.a = Instance("a", ini, 2, env, extra_args=access_log)
+        cls.b = Instance("b", ini, 1, env, extra_args=access_log)
         for instance in (cls.a, cls.b):
             cls.addClassCleanup(instance.stop_all)
             instance.start()

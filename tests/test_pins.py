@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from aiotutorial import chat
 from aiotutorial.db import schema as db
+from harness.chatclient import ChatSocket
 
-from .chatclient import ChatSocket
 from .chatservers import ChatServersTest
 
 

@@ -28,10 +28,10 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from aiotutorial.aio.websocket import CLOSE_SEND_TIMEOUT, CLOSE_TIMEOUT
+from harness.chatclient import ChatClient, ChatSocket
+from harness.paths import HOST
 
-from .chatclient import ChatClient, ChatSocket
 from .chatservers import ChatServersTest
-from .support import HOST
 
 SIGNED_OUT = 4001
 # A generous bound for a message to cross the worker: what is proved is that it arrives at

@@ -18,15 +18,10 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
 from yarl import URL
 
-from .support import (
-    HOST,
-    WORKER_LOG_LINE,
-    GunicornServer,
-    PserveServer,
-    ServerTestCase,
-    raw_exchange,
-    wait_for,
-)
+from harness.gunicorn import GunicornServer
+from harness.paths import HOST
+
+from .support import WORKER_LOG_LINE, PserveServer, ServerTestCase, raw_exchange, wait_for
 
 TITLE = "aiotutorial websocket test"
 SLEEP_ERROR = "sleep must be a number"

@@ -10,8 +10,9 @@ import time
 from typing import Any
 from unittest import mock
 
+from harness.chatclient import ChatClient
+
 from .accountclient import csrf_token, new_password, new_username
-from .chatclient import ChatClient
 from .chatservers import ChatServersTest
 from .dbtest import AppTest
 

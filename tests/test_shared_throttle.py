@@ -14,8 +14,8 @@ from aiopg.sa import create_engine
 
 from aiotutorial.db import dsn_from_url
 from aiotutorial.throttle import SharedThrottle
+from harness.chatclient import ChatClient
 
-from .chatclient import ChatClient
 from .chatservers import ChatServersTest
 from .dbtest import prepare_testing_database
 

@@ -24,8 +24,7 @@ from pyramid.config import Configurator
 
 from aiotutorial.aio.websocket import WebsocketMapper
 from aiotutorial.aio.wsgi import BridgeSettings, make_aiohttp_app
-
-from .support import GunicornServer
+from harness.gunicorn import GunicornServer
 
 OK = ("200 OK", [("Content-Type", "text/plain")])
 

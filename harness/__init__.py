@@ -11,8 +11,13 @@ packages ``aiotutorial`` only): like tests/, it is run from the project root.
 * ``process``: ``ServerProcess``, a server as a process group of its own, in the project root,
   its output in a log file; ``start`` waits until it answers HTTP, ``stop`` signals it and
   kills its group, and every server left running is killed at exit; ``stop_all``.
-* ``gunicorn``: the gunicorn command line (``gunicorn_command``), ini rewriting
-  (``rewrite_section``), the workers it booted (``booted_worker_pids``).
+* ``gunicorn``: ``GunicornServer``, the app under gunicorn as a deployment runs it (the
+  command line, ``gunicorn_command``, is bench/servers.py's too), and the inis it is given
+  (``write_ini``, ``rewrite_section``).
+* ``instance``: ``Instance``, an app instance stopped, killed and started again on its port.
+* ``cluster``: ``ThrowawayCluster``, a PostgreSQL cluster of one's own in a temporary
+  directory, for what must not touch the shared one (``var/pg``).
+* ``chatclient`` and ``chatsocket``: one user of the chat over HTTP and its websockets.
 * ``procfs``: what Linux's /proc says of a process (children, parent, memory, CPU).
 
 Modules import what they need from each other's modules by name (``from harness.process

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from aiotutorial.pgcluster import SETTINGS
+from harness.cluster import ThrowawayCluster
 
-from .cluster import DBNAME, make_fixture, throwaway_cluster
+from .cluster import make_fixture
 from .load import CHAT, KINDS, STROKES
 from .ramp import P99_LIMIT, RATES, Bench
 
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "window_seconds": window,
         "bus": [],
     }
-    with throwaway_cluster() as cluster:
-        url = cluster.url(DBNAME)
+    with ThrowawayCluster(prefix="aiotutorial-scaling-") as db:
+        cluster, url = db.cluster, db.url
         postmaster = cluster.pid()
         assert postmaster is not None
         fixture = make_fixture(url)

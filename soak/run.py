@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.chatclient import ChatClient
+from harness.cluster import ThrowawayCluster
 from harness.gunicorn import write_ini
 from harness.instance import Instance
 
 from .checks import Fault, SoakResult, check_client, first_arrivals, recovery_time
 from .clients import HttpLog, Poster, SoakSocket, User, now
 from .fuzz import Fuzzer
-from .servers import FINAL_STOP_TIMEOUT, STOP_TIMEOUT, LogScan, SoakDatabase, kill, scan_log
+from .servers import FINAL_STOP_TIMEOUT, STOP_TIMEOUT, LogScan, kill, scan_log
 
 __all__ = ["FAULT_KINDS", "SoakConfig", "run_soak"]
 
@@ -119,9 +120,9 @@ class _Soak:
         else:
             self.logs_dir = tmp / "logs"
             self.logs_dir.mkdir()
-        self.db = SoakDatabase(tmp / "pg")
+        self.db = ThrowawayCluster(prefix="pg-", parent=tmp)
         self.stack.callback(self.db.destroy)
-        self.say(f"a throwaway PostgreSQL cluster in {tmp / 'pg'}: initdb, start, migrate")
+        self.say(f"a throwaway PostgreSQL cluster in {tmp}: initdb, start, migrate")
         await asyncio.to_thread(self.db.create)
         ini = write_ini(tmp / "soak.ini", APP_SETTINGS)
         env = {

@@ -1,10 +1,10 @@
-"""What the soak runs and breaks, and what their logs say.
+"""What the soak's servers say in their logs, and how long they get to stop.
 
-``SoakDatabase`` is a private cluster in the run's temporary directory (never the project's
-``var/pg``, which others use): created, migrated to head, stopped and started again at will.
-The two app instances are ``harness.instance.Instance``: each restartable on its port, every
-generation's log kept apart (``a.log``, ``b.log``, ``b.2.log``...). ``scan_log`` reads a log
-for what the app calls its own bugs: records at ERROR carrying a traceback.
+The soak breaks a private PostgreSQL cluster (``harness.cluster.ThrowawayCluster``, in the run's
+temporary directory: never the project's ``var/pg``, which others use) and two app instances
+(``harness.instance.Instance``: each restartable on its port, every generation's log kept
+apart: ``a.log``, ``b.log``, ``b.2.log``...). ``scan_log`` reads a log for what the app calls
+its own bugs: records at ERROR carrying a traceback.
 """
 
 from __future__ import annotations
@@ -14,69 +14,19 @@ import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from aiotutorial.migrate import upgrade
-from aiotutorial.pgcluster import Cluster, ensure_database
 
 __all__ = [
-    "DBNAME",
     "STOP_TIMEOUT",
     "FINAL_STOP_TIMEOUT",
     "LogFinding",
     "LogScan",
-    "SoakDatabase",
     "scan_log",
 ]
 
-DBNAME = "aiotutorial"
 # gunicorn's graceful_timeout is 30 s; a SIGTERM'd instance closes its sockets at once.
 STOP_TIMEOUT = 40.0
 # Every generation of an instance, stopped at the end of the run.
 FINAL_STOP_TIMEOUT = 15.0
-
-
-class SoakDatabase:
-    """A PostgreSQL cluster of the soak's own, under ``base_dir``."""
-
-    def __init__(self, base_dir: Path) -> None:
-        self.cluster = Cluster(base_dir)
-        self.url = self.cluster.url(DBNAME)
-        self.started = False
-
-    def create(self) -> None:
-        """initdb, start, create the database and migrate it (blocking; seconds)."""
-        self.cluster.init()
-        self.cluster.start()
-        self.started = True
-        ensure_database(self.url)
-        upgrade(self.url)
-
-    def stop(self, mode: str = "fast") -> None:
-        self.cluster.stop(mode)
-
-    def start(self) -> None:
-        self.cluster.start()
-
-    def destroy(self) -> None:
-        """Stop it for good (immediate: nothing of it is kept)."""
-        if self.started:
-            self.cluster.stop("immediate")
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        connection = psycopg2.connect(self.url, connect_timeout=10)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-        finally:
-            connection.close()
-
-    @property
-    def log_file(self) -> Path:
-        return self.cluster.log_file
 
 
 # --------------------------------------------------------------------------------------- logs

@@ -14,11 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import tempfile
 import time
 import unittest
-from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
@@ -32,8 +29,9 @@ from pyramid.router import Router
 from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import get_engine
 from aiotutorial.migrate import upgrade
-from aiotutorial.pgcluster import Cluster, ensure_database
+from aiotutorial.pgcluster import Cluster
 from harness.chatclient import ChatClient
+from harness.cluster import ThrowawayCluster
 from harness.gunicorn import GunicornServer
 
 from .support import wait_for
@@ -45,30 +43,26 @@ RECOVERY_TIMEOUT = 10.0
 OK_BODY = {"status": "ok", "db": "ok"}
 
 
-class ThrowawayClusterTest(unittest.IsolatedAsyncioTestCase):
-    """A private PostgreSQL cluster for the class, running at the start of every test.
+class OutageTestCase(unittest.IsolatedAsyncioTestCase):
+    """A private PostgreSQL cluster for the class (harness/cluster.py, its database created
+    but not migrated), running at the start of every test.
 
     Tests stop and start it at will; ``asyncSetUp`` starts it again, so that a test failing
     while the database is down does not make the next one fail too.
     """
 
-    tmp: ClassVar[str]
     cluster: ClassVar[Cluster]
     url: ClassVar[str]
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="aiotutorial-outage-")
-        # Cleanups run last-in first-out: the server is stopped before its directory goes.
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
-        cls.cluster = Cluster(Path(cls.tmp) / "pg")
-        cls.addClassCleanup(cls.cluster.stop, "immediate")
+        throwaway = ThrowawayCluster(prefix="aiotutorial-outage-", migrate=False)
+        # Stopped, then its directory removed, whatever create() got to.
+        cls.addClassCleanup(throwaway.destroy)
         try:
-            cls.cluster.init()
-            cls.cluster.start()
-            cls.url = cls.cluster.url()
-            ensure_database(cls.url)
+            cls.cluster = throwaway.create().cluster
+            cls.url = throwaway.url
         except BaseException:
             # unittest runs class cleanups after a failed setUpClass only for Exception.
             cls.doClassCleanups()
@@ -91,7 +85,7 @@ class ThrowawayClusterTest(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(self.cluster.is_running())
 
 
-class GunicornOutageTest(ThrowawayClusterTest):
+class GunicornOutageTest(OutageTestCase):
     """A real gunicorn (1 worker) whose ``DATABASE_URL`` is the throwaway cluster."""
 
     async def asyncSetUp(self) -> None:
@@ -235,7 +229,7 @@ def make_app(url: str) -> Router:
     return config.make_wsgi_app()
 
 
-class InProcessOutageTest(ThrowawayClusterTest):
+class InProcessOutageTest(OutageTestCase):
     """The app served in-process, so the 503 page itself can be looked at closely."""
 
     async def asyncSetUp(self) -> None:

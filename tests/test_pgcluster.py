@@ -19,6 +19,7 @@ import psycopg2
 
 from aiotutorial import pgcluster
 from aiotutorial.pgcluster import binaries, databases
+from harness.cluster import ThrowawayCluster
 
 
 def _database_names(url: str) -> list[str]:
@@ -31,35 +32,27 @@ def _database_names(url: str) -> list[str]:
         connection.close()
 
 
-class ThrowawayClusterTest(unittest.TestCase):
-    """One cluster for the whole class, stopped and removed at the end."""
+class ClusterTest(unittest.TestCase):
+    """One cluster for the whole class (harness/cluster.py, no database made in it), stopped
+    and removed at the end."""
 
-    tmp: str
+    throwaway: ThrowawayCluster
     cluster: pgcluster.Cluster
 
     @classmethod
     def setUpClass(cls) -> None:
         # mkdtemp makes a mode 0700 directory: as root, the cluster code must make it
         # traversable for the server user.
-        cls.tmp = tempfile.mkdtemp(prefix="aiotutorial-pgtest-")
-        cls.cluster = pgcluster.Cluster(Path(cls.tmp) / "pg")
+        cls.throwaway = ThrowawayCluster(prefix="aiotutorial-pgtest-", database=None)
         try:
-            cls.cluster.init()
-            cls.cluster.start()
+            cls.cluster = cls.throwaway.create().cluster
         except BaseException:
-            cls._cleanup()
+            cls.throwaway.destroy()
             raise
 
     @classmethod
     def tearDownClass(cls) -> None:
-        cls._cleanup()
-
-    @classmethod
-    def _cleanup(cls) -> None:
-        try:
-            cls.cluster.stop(mode="immediate")
-        finally:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.throwaway.destroy()
 
     def url(self, dbname: str = "postgres") -> str:
         return self.cluster.url(dbname)

@@ -21,7 +21,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .common import HOST, Histogram
+from harness.paths import HOST
+from harness.stats import Histogram
 
 __all__ = ["WSClient", "Stats", "open_client", "content"]
 

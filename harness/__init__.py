@@ -18,7 +18,9 @@ packages ``aiotutorial`` only): like tests/, it is run from the project root.
 * ``cluster``: ``ThrowawayCluster``, a PostgreSQL cluster of one's own in a temporary
   directory, for what must not touch the shared one (``var/pg``).
 * ``chatclient`` and ``chatsocket``: one user of the chat over HTTP and its websockets.
-* ``procfs``: what Linux's /proc says of a process (children, parent, memory, CPU).
+* ``stats``: ``Histogram``, latencies counted in many processes and added up in one.
+* ``procfs``: what Linux's /proc says of a process (children, parent, memory, CPU) and of the
+  machine's CPU.
 
 Modules import what they need from each other's modules by name (``from harness.process
 import ServerProcess``): this file hands nothing on, so that a light process (a benchmark's

@@ -10,6 +10,6 @@
 
 The modules: ``cluster`` (the fixture rows, in a throwaway cluster of harness/cluster.py),
 ``load`` (the listening and publishing processes, the app's own statements), ``presence``,
-``connections``, ``bus`` (the program), ``shards`` (the simulation), ``stats`` (histograms, CPU
-readings).
+``connections``, ``bus`` (the program), ``shards`` (the simulation). Latency histograms and
+CPU readings are harness's (harness/stats.py, harness/procfs.py), as bench/'s are.
 """

@@ -34,8 +34,7 @@ from aiotutorial.chat.messages import lock_channel  # noqa: F401 - the statement
 from aiotutorial.db import schema as db
 from aiotutorial.game import strokes
 from aiotutorial.realtime.bus import NOTIFY_CHANNEL, encode
-
-from .stats import Histogram
+from harness.stats import Histogram
 
 __all__ = ["listen", "publish", "MARK", "CHAT", "STROKES", "KINDS"]
 
@@ -88,7 +87,7 @@ def _scheduled_time(payload: str) -> float | None:
 def listen(url: str, connections: int, pipe: Connection) -> None:
     """A process with ``connections`` LISTEN connections. Commands on ``pipe``:
     ``("window", start, end)`` counts from now on the events scheduled in [start, end);
-    ``("result",)`` answers ``(delivered, histogram state, unmarked)`` for that window;
+    ``("result",)`` answers ``(delivered, sparse histogram, unmarked)`` for that window;
     ``("quit",)``."""
     conns = []
     for _ in range(connections):
@@ -111,7 +110,7 @@ def listen(url: str, connections: int, pipe: Connection) -> None:
                 start, end = command[1], command[2]
                 histogram, delivered, unmarked = Histogram(), 0, 0
             elif command[0] == "result":
-                pipe.send((delivered, histogram.state(), unmarked))
+                pipe.send((delivered, histogram.sparse(), unmarked))
             else:
                 break
         for fd, _event in poller.poll(0.02):
@@ -217,7 +216,7 @@ class _Publisher:
 def publish(url: str, kind: str, threads: int, targets: list[tuple[str, str]], pipe: Any) -> None:
     """A process with ``threads`` publishing connections (``targets`` dealt out among them).
     ``("step", rate, begin, window_start, window_end)`` sends ``rate`` events a second from
-    ``begin`` to ``window_end`` and answers ``(committed, errors, commit-time state)`` for the
+    ``begin`` to ``window_end`` and answers ``(committed, errors, sparse commit times)`` for the
     events scheduled in the window; ``("quit",)``."""
     publishers = [_Publisher(url, kind, targets[i::threads]) for i in range(threads)]
     pipe.send("ready")
@@ -241,7 +240,11 @@ def publish(url: str, kind: str, threads: int, targets: list[tuple[str, str]], p
         for p in publishers:
             times.merge(p.commit_times)
         pipe.send(
-            (sum(p.committed for p in publishers), sum(p.errors for p in publishers), times.state())
+            (
+                sum(p.committed for p in publishers),
+                sum(p.errors for p in publishers),
+                times.sparse(),
+            )
         )
     for p in publishers:
         p.conn.close()

@@ -18,7 +18,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..common import Histogram
+from harness.stats import Histogram
+
 from ..wsclient import Stats
 from .sockets import GameSocket
 from .window import Window

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 
 from aiotutorial.db import dsn_from_url
 from harness.procfs import parent_pid
+from harness.stats import Histogram
 
-from ..common import Histogram
 from ..scenarios.accounts import Account
 from ..scenarios.context import Context
 from ..servers import Server, app_server, overlay_ini, start_all

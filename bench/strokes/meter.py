@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from harness.procfs import child_pids, cpu_ticks
+from harness.procfs import cpu_ticks, machine_ticks, process_tree
 
-from ..machine import machine_ticks
 from .profiles import CLK_TCK
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class Meter:
         counter = bench.counter
         counts = await counter.count() if counter is not None else None
         postmaster = bench.postmaster
-        pg_pids = ([postmaster, *child_pids(postmaster)]) if postmaster else []
+        pg_pids = process_tree(postmaster) if postmaster else []
         helpers = [bench.server.pid]  # the gunicorn master, and the NOTIFY counter
         if counter is not None and counter.process is not None:
             helpers.append(counter.process.pid)

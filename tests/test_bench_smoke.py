@@ -610,7 +610,7 @@ class LayoutTest(unittest.TestCase):
             with self.subTest(module=name):
                 module = importlib.import_module(f"bench.scenarios.{name}")
                 self.assertTrue(module.__doc__)
-        for name in ("harness", "delivery", "capacity", "meter", "bus", "listener", "report"):
+        for name in ("part", "delivery", "capacity", "meter", "bus", "listener", "report"):
             with self.subTest(module=name):
                 self.assertTrue(importlib.import_module(f"bench.strokes.{name}").__doc__)
         import bench.scenarios

@@ -20,12 +20,9 @@ its edits and mentions. Each must read its rows through its index and run in und
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 import unittest
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg2
@@ -34,20 +31,11 @@ from aiopg.sa.engine import get_dialect
 from aiotutorial import chat
 from aiotutorial.chat.unread import write_markers
 from aiotutorial.db import dsn_from_url
+from bench import history_explain
 
 from .dbtest import prepare_testing_database
 
 ROWS = 1_000_000
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "history_explain.py"
-
-
-def load_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("history_explain", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 class HistoryScaleTests(unittest.TestCase):
@@ -64,7 +52,7 @@ class HistoryScaleTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.bench = load_bench()
+        cls.bench = history_explain
         cls.base_url = prepare_testing_database()
         cls.output = []
         started = time.perf_counter()

@@ -40,7 +40,8 @@ than a page of messages is sorted, and that the median execution time is under 5
 exit status is 1 if a check fails. The scratch database is dropped at the end (``--keep``
 keeps it and prints its URL). Loading a million rows takes 10 to 40 s depending on the machine.
 
-``tests/test_history_scale.py`` runs the same code (``run()``) and asserts the same checks.
+``tests/functional/test_history_scale.py`` runs the same code (``run()``) and asserts the same
+checks.
 """
 
 from __future__ import annotations

@@ -166,24 +166,7 @@ class ChatClient:
         this client's cookies. ``wait_ready`` waits for the ``ready`` frame when reading.
         """
         path = f"/channels/{channel}/ws" + (f"?after={after}" if after is not None else "")
-        factory = None
-        if recv_buffer is not None:
-
-            def factory(addr_info: Any) -> socket.socket:
-                family, kind, proto, _, _ = addr_info
-                sock = socket.socket(family, kind, proto)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
-                sock.setblocking(False)
-                return sock
-
-        # A session per socket (sharing this client's cookies): its own TCP connection.
-        # (socket_factory only when needed: aiohttp gained it in 3.12, and `make test-min`
-        # runs this harness on the oldest aiohttp the app allows.)
-        options: dict[str, Any] = {"socket_factory": factory} if factory is not None else {}
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True, **options),
-            cookie_jar=self.session.cookie_jar,
-        )
+        session = self.socket_session(recv_buffer)
         try:
             ws = await session.ws_connect(
                 self.ws_url(path), headers=headers, autoping=True, max_msg_size=0
@@ -199,6 +182,27 @@ class ChatClient:
             if wait_ready:
                 await chat_socket.wait_for(lambda f: f["type"] == "ready")
         return chat_socket
+
+    def socket_session(self, recv_buffer: int | None) -> aiohttp.ClientSession:
+        """A session for one socket (sharing this client's cookies): its own TCP connection,
+        its kernel receive buffer ``recv_buffer`` bytes when given."""
+        factory = None
+        if recv_buffer is not None:
+
+            def factory(addr_info: Any) -> socket.socket:
+                family, kind, proto, _, _ = addr_info
+                sock = socket.socket(family, kind, proto)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+                sock.setblocking(False)
+                return sock
+
+        # socket_factory only when needed: aiohttp gained it in 3.12, and `make test-min` runs
+        # this client on the oldest aiohttp the app allows.
+        options: dict[str, Any] = {"socket_factory": factory} if factory is not None else {}
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True, **options),
+            cookie_jar=self.session.cookie_jar,
+        )
 
     async def close(self) -> None:
         for chat_socket in self.sockets:

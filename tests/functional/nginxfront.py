@@ -252,41 +252,15 @@ class ProxiedClient(ChatClient):
     def ws_url(self, path: str) -> str:
         return self.url(path)  # https: aiohttp upgrades it over TLS
 
-    async def connect(
-        self,
-        channel: str,
-        *,
-        after: int | str | None = None,
-        headers: dict[str, str] | None = None,
-        read: bool = True,
-        recv_buffer: int | None = None,
-        wait_ready: bool = True,
-        on_frame: Any = None,
-    ) -> ChatSocket:
-        """``ChatClient.connect`` (without ``recv_buffer``) over this client's connections."""
+    def socket_session(self, recv_buffer: int | None) -> aiohttp.ClientSession:
+        """``ChatClient``'s session for one socket, over this client's connections."""
         if recv_buffer is not None:
             raise ValueError("recv_buffer is not supported through nginx")
-        path = f"/channels/{channel}/ws" + (f"?after={after}" if after is not None else "")
-        session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=self._connector(force_close=True),
             cookie_jar=self.session.cookie_jar,
             headers={"Origin": self.origin},
         )
-        try:
-            ws = await session.ws_connect(
-                self.ws_url(path), headers=headers, autoping=True, max_msg_size=0
-            )
-        except BaseException:
-            await session.close()
-            raise
-        chat_socket = ChatSocket(ws, session, channel, self.username)
-        chat_socket.on_frame = on_frame
-        self.sockets.append(chat_socket)
-        if read:
-            chat_socket.start_reading()
-            if wait_ready:
-                await chat_socket.wait_for(lambda f: f["type"] == "ready")
-        return chat_socket
 
 
 def tls_context(certificate: Path) -> ssl.SSLContext:

@@ -1,5 +1,6 @@
 """The package as pip builds it: every file the application reads at run time is in the wheel,
-and setuptools has nothing to warn about on the way.
+nothing else is (harness/, run from the project root like tests/, is never installed), and
+setuptools has nothing to warn about on the way.
 
 Its warnings ("Package would be ignored", 40 lines for each data directory) scrolled past a
 newcomer's first ``make run``; they come from the build of the wheel, so the test builds one,
@@ -25,6 +26,8 @@ PACKAGE = "aiotutorial"
 # Python's warning classes by name (BuildBackendWarning, SetuptoolsDeprecationWarning...);
 # pip's own "WARNING:" lines about this machine's package indexes are not the build's.
 WARNING = re.compile(r"\b[A-Z][A-Za-z]*Warning\b|would be ignored")
+# Packages of the project root that are run from it and never installed.
+NOT_INSTALLED = ("harness",)
 
 
 class WheelTest(unittest.TestCase):
@@ -36,11 +39,12 @@ class WheelTest(unittest.TestCase):
         cls.source.mkdir()
         for name in ("setup.py", "pyproject.toml"):
             shutil.copy(ROOT / name, cls.source / name)
-        shutil.copytree(
-            ROOT / PACKAGE,
-            cls.source / PACKAGE,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+        for name in (PACKAGE, *NOT_INSTALLED):
+            shutil.copytree(
+                ROOT / name,
+                cls.source / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         dist = Path(scratch.name) / "dist"
         # -v: pip shows the build backend's output (its warnings) only when asked.
         command = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps"]
@@ -80,6 +84,13 @@ class WheelTest(unittest.TestCase):
             "aio/py.typed",
         ):
             self.assertIn(f"{PACKAGE}/{name}", packed)
+
+    def test_the_wheel_holds_the_package_alone(self) -> None:
+        self.assertIsNotNone(self.wheel, self.output())
+        assert self.wheel is not None
+        with zipfile.ZipFile(self.wheel) as wheel:
+            tops = {name.split("/")[0] for name in wheel.namelist()}
+        self.assertEqual({top for top in tops if not top.endswith(".dist-info")}, {PACKAGE})
 
 
 if __name__ == "__main__":

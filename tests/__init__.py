@@ -3,7 +3,7 @@
 * ``unit/``: nothing outside the test process: no PostgreSQL, no server or other program, no
   socket; the pure rules, and the hub, the views and the bridge driven in process with fakes
   (tests/unit/conftest.py makes any of those fail there).
-  ``make test PYTEST_ARGS=tests/unit`` runs them in seconds, without a database.
+  ``make test PYTEST_ARGS=tests/unit`` runs them in well under a minute.
 * ``functional/``: real servers (gunicorn, nginx, pserve, aiohttp's in-process test server),
   real PostgreSQL (the testing database, throwaway clusters), real programs (make, pip, the
   benchmarks, the soak).

@@ -59,7 +59,13 @@ db: $(STAMP) ## start the embedded PostgreSQL (unless DATABASE_URL is set) and m
 	$(BIN)/python -m aiotutorial.pgcluster ensure
 	$(BIN)/python -m aiotutorial.migrate upgrade
 
+# BUS_URL=redis://host:port/db make run: the realtime bus over Redis (README, Scaling), whose
+# client (redis-py, the extra `redis`) is installed the first time.
 run: db ## serve http://127.0.0.1:6543 (gunicorn + AsyncGunicornWorker)
+	@case "$$BUS_URL" in redis://*|rediss://*|unix://*) \
+		$(BIN)/python -c 'import redis' 2>/dev/null || { \
+			echo "make: BUS_URL names Redis: installing its client, pip install -e '.[redis]'"; \
+			$(BIN)/python -m pip install --disable-pip-version-check -e '.[redis]'; };; esac
 	$(BIN)/gunicorn --paste development.ini
 
 lint: $(TEST_STAMP) ## ruff check, ruff format --check, and mypy (strict on aio/ and realtime/)
@@ -77,6 +83,7 @@ format: $(TEST_STAMP) ## ruff check --fix and ruff format: fix what can be fixed
 test: db lint bench-deps ## the whole suite (PYTEST_ARGS=...) with branch coverage, after the lint checks
 	@scripts/ensure-chromium
 	@scripts/ensure-nginx
+	@scripts/ensure-redis
 	@rm -rf var/coverage && mkdir -p var/coverage
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
 	@$(BIN)/python -m coverage combine -q
@@ -124,13 +131,12 @@ bench-deps: $(STAMP) ## the bench extra and Debian's wrk and redis-server
 			"$(VENV) with pip (about a minute the first time)"; \
 		$(BIN)/python -m pip install --disable-pip-version-check -e '.[bench]' && \
 		touch $(VENV)/.bench-installed; }
-	@missing=$$(for program in wrk redis-server; do \
-		command -v $$program >/dev/null 2>&1 || echo $$program; done); \
-	test -z "$$missing" || { \
+	@scripts/ensure-redis
+	@command -v wrk >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-		else echo "missing (not root, so not installed): $$missing (without wrk, HTTP load by" \
-			"bench/httpload.py; without redis-server, no Django Channels rows)"; fi; }
+			echo "make: installing Debian's wrk for the bench's HTTP load (about 10 s)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+		else echo "wrk is missing (not root, so not installed): HTTP load by bench/httpload.py"; fi; }
 
 # make soak [QUICK=1]: faults under load (soak/): a PostgreSQL cluster and two instances of its
 # own, 24 clients that reconnect by themselves, kill -9, PostgreSQL and instance restarts and

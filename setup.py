@@ -18,7 +18,14 @@ requires = [
     "PasteDeploy>=3.0,<4",
 ]
 
+# The Redis bus (realtime.bus_url = redis://..., README "Scaling"): redis-py's asyncio client,
+# below 8 (redis/redis-py#4091, see bench_require).
+redis_require = [
+    "redis>=5,<8",
+]
+
 tests_require = [
+    *redis_require,
     "pytest>=8,<10",
     "ruff>=0.6,<1",
     "playwright>=1.45,<2",
@@ -75,6 +82,7 @@ setup(
         "testing": tests_require,
         "bench": bench_require,
         "pgserver": pgserver_require,
+        "redis": redis_require,
         "uvloop": ["uvloop>=0.19"],
     },
     entry_points={

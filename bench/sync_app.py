@@ -38,8 +38,7 @@ from pyramid.router import Router
 from pyramid.view import view_config
 
 from aiotutorial import chat
-from aiotutorial.accounts import session_factory
-from aiotutorial.accounts.sessions import SESSION_KEY
+from aiotutorial.accounts.sessions import SESSION_KEY, session_factory
 from aiotutorial.db import database_url, dsn_from_url
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep

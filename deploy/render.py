@@ -40,15 +40,23 @@ class SiteSettings:
     hsts: str = HSTS
     # How long nginx leaves an instance alone after a connection to it failed.
     fail_timeout_seconds: int = 5
+    # Every socket of a channel to the same instance (consistent hashing on the channel's
+    # name), so that fewer workers subscribe to each channel on the Redis bus.
+    channel_affinity: bool = False
 
     def values(self) -> dict[str, str]:
         https_port = self.https_listen[0].rsplit(":", 1)[-1]
+        servers = "\n".join(
+            f"{_INDENT}server {address} max_fails=1 fail_timeout={self.fail_timeout_seconds}s;"
+            for address in self.upstreams
+        )
         return {
             "server_names": " ".join(self.server_names),
-            "upstream_servers": "\n".join(
-                f"{_INDENT}server {address} max_fails=1 fail_timeout={self.fail_timeout_seconds}s;"
-                for address in self.upstreams
-            ),
+            "upstream_servers": servers,
+            "channel_affinity": _CHANNEL_AFFINITY.format(servers=servers)
+            if self.channel_affinity
+            else "",
+            "proxy_target": "$aiotutorial_upstream" if self.channel_affinity else "aiotutorial_app",
             "http_listen": _listen(self.http_listen, ""),
             "https_listen": _listen(self.https_listen, " ssl http2"),
             "http_listen_default": _listen(self.http_listen, " default_server"),
@@ -60,6 +68,30 @@ class SiteSettings:
             "access_log": self.access_log,
             "hsts": self.hsts,
         }
+
+
+# With --channel-affinity: a channel's websockets (/channels/NAME/ws) go to the instance its
+# name hashes to, the rest as before. Consistent hashing: an instance added or gone moves only
+# the channels on it; a channel whose instance refuses connections goes to the next one.
+_CHANNEL_AFFINITY = """
+# Channel affinity (deploy/README.md): every socket of a channel on one instance, so that on
+# the Redis bus fewer workers subscribe to each channel. Hashing ignores load: a very busy
+# channel stays on one instance.
+map $uri $aiotutorial_channel {{
+    ~^/channels/(?<channel>[^/]+)/ws$ $channel;
+    default "";
+}}
+
+map $aiotutorial_channel $aiotutorial_upstream {{
+    ""      aiotutorial_app;
+    default aiotutorial_channels;
+}}
+
+upstream aiotutorial_channels {{
+    hash $aiotutorial_channel consistent;
+{servers}
+}}
+"""
 
 
 def _listen(addresses: Sequence[str], options: str) -> str:
@@ -93,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--static-root", default=str(STATIC_ROOT))
     parser.add_argument("--access-log", default=SiteSettings.access_log)
     parser.add_argument("--hsts", default=HSTS)
+    parser.add_argument(
+        "--channel-affinity",
+        action="store_true",
+        help="send every websocket of a channel to the same instance (consistent hashing)",
+    )
     args = parser.parse_args(argv)
     settings = SiteSettings(
         server_names=args.server_names,
@@ -102,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         static_root=args.static_root,
         access_log=args.access_log,
         hsts=args.hsts,
+        channel_affinity=args.channel_affinity,
     )
     sys.stdout.write(render_site(settings))
     return 0

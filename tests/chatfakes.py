@@ -83,22 +83,33 @@ class _FakeSocket:
         raise StopAsyncIteration
 
 
+class _ScriptedTransaction:
+    is_active = True
+
+    async def commit(self) -> None:
+        self.is_active = False
+
+    async def rollback(self) -> None:
+        self.is_active = False
+
+
 class _ScriptedConnection:
     """Presence writes wait for ``gate``; history queries answer from ``history``."""
+
+    in_transaction = False
 
     def __init__(self, gate: asyncio.Event, rows: list[Any]) -> None:
         self.gate = gate
         self.history = rows
 
-    @contextlib.asynccontextmanager
-    async def begin(self) -> Any:
-        yield self
+    async def begin(self) -> _ScriptedTransaction:
+        return _ScriptedTransaction()
 
     async def scalar(self, query: Any, **params: Any) -> Any:
         return max(row.id for row in self.history) if "max" in str(query) else None
 
-    async def execute(self, query: Any) -> _FakeResult:
-        # The presence upsert and its pg_notify.
+    async def execute(self, query: Any, **params: Any) -> _FakeResult:
+        # The presence upsert (the group commit's, with its parameters) and its pg_notify.
         await self.gate.wait()
         return _FakeResult([])
 

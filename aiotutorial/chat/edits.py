@@ -19,6 +19,7 @@ from aiopg.sa import SAConnection
 from ..db import schema as db
 from ..db.compiled import Prepared
 from ..realtime import ProtocolError, publish
+from ..realtime.bus import PREV_IN_STREAM
 from .mentions import forget_mentions, store_mentions
 from .messages import (
     EVERYONE,
@@ -87,7 +88,11 @@ async def change_message(
         "INSERT INTO message_changes (message, channel, position, changed, deleted) "
         "VALUES (:message, :channel, nextval('message_change_positions'), clock_timestamp(), "
         ":deleted) ON CONFLICT (message) DO UPDATE SET position = EXCLUDED.position, "
-        "changed = EXCLUDED.changed, deleted = EXCLUDED.deleted RETURNING position, changed"
+        "changed = EXCLUDED.changed, deleted = EXCLUDED.deleted RETURNING position, changed, "
+        # The channel's last change before this one (the statement's snapshot, under the
+        # channel's lock): its place in the stream of changes, for a bus that may reorder.
+        "(SELECT coalesce(max(position), 0) FROM message_changes WHERE channel = :channel) "
+        "AS prev"
     ).bindparams(message=row.id, channel=row.channel, deleted=deleted)
     stored = await (await conn.execute(change)).first()
     await forget_mentions(conn, row.id)
@@ -107,6 +112,7 @@ async def change_message(
     if mentioned:
         event["mentions"] = mentioned
     announced = dict(event)
+    announced[PREV_IN_STREAM] = stored.prev
     if ref is not None:
         announced["reply"] = {"user": row.user, "ref": ref}
     if row.readers is not None:

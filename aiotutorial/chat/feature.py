@@ -27,9 +27,17 @@ from typing import Any, NamedTuple
 from aiopg.sa import SAConnection
 from pyramid.settings import asbool
 
-from ..db import CONNECTION_ERRORS, run_transaction
+from ..db import CONNECTION_ERRORS, run_transaction, transaction
 from ..db.groupcommit import MAX_BATCH, GroupCommit, Refused
-from ..realtime import ACK, RATE_LIMITED, Hub, Member, ProtocolError, encode, publish
+from ..realtime import (
+    ACK,
+    RATE_LIMITED,
+    Hub,
+    Member,
+    ProtocolError,
+    encode,
+    publish_many,
+)
 from ..throttle import Throttle
 from .edits import change_message, message_to_change
 from .messages import MESSAGE_REF, insert_messages, message_by_id
@@ -58,6 +66,8 @@ __all__ = ["ChatFeature", "Post", "Interceptor", "Retarget", "EditGuard"]
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 600.0
+# The most typing events one publish carries (NOTIFY splits them into payloads that fit).
+TYPING_BATCH = 200
 
 
 class Post(NamedTuple):
@@ -100,6 +110,8 @@ class ChatFeature:
             int(settings.get("chat.edit_burst", EDIT_BURST)),
         )
         self.typing = Throttle(1 / TYPING_EVERY, 1)
+        # Many people typing are not one NOTIFY commit each.
+        self.typing_out = self.typing_publisher(hub.engine)
         self.interceptors: list[Interceptor] = []
         self.retargets: list[Retarget] = []
         self.edit_guards: list[EditGuard] = []
@@ -203,7 +215,7 @@ class ChatFeature:
         message = claimed.message
         async with self.hub.engine.acquire() as conn:
             if message is None and ref is not None and self.retargets:
-                async with conn.begin():
+                async with transaction(conn):
                     for retarget in self.retargets:
                         if await retarget(conn, member, ref):
                             return
@@ -269,8 +281,13 @@ class ChatFeature:
             "user": member.user,
             "ms": TYPING_SHOWN_MS,
         }
-        async with self.hub.engine.acquire() as conn:
-            await publish(conn, event)
+        await self.typing_out.submit(TYPING, event)
+
+    @staticmethod
+    def typing_publisher(engine: Any) -> GroupCommit[dict[str, Any], None]:
+        """Typing events published in groups: those that arrive while one publish is on its
+        way go in the next, in one commit (and, on NOTIFY, as few notifications as fit)."""
+        return GroupCommit(engine, _publish_events, max_batch=TYPING_BATCH)
 
     async def on_read(self, member: Member, frame: dict[str, Any]) -> None:
         self.markers.note(member.user, member.channel, message_id(frame))
@@ -284,6 +301,11 @@ class ChatFeature:
                 log.debug("forgot %d old message refs", forgotten)
             except CONNECTION_ERRORS as exc:
                 log.warning("could not forget old message refs: %s", exc)
+
+
+async def _publish_events(conn: SAConnection, events: list[dict[str, Any]]) -> list[None]:
+    await publish_many(conn, [(event, None) for event in events])
+    return [None] * len(events)
 
 
 def _as_claimed(outcome: Outcome) -> Claimed:

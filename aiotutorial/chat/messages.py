@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
+from ..db import transaction
 from ..db.compiled import Prepared
 from ..db.types import RowsConnection
-from ..realtime.bus import publish_many
+from ..realtime.bus import PREV_IN_STREAM, publish_many
 from .mentions import mentions_of, store_mentions
 from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from .refs import attach_refs
@@ -166,6 +167,21 @@ def previous_public(channel: str) -> Any:
     return sa.func.coalesce(newest, 0)
 
 
+def previous_any(channel: str) -> Any:
+    """The id of ``channel``'s newest message whatever its readers (0 when none), as seen by
+    an insert's RETURNING (the channel before the insert): the position before the new one in
+    the channel's stream, by which a bus that may reorder puts messages back in order."""
+    earlier = db.messages.alias("before_any")
+    newest = (
+        sa.select(earlier.c.id)
+        .where(earlier.c.channel == channel)
+        .order_by(earlier.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(newest, 0)
+
+
 async def post_message(
     conn: SAConnection,
     channel: str,
@@ -175,7 +191,7 @@ async def post_message(
     readers: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Insert a message and announce it, in one transaction (a savepoint inside one)."""
-    async with conn.begin_nested() if conn.in_transaction else conn.begin():
+    async with transaction(conn):
         return await insert_message(conn, channel, user, content, readers=readers)
 
 
@@ -225,12 +241,17 @@ async def insert_messages(
         .values(
             [{"channel": channel, "user": n.user, "content": n.content, "time": now} for n in news]
         )
-        .returning(*db.messages.c, previous_public(channel).label("prev"))
+        .returning(
+            *db.messages.c,
+            previous_public(channel).label("prev"),
+            previous_any(channel).label("prev_any"),
+        )
     )
     rows = sorted(await result.fetchall(), key=lambda row: row.id)
     # Every row of one statement sees the channel as it was before it: the first one's
     # previous message is the statement's; each next one's is the last public one before it.
     previous = rows[0].prev or 0
+    before = rows[0].prev_any or 0
     events, announcements, attached, restricted = [], [], [], []
     for new, row in zip(news, rows, strict=True):
         if (row.user, row.content) != (new.user, new.content):
@@ -241,6 +262,8 @@ async def insert_messages(
             if mentioned:
                 event["mentions"] = mentioned
         announced, by_ref = _announcement(event, previous, new.ref)
+        announced[PREV_IN_STREAM] = by_ref[PREV_IN_STREAM] = before
+        before = event["id"]
         if new.ref is not None:
             attached.append((new.user, new.ref, event["id"]))
         if new.readers is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..db import CONNECTION_ERRORS
 from ..realtime import Member, PositionedStream
+from ..realtime.bus import PREV_IN_STREAM
 from .edits import changes_after, latest_change
 from .messages import latest_id, message_by_id, messages_after
 from .protocol import HISTORY_MAX_LIMIT
@@ -71,10 +72,9 @@ class ChatStream(PositionedStream):
             await self.hub.close_channel(event["channel"], "missed a message: reconnect")
             return
         if full is not None:
-            if "reply" in event:
-                full["reply"] = event["reply"]
-            if "prev" in event:
-                full["prev"] = event["prev"]
+            for carried in ("reply", "prev", PREV_IN_STREAM):
+                if carried in event:
+                    full[carried] = event[carried]
             self.deliver(full, full["id"])
 
 

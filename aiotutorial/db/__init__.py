@@ -10,7 +10,8 @@ mean. PostgreSQL through aiopg.sa (SQLAlchemy 1.4 Core).
   the 503s they become;
 - ``compiled``: statements compiled once; ``types``: aiopg.sa's interfaces as types;
 - ``groupcommit``: writes to one key batched into the next transaction;
-- ``clock``: the database's clock, the one every process reads.
+- ``clock``: the database's clock, the one every process reads;
+- ``transactions``: transactions whose work after the commit (a publish) waits for it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .errors import (
     side_effect_free,
 )
 from .request import CONNECTION_ENVIRON_KEY, RequestConnection, request_db
+from .transactions import after_commit, transaction
 
 __all__ = [
     "CONNECTION_ENVIRON_KEY",
@@ -54,6 +56,8 @@ __all__ = [
     "open_engine",
     "run_transaction",
     "side_effect_free",
+    "transaction",
+    "after_commit",
     "includeme",
 ]
 

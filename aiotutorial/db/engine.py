@@ -24,6 +24,7 @@ from ..pgcluster import default_database_url
 from . import types
 from .compiled import CachingEngine
 from .errors import CONNECTION_ERRORS, TRANSACTION_ATTEMPTS, retry
+from .transactions import transaction
 
 __all__ = [
     "DEFAULTS",
@@ -60,7 +61,7 @@ async def run_transaction(
 
     async def once() -> T:
         async with engine.acquire() as conn:
-            async with conn.begin():
+            async with transaction(conn):
                 return await work(conn)
 
     return await retry(once, attempts=attempts)

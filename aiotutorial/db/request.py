@@ -33,6 +33,7 @@ from .errors import (
     retry,
     side_effect_free,
 )
+from .transactions import transaction
 
 __all__ = ["CONNECTION_ENVIRON_KEY", "RequestConnection", "request_db"]
 
@@ -161,33 +162,26 @@ class RequestConnection:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SAConnection]:
-        """Run the block in one transaction (a savepoint when one is already open).
+        """Run the block in one transaction (a savepoint when one is already open), whose
+        ``after_commit`` work runs once it has committed (``db.transactions``).
 
         Database errors in the block become 503s (``DatabaseConflict`` for a deadlock or a
         serialization failure, which ``run_transaction`` runs again).
         """
         connection = await self.connection()
-        begin = connection.begin_nested if connection.in_transaction else connection.begin
+        entered = False
         try:
-            transaction = await begin()
+            async with transaction(connection):
+                entered = True
+                yield connection
         except (TimeoutError, asyncio.CancelledError) as exc:
-            await self._timed_out(exc)
-        except CONNECTION_ERRORS as exc:
-            await self._failed(exc)
-        try:
-            yield connection
-        except BaseException as exc:
-            if transaction.is_active:
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    await transaction.rollback()
+            if not entered:
+                await self._timed_out(exc)  # at BEGIN: the database did not answer in time
             if isinstance(exc, CONNECTION_ERRORS):
                 await self._failed(exc)
             raise
-        else:
-            try:
-                await transaction.commit()
-            except CONNECTION_ERRORS as exc:
-                await self._failed(exc)
+        except CONNECTION_ERRORS as exc:
+            await self._failed(exc)
 
     async def release(self) -> None:
         """Give the connection back to the pool (done for you when the request ends)."""

@@ -41,14 +41,13 @@ from .errors import (
     BAD_CHOICE,
     BAD_KICK,
     BAD_RATING,
-    DRAWING_FULL,
     NO_GAME,
     NOT_CHOOSING,
     NOT_DRAWER,
     GameError,
 )
 from .owner import Owner
-from .rules import CHOOSING, DRAWING, Timing
+from .rules import CHOOSING, Timing
 from .settings import validate_settings
 
 __all__ = ["GameFeature", "GameStream", "EVENT_TYPES"]
@@ -126,6 +125,9 @@ class GameStream(Stream):
                 replaying.append(member)
         await self.replay_all(replaying, self._reader(following))
 
+    async def latest_position(self, conn: Any, channel: str) -> int | None:
+        return await store.latest_position(conn, channel)
+
     def on_event(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, event["v"], text)
 
@@ -153,8 +155,11 @@ class GameFeature:
             float(settings.get("game.draw_per_second", 40)),
             int(settings.get("game.draw_burst", 80)),
         )
-        self.turn_max_batches = int(settings.get("game.turn_max_batches", strokes.TURN_MAX_BATCHES))
-        self.turn_max_bytes = int(settings.get("game.turn_max_bytes", strokes.TURN_MAX_BYTES))
+        self.strokes_writer = strokes.StrokeWriter(
+            hub.engine,
+            max_batches=int(settings.get("game.turn_max_batches", strokes.TURN_MAX_BATCHES)),
+            max_bytes=int(settings.get("game.turn_max_bytes", strokes.TURN_MAX_BYTES)),
+        )
         # A resync re-reads the drawing (from a cache): a page asks after a gap, not in a loop.
         self.syncs = Throttle(1.0, 3)
         self.owner = Owner(hub, self.lease_seconds)
@@ -177,6 +182,7 @@ class GameFeature:
         hub.add_reconnect_hook(self.owner.wake_all)
         hub.add_task(self.owner.leases_forever)
         hub.add_stop_hook(self.owner.release_all)
+        hub.add_stop_hook(self.strokes_writer.drain)
 
     def _throttle(self, throttle: Throttle, key: str) -> None:
         if throttle.consume(key):
@@ -255,28 +261,10 @@ class GameFeature:
         # Per user, not per socket: more sockets do not draw faster (on this worker; the
         # turn's bounds in store hold whatever the number of workers).
         self._throttle(self.strokes, member.user)
-        _, text = validate_ops(frame.get("ops"))
-        async with self.hub.engine.acquire() as conn:
-            stored = await strokes.append_strokes(
-                conn,
-                member.channel,
-                member.user,
-                text,
-                max_batches=self.turn_max_batches,
-                max_bytes=self.turn_max_bytes,
-            )
-            if stored is not None:
-                return
-            game = await store.current(conn, member.channel)
-        if game is None:
-            raise GameError(NO_GAME, "No game is running in this channel.")
-        if game.drawer != member.user:
-            raise GameError(NOT_DRAWER, "Only the drawer draws.")
-        if game.phase == DRAWING:
-            raise GameError(
-                DRAWING_FULL, "This drawing has reached its size: undo does not make room."
-            )
-        raise GameError(NOT_DRAWER, "Choose a word first: the drawing starts then.")
+        ops, text = validate_ops(frame.get("ops"))
+        refusal = await self.strokes_writer.append(member.channel, member.user, ops, text)
+        if refusal is not None:
+            raise refusal
 
     async def on_sync(self, member: Member, frame: dict[str, Any]) -> None:
         # Visitors (user "") share one bucket per worker: theirs are kept apart by socket.

@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from ..chat.api import forget_ref
-from ..db import CONNECTION_ERRORS
+from ..db import CONNECTION_ERRORS, transaction
 from ..realtime import ACK, UNAVAILABLE, Hub, online_users
 from . import ownership, store
 from .effects import Effect, Post, Send
@@ -55,6 +55,9 @@ class OwnedGame:
         self._task: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.gone = False
+        # Its channel's events reach this worker while it owns the game (its inbox's
+        # announcements, who comes and goes), whether or not a socket here serves it.
+        owner.hub.watch_channel_soon(channel)
 
     def poke(self) -> None:
         """Run a step soon (several pokes while one runs make one more step)."""
@@ -75,6 +78,8 @@ class OwnedGame:
         self._timer = asyncio.get_running_loop().call_later(max(MIN_DELAY, delay), self.poke)
 
     def forget(self) -> None:
+        if not self.gone:
+            self.owner.hub.unwatch_channel(self.channel)
         self.gone = True
         if self._timer is not None:
             self._timer.cancel()
@@ -89,7 +94,7 @@ class OwnedGame:
         presence_changed, self.presence_changed = self.presence_changed, False
         try:
             async with hub.engine.acquire() as conn:
-                async with conn.begin():
+                async with transaction(conn):
                     row = await store.lock_owned(conn, self.game, hub.worker, self.epoch)
                     if row is None:
                         log.info("game %s is no longer ours (epoch %s)", self.game, self.epoch)
@@ -234,9 +239,15 @@ class Owner:
         async with self.hub.engine.acquire() as conn:
             kept = await ownership.renew_leases(conn, self.hub.worker, list(self.games), lease)
             for game, owned in list(self.games.items()):
-                if kept.get(game) != owned.epoch:
+                epoch, waiting = kept.get(game, (None, False))
+                if epoch != owned.epoch:
                     log.info("lost the lease of game %s", game)
                     owned.forget()
+                elif waiting:
+                    # Commands a second old at least: their announcement was lost (a bus
+                    # away, a subscription not yet made), or is on its way. A step reads
+                    # the inbox either way.
+                    owned.poke()
             while not self.stopping:
                 claimed = await ownership.claim_orphan(conn, self.hub.worker, lease)
                 if claimed is None:

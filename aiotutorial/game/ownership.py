@@ -46,18 +46,20 @@ async def claim_orphan(conn: SAConnection, worker: str, lease_seconds: float) ->
 
 async def renew_leases(
     conn: SAConnection, worker: str, games: list[int], lease_seconds: float
-) -> dict[int, int]:
-    """Extend this worker's leases; the games it still owns, with their epochs."""
+) -> dict[int, tuple[int, bool]]:
+    """Extend this worker's leases; the games it still owns: their epochs, and whether
+    commands wait in their inbox (an announcement that never came: the owner looks)."""
     if not games:
         return {}
     gs = db.game_state
+    waiting = sa.exists().where(db.game_inbox.c.game == gs.c.game)
     result = await conn.execute(
         gs.update()
         .where((gs.c.owner == worker) & gs.c.game.in_(games))
         .values(lease_until=lease_until(lease_seconds))
-        .returning(gs.c.game, gs.c.epoch)
+        .returning(gs.c.game, gs.c.epoch, waiting.label("waiting"))
     )
-    return {row.game: row.epoch for row in await result.fetchall()}
+    return {row.game: (row.epoch, row.waiting) for row in await result.fetchall()}
 
 
 async def release_leases(conn: SAConnection, worker: str) -> None:

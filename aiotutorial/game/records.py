@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
+from ..db import transaction
 
 __all__ = [
     "LEADERBOARD_PAGE_SIZE",
@@ -257,7 +258,7 @@ async def rebuild_leaderboards(conn: SAConnection) -> tuple[int, int]:
     """Recompute ``player_totals`` and ``channel_player_totals`` from ``scores`` over the
     finished games; ``(players, channel rows)``. Runs in the caller's transaction if there
     is one, else in its own."""
-    async with conn.begin():
+    async with transaction(conn):
         # EXCLUSIVE lets readers in and keeps writers out: a game finishing meanwhile waits
         # at its own upsert until this commits, then adds its game on top of the rebuilt
         # totals, whose reads (later statements) do not see its uncommitted scores. A game

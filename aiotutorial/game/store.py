@@ -23,6 +23,7 @@ from ..db import database_time
 from ..db import schema as db
 from ..db.clock import NOW
 from ..realtime import ACK, ERROR, online_users, publish
+from ..realtime.bus import PREV_IN_STREAM
 from .effects import Effect, GameFinished, Post, ScoreSet, Send, TurnBegan, TurnEnded, TurnRated
 from .errors import GAME_RUNNING, GameError
 from .ownership import lease_until
@@ -42,6 +43,7 @@ __all__ = [
     "retarget",
     "current",
     "snapshot",
+    "latest_position",
     "last_finished",
     "running_games",
 ]
@@ -58,6 +60,9 @@ class GameRow:
     state: Game
     turn: int | None
     now: float
+    # The game stream's position when the step began: its events follow it (each names the
+    # one before it, ``prev_in_stream``, for a bus that may reorder them).
+    version: int = 0
     inbox_read: list[int] = field(default_factory=list)  # the commands applied in this step
     published: list[dict[str, Any]] = field(default_factory=list)
 
@@ -122,14 +127,15 @@ async def lock_owned(conn: SAConnection, game: int, owner: str, epoch: int) -> G
     """The game's row, locked, if ``owner`` still owns it at ``epoch``; else None."""
     gs = db.game_state
     result = await conn.execute(
-        sa.select(gs.c.game, gs.c.channel, gs.c.state, gs.c.turn, _now_column())
+        sa.select(gs.c.game, gs.c.channel, gs.c.state, gs.c.turn, gs.c.version, _now_column())
         .where((gs.c.game == game) & (gs.c.owner == owner) & (gs.c.epoch == epoch))
         .with_for_update()
     )
     found = await result.first()
     if found is None:
         return None
-    return GameRow(found.game, found.channel, Game.from_dict(found.state), found.turn, found.now)
+    state = Game.from_dict(found.state)
+    return GameRow(found.game, found.channel, state, found.turn, found.now, found.version)
 
 
 async def inbox(conn: SAConnection, game: int) -> list[Any]:
@@ -182,6 +188,8 @@ async def _send(conn: SAConnection, row: GameRow, effect: Send, positions: Posit
     event = {**effect.frame, "channel": row.channel}
     if effect.frame["type"] not in (ERROR, ACK):  # answers to one socket
         event["v"] = next(positions)
+        event[PREV_IN_STREAM] = row.version
+        row.version = event["v"]
     if effect.member is not None:
         event["audience"] = {"member": effect.member}
     elif effect.users is not None:
@@ -386,6 +394,13 @@ async def snapshot(
     frame["channel"] = channel
     frame["v"] = found.version
     return frame, found.version
+
+
+async def latest_position(conn: SAConnection, channel: str) -> int:
+    """The position of the channel's game stream now: its running game's last event (0)."""
+    gs = db.game_state
+    version = await conn.scalar(sa.select(gs.c.version).where(gs.c.channel == channel))
+    return int(version or 0)
 
 
 async def last_finished(conn: SAConnection, channel: str) -> dict[str, Any] | None:

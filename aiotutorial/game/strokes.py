@@ -1,11 +1,11 @@
-"""The drawing of the turn being played: batches stored and relayed in one statement each,
-bounded per turn, read back compacted for a snapshot, and compacted into the turn when it ends.
+"""The drawing of the turn being played: batches stored and relayed together, bounded per
+turn, read back compacted for a snapshot, and compacted into the turn when it ends.
 
-A batch takes the short path: validated on the drawer's worker (``drawing.validate_ops``),
-then one SQL statement updates the game's row where the sender is the current drawer, the
-phase is drawing and the turn's drawing is within its bounds, inserts the batch and announces
-it on the bus (``realtime.bus.notify_sql``): one round trip and one commit per batch, checked
-against the database, with no hop through the game's owner.
+A batch takes the short path: validated on the drawer's worker (``drawing.validate_ops``), then
+stored by the worker's ``StrokeWriter`` with every other batch that arrived meanwhile, in one
+transaction that checks, on each game's row, that the sender is the current drawer, the phase
+is drawing and the turn's drawing is within its bounds; then announced on the bus (one
+notification or message a game): no hop through the game's owner.
 """
 
 from __future__ import annotations
@@ -13,22 +13,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
-from ..realtime.bus import event_head, notify_sql
+from ..db.groupcommit import MAX_BATCH, GroupCommit
+from ..realtime.bus import PREV_IN_STREAM, publish_many
 from .drawing import compact, gallery_batches
 from .effects import TurnEnded
+from .errors import DRAWING_FULL, NO_GAME, NOT_DRAWER, GameError
+from .rules import DRAWING
 
 __all__ = [
     "TURN_MAX_BATCHES",
     "TURN_MAX_BYTES",
-    "APPEND",
-    "stroke_head",
-    "append_strokes",
+    "StrokeBatch",
+    "StrokeWriter",
     "DrawingCache",
     "keep_drawing",
 ]
@@ -39,59 +41,152 @@ __all__ = [
 TURN_MAX_BATCHES = 6000
 TURN_MAX_BYTES = 1_000_000
 
-# The relayed frame, written in SQL from the row's new numbers: ``:head`` is the event's
-# opening (``stroke_head``), closed here by the seq, the stream position and the batch.
-_FRAME = (
-    """:head || turn || ',"seq":' || strokes || ',"v":' || version || ',"ops":' || :ops || '}'"""
-)
 
-APPEND = sa.text(
-    f"""
-    WITH batch AS (
-        UPDATE game_state SET strokes = strokes + 1, stroke_bytes = stroke_bytes + :size,
-            version = nextval('game_events')
-        WHERE channel = :channel AND phase = 'drawing' AND drawer = :user
-            AND strokes < :max_batches AND stroke_bytes + :size <= :max_bytes
-        RETURNING turn, strokes, version
-    ), stored AS (
-        INSERT INTO game_strokes (turn, seq, ops)
-        SELECT turn, strokes, CAST(:ops AS jsonb) FROM batch
-    )
-    SELECT turn, strokes, version, {notify_sql(_FRAME)} FROM batch
+class StrokeBatch(NamedTuple):
+    """A drawer's batch of operations, as sent."""
+
+    channel: str
+    user: str
+    ops: list[dict[str, Any]]
+    text: str  # the ops as JSON, as stored
+
+
+class StrokeWriter:
+    """This worker's drawers' batches, every game's together: one transaction (one lock of
+    the games' rows, one insert, one update, one announcement per game) for the batches that
+    arrived while the last one was written, so that a worker with many games drawing at once
+    commits a few times per tick rather than once per batch (``db.groupcommit``: a quiet
+    worker's batch goes at once). The transaction does not wait for its commit's flush to
+    disk (``synchronous_commit = off``): a crash of the database may lose the last fraction of
+    a second of drawing, never a message, a guess or a score.
     """
-)
 
+    KEY = "strokes"
 
-def stroke_head(channel: str) -> str:
-    """The opening of a ``game.draw`` event of ``channel``, up to its ``turn``'s value."""
-    return event_head({"type": "game.draw", "channel": channel}, "turn")
-
-
-async def append_strokes(
-    conn: SAConnection,
-    channel: str,
-    user: str,
-    ops_text: str,
-    *,
-    max_batches: int = TURN_MAX_BATCHES,
-    max_bytes: int = TURN_MAX_BYTES,
-) -> tuple[int, int, int] | None:
-    """Store a batch of the current turn's drawing and relay it, in one statement (one round
-    trip, one commit); ``(turn, seq, version)``, or None if ``user`` is not drawing now or
-    the turn's drawing is full (``max_batches`` batches, ``max_bytes`` bytes of them)."""
-    result = await conn.execute(
-        APPEND.bindparams(
-            channel=channel,
-            user=user,
-            ops=ops_text,
-            size=len(ops_text),
-            max_batches=max_batches,
-            max_bytes=max_bytes,
-            head=stroke_head(channel),
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        max_batches: int = TURN_MAX_BATCHES,
+        max_bytes: int = TURN_MAX_BYTES,
+    ) -> None:
+        self.max_batches = max_batches
+        self.max_bytes = max_bytes
+        self.commits: GroupCommit[StrokeBatch, GameError | None] = GroupCommit(
+            engine, self.write, max_batch=MAX_BATCH
         )
-    )
-    found = await result.first()
-    return (found.turn, found.strokes, found.version) if found is not None else None
+
+    async def append(
+        self, channel: str, user: str, ops: list[dict[str, Any]], text: str
+    ) -> GameError | None:
+        """Store and relay ``user``'s batch of ``channel``'s drawing; the refusal, if the
+        sender is not drawing now or the turn's drawing is full."""
+        return await self.commits.submit(self.KEY, StrokeBatch(channel, user, ops, text))
+
+    async def drain(self) -> None:
+        await self.commits.drain()
+
+    async def write(self, conn: SAConnection, batches: list[StrokeBatch]) -> list[GameError | None]:
+        """Store and announce ``batches`` in ``conn``'s transaction: the refusal of each
+        (None for those stored)."""
+        await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        gs = db.game_state
+        channels = sorted({batch.channel for batch in batches})
+        # Locked in the channels' order: two workers' writers never wait on each other in a
+        # circle (the game's owner locks one row at a time).
+        result = await conn.execute(
+            sa.select(
+                gs.c.game,
+                gs.c.channel,
+                gs.c.turn,
+                gs.c.phase,
+                gs.c.drawer,
+                gs.c.strokes,
+                gs.c.stroke_bytes,
+                gs.c.version,
+            )
+            .where(gs.c.channel.in_(channels))
+            .order_by(gs.c.channel)
+            .with_for_update()
+        )
+        games = {row.channel: dict(row) for row in await result.fetchall()}
+        outcomes: list[GameError | None] = []
+        accepted: list[tuple[StrokeBatch, dict[str, Any], int]] = []  # (batch, its game, its seq)
+        for batch in batches:
+            game = games.get(batch.channel)
+            refusal = self._refusal(game, batch)
+            outcomes.append(refusal)
+            if refusal is None and game is not None:
+                game["strokes"] += 1
+                game["stroke_bytes"] += len(batch.text)
+                accepted.append((batch, game, game["strokes"]))
+        if not accepted:
+            return outcomes
+        numbers = await conn.execute(
+            sa.text(
+                "SELECT nextval('game_events') FROM generate_series(1, :n) ORDER BY 1"
+            ).bindparams(n=len(accepted))
+        )
+        positions = [row[0] for row in await numbers.fetchall()]
+        strokes, events = [], []
+        for (batch, game, seq), position in zip(accepted, positions, strict=True):
+            strokes.append((game["turn"], seq, batch.text))
+            events.append(
+                {
+                    "type": "game.draw",
+                    "channel": batch.channel,
+                    "turn": game["turn"],
+                    "seq": seq,
+                    "v": position,
+                    PREV_IN_STREAM: game["version"],
+                    "ops": batch.ops,
+                }
+            )
+            game["version"] = position
+        await conn.execute(
+            sa.text(
+                "INSERT INTO game_strokes (turn, seq, ops) SELECT t, s, CAST(o AS jsonb) "
+                "FROM unnest(CAST(:turns AS int[]), CAST(:seqs AS int[]), CAST(:ops AS text[])) "
+                "AS batch (t, s, o)"
+            ).bindparams(
+                turns=[turn for turn, _, _ in strokes],
+                seqs=[seq for _, seq, _ in strokes],
+                ops=[text for _, _, text in strokes],
+            )
+        )
+        changed = list({id(game): game for _, game, _ in accepted}.values())
+        await conn.execute(
+            sa.text(
+                "UPDATE game_state SET strokes = given.strokes, stroke_bytes = given.bytes, "
+                "version = given.version FROM unnest(CAST(:games AS int[]), "
+                "CAST(:strokes AS int[]), CAST(:bytes AS int[]), CAST(:versions AS bigint[])) "
+                "AS given (game, strokes, bytes, version) WHERE game_state.game = given.game"
+            ).bindparams(
+                games=[game["game"] for game in changed],
+                strokes=[game["strokes"] for game in changed],
+                bytes=[game["stroke_bytes"] for game in changed],
+                versions=[game["version"] for game in changed],
+            )
+        )
+        # One notification (NOTIFY), or one message per game (Redis), for all of them.
+        await publish_many(conn, [(event, None) for event in events])
+        return outcomes
+
+    def _refusal(self, game: dict[str, Any] | None, batch: StrokeBatch) -> GameError | None:
+        if game is None:
+            return GameError(NO_GAME, "No game is running in this channel.")
+        if game["drawer"] != batch.user:
+            return GameError(NOT_DRAWER, "Only the drawer draws.")
+        if game["phase"] != DRAWING:
+            return GameError(NOT_DRAWER, "Choose a word first: the drawing starts then.")
+        if (
+            game["strokes"] >= self.max_batches
+            or game["stroke_bytes"] + len(batch.text) > self.max_bytes
+        ):
+            return GameError(
+                DRAWING_FULL, "This drawing has reached its size: undo does not make room."
+            )
+        return None
 
 
 class DrawingCache:

@@ -19,6 +19,7 @@ from aiopg.sa import SAConnection
 from .. import chat
 from ..db import schema as db
 from ..realtime import ProtocolError
+from ..realtime.bus import PREV_IN_STREAM
 
 __all__ = [
     "PINS_MAX",
@@ -82,6 +83,7 @@ async def set_pinned(
     )
     if bool(current) == pin:
         return None
+    before = await latest(conn, channel)
     if pin:
         count = await conn.scalar(
             sa.select(sa.func.count())
@@ -100,7 +102,9 @@ async def set_pinned(
             "RETURNING message, pinned, pinned_by, changed, position"
         ).bindparams(channel=channel, message=message, pinned=pin, user=user)
     )
-    return _event(channel, await result.first())
+    event = _event(channel, await result.first())
+    event[PREV_IN_STREAM] = before  # for a bus that may bring changes out of order
+    return event
 
 
 async def pinned(conn: SAConnection, channel: str) -> list[dict[str, Any]]:

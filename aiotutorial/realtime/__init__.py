@@ -13,7 +13,7 @@
 It knows no feature by name: the chat and the game register with it (``add_feature``).
 """
 
-from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish
+from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish, publish_many
 from .hub import Hub, add_feature, audience_of, get_hub, includeme
 from .member import POLICY_VIOLATION, VISITOR, Member
 from .presence import PRESENCE_CHANGED, online_counts, online_users
@@ -41,6 +41,7 @@ __all__ = [
     "NOTIFY_MAX_BYTES",
     "encode",
     "publish",
+    "publish_many",
     "Hub",
     "Stream",
     "PositionedStream",

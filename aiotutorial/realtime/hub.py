@@ -44,8 +44,20 @@ from pyramid.registry import Registry
 
 from ..db import CONNECTION_ERRORS, dsn_from_url, get_engine, open_engine
 from ..db.types import Engine
-from .bus import Bus, encode, forget_old_payloads
+from .bus import (
+    ALL,
+    PREV_IN_STREAM,
+    Bus,
+    bus_url,
+    channel_topic,
+    encode,
+    forget_old_payloads,
+    make_bus,
+    transport,
+    user_topic,
+)
 from .member import SEND_QUEUE_FRAMES, Member
+from .order import Reorder
 from .presence import Presence
 from .protocol import ACK, ERROR
 from .stream import Stream
@@ -110,7 +122,18 @@ class Hub:
         self.streams: list[Stream] = []
         self.features: dict[str, Any] = {}
         self.presence = Presence(self)
-        self.bus = Bus(dsn, self.delivery_engine, self.dispatch, self._recover)
+        self.bus: Bus = make_bus(
+            bus_url(settings),
+            dsn=dsn,
+            engine=self.delivery_engine,
+            on_event=self.dispatch,
+            on_reconnect=self._recover,
+            on_unsent=self._dispatch_here,
+        )
+        # A bus that may deliver a stream's events out of commit order (Redis): put back in
+        # order here, per channel and stream (``realtime.order``).
+        self.reorder = None if self.bus.ordered else Reorder(self._gap)
+        self._watched: dict[str, int] = {}  # topic -> how many here need it
         self._task_factories: list[Callable[[], Awaitable[None]]] = [
             self.presence.refresh_forever,
             self._housekeeping_forever,
@@ -190,6 +213,7 @@ class Hub:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.watch(ALL)
         await self.bus.start()
         self._tasks = [
             asyncio.ensure_future(self._supervise(factory)) for factory in self._task_factories
@@ -221,6 +245,9 @@ class Hub:
         # No more events (they could start a presence read), then no presence read left,
         # then this worker's rows go (the others hear of it).
         await self.bus.stop()
+        close = getattr(transport(), "close", None)
+        if close is not None:
+            await close()
         await self.presence.stop()
         await self.presence.forget_worker()
 
@@ -256,7 +283,25 @@ class Hub:
         stream: str | None = None,
         position: int = 0,
     ) -> None:
-        """Queue ``event`` for the local members of its channel in its audience, encoded once."""
+        """Queue ``event`` for the local members of its channel in its audience, encoded once;
+        an event of ``stream`` in position order (``realtime.order``) when the bus may have
+        brought it out of order."""
+        channel = event.get("channel")
+        if stream is None or self.reorder is None or not isinstance(channel, str):
+            self._deliver_now(event, text, stream, position)
+            return
+        prev = event.get(PREV_IN_STREAM)
+        self.reorder.offer(
+            channel,
+            stream,
+            position,
+            prev if isinstance(prev, int) else None,
+            lambda: self._deliver_now(event, text, stream, position),
+        )
+
+    def _deliver_now(
+        self, event: dict[str, Any], text: str | None, stream: str | None, position: int
+    ) -> None:
         members = self.members.get(event.get("channel"))  # type: ignore[arg-type]
         if not members:
             return
@@ -264,8 +309,10 @@ class Hub:
         if not targets:
             return
         reply = event.get("reply")
-        if "audience" in event or reply is not None:
-            shared = {k: v for k, v in event.items() if k not in ("audience", "reply")}
+        if "audience" in event or reply is not None or PREV_IN_STREAM in event:
+            shared = {
+                k: v for k, v in event.items() if k not in ("audience", "reply", PREV_IN_STREAM)
+            }
             text = encode(shared)
         elif text is None:
             text = encode(event)
@@ -290,6 +337,88 @@ class Hub:
             if answers is not None:
                 member.answered(answers)
 
+    def _gap(self, channel: str, stream_name: str, waiting: list[Callable[[], None]]) -> None:
+        """Events of a stream waited too long for the one before them: the channel's members
+        read what they miss from the database (each from its cursor), and get the events that
+        waited after it, in order."""
+        stream = next((s for s in self.streams if s.name == stream_name), None)
+        members = list(self.members.get(channel, ()))
+        for member in members:
+            member.hold(stream_name)
+        for release in waiting:
+            release()  # into the members' holds: sent in position order once caught up
+        if stream is None or not members:
+            return
+        log.info("%s in %s: an event did not arrive in time; reading it", stream_name, channel)
+        self._background(self._recover_stream(stream, channel, members))
+
+    async def _recover_stream(self, stream: Stream, channel: str, members: list[Member]) -> None:
+        try:
+            await stream.recover(channel, members)
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not recover %s in %s: %s", stream.name, channel, exc)
+            await self.close_channel(channel, "could not catch up: reconnect")
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._recoveries.add(task)
+        task.add_done_callback(self._recoveries.discard)
+
+    async def _dispatch_here(self, events: list[dict[str, Any]]) -> None:
+        """Events committed whose publish failed (the bus is away): this worker's own
+        sockets hear of them now (an author's answer among them), the others catch up when
+        the bus is back."""
+        for event in events:
+            await self.dispatch(event)
+
+    # --- what this worker listens to ----------------------------------------------------
+
+    def watch(self, topic: str) -> bool:
+        """Listen to ``topic`` (counted: ``unwatch`` as often); True the first time."""
+        count = self._watched.get(topic, 0)
+        self._watched[topic] = count + 1
+        if count == 0:
+            self.bus.subscribe([topic])
+        return count == 0
+
+    def unwatch(self, topic: str) -> bool:
+        """One less reason to listen to ``topic``; True when there is none left."""
+        count = self._watched.get(topic, 0) - 1
+        if count > 0:
+            self._watched[topic] = count
+            return False
+        self._watched.pop(topic, None)
+        self.bus.unsubscribe([topic])
+        return True
+
+    async def watch_channel(self, channel: str) -> None:
+        """Serve ``channel`` (a socket joins it, or its game is owned here)."""
+        if self.watch(channel_topic(channel)) and self.reorder is not None:
+            await self._follow_streams(channel)
+
+    def watch_channel_soon(self, channel: str) -> None:
+        """``watch_channel`` without waiting (for a game's owner, which delivers nothing)."""
+        if self.watch(channel_topic(channel)) and self.reorder is not None:
+            self._background(self._follow_streams(channel))
+
+    def unwatch_channel(self, channel: str) -> None:
+        if self.unwatch(channel_topic(channel)) and self.reorder is not None:
+            self.reorder.forget(channel)
+
+    async def _follow_streams(self, channel: str) -> None:
+        """Where each stream of ``channel`` stands now: what comes after arrives in order."""
+        reorder = self.reorder
+        assert reorder is not None
+        async with self.delivery_engine.acquire() as conn:
+            for stream in self.streams:
+                latest = await stream.latest_position(conn, channel)
+                if latest is not None:
+                    reorder.start(channel, stream.name, latest)
+
+    @property
+    def watched(self) -> list[str]:
+        return sorted(self._watched)
+
     def _deliver_plain(self, event: dict[str, Any], text: str) -> None:
         self.deliver(event, text)
 
@@ -308,12 +437,17 @@ class Hub:
             for member in members:
                 for stream in self.streams:
                     member.hold(stream.name)
-        task = asyncio.ensure_future(self._recover_channels(channels))
-        self._recoveries.add(task)
-        task.add_done_callback(self._recoveries.discard)
+        self._background(self._recover_channels(channels))
 
     async def _recover_channels(self, channels: dict[str, list[Member]]) -> None:
         for channel, members in channels.items():
+            if self.reorder is not None:
+                # What was published while the bus was away is read below: the streams go
+                # on from where they stand now.
+                try:
+                    await self._follow_streams(channel)
+                except CONNECTION_ERRORS as exc:
+                    log.warning("could not read where %s stands: %s", channel, exc)
             for stream in self.streams:
                 try:
                     await stream.recover(channel, members)
@@ -349,14 +483,20 @@ class Hub:
     async def join(self, member: Member) -> None:
         """Start delivering ``member``'s channel to it, and count its user present."""
         self.members[member.channel].add(member)
+        if not member.is_visitor:
+            self.watch(user_topic(member.user))
+        await self.watch_channel(member.channel)
         await self.presence.joined(member)
 
     async def leave(self, member: Member) -> None:
         members = self.members.get(member.channel)
-        if members is not None:
+        if members is not None and member in members:
             members.discard(member)
             if not members:
                 del self.members[member.channel]
+            if not member.is_visitor:
+                self.unwatch(user_topic(member.user))
+            self.unwatch_channel(member.channel)
         await self.presence.left(member)
         await member.stop()
 

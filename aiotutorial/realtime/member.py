@@ -183,7 +183,8 @@ class Member:
             self._held[stream] = []
             return False
         self._unhold(stream)
-        for position, data in held:
+        # In position order: a bus that may bring events out of order hands them over so.
+        for position, data in sorted(held, key=lambda item: item[0]):
             self.offer(stream, position, data)
         return True
 

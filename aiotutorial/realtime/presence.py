@@ -8,6 +8,11 @@ and drop rows not refreshed for three times as long, so a crashed worker's users
 linger, and rows lost in an outage (or with the UNLOGGED table after a crash restart) come
 back.
 
+Joins and leaves are written in group commits (``db.GroupCommit``): those that arrive while one
+commit is in flight go together in the next, one statement each way and one
+``presence_changed`` per channel, so a whole deployment restarting (every socket joining again
+at once) costs each worker a few commits, not one commit and one event per socket.
+
 Other features (the game) listen to ``presence_changed`` too, through the hub's registry.
 
 Visitors (members without a user) get the lists but are not in them: no row, not online, never
@@ -26,10 +31,11 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ..db import CONNECTION_ERRORS, run_transaction
+from ..db import CONNECTION_ERRORS, run_transaction, transaction
 from ..db import schema as db
+from ..db.groupcommit import GroupCommit
 from ..db.types import Connection
-from .bus import encode, publish
+from .bus import encode, publish, publish_many
 from .member import Member
 
 __all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts"]
@@ -39,6 +45,8 @@ log = logging.getLogger(__name__)
 PRESENCE_CHANGED = "presence_changed"
 PRESENCE_REFRESH = 10.0
 ALL_CHANNELS = "*"
+# The most joins and leaves one commit writes (two arrays of names: cheap to send).
+PRESENCE_BATCH = 1000
 
 
 def _reassert() -> Any:
@@ -58,6 +66,29 @@ def _reassert() -> Any:
 
 
 _REASSERT = _reassert()
+
+
+def _join_many() -> Any:
+    """Rows for many (channel, user) pairs of one worker, those whose channel still exists."""
+    (key,) = db.presence.c.channel.foreign_keys
+    channels = key.column
+    return sa.text(
+        "INSERT INTO presence (worker, channel, username, seen) "
+        "SELECT :worker, j.channel, j.username, now() "
+        "FROM unnest(CAST(:channels AS text[]), CAST(:users AS text[])) AS j(channel, username) "
+        f"WHERE EXISTS (SELECT 1 FROM {channels.table.name} c "
+        f"WHERE c.{channels.name} = j.channel) "
+        "ON CONFLICT (worker, channel, username) DO UPDATE SET seen = now()"
+    )
+
+
+_JOIN_MANY = _join_many()
+_LEAVE_MANY = sa.text(
+    "DELETE FROM presence WHERE worker = :worker AND (channel, username) IN "
+    "(SELECT * FROM unnest(CAST(:channels AS text[]), CAST(:users AS text[])))"
+)
+# A join (True) or a leave (False) of a user on a channel, for the group commit.
+_Change = tuple[bool, str, str]
 
 
 class _Hub(Protocol):
@@ -88,6 +119,9 @@ class Presence:
         self._dirty: set[str] = set()
         self._last: dict[str, list[str]] = {}
         self._flush: asyncio.Task[None] | None = None
+        self.rows: GroupCommit[_Change, None] = GroupCommit(
+            hub.engine, self._write_rows, max_batch=PRESENCE_BATCH
+        )
 
     def register(self) -> None:
         self.hub.on(PRESENCE_CHANGED, self._changed)
@@ -104,12 +138,7 @@ class Presence:
         users = self.local_users[member.channel]
         users[member.user] = users.get(member.user, 0) + 1
         if users[member.user] == 1:
-            statement = sa.text(
-                "INSERT INTO presence (worker, channel, username, seen) "
-                "VALUES (:worker, :channel, :user, now()) "
-                "ON CONFLICT (worker, channel, username) DO UPDATE SET seen = now()"
-            ).bindparams(worker=self.hub.worker, channel=member.channel, user=member.user)
-            await self._change(statement, member.channel)
+            await self.rows.submit(PRESENCE_CHANGED, (True, member.channel, member.user))
         else:
             self.mark(member.channel)
 
@@ -124,13 +153,8 @@ class Presence:
         users.pop(member.user, None)
         if not users:
             self.local_users.pop(member.channel, None)
-        statement = sa.delete(db.presence).where(
-            (db.presence.c.worker == self.hub.worker)
-            & (db.presence.c.channel == member.channel)
-            & (db.presence.c.username == member.user)
-        )
         try:
-            await self._change(statement, member.channel)
+            await self.rows.submit(PRESENCE_CHANGED, (False, member.channel, member.user))
         except CONNECTION_ERRORS as exc:
             # The next refresh removes it (``refresh`` re-asserts this worker's rows).
             log.warning("could not remove %s from %s: %s", member.user, member.channel, exc)
@@ -151,6 +175,28 @@ class Presence:
             )
         except CONNECTION_ERRORS as exc:
             log.warning("could not remove this worker's presence rows: %s", exc)
+
+    async def _write_rows(self, conn: Connection, changes: list[_Change]) -> list[None]:
+        """One group commit's joins and leaves: the last word on each (channel, user) pair
+        (a join then a leave in one batch is a leave), one statement each way, one
+        ``presence_changed`` a channel."""
+        last: dict[tuple[str, str], bool] = {}
+        for joined, channel, user in changes:
+            last[(channel, user)] = joined
+        for statement, wanted in ((_JOIN_MANY, True), (_LEAVE_MANY, False)):
+            pairs = [pair for pair, joined in last.items() if joined is wanted]
+            if pairs:
+                await conn.execute(
+                    statement,
+                    worker=self.hub.worker,
+                    channels=[channel for channel, _ in pairs],
+                    users=[user for _, user in pairs],
+                )
+        channels = sorted({channel for channel, _ in last})
+        await publish_many(
+            conn, [({"type": PRESENCE_CHANGED, "channel": channel}, None) for channel in channels]
+        )
+        return [None] * len(changes)
 
     async def _change(self, statement: Any, channel: str = ALL_CHANNELS) -> None:
         async def change(conn: Connection) -> None:
@@ -176,7 +222,7 @@ class Presence:
         wanted = {(c, u) for c, users in self.local_users.items() for u in users}
         changed: set[str] = set()
         async with self.hub.engine.acquire() as conn:
-            async with conn.begin():
+            async with transaction(conn):
                 result = await conn.execute(
                     sa.update(db.presence)
                     .where(db.presence.c.worker == worker)

@@ -75,6 +75,12 @@ class Stream:
         """What this stream adds to the ``ready`` frame."""
         return {}
 
+    async def latest_position(self, conn: Any, channel: str) -> int | None:
+        """The position of ``channel``'s last event committed in this stream (None: not
+        known, its events are released as they come). A bus that may bring events out of
+        order starts from it (``realtime.order``)."""
+        return None
+
     async def replay_all(
         self,
         members: list[Member],
@@ -147,6 +153,9 @@ class PositionedStream(Stream):
 
     async def latest(self, conn: Any, channel: str) -> int:
         raise NotImplementedError
+
+    async def latest_position(self, conn: Any, channel: str) -> int | None:
+        return await self.latest(conn, channel)
 
     async def read_after(self, conn: Any, member: Member) -> list[tuple[int, dict[str, Any]]]:
         raise NotImplementedError

@@ -17,8 +17,9 @@ from aiopg.sa import create_engine
 
 from aiotutorial.db import dsn_from_url
 from aiotutorial.db import schema as db
-from aiotutorial.realtime import Hub, bus, publish
+from aiotutorial.realtime import Hub, publish
 from aiotutorial.realtime.bus import forget_old_payloads
+from aiotutorial.realtime.bus import postgres as bus
 
 from ..dbtest import prepare_testing_database
 from ..waiting import wait_for

@@ -40,7 +40,7 @@ from ..waiting import wait_for
 PROMPT = 5.0
 # How long a recovered database may take to be used again.
 RECOVERY_TIMEOUT = 10.0
-OK_BODY = {"status": "ok", "db": "ok"}
+OK_BODY = {"status": "ok", "db": "ok", "bus": "ok"}
 
 
 class OutageTestCase(unittest.IsolatedAsyncioTestCase):
@@ -113,9 +113,11 @@ class GunicornOutageTest(OutageTestCase):
         return [status for status, _, _ in answers]
 
     async def wait_until_healthy(self, server: GunicornServer) -> None:
+        # Healthy again: the database answers (200), and the bus is heard again ("ok", not
+        # "degraded": the worker's LISTEN connection comes back a moment after the database).
         async def healthy() -> bool:
-            status, _, _ = await self.healthz(server)
-            return status == 200
+            status, body, _ = await self.healthz(server)
+            return status == 200 and json.loads(body)["status"] == "ok"
 
         try:
             await wait_for(healthy, RECOVERY_TIMEOUT, interval=0.1)

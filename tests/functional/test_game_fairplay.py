@@ -29,6 +29,9 @@ class FairPlayTests(GameServersTest):
     app_settings: ClassVar[dict[str, str]] = {
         **GameServersTest.app_settings,
         "game.turn_max_batches": "120",
+        # A slow refill, so that 120 batches at once are refused in part however slowly a
+        # loaded machine reads them (the default is 40 a second).
+        "game.draw_per_second": "10",
     }
 
     async def drawing_turn(self, table: GameTable, **settings: Any) -> tuple[Any, str]:
@@ -204,7 +207,7 @@ class FairPlayTests(GameServersTest):
         table = await self.seat_players(2, spread=False)
         turn, word = await self.drawing_turn(table)
         # Two more sockets of the drawer's, on the one worker of B: the stroke rate is the
-        # user's there, not each socket's (80 at once, then 40 a second).
+        # user's there, not each socket's (80 at once, then 10 a second here).
         drawer = await self.user(self.b, turn.drawer)
         pens = [await drawer.connect(table.channel, after=0) for _ in range(2)]
         await asyncio.gather(

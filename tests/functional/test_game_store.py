@@ -177,21 +177,29 @@ class StartTests(GameStoreTest):
         await conn.execute(db.users.delete().where(db.users.c.username.in_(self.players)))
 
 
+def batch(channel: str, user: str, ops: list[Any]) -> strokes.StrokeBatch:
+    return strokes.StrokeBatch(channel, user, ops, json.dumps(ops, separators=(",", ":")))
+
+
 class DrawingTests(GameStoreTest):
     async def append(self, user: str, ops: list[Any], **bounds: int) -> Any:
-        text = json.dumps(ops, separators=(",", ":"))
-        return await strokes.append_strokes(self.conn, self.channel, user, text, **bounds)
+        """The refusal of ``user``'s batch (None: stored)."""
+        writer = strokes.StrokeWriter(self.engine, **bounds)
+        (refusal,) = await writer.write(self.conn, [batch(self.channel, user, ops)])
+        return refusal
 
     async def test_a_turns_drawing_is_bounded(self) -> None:
         row = await self.drawing()
         drawer = row.state.drawer
-        self.assertIsNotNone(await self.append(drawer, [LINE], max_batches=2))
-        self.assertIsNotNone(await self.append(drawer, [LINE], max_batches=2))
         self.assertIsNone(await self.append(drawer, [LINE], max_batches=2))
+        self.assertIsNone(await self.append(drawer, [LINE], max_batches=2))
+        self.assertEqual((await self.append(drawer, [LINE], max_batches=2)).code, "drawing_full")
         size = len(json.dumps([LINE], separators=(",", ":")))
-        self.assertIsNone(await self.append(drawer, [LINE], max_bytes=3 * size - 1))
-        self.assertIsNotNone(await self.append(drawer, [LINE], max_bytes=3 * size))
-        self.assertIsNone(await self.append(self.players[2], [LINE]))  # not the drawer
+        full = await self.append(drawer, [LINE], max_bytes=3 * size - 1)
+        self.assertEqual(full.code, "drawing_full")
+        self.assertIsNone(await self.append(drawer, [LINE], max_bytes=3 * size))
+        # Not the drawer:
+        self.assertEqual((await self.append(self.players[2], [LINE])).code, "not_drawer")
         state = await self.conn.execute(
             sa.select(db.game_state.c.strokes, db.game_state.c.stroke_bytes).where(
                 db.game_state.c.game == row.game
@@ -199,6 +207,54 @@ class DrawingTests(GameStoreTest):
         )
         found = await state.first()
         self.assertEqual((found[0], found[1]), (3, 3 * size))
+
+    async def test_many_games_batches_go_in_one_write_in_order(self) -> None:
+        row = await self.drawing()
+        other = await self.new_channel(self.conn)
+        players = await self.new_users(self.conn, 2)
+        await self.conn.execute(
+            db.presence.insert().values(
+                [{"worker": WORKER, "channel": other, "username": p} for p in players]
+            )
+        )
+        second = await store.start_game(
+            self.conn, other, players[0], Settings(), Timing(), WORKER, 30.0, random.Random(2)
+        )
+        second = await store.lock_owned(self.conn, second.game, WORKER, 1) or second
+        await store.save(self.conn, second, second.state.choose(players[0], 0, second.now))
+        before = {
+            channel: await store.latest_position(self.conn, channel)
+            for channel in (self.channel, other)
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def publish_many(conn: Any, events: list[Any]) -> None:
+            sent.extend(event for event, _ in events)
+
+        writer = strokes.StrokeWriter(self.engine)
+        batches = [
+            batch(self.channel, row.state.drawer, [LINE]),
+            batch(other, players[0], [LINE]),
+            batch(other, players[1], [LINE]),  # not the drawer there
+            batch(self.channel, row.state.drawer, [{"op": "undo"}]),
+            batch(other, players[0], [{"op": "clear"}]),
+        ]
+        with mock.patch.object(strokes, "publish_many", publish_many):
+            refusals = await writer.write(self.conn, batches)
+        self.assertEqual(
+            [r.code if r else None for r in refusals], [None, None, "not_drawer", None, None]
+        )
+        by_channel: dict[str, list[dict[str, Any]]] = {}
+        for event in sent:
+            by_channel.setdefault(event["channel"], []).append(event)
+        for channel, events in by_channel.items():
+            self.assertEqual([e["seq"] for e in events], [1, 2])
+            # Each names the position before it in its game's stream: a chain from where the
+            # stream stood.
+            chain = [before[channel]] + [e["v"] for e in events[:-1]]
+            self.assertEqual([e["prev_in_stream"] for e in events], chain)
+            self.assertEqual(await store.latest_position(self.conn, channel), events[-1]["v"])
+        self.assertEqual(by_channel[other][1]["ops"], [{"op": "clear"}])
 
     async def test_an_ended_turn_keeps_its_drawing_compacted_and_drops_its_strokes(self) -> None:
         row = await self.drawing()

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aiotutorial.db import schema as db
-from aiotutorial.game import records, store
+from aiotutorial.game import records, store, strokes
 from aiotutorial.game.rules import CHOOSING, DRAWING, FINISHED, Timing
 from aiotutorial.game.settings import Settings
 
@@ -305,9 +305,12 @@ class PlayedGamesTests(GameRecordsTest):
         await self.choose(row, self.SECRET)
         self.assertEqual((row.state.phase, row.state.word), (DRAWING, self.SECRET))
         ops = [{"op": "line", "c": 1, "w": 1, "p": [10, 10, 20, 20]}]
-        drawn = await store.append_strokes(self.conn, channel, drawer, json.dumps(ops))
-        assert drawn is not None
-        running = drawn[0]
+        batch = strokes.StrokeBatch(channel, drawer, ops, json.dumps(ops))
+        (refused,) = await strokes.StrokeWriter(self.engine).write(self.conn, [batch])
+        self.assertIsNone(refused)
+        running = await self.conn.scalar(
+            sa.select(db.game_state.c.turn).where(db.game_state.c.channel == channel)
+        )
 
         turns = await self.conn.execute(
             sa.select(db.game_turns.c.id).where(db.game_turns.c.channel == channel)

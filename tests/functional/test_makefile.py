@@ -26,11 +26,14 @@ MAKEFILE = ROOT / "Makefile"
 
 # The stand-in for python: `-c` runs the real one; `-m venv DIR` makes DIR/bin/python (this
 # script again); `-m pip ...` prints what pip prints unless --quiet; `-m aiotutorial.pgcluster
-# bindir` exits 3 ("no PostgreSQL") when FAKE_NO_POSTGRESQL is set. Every call is logged.
+# bindir` exits 3 ("no PostgreSQL") when FAKE_NO_POSTGRESQL is set; `-c "import redis"` fails
+# when FAKE_NO_REDIS is set. Every other call is logged.
 FAKE_PYTHON = f"""\
 #!{sys.executable}
 import json, os, shutil, sys
 args = sys.argv[1:]
+if args == ["-c", "import redis"] and os.environ.get("FAKE_NO_REDIS"):
+    sys.exit(1)
 if args[:1] == ["-c"]:
     os.execv({sys.executable!r}, [{sys.executable!r}, *args])
 with open(os.environ["FAKE_LOG"], "a") as log:
@@ -94,7 +97,7 @@ class InstallTest(unittest.TestCase):
         environ = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith("MAKE") and key not in ("MFLAGS", "DATABASE_URL")
+            if not key.startswith("MAKE") and key not in ("MFLAGS", "DATABASE_URL", "BUS_URL")
         }
         result = subprocess.run(
             ["make", "--no-print-directory", f"PYTHON={self.python}", *targets],
@@ -141,6 +144,18 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(self.pip_installs(), ["pip", "."])
         self.assertNotIn("test and lint tools", output)
 
+    def test_run_installs_the_redis_client_when_bus_url_names_redis(self) -> None:
+        self.make(".venv/.installed")
+        shutil.copy(self.python, self.tmp / ".venv" / "bin" / "gunicorn")
+        self.make("run", FAKE_NO_REDIS="1")  # no BUS_URL: nothing more
+        self.assertEqual(self.pip_installs(), ["pip", "."])
+        output = self.make("run", FAKE_NO_REDIS="1", BUS_URL="redis://127.0.0.1:6379/0")
+        self.assertIn("BUS_URL names Redis", output)
+        self.assertEqual(self.pip_installs(), ["pip", ".", ".[redis]"])
+        self.assertEqual(self.calls()[-1], ["--paste", "development.ini"])
+        self.make("run", BUS_URL="redis://127.0.0.1:6379/0")  # the client is there: nothing
+        self.assertEqual(self.pip_installs(), ["pip", ".", ".[redis]"])
+
     def test_lint_installs_the_test_tools_once_after_the_package(self) -> None:
         output = self.make(".venv/.testing-installed")
         self.assertEqual(self.pip_installs(), ["pip", ".", ".[testing]"])
@@ -165,9 +180,9 @@ class InstallTest(unittest.TestCase):
         test = self.make("-n", "test")
         run = self.make("-n", "run")
         self.assertIn("-e '.[bench]'", test)
-        self.assertIn("redis-server", test)
+        self.assertIn("scripts/ensure-redis", test)
         self.assertNotIn(".[bench]", run)
-        self.assertNotIn("redis-server", run)
+        self.assertNotIn("ensure-redis", run)
 
     def test_db_installs_the_pgserver_extra_only_without_postgresql(self) -> None:
         self.make(".venv/.installed")

@@ -150,7 +150,7 @@ class SharedConnectionTest(AppTest):
     async def test_healthz_answers_ok(self):
         response = await self.client.get("/healthz")
         self.assertEqual(response.status, 200)
-        self.assertEqual(await response.json(), {"status": "ok", "db": "ok"})
+        self.assertEqual(await response.json(), {"status": "ok", "db": "ok", "bus": "ok"})
 
     async def test_request_sees_rows_of_the_test_transaction(self):
         await self.conn.execute(db.chats.insert().values(channel="shared"))

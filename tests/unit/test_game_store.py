@@ -24,12 +24,23 @@ from aiotutorial.realtime import Hub
 WORKER = "store-test"
 
 
+class _Transaction:
+    is_active = True
+
+    async def commit(self) -> None:
+        self.is_active = False
+
+    async def rollback(self) -> None:
+        self.is_active = False
+
+
 class _Connection:
     """A connection for the owner's code under test, whose queries are all mocked."""
 
-    @contextlib.asynccontextmanager
-    async def begin(self) -> Any:
-        yield self
+    in_transaction = False
+
+    async def begin(self) -> _Transaction:
+        return _Transaction()
 
 
 class _Engine:

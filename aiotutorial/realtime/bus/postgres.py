@@ -1,22 +1,20 @@
-"""The event bus between workers and servers: PostgreSQL's LISTEN/NOTIFY, and nothing else.
+"""The bus over PostgreSQL: LISTEN/NOTIFY, the default (nothing to run but the database).
 
-``publish(conn, event)`` runs inside the caller's transaction, so PostgreSQL delivers the event
-only once that transaction commits, to every listening worker of every server on the database
-(the publisher included), in commit order. ``Bus`` is one worker's listening side: a connection
-of its own (never one borrowed from the request pool), re-opened when it drops, each
-notification decoded and handed to the hub. The features' streams read what was committed
-while the connection was away from their own tables (``Stream.recover``).
+``PostgresTransport.publish`` runs inside the caller's transaction, so PostgreSQL delivers the
+event only once that transaction commits, to every listening worker of every server on the
+database (the publisher included), in commit order. ``PostgresBus`` is one worker's listening
+side: a connection of its own (never one borrowed from the request pool), re-opened when it
+drops, each notification decoded and handed to the hub. The features' streams read what was
+committed while the connection was away from their own tables (``Stream.recover``).
 
-An event is a JSON object with a ``type`` (what the hub's registry dispatches on) and usually a
-``channel``; an ``audience`` key, when present, narrows delivery and is never sent to clients.
 Payloads that would pass NOTIFY's 8,000-byte limit are stored in ``bus_payloads`` (UNLOGGED, as
-short-lived as the notification queue itself) and announced by reference. ``publish_many``
-announces several events of one transaction in as few notifications as fit (a group commit's
-messages: one NOTIFY, not one each), as ``{"type": "bus.batch", "events": [...]}``; listeners
-dispatch them one by one, in order, as if each had come alone.
+short-lived as the notification queue itself) and announced by reference. Several events of one
+transaction go in as few notifications as fit (a group commit's messages: one NOTIFY, not one
+each), as ``{"type": "bus.batch", "events": [...]}``; listeners dispatch them one by one, in
+order, as if each had come alone.
 
-Events carry secrets (the game's word to its drawer, messages restricted to some readers):
-what this module logs about one is its type, its channel and its size, never its content.
+Every worker hears every event: what one PostgreSQL carries is the whole deployment's limit
+(README, Scaling); ``realtime.bus.redis`` routes events to the workers that need them.
 """
 
 from __future__ import annotations
@@ -32,21 +30,19 @@ import aiopg
 import psycopg2
 import sqlalchemy as sa
 
-from ..db import CONNECTION_ERRORS
-from ..db import schema as db
-from ..db.types import Connection
+from ...db import CONNECTION_ERRORS
+from ...db import schema as db
+from ...db.types import Connection
+from .events import describe, encode
 
 __all__ = [
     "NOTIFY_CHANNEL",
     "NOTIFY_MAX_BYTES",
     "REF_TYPE",
     "BATCH_TYPE",
-    "Bus",
-    "encode",
-    "publish",
-    "publish_many",
-    "notify_sql",
-    "event_head",
+    "PostgresTransport",
+    "PostgresBus",
+    "forget_old_payloads",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,9 +60,15 @@ LISTENER_CHECK = 15.0
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-def encode(frame: dict[str, Any]) -> str:
-    """A frame as compact JSON text; encoded once however many clients receive it."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+class PostgresTransport:
+    """Publishing with NOTIFY, in the caller's transaction."""
+
+    ordered = True  # PostgreSQL delivers notifications in commit order
+
+    async def publish(
+        self, conn: Connection, events: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
+    ) -> None:
+        await publish_many(conn, events)
 
 
 async def publish(
@@ -120,20 +122,6 @@ async def _notify_batch(conn: Connection, texts: list[str]) -> None:
         await _notify(conn, _BATCH_HEAD + ",".join(texts) + "]}")
 
 
-def notify_sql(payload: str) -> str:
-    """SQL that announces ``payload`` (an SQL expression: the event's JSON text) on the bus,
-    for a statement that stores and announces at once (the game's strokes); delivered when
-    its transaction commits, as ``publish``'s events are. The caller keeps it under
-    ``NOTIFY_MAX_BYTES``."""
-    return f"pg_notify('{NOTIFY_CHANNEL}', {payload})"
-
-
-def event_head(fields: dict[str, Any], next_key: str) -> str:
-    """The JSON text of an event of ``fields``, left open after ``"next_key":`` for SQL to
-    write the rest: ``{"type":"game.draw","channel":"c","turn":``."""
-    return encode(fields)[:-1] + f',"{next_key}":'
-
-
 async def _notify(conn: Connection, payload: str) -> None:
     await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
 
@@ -147,23 +135,14 @@ async def forget_old_payloads(conn: Connection) -> None:
     )
 
 
-def describe(event: Any, payload: str | None = None) -> str:
-    """An event as logs may show it: its type, channel and size, nothing it says."""
-    if not isinstance(event, dict):
-        return f"an event that is not an object ({type(event).__name__})"
-    kind, channel = event.get("type"), event.get("channel")
-    size = len(payload) if payload is not None else len(encode(event))
-    where = f" in {channel[:80]!r}" if isinstance(channel, str) else ""
-    what = repr(kind[:80]) if isinstance(kind, str) else "an event without a type"
-    return f"{what}{where} ({size} characters)"
-
-
 EventHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
-class Bus:
+class PostgresBus:
     """One worker's LISTEN connection: events go to ``on_event``; after every (re)connection
     but the first, ``on_reconnect`` is awaited so that nothing committed meanwhile is missed."""
+
+    ordered = True  # notifications come in commit order
 
     def __init__(
         self,
@@ -180,6 +159,12 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = asyncio.Event()
+
+    def subscribe(self, topics: Sequence[str]) -> None:
+        """Every worker hears everything here: nothing to subscribe to."""
+
+    def unsubscribe(self, topics: Sequence[str]) -> None:
+        """(Every worker hears everything here.)"""
 
     async def start(self) -> None:
         try:

@@ -28,7 +28,7 @@ from aiotutorial.pgcluster import SETTINGS
 from harness.cluster import ThrowawayCluster
 
 from .cluster import make_fixture
-from .load import CHAT, KINDS, STROKES
+from .load import CHAT, KINDS, STROKES, stroke_statement
 from .ramp import P99_LIMIT, RATES, Bench
 
 __all__ = ["main", "summary"]
@@ -201,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.kinds:
         if kind not in (CHAT, STROKES):
             parser.error(f"unknown kind {kind!r}")
+    if STROKES in args.kinds and not args.skip_bus:
+        try:
+            stroke_statement()
+        except RuntimeError as error:
+            parser.error(str(error))
     # A SIGTERM stops the run as Ctrl-C does: the throwaway cluster and the load processes
     # are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -109,15 +109,14 @@ test: db lint bench-deps ## the whole suite (PYTEST_ARGS=...) with branch covera
 	@echo "coverage report: test-artifacts/coverage/index.html"
 
 # The suite on the lowest versions setup.py allows (requirements/minimum.txt), in .venv-min.
-# Playwright pins its own greenlet, so the browser tests are left to `make test`.
+# Playwright pins its own greenlet, so the browser tests (tests/browser/) are left to `make test`.
 MIN_VENV := .venv-min
 test-min: db ## the suite on the lowest versions setup.py allows, in .venv-min
 	@test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off \
 		-c requirements/minimum.txt -e . 'pytest>=8,<10'
 	$(MIN_VENV)/bin/python -m pip check
-	$(MIN_VENV)/bin/python -m pytest --ignore=tests/test_browser.py \
-		--ignore=tests/test_game_browser.py $(PYTEST_ARGS)
+	$(MIN_VENV)/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS)
 
 db-stop: ## stop the embedded PostgreSQL
 	@test -x $(BIN)/python && $(BIN)/python -m aiotutorial.pgcluster stop || true

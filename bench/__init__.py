@@ -5,16 +5,7 @@ drives them from separate processes (``wrk``, or ``bench.httpload`` without it, 
 ``bench.wsproc`` processes of ``bench.wsclient`` sockets for websockets), prints one table and
 writes ``bench/results/latest.json`` and PNG plots. The scenarios: the ``bench.scenarios``
 package (1-5, a module each) and the ``bench.strokes`` package (6, the game). The servers:
-``bench.servers`` on ``serverctl`` (shared with tests/support.py). The machine's state and the
-busy check: ``bench.machine``. ``bench/history_explain.py`` is a separate script (query plans at
-1M rows), with ``bench/history_plans.py``.
+``bench.servers``, on the ``harness`` package (shared with tests/, soak/ and scaling/). The
+machine's state and the busy check: ``bench.machine``. ``bench/history_explain.py`` is a
+separate script (query plans at 1M rows), with ``bench/history_plans.py``.
 """
-
-import sys
-from pathlib import Path
-
-# serverctl lives next to this package, at the project root: importable wherever bench is
-# (an editable install made before serverctl existed maps bench only).
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)

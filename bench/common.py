@@ -1,22 +1,21 @@
-"""What every part of the benchmark shares: paths, limits, the machine, versions, statistics."""
+"""What every part of the benchmark shares: paths, limits, the machine, versions, medians."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
 import importlib.metadata
-import math
 import os
 import platform
 import resource
 import shutil
 import statistics
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from serverctl import DEVELOPMENT_INI, HOST, PROJECT_ROOT
+from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
 
 __all__ = [
     "PROJECT_ROOT",
@@ -29,13 +28,12 @@ __all__ = [
     "machine_info",
     "versions",
     "median",
-    "Histogram",
     "now_iso",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-# Everything the benchmark starts listens and is loaded on HOST only (serverctl's, as the tests').
+# Everything the benchmark starts listens and is loaded on HOST only (harness's, as the tests').
 # File descriptors wanted by servers and websocket client processes (10,000 sockets and more).
 NOFILE = 65536
 
@@ -151,80 +149,3 @@ def versions(database_url: str | None) -> dict[str, Any]:
 def median(values: Iterable[float | None]) -> float | None:
     present = [value for value in values if value is not None]
     return statistics.median(present) if present else None
-
-
-class Histogram:
-    """Latencies in log-spaced bins (1 % wide, 10 us to ~100 s): mergeable across processes.
-
-    Client processes count every delivery here instead of keeping each latency, so a million
-    deliveries cost a few kilobytes; percentiles are exact to the bin (about 1 %).
-    """
-
-    LOW = 1e-5
-    RATIO = 1.01
-    BINS = 1 + math.ceil(math.log(1e7) / math.log(1.01))
-    _LOG_RATIO = math.log(RATIO)
-
-    def __init__(self, counts: Sequence[int] | None = None) -> None:
-        self.counts = list(counts) if counts is not None else [0] * self.BINS
-
-    @classmethod
-    def index(cls, seconds: float) -> int:
-        if seconds <= cls.LOW:
-            return 0
-        return min(cls.BINS - 1, 1 + int(math.log(seconds / cls.LOW) / cls._LOG_RATIO))
-
-    @classmethod
-    def value(cls, index: int) -> float:
-        """The middle of bin ``index`` in seconds."""
-        if index <= 0:
-            return cls.LOW
-        return cls.LOW * cls.RATIO ** (index - 0.5)
-
-    def add(self, seconds: float) -> None:
-        self.counts[self.index(seconds)] += 1
-
-    def merge(self, other: Histogram) -> None:
-        for index, count in enumerate(other.counts):
-            if count:
-                self.counts[index] += count
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-    def percentile(self, q: float) -> float | None:
-        """The ``q``-th percentile (0-100) in seconds, None when empty."""
-        total = self.total
-        if total == 0:
-            return None
-        rank = max(1, math.ceil(q / 100.0 * total))
-        seen = 0
-        for index, count in enumerate(self.counts):
-            seen += count
-            if seen >= rank:
-                return self.value(index)
-        return self.value(self.BINS - 1)
-
-    def sparse(self) -> list[list[int]]:
-        return [[index, count] for index, count in enumerate(self.counts) if count]
-
-    @classmethod
-    def from_sparse(cls, pairs: Iterable[Sequence[int]]) -> Histogram:
-        histogram = cls()
-        for index, count in pairs:
-            histogram.counts[int(index)] += int(count)
-        return histogram
-
-    def cdf(self) -> tuple[list[float], list[float]]:
-        """Points (seconds, fraction delivered by then) for plotting."""
-        total = self.total
-        xs: list[float] = []
-        ys: list[float] = []
-        seen = 0
-        for index, count in enumerate(self.counts):
-            if count:
-                seen += count
-                xs.append(self.value(index))
-                ys.append(seen / total)
-        return xs, ys

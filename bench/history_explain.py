@@ -3,7 +3,7 @@
 Run it from the project root (the embedded PostgreSQL running, or ``TEST_DATABASE_URL`` /
 ``DATABASE_URL`` naming a server where this role may create databases)::
 
-    .venv/bin/python bench/history_explain.py [--rows N] [--channels K] [--runs R] [--keep]
+    .venv/bin/python -m bench.history_explain [--rows N] [--channels K] [--runs R] [--keep]
 
 It creates a scratch database ``aiotutorial_scale_<hex>`` next to the testing database,
 migrates it to head with ``aiotutorial.migrate.upgrade`` (so the indexes are the ones the
@@ -40,7 +40,8 @@ than a page of messages is sorted, and that the median execution time is under 5
 exit status is 1 if a check fails. The scratch database is dropped at the end (``--keep``
 keeps it and prints its URL). Loading a million rows takes 10 to 40 s depending on the machine.
 
-``tests/test_history_scale.py`` runs the same code (``run()``) and asserts the same checks.
+``tests/functional/test_history_scale.py`` runs the same code (``run()``) and asserts the same
+checks.
 """
 
 from __future__ import annotations
@@ -50,21 +51,17 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-# Run as a script from anywhere: the project root holds the aiotutorial package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
 
-import psycopg2  # noqa: E402
-from psycopg2 import sql  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from aiotutorial.db import dsn_from_url
+from aiotutorial.migrate import upgrade
+from aiotutorial.pgcluster import ensure_database, testing_database_url
 
-from aiotutorial.db import dsn_from_url  # noqa: E402
-from aiotutorial.migrate import upgrade  # noqa: E402
-from aiotutorial.pgcluster import ensure_database, testing_database_url  # noqa: E402
-from bench.history_plans import INDEX, MAX_MS, Query, QueryPlan, app_queries, explain  # noqa: E402
+from .history_plans import INDEX, MAX_MS, Dataset, Query, QueryPlan, app_queries, explain
 
 __all__ = [
     "INDEX",
@@ -116,21 +113,6 @@ def drop_database(url: str) -> None:
             )
     finally:
         connection.close()
-
-
-@dataclass
-class Dataset:
-    """What was inserted, and the values the queries use."""
-
-    rows: int
-    channels: list[str]
-    busy: str  # the channel the history queries read
-    middle_id: int  # the median id of ``busy``
-    later_id: int  # an id of ``busy`` a little after the middle one
-    went_quiet: str  # a channel with many messages, none of them recent
-    went_quiet_last_id: int  # its newest message
-    counted: int  # messages in the table, counted after loading
-    load_seconds: float
 
 
 INSERT_MESSAGES = """

@@ -7,8 +7,10 @@ compiles it (so the SQL and parameters are those the database receives). ``expla
 keeps the last plan and every execution time, renders the plan one line per node, and says
 what is wrong with it (``problems``): the channel's messages not found through
 ``ix_messages_channel_id`` in the order the query needs, another channel's messages read and
-dropped, more than a page sorted, a median over ``MAX_MS``. bench/history_explain.py (and
-tests/test_history_scale.py, tests/test_leaderboard_scale.py) use them.
+dropped, more than a page sorted, a median over ``MAX_MS``; ``app_queries`` are the history
+queries on a loaded table (a ``Dataset``, what bench/history_explain.py inserted). That script
+(and tests/functional/test_history_scale.py, tests/functional/test_leaderboard_scale.py) use
+them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import statistics
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg2
 from aiopg.sa.engine import get_dialect
@@ -25,13 +27,11 @@ from aiopg.sa.engine import get_dialect
 from aiotutorial import chat
 from aiotutorial.db import dsn_from_url
 
-if TYPE_CHECKING:
-    from bench.history_explain import Dataset
-
 __all__ = [
     "INDEX",
     "MAX_MS",
     "SORT_MAX_ROWS",
+    "Dataset",
     "Query",
     "QueryPlan",
     "captured",
@@ -80,6 +80,21 @@ def captured(call: Callable[[Any], Awaitable[Any]]) -> tuple[str, dict[str, Any]
     if len(recorder.statements) != 1:
         raise AssertionError(f"expected one statement, got {recorder.statements}")
     return recorder.statements[0]
+
+
+@dataclass
+class Dataset:
+    """What was inserted, and the values the queries use."""
+
+    rows: int
+    channels: list[str]
+    busy: str  # the channel the history queries read
+    middle_id: int  # the median id of ``busy``
+    later_id: int  # an id of ``busy`` a little after the middle one
+    went_quiet: str  # a channel with many messages, none of them recent
+    went_quiet_last_id: int  # its newest message
+    counted: int  # messages in the table, counted after loading
+    load_seconds: float
 
 
 @dataclass

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.procfs import CLK_TCK, machine_ticks, stat_fields
+
 __all__ = [
     "MAX_LOAD",
     "MAX_OTHERS_PCT",
-    "machine_ticks",
     "snapshot",
     "busy_check",
     "describe",
@@ -30,17 +31,6 @@ __all__ = [
 
 MAX_LOAD = 1.0  # the 1-minute load average above which the machine is busy
 MAX_OTHERS_PCT = 50.0  # % of one core the other processes may use during the sample
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def machine_ticks() -> tuple[int, int] | None:
-    """(busy, total) clock ticks of all cores, from /proc/stat."""
-    with contextlib.suppress(OSError, ValueError):
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        total = sum(fields[:8])
-        idle = fields[3] + fields[4]
-        return total - idle, total
-    return None
 
 
 def _processes() -> dict[int, tuple[int, int]]:
@@ -49,10 +39,9 @@ def _processes() -> dict[int, tuple[int, int]]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = Path(entry.path, "stat").read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        fields = stat_fields(int(entry.name))
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # type: ignore[index]
     return found
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import Histogram
+from harness.stats import Histogram
 
 __all__ = ["plot_all"]
 

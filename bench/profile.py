@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import scenarios, servers  # noqa: E402
-from bench.common import RESULTS_DIR, raise_nofile  # noqa: E402
-from bench.httpload import run_load, wrk_path  # noqa: E402
-from bench.wsclient import content  # noqa: E402
-from bench.wsproc import kill_client_processes  # noqa: E402
+from bench import scenarios, servers
+from bench.common import RESULTS_DIR, raise_nofile
+from bench.httpload import run_load, wrk_path
+from bench.wsclient import content
+from bench.wsproc import kill_client_processes
 
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 PACKAGES = (

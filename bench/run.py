@@ -52,13 +52,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Run as ``python bench/run.py`` too: the project root holds the bench and aiotutorial packages.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import machine, output, scenarios, servers, strokes  # noqa: E402
-from bench.common import RESULTS_DIR, raise_nofile  # noqa: E402
-from bench.httpload import wrk_path  # noqa: E402
-from bench.wsproc import kill_client_processes  # noqa: E402
+from bench import machine, output, scenarios, servers, strokes
+from bench.common import RESULTS_DIR, raise_nofile
+from bench.httpload import wrk_path
+from bench.wsproc import kill_client_processes
 
 SCENARIOS = output.SCENARIOS
 HTTP_SCENARIOS = scenarios.HTTP_SCENARIOS

@@ -8,7 +8,7 @@
 * ``tornado_server``: ``bench/tornado_server.py``, Tornado's broadcast in one process (Django
   Channels' and its Redis are bench/channels_stack.py's, on this module's ``Server``).
 
-Starting, awaiting and stopping is ``serverctl``'s (shared with tests/support.py); a bench
+Starting, awaiting and stopping is ``harness``'s (shared with tests/, soak/ and scaling/); a bench
 ``Server`` is started only once every worker answers (each loads the app after the fork), and
 each is then asked a few more requests. Every server started is stopped by ``stop_all`` (the
 harness calls it in ``finally`` and from its signal handlers), and at exit as a last resort; a
@@ -27,8 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import serverctl
-from serverctl import cpu_ticks, free_port, gunicorn_command, rss_kb
+from harness.gunicorn import gunicorn_command
+from harness.net import free_port
+from harness.process import ServerProcess
+from harness.process import stop_all as stop_servers
+from harness.procfs import cpu_ticks, rss_kb
 
 from .common import DEVELOPMENT_INI
 
@@ -50,7 +53,7 @@ _TMP = tempfile.TemporaryDirectory(prefix="aiotutorial-bench-", ignore_cleanup_e
 TMP_DIR = Path(_TMP.name)
 
 
-class Server(serverctl.ServerProcess):
+class Server(ServerProcess):
     """One server process (group); ``workers`` > 0 for a gunicorn master and its workers."""
 
     stop_timeout = 20.0
@@ -236,7 +239,7 @@ def start_all(servers: Sequence[Server]) -> list[Server]:
 
 def stop_all(servers: Sequence[Server] | None = None) -> None:
     """Stop ``servers`` at once (default: every server still running, the tests' too)."""
-    serverctl.stop_all(servers)
+    stop_servers(servers)
 
 
 def wait_quiet(pid: int, *, timeout: float, interval: float = 0.5, busy: float = 0.05) -> float:

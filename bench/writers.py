@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import Histogram
+from harness.stats import Histogram
 
 __all__ = ["run"]
 

@@ -7,9 +7,8 @@ measure: a message frame is only searched for its ``"content":"B|<marker>|<send 
 prefix, and the delay from the send time (embedded by the sender, same clock: same machine)
 to its arrival is counted in a ``Histogram``. Pings are answered; nothing else is decoded.
 
-The processes that hold the sockets (``python -m bench.wsproc``, also started as ``python -m
-bench.wsclient``) and ``ClientProcess``, the harness's side of their conversation, are
-bench/wsproc.py's.
+The processes that hold the sockets (``python -m bench.wsproc``) and ``ClientProcess``, the
+harness's side of their conversation, are bench/wsproc.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .common import HOST, Histogram
+from harness.paths import HOST
+from harness.stats import Histogram
 
 __all__ = ["WSClient", "Stats", "open_client", "content"]
 
@@ -243,9 +243,3 @@ async def open_client(
         return client
 
     return await asyncio.wait_for(connect(), within)
-
-
-if __name__ == "__main__":  # ``python -m bench.wsclient ...``: the client process (wsproc.py)
-    from bench.wsproc import main
-
-    main()

@@ -2,7 +2,7 @@
 --upstream HOST:PORT [--upstream ...] > /etc/nginx/sites-available/aiotutorial``.
 
 The template's ``{{ name }}`` places are filled from ``SiteSettings``; nginx's own ``$variables``
-are left alone. tests/test_nginx.py renders the same template with loopback ports and a
+are left alone. tests/functional/test_nginx.py renders the same template with loopback ports and a
 self-signed certificate, so what is tested is what is deployed.
 """
 

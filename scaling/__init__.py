@@ -8,7 +8,8 @@
 - ``python -m scaling.shards``: channels partitioned over K clusters by a stable hash of
   their name, simulated with the per-database limits that ``scaling.bus`` measured.
 
-The modules: ``cluster`` (the throwaway cluster and its fixture rows), ``load`` (the listening
-and publishing processes, the app's own statements), ``presence``, ``connections``, ``bus``
-(the program), ``shards`` (the simulation), ``stats`` (histograms, CPU readings).
+The modules: ``cluster`` (the fixture rows, in a throwaway cluster of harness/cluster.py),
+``load`` (the listening and publishing processes, the app's own statements), ``presence``,
+``connections``, ``bus`` (the program), ``shards`` (the simulation). Latency histograms and
+CPU readings are harness's (harness/stats.py, harness/procfs.py), as bench/'s are.
 """

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from aiotutorial.pgcluster import SETTINGS
+from harness.cluster import ThrowawayCluster
 
-from .cluster import DBNAME, make_fixture, throwaway_cluster
-from .load import CHAT, KINDS, STROKES
+from .cluster import make_fixture
+from .load import CHAT, KINDS, STROKES, stroke_statement
 from .ramp import P99_LIMIT, RATES, Bench
 
 __all__ = ["main", "summary"]
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "window_seconds": window,
         "bus": [],
     }
-    with throwaway_cluster() as cluster:
-        url = cluster.url(DBNAME)
+    with ThrowawayCluster(prefix="aiotutorial-scaling-") as db:
+        cluster, url = db.cluster, db.url
         postmaster = cluster.pid()
         assert postmaster is not None
         fixture = make_fixture(url)
@@ -200,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.kinds:
         if kind not in (CHAT, STROKES):
             parser.error(f"unknown kind {kind!r}")
+    if STROKES in args.kinds and not args.skip_bus:
+        try:
+            stroke_statement()
+        except RuntimeError as error:
+            parser.error(str(error))
     # A SIGTERM stops the run as Ctrl-C does: the throwaway cluster and the load processes
     # are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

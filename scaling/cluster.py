@@ -1,43 +1,19 @@
-"""A PostgreSQL cluster of the measurement's own, in a temporary directory, migrated to head,
-with the rows the load needs: users, channels, and games whose turn is being drawn.
+"""The rows the load needs in the measurement's database: users, channels, and games whose
+turn is being drawn.
 
-It uses pgcluster's settings (the embedded cluster's: fsync and synchronous_commit on), so the
-limits measured are those of the database the app is run on here. ``var/pg`` is never touched.
+The database is a ``harness.cluster.ThrowawayCluster`` of the measurement's own, migrated to
+head: pgcluster's settings (the embedded cluster's: fsync and synchronous_commit on), so the
+limits measured are those of the database the app is run on here; ``var/pg`` is never touched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg2
 
-from aiotutorial.migrate import upgrade
-from aiotutorial.pgcluster import Cluster, ensure_database
-
-__all__ = ["Fixture", "throwaway_cluster", "make_fixture", "DBNAME"]
-
-DBNAME = "aiotutorial"
-
-
-@contextlib.contextmanager
-def throwaway_cluster(keep: Path | None = None) -> Iterator[Cluster]:
-    """A new cluster, started and migrated; stopped (immediately) and removed at the end."""
-    with tempfile.TemporaryDirectory(prefix="aiotutorial-scaling-", dir=keep) as tmp:
-        cluster = Cluster(Path(tmp) / "pg")
-        cluster.init()
-        cluster.start()
-        try:
-            url = cluster.url(DBNAME)
-            ensure_database(url)
-            upgrade(url)
-            yield cluster
-        finally:
-            cluster.stop("immediate")
+__all__ = ["Fixture", "make_fixture"]
 
 
 @dataclass

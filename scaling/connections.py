@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg2
 
-from tests.chatclient import ChatClient, random_name
-from tests.support import DEVELOPMENT_INI, GunicornServer, rewrite_section
+from harness.chatclient import ChatClient, random_name
+from harness.gunicorn import GunicornServer, write_ini
 
 __all__ = ["measure_connections"]
 
@@ -51,13 +51,10 @@ async def _peak_during(url: str, application: str, work: Any) -> int:
 
 async def _measure(url: str, workers: int, directory: Path) -> dict[str, Any]:
     application = random_name("scaling_")
-    ini = directory / "scaling.ini"
-    text = rewrite_section(
-        DEVELOPMENT_INI.read_text(encoding="utf-8"),
-        "app:main",
+    ini = write_ini(
+        directory / "scaling.ini",
         {"security.register_attempts": "100000", "chat.rate_burst": "1000"},
     )
-    ini.write_text(text, encoding="utf-8")
     env = {"DATABASE_URL": f"{url}&application_name={application}"}
     server = GunicornServer(ini, workers=workers, env=env)
     server.start()

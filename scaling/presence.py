@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
-from .stats import cpu_seconds, process_tree
+from harness.procfs import cpu_seconds, process_tree
 
 __all__ = ["measure_presence", "SOCKETS", "WORKERS"]
 

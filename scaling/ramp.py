@@ -22,8 +22,10 @@ from typing import Any
 
 import psycopg2
 
+from harness.procfs import cpu_seconds, machine_cpu_seconds, process_tree
+from harness.stats import Histogram
+
 from .load import listen, publish
-from .stats import Histogram, cpu_seconds, machine_cpu_seconds, process_tree
 
 __all__ = ["Bench", "Step", "RATES", "P99_LIMIT"]
 
@@ -36,6 +38,11 @@ DRAIN_TIMEOUT = 8.0
 OTHER_CPU_LIMIT = 0.5  # cores
 ATTEMPTS = 2
 QUIET_WAIT = 6.0
+
+
+def _ms(seconds: float | None) -> float:
+    """A percentile of harness's Histogram in milliseconds (0 when nothing was counted)."""
+    return 0.0 if seconds is None else seconds * 1000
 
 
 @dataclass
@@ -168,7 +175,7 @@ class Bench:
         for _process, pipe in self.publishers:
             done, failed, times = pipe.recv()
             committed, errors = committed + done, errors + failed
-            commit_times.merge(Histogram.from_state(times))
+            commit_times.merge(Histogram.from_sparse(times))
         expected = committed * self.m
         deadline = time.time() + DRAIN_TIMEOUT
         while True:
@@ -178,7 +185,7 @@ class Bench:
             for _process, pipe in self.listeners:
                 count, state, _unmarked = pipe.recv()
                 delivered += count
-                histogram.merge(Histogram.from_state(state))
+                histogram.merge(Histogram.from_sparse(state))
             if delivered >= expected or time.time() > deadline:
                 break
             time.sleep(0.1)
@@ -188,10 +195,10 @@ class Bench:
             rate,
             committed=committed / self.window,
             delivered=delivered / self.window,
-            p50_ms=histogram.percentile(0.50) * 1000,
-            p99_ms=histogram.percentile(0.99) * 1000,
-            max_ms=histogram.largest * 1000,
-            commit_p99_ms=commit_times.percentile(0.99) * 1000,
+            p50_ms=_ms(histogram.percentile(50)),
+            p99_ms=_ms(histogram.percentile(99)),
+            max_ms=_ms(histogram.percentile(100)),
+            commit_p99_ms=_ms(commit_times.percentile(99)),
             missing=max(0, expected - delivered),
             errors=errors,
             queue_usage=queue_usage,

@@ -1,7 +1,7 @@
 """Soak: the chat under load and faults loses, duplicates and reorders nothing.
 
 ``python -m soak [--minutes N] [--clients N] [--rate R] [--quick]`` (``make soak``, ``make soak
-QUICK=1``; ``tests/test_soak.py`` runs a short one inside ``make test``).
+QUICK=1``; ``tests/functional/test_soak.py`` runs a short one inside ``make test``).
 
 What it proves
     While messages are posted at a steady rate, and while a worker is killed with ``kill -9``,
@@ -11,10 +11,10 @@ What it proves
     documented 503 while the database is down); and no server logs a traceback at ERROR.
 
 How
-    - Its own PostgreSQL cluster in a temporary directory (never ``var/pg``: other people use
-      it), created and migrated to head; two instances of the app on it through
-      ``DATABASE_URL``, as in ``tests/chatservers.py``: A with 2 workers and B with 1, from a
-      copy of development.ini with the registration and chat rate limits raised over the load.
+    - Its own PostgreSQL cluster in a temporary directory (never ``var/pg``: other people use it),
+      created and migrated to head; two instances of the app on it through ``DATABASE_URL``, as in
+      ``tests/functional/chatservers.py``: A with 2 workers and B with 1, from a copy of
+      development.ini with the registration and chat rate limits raised over the load.
     - 24 clients (``--clients``) in one new channel, about two thirds of them on A and one
       third on B; a third of the users have two sockets. Each client is what a browser tab is:
       it connects with ``?after=<highest id it has>`` (``after=0`` first: the channel is new),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import WSMsgType
 
-from tests.chatclient import ChatClient
+from harness.chatclient import ChatClient
 
 __all__ = [
     "ACK_TIMEOUT",

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.chatclient import ChatClient
+from harness.chatclient import ChatClient
+from harness.cluster import ThrowawayCluster
+from harness.gunicorn import write_ini
+from harness.instance import Instance
 
 from .checks import Fault, SoakResult, check_client, first_arrivals, recovery_time
 from .clients import HttpLog, Poster, SoakSocket, User, now
 from .fuzz import Fuzzer
-from .servers import Instance, LogScan, SoakDatabase, kill, scan_log, write_ini
+from .servers import FINAL_STOP_TIMEOUT, STOP_TIMEOUT, LogScan, kill, scan_log
 
 __all__ = ["FAULT_KINDS", "SoakConfig", "run_soak"]
 
@@ -117,19 +120,20 @@ class _Soak:
         else:
             self.logs_dir = tmp / "logs"
             self.logs_dir.mkdir()
-        self.db = SoakDatabase(tmp / "pg")
+        self.db = ThrowawayCluster(prefix="pg-", parent=tmp)
         self.stack.callback(self.db.destroy)
-        self.say(f"a throwaway PostgreSQL cluster in {tmp / 'pg'}: initdb, start, migrate")
+        self.say(f"a throwaway PostgreSQL cluster in {tmp}: initdb, start, migrate")
         await asyncio.to_thread(self.db.create)
         ini = write_ini(tmp / "soak.ini", APP_SETTINGS)
         env = {
             "DATABASE_URL": self.db.url,
             "AIOTUTORIAL_SECRET": "soak-" + secrets.token_hex(32),
         }
-        self.a = Instance("a", ini, 2, env, self.logs_dir)
-        self.b = Instance("b", ini, 1, env, self.logs_dir)
-        self.stack.callback(self.b.stop_all)
-        self.stack.callback(self.a.stop_all)
+        options: dict[str, Any] = {"logs_dir": self.logs_dir, "start_timeout": 60.0}
+        self.a = Instance("a", ini, 2, env, stop_timeout=STOP_TIMEOUT, **options)
+        self.b = Instance("b", ini, 1, env, stop_timeout=STOP_TIMEOUT, **options)
+        self.stack.callback(self.b.stop_all, FINAL_STOP_TIMEOUT)
+        self.stack.callback(self.a.stop_all, FINAL_STOP_TIMEOUT)
         self.say("starting instance A (2 workers) and B (1 worker)")
         await asyncio.gather(asyncio.to_thread(self.a.start), asyncio.to_thread(self.b.start))
         await self.a.wait_for_workers()
@@ -293,7 +297,10 @@ class _Soak:
         truth = await self.read_truth()
 
         # Stop the servers now, so that what they log on the way out is read too.
-        await asyncio.gather(asyncio.to_thread(self.a.stop_all), asyncio.to_thread(self.b.stop_all))
+        await asyncio.gather(
+            asyncio.to_thread(self.a.stop_all, FINAL_STOP_TIMEOUT),
+            asyncio.to_thread(self.b.stop_all, FINAL_STOP_TIMEOUT),
+        )
         logs = LogScan()
         for path in self.a.logs + self.b.logs:
             logs.merge(scan_log(path))

@@ -1,177 +1,32 @@
-"""What the soak runs and breaks: a throwaway PostgreSQL cluster and two gunicorn instances.
+"""What the soak's servers say in their logs, and how long they get to stop.
 
-``SoakDatabase`` is a private cluster in the run's temporary directory (never the project's
-``var/pg``, which others use): created, migrated to head, stopped and started again at will.
-``Instance`` is one gunicorn ``--paste`` server on a fixed port, restartable on that same port,
-every generation's log kept apart (``a.log``, ``b.log``, ``b.2.log``...). ``scan_log`` reads a
-log for what the app calls its own bugs: records at ERROR carrying a traceback.
+The soak breaks a private PostgreSQL cluster (``harness.cluster.ThrowawayCluster``, in the run's
+temporary directory: never the project's ``var/pg``, which others use) and two app instances
+(``harness.instance.Instance``: each restartable on its port, every generation's log kept
+apart: ``a.log``, ``b.log``, ``b.2.log``...). ``scan_log`` reads a log for what the app calls
+its own bugs: records at ERROR carrying a traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from aiotutorial.migrate import upgrade
-from aiotutorial.pgcluster import Cluster, ensure_database
-from tests.support import DEVELOPMENT_INI, GunicornServer, rewrite_section
+__all__ = [
+    "STOP_TIMEOUT",
+    "FINAL_STOP_TIMEOUT",
+    "LogFinding",
+    "LogScan",
+    "scan_log",
+]
 
-__all__ = ["DBNAME", "Instance", "LogFinding", "LogScan", "SoakDatabase", "scan_log", "write_ini"]
-
-DBNAME = "aiotutorial"
 # gunicorn's graceful_timeout is 30 s; a SIGTERM'd instance closes its sockets at once.
 STOP_TIMEOUT = 40.0
-
-
-class SoakDatabase:
-    """A PostgreSQL cluster of the soak's own, under ``base_dir``."""
-
-    def __init__(self, base_dir: Path) -> None:
-        self.cluster = Cluster(base_dir)
-        self.url = self.cluster.url(DBNAME)
-        self.started = False
-
-    def create(self) -> None:
-        """initdb, start, create the database and migrate it (blocking; seconds)."""
-        self.cluster.init()
-        self.cluster.start()
-        self.started = True
-        ensure_database(self.url)
-        upgrade(self.url)
-
-    def stop(self, mode: str = "fast") -> None:
-        self.cluster.stop(mode)
-
-    def start(self) -> None:
-        self.cluster.start()
-
-    def destroy(self) -> None:
-        """Stop it for good (immediate: nothing of it is kept)."""
-        if self.started:
-            self.cluster.stop("immediate")
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        connection = psycopg2.connect(self.url, connect_timeout=10)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-        finally:
-            connection.close()
-
-    @property
-    def log_file(self) -> Path:
-        return self.cluster.log_file
-
-
-def write_ini(path: Path, settings: dict[str, str]) -> Path:
-    """development.ini with ``settings`` set in ``[app:main]``, written to ``path``."""
-    text = DEVELOPMENT_INI.read_text(encoding="utf-8")
-    path.write_text(rewrite_section(text, "app:main", settings), encoding="utf-8")
-    return path
-
-
-class _Server(GunicornServer):
-    """tests.support's GunicornServer, its log where the soak keeps logs."""
-
-    def __init__(self, ini: Path, *, log_path: Path, **kwargs: Any) -> None:
-        super().__init__(ini, **kwargs)
-        self.log_path = log_path
-
-
-class Instance:
-    """``gunicorn --paste ini`` with ``workers`` workers on a port it keeps across restarts."""
-
-    def __init__(
-        self, name: str, ini: Path, workers: int, env: dict[str, str], logs_dir: Path
-    ) -> None:
-        self.name = name
-        self.ini = ini
-        self.workers = workers
-        self.env = env
-        self.logs_dir = logs_dir
-        self.port: int | None = None
-        self.server: _Server | None = None
-        self.servers: list[_Server] = []
-
-    @property
-    def logs(self) -> list[Path]:
-        return [server.log_path for server in self.servers]
-
-    def url(self, path: str = "/") -> str:
-        assert self.server is not None
-        return self.server.url(path)
-
-    def bound_port(self) -> int:
-        """The port, which stays the same across restarts (once started)."""
-        if self.port is None:
-            raise RuntimeError(f"instance {self.name} has not been started")
-        return self.port
-
-    def start(self) -> None:
-        """Start a new generation (blocking until it answers HTTP)."""
-        generation = len(self.servers) + 1
-        suffix = "" if generation == 1 else f".{generation}"
-        server = _Server(
-            self.ini,
-            log_path=self.logs_dir / f"{self.name}{suffix}.log",
-            port=self.port,
-            workers=self.workers,
-            env=self.env,
-            start_timeout=60.0,
-        )
-        self.servers.append(server)
-        self.server = server
-        server.start()
-        self.port = server.port
-
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.server is None:
-            return None
-        return self.server.stop(sig, STOP_TIMEOUT)
-
-    def stop_all(self) -> None:
-        """Every generation stopped (idempotent): for the final cleanup."""
-        for server in self.servers:
-            server.stop(signal.SIGTERM, 15.0)
-
-    def is_running(self) -> bool:
-        return self.server is not None and self.server.is_running()
-
-    def live_worker_pids(self) -> list[int]:
-        """Workers of the current master that are alive now."""
-        if self.server is None or not self.server.is_running():
-            return []
-        master = self.server.pid
-        return [pid for pid in self.server.worker_pids() if _parent_of(pid) == master]
-
-    async def wait_for_workers(self, timeout: float = 30.0) -> list[int]:  # noqa: ASYNC109
-        """Wait until ``workers`` workers of the current master run; return their pids."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            pids = self.live_worker_pids()
-            if len(pids) >= self.workers or asyncio.get_running_loop().time() > deadline:
-                return pids
-            await asyncio.sleep(0.1)
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: the fields follow the last ')'.
-    fields = stat.rpartition(")")[2].split()
-    if fields[0] == "Z":  # a zombie: dead, not reaped yet
-        return None
-    return int(fields[1])
+# Every generation of an instance, stopped at the end of the run.
+FINAL_STOP_TIMEOUT = 15.0
 
 
 # --------------------------------------------------------------------------------------- logs

@@ -1,8 +1,9 @@
-"""What the chat's test modules share besides the two servers (tests/chatservers.py) and the
-client (tests/chatclient.py): ``post_paced``, which posts as fast as the rate limit lets one
-user, and the in-process fakes (a database engine, connections and results whose answers are
-scripted, a hub member, a websocket) with which ``PresenceFlushTests`` and
-``JoinCatchUpTests`` pin down races that the servers show only now and then.
+"""In-process fakes of what the chat's hub talks to: a database engine, connections and results
+whose answers are scripted, a hub member, websockets (one that drains what it is sent).
+
+With them the unit tests (``PresenceFlushTests``, ``JoinCatchUpTests``, the realtime faults)
+pin down races that the servers show only now and then, and tests/functional/
+test_websocket_memory.py follows what an idle member holds.
 """
 
 from __future__ import annotations
@@ -11,23 +12,7 @@ import asyncio
 import contextlib
 import datetime
 import json
-import time
 from typing import Any
-
-from .chatclient import ChatSocket
-
-
-async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> None:
-    """Send ``contents`` as fast as the rate limit (5/s, bursts of 10) lets one user.
-
-    ``burst`` at once, then one every 0.25 s: the bucket never runs dry, with a margin for
-    the time frames take to reach the server.
-    """
-    start = time.monotonic()
-    for index, content in enumerate(contents):
-        due = start + max(0, index - burst + 1) * 0.25
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        await sock.send(content)
 
 
 class _FakeResult:

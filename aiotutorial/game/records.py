@@ -3,7 +3,7 @@
 Every page here is read from an index, however many games were played: a leaderboard page
 from the totals tables that ``store`` keeps when a game finishes (``ix_player_totals_rank``,
 ``ix_channel_player_totals_rank``), the gallery from ``ix_game_turns_channel_id_ended``.
-``tests/test_leaderboard_scale.py`` checks the plans at 100,000 games.
+``tests/functional/test_leaderboard_scale.py`` checks the plans at 100,000 games.
 
 Only finished turns are shown. The word of a turn being played lives in ``game_state`` alone
 (``game_turns.word`` is written when the turn ends), and nothing here reads ``game_state``;

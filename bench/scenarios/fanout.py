@@ -16,8 +16,9 @@ import asyncio
 import time
 from typing import Any
 
+from harness.stats import Histogram
+
 from .. import servers
-from ..common import Histogram
 from ..servers import Server, app_server, raw_server, start_all, stop_all
 from ..wsclient import content
 from . import alternatives

@@ -3,7 +3,7 @@
 A ``Profile`` says how long and how often each scenario loads its servers (warm-up, run length,
 runs per server, which are interleaved), and how big its websocket populations are. ``full`` is
 ``make bench`` (about 20 minutes on 2 cores), ``quick`` is ``make bench QUICK=1`` (fewer and
-shorter runs, smaller sizes), ``smoke`` the tiny sizes tests/test_bench_smoke.py runs.
+shorter runs, smaller sizes), ``smoke`` the tiny sizes tests/functional/test_bench_smoke.py runs.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ from typing import Any
 import psycopg2
 
 from aiotutorial.db import dsn_from_url
+from harness.stats import Histogram
 
 from .. import servers
-from ..common import Histogram
 from ..servers import Server, app_server, start_all, stop_all
 from .accounts import Account
 from .common import OVERLAY, ms, spread

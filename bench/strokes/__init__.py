@@ -39,7 +39,7 @@ capacity [--games 8,16,32] [--runs N] [--duration S]`` runs part 2 alone, and
 py-spy. ``python -m bench.strokes listen`` is the NOTIFY counter the harness starts.
 
 The modules: profiles.py (settings and sizes), delivery.py (part 1), capacity.py (part 2),
-harness.py (a part's server, accounts, sockets, games) with windows.py (how a window is
+part.py (a part's server, accounts, sockets, games) with windows.py (how a window is
 measured), game.py (a game as its clients play it), sockets.py, window.py, meter.py (CPU and
 bus traffic of a window), bus.py and listener.py (the NOTIFY counter), summary.py (figures of
 the windows), scenario.py (both parts, rows, cleanup), report.py (the tables), cli.py.

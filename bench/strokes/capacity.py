@@ -17,7 +17,7 @@ from typing import Any
 from ..scenarios.common import fmt
 from ..scenarios.context import Context
 from ..servers import stop_all
-from .harness import Bench, start_server
+from .part import Bench, start_server
 from .profiles import StrokesProfile
 from .summary import runs_without_hist, summarise
 

@@ -26,8 +26,8 @@ from ..common import RESULTS_DIR, raise_nofile
 from ..scenarios.context import Context
 from ..servers import stop_all
 from .capacity import capacity
-from .harness import Bench, start_server
 from .listener import listen_main
+from .part import Bench, start_server
 from .profiles import PROFILES
 from .report import tables
 from .scenario import cleanup

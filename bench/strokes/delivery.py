@@ -20,7 +20,7 @@ from ..scenarios.context import Context
 from ..servers import stop_all
 from ..wsclient import Stats
 from .game import GameDriver, Scribble
-from .harness import Bench, start_server
+from .part import Bench, start_server
 from .profiles import DRAW_SECONDS, StrokesProfile
 from .sockets import GameSocket, socket_workers
 from .summary import runs_without_hist, summarise

@@ -5,7 +5,9 @@ chooses at once; the word's receiver draws) and paces the drawer: a batch every 
 seconds (ticks a stalled loop missed are skipped, not burst), each a ``Scribble`` step (a
 random walk: every batch's ops are unique). A ``Session`` (one drawer's turn) keeps each batch's
 send time and window by its place in the turn and by its ops text, so that a delivered frame is
-timed against its own send even when the server refused another batch.
+timed against its own send even when the server refused another batch. What a game needs of
+the part that holds it (``part.Bench``) is a ``Table``: the window being measured, the
+deliveries counted, the profile.
 """
 
 from __future__ import annotations
@@ -16,17 +18,25 @@ import contextlib
 import json
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..common import Histogram
+from harness.stats import Histogram
+
 from ..wsclient import Stats
+from .profiles import StrokesProfile
 from .sockets import GameSocket
 from .window import Window
 
-if TYPE_CHECKING:
-    from .harness import Bench
+__all__ = ["Table", "Scribble", "Session", "GameDriver"]
 
-__all__ = ["Scribble", "Session", "GameDriver"]
+
+class Table(Protocol):
+    """What holds the games (``part.Bench``): the window open now, if any, the deliveries
+    of measured batches so far (the drain watches them move), and the profile."""
+
+    window: Window | None
+    deliveries: int
+    profile: StrokesProfile
 
 
 class Scribble:
@@ -73,7 +83,7 @@ class GameDriver:
     """One channel's game as its players' clients play it: the starter starts it, whoever gets
     ``game.words`` chooses at once, and the drawer draws at ``rate`` while not paused."""
 
-    def __init__(self, bench: Bench, channel: str, index: int) -> None:
+    def __init__(self, bench: Table, channel: str, index: int) -> None:
         self.bench = bench
         self.channel = channel
         self.index = index

@@ -5,7 +5,8 @@ processes (the postmaster and its children, when the database is on this machine
 harness and its helpers, and the machine's, with the NOTIFY counter's totals; ``between`` turns
 two samples into % of a core each (PostgreSQL split into this bench's share and other clients'
 backends; everything else on the machine), NOTIFY/s by type, the bus's deliveries, the WAL per
-second, and what the server's backends were doing on average.
+second, and what the server's backends were doing on average. What it reads them from is a
+``Measured`` (``part.Bench``): the NOTIFY counter, the postmaster and the server.
 """
 
 from __future__ import annotations
@@ -13,24 +14,30 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from serverctl import child_pids, cpu_ticks
+from harness.procfs import cpu_ticks, machine_ticks, process_tree
 
-from ..machine import machine_ticks
+from ..servers import Server
+from .bus import BusCounter
 from .profiles import CLK_TCK
 
-if TYPE_CHECKING:
-    from .harness import Bench
+__all__ = ["Measured", "Meter"]
 
-__all__ = ["Meter"]
+
+class Measured(Protocol):
+    """What a window's cost is read from (``part.Bench``)."""
+
+    counter: BusCounter | None
+    postmaster: int | None  # None when the database is on another machine
+    server: Server
 
 
 class Meter:
     """CPU of the workers, the PostgreSQL processes, the harness and the machine, and the bus's
     notifications, between ``start`` and ``stop``."""
 
-    def __init__(self, bench: Bench) -> None:
+    def __init__(self, bench: Measured) -> None:
         self.bench = bench
 
     async def sample(self) -> dict[str, Any]:
@@ -38,7 +45,7 @@ class Meter:
         counter = bench.counter
         counts = await counter.count() if counter is not None else None
         postmaster = bench.postmaster
-        pg_pids = ([postmaster, *child_pids(postmaster)]) if postmaster else []
+        pg_pids = process_tree(postmaster) if postmaster else []
         helpers = [bench.server.pid]  # the gunicorn master, and the NOTIFY counter
         if counter is not None and counter.process is not None:
             helpers.append(counter.process.pid)

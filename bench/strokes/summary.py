@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..common import Histogram, median
+from harness.stats import Histogram
+
+from ..common import median
 from ..scenarios.common import fmt
 
 __all__ = ["pick", "merge_hists", "summarise", "runs_without_hist", "window_line"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from ..common import Histogram
+from harness.stats import Histogram
+
 from ..scenarios.common import ms
 
 __all__ = ["Window"]

@@ -31,7 +31,7 @@ __all__ = ["Windows"]
 
 
 class Windows:
-    """The measuring half of ``harness.Bench`` (which sets these attributes)."""
+    """The measuring half of ``part.Bench`` (which sets these attributes)."""
 
     ctx: Context
     profile: StrokesProfile

@@ -1,7 +1,7 @@
-"""Writing a text frame straight to a socket's transport: the one place that reaches into
-aiohttp's private attributes (its writer, transport and protocol), so that an upgrade of
-aiohttp that renames them breaks here alone (``tests/test_websocket_memory.py`` checks the
-frames byte for byte against aiohttp's writer).
+"""Writing a text frame straight to a socket's transport: the one place that reaches into aiohttp's
+private attributes (its writer, transport and protocol), so that an upgrade of aiohttp that renames
+them breaks here alone (``tests/functional/test_websocket_memory.py`` checks the frames byte for
+byte against aiohttp's writer).
 
 A broadcast to many idle sockets then makes no task and no coroutine switch per socket, which
 is most of what a delivery costs; the frame of a broadcast is built once for all its sockets.

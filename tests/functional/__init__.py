@@ -1,0 +1,1 @@
+"""Functional tests: real servers, real PostgreSQL, real programs (see tests/__init__.py)."""

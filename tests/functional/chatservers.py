@@ -1,0 +1,160 @@
+"""The chat's and the game's functional tests share this: two gunicorn servers on the testing
+database, as two servers behind a load balancer would be.
+
+``ChatServersTest`` starts gunicorn A (two workers) and gunicorn B (one worker, another port)
+for its class, both on the testing database (``DATABASE_URL``), with a copy of development.ini
+whose registration limit is raised (tests register many users from one address) and whatever
+``app_settings`` a class adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import unittest
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiopg.sa import create_engine
+
+from aiotutorial import chat
+from aiotutorial.db import dsn_from_url
+from harness.chatclient import ChatClient, ChatSocket, random_name
+from harness.gunicorn import GunicornServer, write_ini
+
+from ..dbtest import prepare_testing_database
+
+__all__ = [
+    "BASE_SETTINGS",
+    "PRESENCE_DELAY",
+    "ChatServersTest",
+    "worker_pid",
+    "is_message",
+    "is_ready",
+]
+
+
+def worker_pid(worker: str) -> int:
+    """The pid inside a hub's worker id (``host:pid:random``)."""
+    return int(worker.rsplit(":", 2)[1])
+
+
+# Settings every test server gets: many registrations from 127.0.0.1.
+BASE_SETTINGS = {"security.register_attempts": "100000"}
+# How long presence (a table, refreshed through NOTIFY) may take to show a change.
+PRESENCE_DELAY = 3.0
+
+
+def is_message(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "message"
+
+
+def is_ready(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "ready"
+
+
+class ChatServersTest(unittest.IsolatedAsyncioTestCase):
+    """Gunicorn A (two workers) and B (one worker) on the testing database, for the class."""
+
+    a_workers: ClassVar[int] = 2
+    b_workers: ClassVar[int | None] = 1
+    app_settings: ClassVar[Mapping[str, str]] = {}
+    url: ClassVar[str]
+    app_name: ClassVar[str]
+    a: ClassVar[GunicornServer]
+    b: ClassVar[GunicornServer]
+    ini: ClassVar[Path]
+    env: ClassVar[dict[str, str]]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.url = prepare_testing_database()
+        tmp = tempfile.TemporaryDirectory(prefix="aiotutorial-chat-", ignore_cleanup_errors=True)
+        cls.addClassCleanup(tmp.cleanup)
+        ini = write_ini(Path(tmp.name) / "chat-test.ini", {**BASE_SETTINGS, **cls.app_settings})
+        # The servers' connections carry a name of their own (pg_stat_activity shows it).
+        cls.app_name = random_name("chattest_")
+        separator = "&" if "?" in cls.url else "?"
+        env = {"DATABASE_URL": f"{cls.url}{separator}application_name={cls.app_name}"}
+        cls.ini, cls.env = ini, env
+        cls.a = GunicornServer(ini, workers=cls.a_workers, env=env)
+        cls.addClassCleanup(cls.a.stop)
+        cls.a.start()
+        if cls.b_workers:
+            cls.b = GunicornServer(ini, workers=cls.b_workers, env=env)
+            cls.addClassCleanup(cls.b.stop)
+            cls.b.start()
+
+    async def asyncSetUp(self) -> None:
+        # The debug loop of IsolatedAsyncioTestCase is slow, and these tests move many frames.
+        asyncio.get_running_loop().set_debug(False)
+        self.engine = await create_engine(dsn_from_url(self.url), minsize=0, maxsize=4)
+
+        async def close_engine() -> None:
+            self.engine.close()
+            await self.engine.wait_closed()
+
+        self.addAsyncCleanup(close_engine)
+
+    def another_server(self, workers: int = 1) -> GunicornServer:
+        """One more server like A and B, for this test, stopped when it ends."""
+        server = GunicornServer(self.ini, workers=workers, env=self.env)
+        self.addCleanup(server.stop)
+        return server.start()
+
+    # --- users and channels ----------------------------------------------------------------
+
+    async def user(self, server: GunicornServer, username: str | None = None) -> ChatClient:
+        """A new user registered on ``server``, or ``username`` logged in on ``server``."""
+        client = ChatClient(server.url(""), username)
+        self.addAsyncCleanup(client.close)
+        if username is None:
+            await client.register()
+        else:
+            await client.login()
+        return client
+
+    async def anonymous(self, server: GunicornServer) -> ChatClient:
+        client = ChatClient(server.url(""))
+        self.addAsyncCleanup(client.close)
+        return client
+
+    # --- the database, directly ------------------------------------------------------------
+
+    async def insert_messages(self, channel: str, user: str, contents: list[str]) -> list[int]:
+        """Post ``contents`` with the app's ``post_message``, in one transaction (fast)."""
+        async with self.engine.acquire() as conn:
+            async with conn.begin():
+                events = [await chat.post_message(conn, channel, user, c) for c in contents]
+        return [event["id"] for event in events]
+
+    async def presence_rows(self, channel: str) -> list[tuple[str, str]]:
+        async with self.engine.acquire() as conn:
+            result = await conn.execute(
+                "SELECT worker, username FROM presence WHERE channel = %s", (channel,)
+            )
+            return [(row[0], row[1]) for row in await result.fetchall()]
+
+    async def online(self, client: ChatClient, channel: str) -> int | None:
+        status, body = await client.get_json("/channels")
+        self.assertEqual(status, 200, body)
+        for entry in body["channels"]:
+            if entry["name"] == channel:
+                return entry["online"]
+        return None
+
+
+async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> None:
+    """Send ``contents`` as fast as the rate limit (5/s, bursts of 10) lets one user.
+
+    ``burst`` at once, then one every 0.25 s: the bucket never runs dry, with a margin for
+    the time frames take to reach the server.
+    """
+    start = time.monotonic()
+    for index, content in enumerate(contents):
+        due = start + max(0, index - burst + 1) * 0.25
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await sock.send(content)

@@ -1,0 +1,1 @@
+"""Unit tests: nothing outside the test process (see tests/__init__.py)."""

@@ -17,8 +17,8 @@ from aiotutorial.db import dsn_from_url
 from aiotutorial.pins.store import PINS_MAX
 from aiotutorial.views.protocol import ISLAND_ID
 
-from .browser import ChatServerTestCase, GatedProxy, unique
-from .dbtest import prepare_testing_database
+from ..dbtest import prepare_testing_database
+from .chromium import ChatServerTestCase, GatedProxy, unique
 
 BAR = "[data-role=pins]"
 COUNT = "[data-role=pins-count]"

@@ -20,7 +20,7 @@ from aiotutorial.pins import store as pins
 from aiotutorial.realtime import protocol as realtime
 from aiotutorial.views.protocol import ISLAND_ID, protocol_json
 
-from .dbtest import AppTest
+from ..dbtest import AppTest
 
 ISLAND = re.compile(rf'<script type="application/json" id="{ISLAND_ID}">(?P<json>[^<]*)</script>')
 

@@ -13,40 +13,16 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import signal
-import socket
 import sys
 
-from .common import HOST
+from harness.redis import RedisServer
+
 from .servers import TMP_DIR, Server, free_port
 
-__all__ = ["RedisServer", "ChannelsServer", "channels_server", "channels_missing"]
+__all__ = ["ChannelsServer", "channels_server", "channels_missing"]
 
 # What bench/channels_server.py imports, from the bench extra (setup.py).
 PACKAGES = ("channels", "channels_redis", "django", "uvicorn", "websockets")
-
-
-class RedisServer(Server):
-    """``redis-server`` on loopback in a directory of its own, saving nothing to disk."""
-
-    def __init__(self, name: str) -> None:
-        def command(port: int) -> list[str]:
-            directory = TMP_DIR / f"{name}-{port}"
-            directory.mkdir(exist_ok=True)
-            return [
-                "redis-server",
-                *("--port", str(port), "--bind", HOST, "--dir", str(directory)),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""),
-            ]
-
-        super().__init__(name, command, port=free_port(), start_timeout=20.0)
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection((HOST, self.port), timeout=self.answer_timeout) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
 
 
 class ChannelsServer(Server):
@@ -55,7 +31,7 @@ class ChannelsServer(Server):
     def __init__(
         self, name: str, *, persist: tuple[str, str] | None, database_url: str | None
     ) -> None:
-        self.redis = RedisServer(f"{name}-redis")
+        self.redis = RedisServer(f"{name}-redis", directory=TMP_DIR)
 
         def command(port: int) -> list[str]:
             argv = [sys.executable, "-m", "bench.channels_server", "--port", str(port)]

@@ -5,24 +5,33 @@ database, as two servers behind a load balancer would be.
 for its class, both on the testing database (``DATABASE_URL``), with a copy of development.ini
 whose registration limit is raised (tests register many users from one address) and whatever
 ``app_settings`` a class adds.
+
+The bus between them is PostgreSQL's NOTIFY, or Redis for a class whose ``bus`` is ``"redis"``
+(``over_redis(SomeTests)`` makes one of any class: the matrix of the cross-instance tests):
+then the class starts a ``redis-server`` of its own on a free port, the servers get its
+``BUS_URL``, and what a test publishes itself goes there too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 import unittest
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiopg.sa import create_engine
 
 from aiotutorial import chat
-from aiotutorial.db import dsn_from_url
+from aiotutorial.db import dsn_from_url, transaction
+from aiotutorial.realtime import bus
+from aiotutorial.realtime.bus.redis import RedisTransport
 from harness.chatclient import ChatClient, ChatSocket, random_name
 from harness.gunicorn import GunicornServer, write_ini
+from harness.redis import RedisServer, redis_missing
 
 from ..dbtest import prepare_testing_database
 
@@ -30,6 +39,8 @@ __all__ = [
     "BASE_SETTINGS",
     "PRESENCE_DELAY",
     "ChatServersTest",
+    "over_redis",
+    "require_redis",
     "worker_pid",
     "is_message",
     "is_ready",
@@ -45,6 +56,16 @@ def worker_pid(worker: str) -> int:
 BASE_SETTINGS = {"security.register_attempts": "100000"}
 # How long presence (a table, refreshed through NOTIFY) may take to show a change.
 PRESENCE_DELAY = 3.0
+
+
+def require_redis() -> None:
+    """A skip without redis-server, or an error when ``CI`` is set."""
+    missing = redis_missing()
+    if missing is None:
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{missing}. CI is set, so this is a failure, not a skip.")
+    raise unittest.SkipTest(missing)
 
 
 def is_message(frame: dict[str, Any]) -> bool:
@@ -67,6 +88,9 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
     b: ClassVar[GunicornServer]
     ini: ClassVar[Path]
     env: ClassVar[dict[str, str]]
+    # The bus between the servers: "postgresql" (NOTIFY) or "redis" (a Redis of the class's).
+    bus: ClassVar[str] = "postgresql"
+    redis: ClassVar[RedisServer | None] = None
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -79,6 +103,7 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
         cls.app_name = random_name("chattest_")
         separator = "&" if "?" in cls.url else "?"
         env = {"DATABASE_URL": f"{cls.url}{separator}application_name={cls.app_name}"}
+        env["BUS_URL"] = cls.start_bus()
         cls.ini, cls.env = ini, env
         cls.a = GunicornServer(ini, workers=cls.a_workers, env=env)
         cls.addClassCleanup(cls.a.stop)
@@ -88,9 +113,35 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
             cls.addClassCleanup(cls.b.stop)
             cls.b.start()
 
+    @classmethod
+    def start_bus(cls) -> str:
+        """The servers' ``BUS_URL``: a Redis of the class's own when ``bus`` says so."""
+        if cls.bus == "postgresql":
+            return "postgresql"
+        require_redis()
+        cls.redis = RedisServer(f"bus-{cls.__name__}")
+        cls.addClassCleanup(cls.redis.stop)
+        cls.redis.start()
+        return cls.redis.redis_url
+
     async def asyncSetUp(self) -> None:
         # The debug loop of IsolatedAsyncioTestCase is slow, and these tests move many frames.
         asyncio.get_running_loop().set_debug(False)
+        if self.redis is not None:
+            # What the test publishes (insert_messages) goes where the servers listen.
+            before = bus.transport()
+
+            async def unsent(events: list[dict[str, Any]]) -> None:
+                raise AssertionError(f"the test could not publish {events[0]['type']}")
+
+            redis = RedisTransport(self.redis.redis_url, unsent)
+            bus.use_transport(redis)
+
+            async def restore() -> None:
+                bus.use_transport(before)
+                await redis.close()
+
+            self.addAsyncCleanup(restore)
         self.engine = await create_engine(dsn_from_url(self.url), minsize=0, maxsize=4)
 
         async def close_engine() -> None:
@@ -127,7 +178,7 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
     async def insert_messages(self, channel: str, user: str, contents: list[str]) -> list[int]:
         """Post ``contents`` with the app's ``post_message``, in one transaction (fast)."""
         async with self.engine.acquire() as conn:
-            async with conn.begin():
+            async with transaction(conn):
                 events = [await chat.post_message(conn, channel, user, c) for c in contents]
         return [event["id"] for event in events]
 
@@ -158,3 +209,14 @@ async def post_paced(sock: ChatSocket, contents: list[str], burst: int = 8) -> N
         due = start + max(0, index - burst + 1) * 0.25
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         await sock.send(content)
+
+
+Test = TypeVar("Test", bound=type[ChatServersTest])
+
+
+def over_redis(tests: Test) -> Test:
+    """``tests`` again with the servers on a Redis bus (a module assigns it to a name of its
+    own: ``ChatDeliveryTestsOverRedis = over_redis(ChatDeliveryTests)``)."""
+    name = f"{tests.__name__}OverRedis"
+    namespace = {"bus": "redis", "__module__": tests.__module__, "__qualname__": name}
+    return type(name, (tests,), namespace)  # type: ignore[return-value]

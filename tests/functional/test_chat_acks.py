@@ -13,7 +13,7 @@ import secrets
 from aiotutorial.chat.refs import forget_old_refs
 
 from ..dbtest import DatabaseTest
-from .chatservers import ChatServersTest
+from .chatservers import ChatServersTest, over_redis
 from .gameservers import LINE, GameServersTest, unique_words
 
 
@@ -232,3 +232,7 @@ class RefExpiryTests(DatabaseTest):
             "SELECT ref FROM chat_refs WHERE username = %s ORDER BY ref", (user,)
         )
         self.assertEqual([row[0] for row in await result.fetchall()], ["new"])
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+RefTestsOverRedis = over_redis(RefTests)

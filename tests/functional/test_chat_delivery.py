@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.chatclient import ChatClient, ChatSocket
 
-from .chatservers import ChatServersTest, is_message, is_ready, post_paced, worker_pid
+from .chatservers import ChatServersTest, is_message, is_ready, over_redis, post_paced, worker_pid
 
 
 class DeliveryTests(ChatServersTest):
@@ -216,3 +216,7 @@ class DeliveryTests(ChatServersTest):
             await watcher.wait_messages(16)
         self.assertEqual(len(checked), 32)
         self.assertEqual(missing, [])
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+DeliveryTestsOverRedis = over_redis(DeliveryTests)

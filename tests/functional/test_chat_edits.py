@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.chatclient import ChatClient, ChatSocket
 
-from .chatservers import ChatServersTest
+from .chatservers import ChatServersTest, over_redis
 from .gameservers import LINE, GameServersTest, unique_words
 
 
@@ -194,3 +194,7 @@ class EditDuringGameTests(GameServersTest):
             {"type": "message.delete", "id": before["id"], "ref": ref()}, timeout=15
         )
         self.assertTrue(deleted["deleted"])
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+EditTestsOverRedis = over_redis(EditTests)

@@ -18,7 +18,7 @@ import asyncio
 from harness.chatclient import ChatSocket
 
 from ..waiting import wait_for
-from .chatservers import PRESENCE_DELAY, ChatServersTest
+from .chatservers import PRESENCE_DELAY, ChatServersTest, over_redis
 
 
 class PresenceTests(ChatServersTest):
@@ -88,3 +88,7 @@ class PresenceTests(ChatServersTest):
             for sock in sockets:
                 await self.latest_presence(sock, everyone)
             await asyncio.gather(*(sock.close() for sock in sockets))
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+PresenceTestsOverRedis = over_redis(PresenceTests)

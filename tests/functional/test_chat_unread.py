@@ -20,7 +20,7 @@ from aiotutorial.chat import mentioned_names
 from harness.chatclient import ChatClient
 
 from ..waiting import wait_for
-from .chatservers import ChatServersTest
+from .chatservers import ChatServersTest, over_redis
 
 # Markers are written every 2 s: what a test waits for at most to see one.
 FLUSHED = 6.0
@@ -183,3 +183,7 @@ class TypingTests(ChatServersTest):
             await watcher.wait_frames(lambda f: f["type"] == "typing", 2)
         self.assertEqual(sock.errors, [])
         self.assertEqual(await alice.history(channel), [], "typing is never stored")
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+TypingTestsOverRedis = over_redis(TypingTests)

@@ -16,7 +16,7 @@ from harness.chatclient import ChatClient
 from harness.gunicorn import GunicornServer
 
 from ..waiting import wait_for
-from .chatservers import worker_pid
+from .chatservers import over_redis, worker_pid
 from .gameclient import GameTable, Turn
 from .gameservers import LINE, GameServersTest
 
@@ -169,3 +169,7 @@ async def _try_connect(client: ChatClient, channel: str) -> Any:
         return await client.connect(channel, after=0)
     except Exception:  # noqa: BLE001 - the new worker may not be up yet: try again
         return None
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+FailoverTestsOverRedis = over_redis(FailoverTests)

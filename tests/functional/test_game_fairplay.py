@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from aiotutorial.game.rules import GUESS_BURST
 from harness.chatclient import ChatSocket
 
+from .chatservers import over_redis
 from .gameclient import GameTable, holds_word, send_json
 from .gameservers import LINE, GameServersTest, unique_words
 
@@ -258,3 +259,7 @@ class FairPlayTests(GameServersTest):
             self.assertEqual(response.headers["Cache-Control"], "public, max-age=60")
             body = await response.json()
         self.assertEqual(len(body["batches"]), 120)
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+FairPlayTestsOverRedis = over_redis(FairPlayTests)

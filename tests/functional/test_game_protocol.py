@@ -15,6 +15,7 @@ from typing import Any
 from aiotutorial.game.drawing import compact
 from harness.chatclient import ChatSocket
 
+from .chatservers import over_redis
 from .gameclient import holds_word, send_json
 from .gameservers import LINE, GameServersTest, unique_words
 
@@ -303,3 +304,8 @@ class JoiningTests(GameServersTest):
         )
         self.assertNotIn(target, [p["user"] for p in nxt["players"]])
         self.assertNotEqual(nxt["drawer"], target)
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+WholeGameTestsOverRedis = over_redis(WholeGameTests)
+JoiningTestsOverRedis = over_redis(JoiningTests)

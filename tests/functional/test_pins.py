@@ -17,7 +17,7 @@ from aiotutorial import chat
 from aiotutorial.db import schema as db
 from harness.chatclient import ChatSocket
 
-from .chatservers import ChatServersTest
+from .chatservers import ChatServersTest, over_redis
 
 
 def changes(sock: ChatSocket) -> list[tuple[int, bool]]:
@@ -132,3 +132,7 @@ class PinTests(ChatServersTest):
         await asyncio.sleep(1.0)
         answer = await sock.answer({"type": "pin", "id": ids[50], "ref": "51b"})
         self.assertEqual(answer["type"], "pin.changed")
+
+
+# The same over a Redis bus (tests/functional/chatservers.py: the bus matrix).
+PinTestsOverRedis = over_redis(PinTests)

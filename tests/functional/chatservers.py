@@ -90,6 +90,7 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
     env: ClassVar[dict[str, str]]
     # The bus between the servers: "postgresql" (NOTIFY) or "redis" (a Redis of the class's).
     bus: ClassVar[str] = "postgresql"
+    bus_url: ClassVar[str] = "postgresql"
     redis: ClassVar[RedisServer | None] = None
 
     @classmethod
@@ -103,7 +104,7 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
         cls.app_name = random_name("chattest_")
         separator = "&" if "?" in cls.url else "?"
         env = {"DATABASE_URL": f"{cls.url}{separator}application_name={cls.app_name}"}
-        env["BUS_URL"] = cls.start_bus()
+        env["BUS_URL"] = cls.bus_url = cls.start_bus()
         cls.ini, cls.env = ini, env
         cls.a = GunicornServer(ini, workers=cls.a_workers, env=env)
         cls.addClassCleanup(cls.a.stop)
@@ -127,14 +128,14 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self) -> None:
         # The debug loop of IsolatedAsyncioTestCase is slow, and these tests move many frames.
         asyncio.get_running_loop().set_debug(False)
-        if self.redis is not None:
+        if self.bus_url != "postgresql":
             # What the test publishes (insert_messages) goes where the servers listen.
             before = bus.transport()
 
             async def unsent(events: list[dict[str, Any]]) -> None:
                 raise AssertionError(f"the test could not publish {events[0]['type']}")
 
-            redis = RedisTransport(self.redis.redis_url, unsent)
+            redis = RedisTransport(self.bus_url, unsent)
             bus.use_transport(redis)
 
             async def restore() -> None:

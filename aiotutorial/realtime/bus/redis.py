@@ -203,6 +203,7 @@ class _Shard:
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self.commands = asyncio.Lock()
+        self.refusals = 0  # subscriptions refused in a row
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._receive_forever())
@@ -291,9 +292,16 @@ class _Shard:
                 await self._ping(connection)
                 continue
             except ResponseError as exc:
-                # A cluster node refusing a topic whose slot it does not serve (MOVED).
-                log.info("Redis %s:%s answered %s", *self.node, exc)
+                # A subscription refused: a cluster node that does not serve the topic's slot
+                # (MOVED), or not yet (CLUSTERDOWN, just restarted). Look at the slots again,
+                # and subscribe again on a new connection after a pause.
+                self.refusals += 1
+                delay = RECONNECT_DELAYS[min(self.refusals - 1, len(RECONNECT_DELAYS) - 1)]
+                log.info("Redis %s:%s answered %s; again in %ss", *self.node, exc, delay)
                 self.bus.reroute_soon()
+                await asyncio.sleep(delay)
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await connection.disconnect()
                 continue
             except REDIS_ERRORS as exc:
                 log.warning("Redis subscriber connection to %s:%s lost: %s", *self.node, exc)
@@ -324,8 +332,11 @@ class _Shard:
                 # Not asked for: the topic's slot moved to another node of the cluster.
                 self.bus.reroute_soon()
             return
+        if kind == "ssubscribe":
+            self.refusals = 0
+            return
         if kind != "smessage":
-            return  # a subscription confirmed
+            return
         payload = _text(response[2])
         try:
             event = json.loads(payload)

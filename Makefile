@@ -155,15 +155,19 @@ bench-deps: $(STAMP) ## the bench extra and Debian's wrk and redis-server
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 		else echo "wrk is missing (not root, so not installed): HTTP load by bench/httpload.py"; fi; }
 
-# make soak [QUICK=1]: faults under load (soak/): a PostgreSQL cluster and two instances of its
+# make soak [QUICK=1] [REDIS=1]: faults under load (soak/): a PostgreSQL cluster and two instances of its
 # own, 24 clients that reconnect by themselves, kill -9, PostgreSQL and instance restarts and
 # fuzzing while 10 messages a second are posted; exits 0 only when nothing was lost,
 # duplicated or reordered, no 5xx and no traceback at ERROR. Logs and report: var/soak/<time>/.
-# Never touches var/pg. SOAK_ARGS passes options (--minutes N --clients N --rate R).
+# Never touches var/pg. REDIS=1: the instances on a Redis bus of their own, kill -9 of Redis among
+# the faults. SOAK_ARGS passes options (--minutes N --clients N --rate R).
 .PHONY: soak
-soak: $(STAMP) ## faults under load, about 3.5 minutes (QUICK=1: about 40 s)
+soak: $(STAMP) ## faults under load, about 3.5 minutes (QUICK=1: about 40 s; REDIS=1: the Redis bus)
 	@$(BIN)/python -m aiotutorial.pgcluster bindir >/dev/null 2>&1; test $$? != 3 || { \
 		echo "make: no PostgreSQL on this machine: installing the PostgreSQL bundled in the" \
 			"pgserver wheel, pip install -e '.[pgserver]' (about 30 s)"; \
 		$(BIN)/python -m pip install --disable-pip-version-check -e '.[pgserver]'; }
-	$(BIN)/python -m soak $(if $(QUICK),--quick) $(SOAK_ARGS)
+	@if [ -n "$(REDIS)" ]; then scripts/ensure-redis; \
+		$(BIN)/python -c 'import redis' 2>/dev/null || \
+			$(BIN)/python -m pip install --disable-pip-version-check -e '.[redis]'; fi
+	$(BIN)/python -m soak $(if $(QUICK),--quick) $(if $(REDIS),--bus redis) $(SOAK_ARGS)

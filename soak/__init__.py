@@ -1,7 +1,8 @@
 """Soak: the chat under load and faults loses, duplicates and reorders nothing.
 
-``python -m soak [--minutes N] [--clients N] [--rate R] [--quick]`` (``make soak``, ``make soak
-QUICK=1``; ``tests/functional/test_soak.py`` runs a short one inside ``make test``).
+``python -m soak [--minutes N] [--clients N] [--rate R] [--quick] [--bus redis]`` (``make
+soak``, ``make soak QUICK=1``, ``make soak REDIS=1``; ``tests/functional/test_soak.py`` runs a
+short one of each bus inside ``make test``).
 
 What it proves
     While messages are posted at a steady rate, and while a worker is killed with ``kill -9``,
@@ -30,7 +31,9 @@ How
       stopped (``-m fast``: every connection drops), left down 2 s and started again, while
       ordinary requests are made to both instances, signed in and not, HTML and JSON, and a
       websocket upgrade (each must get the documented 503); B sent SIGTERM and started again
-      on the same port; and a burst of every fuzz case. Fuzzing also runs in the background all
+      on the same port; a burst of every fuzz case; and with ``--bus redis`` (the instances'
+      bus is then a ``redis-server`` of the run's own), Redis killed with ``kill -9``, left dead
+      2 s and started again, empty, on its port. Fuzzing also runs in the background all
       along, about one case a second: raw HTTP (garbage request lines, bad and lying
       ``Content-Encoding``, huge headers, multipart without a boundary, bad chunking, bad query
       parameters, bad websocket upgrades), deep JSON and NUL or lone surrogates to ``POST
@@ -67,6 +70,6 @@ every client is live at the end and every fault was recovered from; 1 otherwise.
 """
 
 from .checks import SoakResult
-from .run import FAULT_KINDS, SoakConfig, run_soak
+from .run import BUSES, FAULT_KINDS, REDIS_FAULT_KINDS, SoakConfig, run_soak
 
-__all__ = ["FAULT_KINDS", "SoakConfig", "SoakResult", "run_soak"]
+__all__ = ["BUSES", "FAULT_KINDS", "REDIS_FAULT_KINDS", "SoakConfig", "SoakResult", "run_soak"]

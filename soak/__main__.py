@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .run import SoakConfig, run_soak
+from .run import BUSES, SoakConfig, run_soak
 
 DEFAULT_LOGS = Path(__file__).resolve().parent.parent / "var" / "soak"
 
@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="about 40 s: one fault of each kind in 30 s"
     )
     parser.add_argument(
+        "--bus",
+        choices=BUSES,
+        default="postgresql",
+        help="the bus between the instances: NOTIFY (default), or a Redis of the run's own, "
+        "killed (kill -9) among the faults",
+    )
+    parser.add_argument(
         "--logs",
         type=Path,
         help=f"keep the servers' logs and the report there (default {DEFAULT_LOGS}/<time>)",
@@ -33,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clients < 3 or args.rate <= 0 or args.minutes <= 0:
         parser.error("--clients is at least 3, --rate and --minutes above 0")
     logs = args.logs or DEFAULT_LOGS / time.strftime("%Y%m%d-%H%M%S")
-    options = {"clients": args.clients, "rate": args.rate, "logs_dir": logs}
+    options = {"clients": args.clients, "rate": args.rate, "logs_dir": logs, "bus": args.bus}
     config = (
         SoakConfig.quick(**options)
         if args.quick

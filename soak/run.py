@@ -23,19 +23,24 @@ from harness.chatclient import ChatClient
 from harness.cluster import ThrowawayCluster
 from harness.gunicorn import write_ini
 from harness.instance import Instance
+from harness.redis import RedisServer
 
 from .checks import Fault, SoakResult, check_client, first_arrivals, recovery_time
 from .clients import HttpLog, Poster, SoakSocket, User, now
 from .fuzz import Fuzzer
 from .servers import FINAL_STOP_TIMEOUT, STOP_TIMEOUT, LogScan, kill, scan_log
 
-__all__ = ["FAULT_KINDS", "SoakConfig", "run_soak"]
+__all__ = ["BUSES", "FAULT_KINDS", "REDIS_FAULT_KINDS", "SoakConfig", "run_soak"]
 
 KILL_WORKER = "kill -9 worker of A"
 RESTART_POSTGRESQL = "restart PostgreSQL"
 RESTART_B = "restart instance B"
 FUZZ_BURST = "fuzz burst"
+KILL_REDIS = "kill -9 Redis"
 FAULT_KINDS = (KILL_WORKER, RESTART_POSTGRESQL, RESTART_B, FUZZ_BURST)
+# With the Redis bus (--bus redis), Redis is killed too.
+REDIS_FAULT_KINDS = (*FAULT_KINDS, KILL_REDIS)
+BUSES = ("postgresql", "redis")
 
 # The app's settings for the run: registrations, and chat rates well over the load.
 APP_SETTINGS = {
@@ -58,6 +63,8 @@ class SoakConfig:
     fuzz_interval: float = 1.0  # background fuzz: one case about this often
     fuzz_sockets: int = 2
     postgresql_down: float = 2.0  # seconds the database stays stopped
+    bus: str = "postgresql"  # or "redis": a redis-server of the run's own, killed among the faults
+    redis_down: float = 2.0  # seconds Redis stays dead after its kill -9
     logs_dir: Path | None = None  # keep the logs and the report there (None: removed)
     verbose: bool = True
 
@@ -65,19 +72,24 @@ class SoakConfig:
     def for_minutes(cls, minutes: float = 3.0, **kwargs: Any) -> SoakConfig:
         """A fault every 15 s, in turn, from 8 s in until 12 s before the end."""
         duration = minutes * 60
+        kinds = REDIS_FAULT_KINDS if kwargs.get("bus") == "redis" else FAULT_KINDS
         times = itertools.takewhile(lambda t: t + 12 <= duration, itertools.count(8.0, 15.0))
-        faults = [(t, FAULT_KINDS[i % len(FAULT_KINDS)]) for i, t in enumerate(times)]
+        faults = [(t, kinds[i % len(kinds)]) for i, t in enumerate(times)]
         return cls(duration=duration, faults=faults, **kwargs)
 
     @classmethod
     def quick(cls, **kwargs: Any) -> SoakConfig:
-        """About 40 s in all: one fault of each kind in 30 s of posting."""
+        """About 40 s in all: one fault of each kind in 30 s of posting (36 s with Redis)."""
         faults = [
             (3.0, KILL_WORKER),
             (9.0, RESTART_POSTGRESQL),
             (16.0, RESTART_B),
             (25.0, FUZZ_BURST),
         ]
+        if kwargs.get("bus") == "redis":
+            faults.insert(3, (22.0, KILL_REDIS))
+            faults[-1] = (29.0, FUZZ_BURST)
+            return cls(duration=36.0, faults=faults, **kwargs)
         return cls(duration=30.0, faults=faults, **kwargs)
 
 
@@ -128,7 +140,15 @@ class _Soak:
         env = {
             "DATABASE_URL": self.db.url,
             "AIOTUTORIAL_SECRET": "soak-" + secrets.token_hex(32),
+            "BUS_URL": "postgresql",
         }
+        self.redis: RedisServer | None = None
+        if self.config.bus == "redis":
+            self.redis = RedisServer("soak-redis", directory=tmp)
+            self.stack.callback(self.redis.stop)
+            self.say(f"a Redis of its own for the bus, on port {self.redis.port}")
+            await asyncio.to_thread(self.redis.start)
+            env["BUS_URL"] = self.redis.redis_url
         options: dict[str, Any] = {"logs_dir": self.logs_dir, "start_timeout": 60.0}
         self.a = Instance("a", ini, 2, env, stop_timeout=STOP_TIMEOUT, **options)
         self.b = Instance("b", ini, 1, env, stop_timeout=STOP_TIMEOUT, **options)
@@ -226,6 +246,18 @@ class _Soak:
             f"answering again on port {self.b.port} after {fault.done - stopped:.2f} s"
         )
 
+    async def kill_redis(self, fault: Fault) -> None:
+        """``kill -9`` of redis-server (every worker's subscriptions and publishes fail), dead
+        for ``redis_down`` seconds, then started again on its port, empty."""
+        assert self.redis is not None
+        await asyncio.to_thread(self.redis.kill)
+        killed = now()
+        await asyncio.sleep(self.config.redis_down)
+        await asyncio.to_thread(self.redis.restart)
+        fault.done = now()
+        down = self.config.redis_down
+        fault.detail = f"dead {down:g} s, started again in {fault.done - killed - down:.2f} s"
+
     async def fuzz_burst(self, fault: Fault) -> None:
         before = sum(self.fuzzer.sent.values())
         await self.fuzzer.burst()
@@ -238,6 +270,7 @@ class _Soak:
             RESTART_POSTGRESQL: self.restart_postgresql,
             RESTART_B: self.restart_b,
             FUZZ_BURST: self.fuzz_burst,
+            KILL_REDIS: self.kill_redis,
         }
         for offset, kind in self.config.faults:
             await asyncio.sleep(max(0.0, start + offset - now()))
@@ -255,6 +288,9 @@ class _Soak:
         if not self.b.is_running():
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.b.start)
+        if self.redis is not None and not self.redis.is_running():
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.redis.restart)
 
     # --- the run --------------------------------------------------------------------------
 

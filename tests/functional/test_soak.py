@@ -11,7 +11,8 @@ database is down; no traceback at ERROR in the servers' logs.
 ``run_soak`` stops and removes whatever it started (clients, every instance, the cluster, its
 temporary directory) before it returns or raises, so a failing run leaves nothing behind;
 the report of the run is the failure message, and the servers' logs and the report are kept
-in ``test-artifacts/soak/`` (replaced at every run).
+in ``test-artifacts/soak/<bus>/`` (replaced at every run). The same again with the instances on
+a Redis bus of the run's own, killed (``kill -9``) among the faults.
 """
 
 from __future__ import annotations
@@ -21,19 +22,31 @@ import shutil
 import unittest
 
 from harness.paths import PROJECT_ROOT
-from soak import SoakConfig, run_soak
+from soak import SoakConfig, SoakResult, run_soak
+from soak.run import KILL_REDIS
+
+from .chatservers import require_redis
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "soak"
 
 
 class SoakTest(unittest.TestCase):
     def test_nothing_lost_duplicated_or_reordered_across_faults(self) -> None:
-        shutil.rmtree(ARTIFACTS, ignore_errors=True)
-        config = SoakConfig.quick(verbose=False, logs_dir=ARTIFACTS)
+        self.soak("postgresql")
+
+    def test_on_the_redis_bus_nothing_lost_duplicated_or_reordered_across_faults(self) -> None:
+        require_redis()
+        result = self.soak("redis")
+        self.assertIn(KILL_REDIS, [fault.kind for fault in result.faults])
+
+    def soak(self, bus: str) -> SoakResult:
+        artifacts = ARTIFACTS / bus
+        shutil.rmtree(artifacts, ignore_errors=True)
+        config = SoakConfig.quick(verbose=False, logs_dir=artifacts, bus=bus)
         result = asyncio.run(run_soak(config))
         report = result.report()
         kinds = [fault.kind for fault in result.faults]
-        self.assertEqual(kinds, [kind for _, kind in SoakConfig.quick().faults], report)
+        self.assertEqual(kinds, [kind for _, kind in SoakConfig.quick(bus=bus).faults], report)
         self.assertGreater(len(result.acked), 150, report)
         self.assertEqual(result.lost_deliveries, 0, report)
         self.assertEqual(result.duplicated, 0, report)
@@ -42,3 +55,4 @@ class SoakTest(unittest.TestCase):
         self.assertEqual(len(result.logs.error_tracebacks), 0, report)
         self.assertEqual(result.failures(), [], report)
         self.assertTrue(result.passed, report)
+        return result

@@ -85,26 +85,28 @@ class Bench:
         self.postmaster = postmaster
         self.kind = kind
         self.m = listeners
+        # How many listeners each event reaches (with NOTIFY, all of them).
+        self.fanout = listeners
+        self.other_pids: dict[str, list[int]] = {}  # more parties whose CPU is counted
         self.warmup = warmup
         self.window = window
         context = multiprocessing.get_context("spawn")
         procs = min(listeners, MAX_LISTENER_PROCESSES)
         shares = [listeners // procs + (1 if i < listeners % procs else 0) for i in range(procs)]
         self.listeners = []
+        first = 0
         for share in shares:
             mine, theirs = context.Pipe()
-            process = context.Process(target=listen, args=(url, share, theirs), daemon=True)
+            target, args = self.listener_process(first, share)
+            process = context.Process(target=target, args=(*args, theirs), daemon=True)
             process.start()
             self.listeners.append((process, mine))
+            first += share
         self.publishers = []
         for i in range(PUBLISHER_PROCESSES if publishers else 0):
             mine, theirs = context.Pipe()
-            share = targets[i::PUBLISHER_PROCESSES]
-            process = context.Process(
-                target=publish,
-                args=(url, kind, THREADS_PER_PUBLISHER, share, theirs),
-                daemon=True,
-            )
+            target, args = self.publisher_process(targets[i::PUBLISHER_PROCESSES])
+            process = context.Process(target=target, args=(*args, theirs), daemon=True)
             process.start()
             self.publishers.append((process, mine))
         for _process, pipe in self.listeners + self.publishers:
@@ -112,6 +114,15 @@ class Bench:
                 raise RuntimeError("a load process did not start")
         self.probe = psycopg2.connect(url)
         self.probe.autocommit = True
+
+    def listener_process(self, first: int, count: int) -> tuple[Any, tuple[Any, ...]]:
+        """What a listening process runs (its pipe last): ``count`` listeners, the first
+        numbered ``first``."""
+        return listen, (self.url, count)
+
+    def publisher_process(self, targets: list[tuple[str, str]]) -> tuple[Any, tuple[Any, ...]]:
+        """What a publishing process runs (its pipe last), for its share of ``targets``."""
+        return publish, (self.url, self.kind, THREADS_PER_PUBLISHER, targets)
 
     def close(self) -> None:
         for process, pipe in self.listeners + self.publishers:
@@ -126,6 +137,7 @@ class Bench:
             "postgresql": process_tree(self.postmaster),
             "listeners": [p.pid for p, _ in self.listeners if p.pid],
             "publishers": [p.pid for p, _ in self.publishers if p.pid],
+            **self.other_pids,
         }
 
     def step(self, rate: float) -> Step:
@@ -176,7 +188,7 @@ class Bench:
             done, failed, times = pipe.recv()
             committed, errors = committed + done, errors + failed
             commit_times.merge(Histogram.from_sparse(times))
-        expected = committed * self.m
+        expected = committed * self.fanout
         deadline = time.time() + DRAIN_TIMEOUT
         while True:
             delivered, histogram = 0, Histogram()

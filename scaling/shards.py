@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cluster_of", "simulate", "main"]
+__all__ = ["cluster_of", "simulate", "main", "zipf_weights", "CHANNELS"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANNELS = 2000
@@ -50,7 +50,8 @@ def cluster_of(channel: str, clusters: Sequence[str]) -> str:
     )
 
 
-def _weights(channels: int) -> list[float]:
+def zipf_weights(channels: int) -> list[float]:
+    """Each channel's share of the events, busiest first (Zipf, s = ZIPF_S)."""
     raw = [1 / (rank**ZIPF_S) for rank in range(1, channels + 1)]
     total = sum(raw)
     return [w / total for w in raw]
@@ -103,7 +104,7 @@ def _shares(clusters: int, placement: str) -> dict[str, float]:
     directory that places the busiest channels first, each on the least loaded cluster)."""
     names = [f"pg{n}" for n in range(clusters)]
     share = dict.fromkeys(names, 0.0)
-    for rank, weight in enumerate(_weights(CHANNELS)):
+    for rank, weight in enumerate(zipf_weights(CHANNELS)):
         if placement == "hash":
             share[cluster_of(f"channel-{rank}", names)] += weight
         else:
@@ -113,7 +114,7 @@ def _shares(clusters: int, placement: str) -> dict[str, float]:
 
 def simulate(limit: float, fixed: float, clusters: int, placement: str = "hash") -> dict[str, Any]:
     service = calibrate(limit, fixed)
-    weights = _weights(CHANNELS)
+    weights = zipf_weights(CHANNELS)
     share = _shares(clusters, placement)
 
     def p99_at(total: float) -> float:
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"| {even['evenness']} |"
             )
         print(
-            f"  the busiest channel alone (Zipf, {_weights(CHANNELS)[0]:.1%} of the events) "
+            f"  the busiest channel alone (Zipf, {zipf_weights(CHANNELS)[0]:.1%} of the events) "
             f"caps any K at {rows[0]['hottest_channel_cap']:,}/s"
         )
     moves = {f"{k}->{k + 1}": round(moved_channels(k, k + 1), 3) for k in counts}

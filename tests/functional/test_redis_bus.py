@@ -19,16 +19,21 @@ The chat's and the game's cross-instance protocol tests run over Redis too (thei
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import unittest
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from unittest import mock
 
 import redis.asyncio as aioredis
 
 from aiotutorial.db import after_commit
 from aiotutorial.realtime import bus
 from aiotutorial.realtime.bus import PREV_IN_STREAM, channel_topic, encode, user_topic
+from aiotutorial.realtime.bus import redis as redis_bus
 from harness.chatclient import ChatSocket
-from harness.redis import RedisCluster
+from harness.redis import RedisCluster, RedisServer
 
 from ..waiting import wait_for
 from .chatservers import ChatServersTest, post_paced, require_redis
@@ -287,3 +292,50 @@ class RedisClusterBusTests(ChatServersTest):
             return await self.subscribers(down, channel_topic(channels[0])) == subscribed
 
         await wait_for(subscribed_again, 20)
+
+
+class KeepAliveTests(unittest.IsolatedAsyncioTestCase):
+    """A worker's subscriber connection to a Redis that stops answering without closing
+    (``SIGSTOP``: the TCP connection stays up) is noticed, dropped and made again once Redis
+    answers, then the worker catches up; in process, on a Redis of the test's own."""
+
+    async def test_a_silent_redis_is_noticed_and_the_worker_catches_up_after(self) -> None:
+        require_redis()
+        server = RedisServer("keepalive")
+        self.addCleanup(server.stop)
+        await asyncio.to_thread(server.start)
+        heard: list[dict[str, Any]] = []
+        caught_up = asyncio.Event()
+
+        async def on_event(event: dict[str, Any], text: str) -> None:
+            heard.append(event)
+
+        async def on_reconnect() -> None:
+            caught_up.set()
+
+        with mock.patch.object(redis_bus, "PING_EVERY", 0.2):
+            listener = redis_bus.RedisBus(server.redis_url, on_event, on_reconnect)
+            await listener.start()
+            self.addAsyncCleanup(listener.stop)
+            listener.subscribe(["c:quiet"])
+            await asyncio.wait_for(listener.connected.wait(), 5)
+            await asyncio.sleep(1.0)  # quiet, but answering its pings: still connected
+            self.assertTrue(listener.connected.is_set())
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                await wait_for(lambda: not listener.connected.is_set(), 5)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+            await asyncio.wait_for(caught_up.wait(), 15)
+            await asyncio.wait_for(listener.connected.wait(), 5)
+            client = aioredis.Redis(port=server.port)
+            self.addAsyncCleanup(client.aclose)
+
+            async def subscribed() -> bool:
+                answer = await client.execute_command("PUBSUB", "SHARDNUMSUB", "c:quiet")
+                return int(answer[1]) == 1
+
+            await wait_for(subscribed, 5)
+            await client.execute_command("SPUBLISH", "c:quiet", '{"type":"x","channel":"quiet"}')
+            await wait_for(lambda: heard, 5)
+            self.assertEqual(heard, [{"type": "x", "channel": "quiet"}])

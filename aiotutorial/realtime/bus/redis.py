@@ -204,16 +204,20 @@ class _Shard:
         self.closing = False
         self.commands = asyncio.Lock()
         self.refusals = 0  # subscriptions refused in a row
+        self.heard = 0.0  # (loop time) when the connection last said anything
+        self.watch: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._receive_forever())
+        self.watch = asyncio.ensure_future(self._keep_alive())
 
     async def stop(self) -> None:
         self.closing = True
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        for task in (self.watch, self.task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.connection is not None:
             with contextlib.suppress(*REDIS_ERRORS):
                 await self.connection.disconnect()
@@ -250,6 +254,7 @@ class _Shard:
             await connection.disconnect()
             raise
         self.connection = connection
+        self.heard = asyncio.get_running_loop().time()
         self.connected.set()
         self.bus.shard_changed()
 
@@ -287,10 +292,10 @@ class _Shard:
             connection = self.connection
             assert connection is not None
             try:
-                response = await connection.read_response(timeout=PING_EVERY)
-            except TimeoutError:
-                await self._ping(connection)
-                continue
+                # No timeout here (a read cut short leaves redis-py's reader in a state the
+                # next read trips on): ``_keep_alive`` pings a quiet connection, and drops one
+                # that stopped answering, which ends this read.
+                response = await connection.read_response()
             except ResponseError as exc:
                 # A subscription refused: a cluster node that does not serve the topic's slot
                 # (MOVED), or not yet (CLUSTERDOWN, just restarted). Look at the slots again,
@@ -308,19 +313,31 @@ class _Shard:
                 with contextlib.suppress(*REDIS_ERRORS):
                     await connection.disconnect()
                 continue
+            self.heard = asyncio.get_running_loop().time()
             if response is not None:
                 await self._handle(response)
 
-    async def _ping(self, connection: RedisConnection) -> None:
-        """A quiet connection may be dead without knowing it: ask it something (the answer
-        comes as a message, read by the loop; a dead one fails the write or the next read)."""
-        try:
-            async with self.commands:
-                await connection.send_command("PING")
-        except REDIS_ERRORS as exc:
-            log.warning("Redis %s:%s does not answer: %s", *self.node, exc)
-            with contextlib.suppress(*REDIS_ERRORS):
-                await connection.disconnect()
+    async def _keep_alive(self) -> None:
+        """A quiet connection may be dead without knowing it: after ``PING_EVERY`` seconds of
+        silence it is asked something (the answer is read by the loop); silent for three
+        times as long, it is dropped (the loop then connects again)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PING_EVERY / 2)
+            connection = self.connection
+            if connection is None or not self.connected.is_set():
+                continue
+            quiet = loop.time() - self.heard
+            try:
+                if quiet > 3 * PING_EVERY:
+                    raise ConnectionError(f"nothing heard for {quiet:.0f} s")
+                if quiet > PING_EVERY:
+                    async with self.commands:
+                        await connection.send_command("PING")
+            except REDIS_ERRORS as exc:
+                log.warning("Redis %s:%s does not answer: %s", *self.node, exc)
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await connection.disconnect()
 
     async def _handle(self, response: Any) -> None:
         if not isinstance(response, list) or len(response) < 3:

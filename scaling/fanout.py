@@ -48,10 +48,11 @@ from typing import Any
 import psycopg2
 import redis
 
-from aiotutorial.db import dsn_from_url
-from aiotutorial.realtime.bus import channel_topic, encode
-from aiotutorial.realtime.bus.postgres import NOTIFY_CHANNEL, PostgresBus
-from aiotutorial.realtime.bus.redis import RedisBus
+from aiotutorial.db import dsn_from_url, open_engine
+from aiotutorial.game.strokes import StrokeWriter
+from aiotutorial.realtime.bus import channel_topic, encode, use_transport
+from aiotutorial.realtime.bus.postgres import NOTIFY_CHANNEL, PostgresBus, PostgresTransport
+from aiotutorial.realtime.bus.redis import RedisBus, RedisTransport
 from harness.cluster import ThrowawayCluster
 from harness.redis import RedisServer
 from harness.stats import Histogram
@@ -68,8 +69,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 WORKERS = 16
 GROUPS = 8  # worker w serves the channels numbered w modulo GROUPS: two workers a channel
 BUSES = ("postgresql", "redis")
-RATES = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000]
-KIND = "chat"
+CHAT = "chat"
+STROKES = "strokes"
+KINDS = (CHAT, STROKES)
+RATES = {
+    CHAT: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000],
+    STROKES: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000],
+}
+BATCHES_PER_SECOND = 25  # a drawer's pace: games drawing = stroke batches a second / 25
+DRAWER_WORKERS = 8  # the app's workers whose StrokeWriters write the strokes
+
+
+def _mark(event: dict[str, Any]) -> float | None:
+    """The scheduled time a message's content or a stroke batch's first op carries."""
+    if event.get("type") == "game.draw":
+        ops = event.get("ops") or [{}]
+        return _scheduled_time(str(ops[0].get("c", "")))
+    return _scheduled_time(event.get("content", ""))
 
 
 def served_by(worker: int, channels: list[str]) -> list[str]:
@@ -110,7 +126,7 @@ async def _workers(
         async def on_event(event: dict[str, Any], text: str, mine: set[str] = mine) -> None:
             if event.get("channel") not in mine:
                 return  # (NOTIFY: every worker hears every channel's events)
-            scheduled = _scheduled_time(event.get("content", ""))
+            scheduled = _mark(event)
             if scheduled is None:
                 counts["unmarked"] += 1
             elif window[0] <= scheduled < window[1]:
@@ -274,27 +290,127 @@ def publishers(
         p.conn.close()
 
 
+class _DrawStep:
+    """One step's drawing: ``rate / 25`` games, a batch a turn each, counted in the window."""
+
+    def __init__(
+        self,
+        games: list[tuple[str, str]],
+        rate: float,
+        window: tuple[float, float],
+        writers: list[StrokeWriter],
+        rng: random.Random,
+    ) -> None:
+        self.drawing = games[: max(1, min(len(games), round(rate / BATCHES_PER_SECOND)))]
+        self.window = window
+        self.writers = writers
+        self.rng = rng
+        self.committed = 0
+        self.errors = 0
+        self.times = Histogram()
+
+    async def draw(self, n: int, scheduled: float) -> None:
+        game = n % len(self.drawing)
+        channel, user = self.drawing[game]
+        points = [self.rng.randrange(800) for _ in range(20)]
+        ops = [{"op": "more", "c": _marked(scheduled), "p": points}]
+        writer = self.writers[game % len(self.writers)]
+        try:
+            refused = await writer.append(channel, user, ops, json.dumps(ops))
+        except Exception:  # noqa: BLE001 - a failed write is counted, not raised
+            self.errors += 1
+            return
+        if refused is not None:
+            self.errors += 1
+        elif self.window[0] <= scheduled < self.window[1]:
+            self.committed += 1
+            self.times.add(time.time() - scheduled)
+
+
+def drawers(
+    bus: str,
+    db_url: str,
+    redis_url: str,
+    games: list[tuple[str, str]],
+    seed: int,
+    pipe: Any,
+) -> None:
+    """A process with ``DRAWER_WORKERS // 2`` of the app's workers' stroke writers
+    (``game.strokes.StrokeWriter``, each on an engine of its own, on the bus's transport), and
+    the drawers of ``games`` (a game to a writer, round robin). ``("step", rate, ...)`` draws
+    ``rate`` batches a second in all, in ``rate / 25`` games; commands as ``publishers``'."""
+    asyncio.run(_drawers(bus, db_url, redis_url, games, seed, pipe))
+
+
+async def _drawers(
+    bus: str, db_url: str, redis_url: str, games: list[tuple[str, str]], seed: int, pipe: Any
+) -> None:
+    async def unsent(events: list[dict[str, Any]]) -> None:
+        pass  # counted as missing by the workers
+
+    transport: Any = RedisTransport(redis_url, unsent) if bus == "redis" else PostgresTransport()
+    use_transport(transport)
+    writers = []
+    for _ in range(DRAWER_WORKERS // 2):
+        engine = await open_engine({"db.pool_min": "2", "db.pool_max": "4"}, url=db_url)
+        writers.append(StrokeWriter(engine, max_batches=2**31 - 1, max_bytes=2**31 - 1))
+    rng = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    steps: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    loop.add_reader(pipe.fileno(), lambda: steps.put_nowait(pipe.recv()))
+    pipe.send("ready")
+    while True:
+        command = await steps.get()
+        if command[0] != "step":
+            break
+        _, rate, begin, start, end = command
+        step = _DrawStep(games, rate, (start, end), writers, rng)
+        interval = 1 / rate
+        pending: set[asyncio.Task[None]] = set()
+        n = 0
+        while True:
+            scheduled = float(f"{begin + n * interval:.6f}")
+            if scheduled >= end:
+                break
+            delay = scheduled - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.ensure_future(step.draw(n, scheduled))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            n += 1
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        pipe.send((step.committed, step.errors, step.times.sparse()))
+    for writer in writers:
+        await writer.drain()
+
+
 class FanoutBench(Bench):
     """16 workers on one bus, each event reaching the two that serve its channel."""
 
     def __init__(
         self,
+        kind: str,
         bus: str,
         db_url: str,
         postmaster: int,
         redis_server: RedisServer,
         channels: list[str],
         users: list[str],
+        games: list[tuple[str, str]],
         *,
         warmup: float,
         window: float,
     ) -> None:
         self.bus = bus
         self.redis_url = redis_server.redis_url
-        self.channels = channels
+        # The channels the workers serve (each game is in a channel of its own).
+        self.channels = channels if kind == CHAT else [channel for channel, _ in games]
         self.users = users
+        self.games = games
         self._seed = 0
-        super().__init__(db_url, postmaster, KIND, WORKERS, [], warmup=warmup, window=window)
+        super().__init__(db_url, postmaster, kind, WORKERS, games, warmup=warmup, window=window)
         self.fanout = WORKERS // GROUPS
         self.other_pids = {"redis": [redis_server.pid]} if bus == "redis" else {}
 
@@ -303,6 +419,8 @@ class FanoutBench(Bench):
 
     def publisher_process(self, targets: list[tuple[str, str]]) -> tuple[Any, tuple[Any, ...]]:
         self._seed += 1
+        if self.kind == STROKES:
+            return drawers, (self.bus, self.url, self.redis_url, targets, self._seed)
         args = (self.bus, self.url, self.redis_url, 4, self.channels, self.users, self._seed)
         return publishers, args
 
@@ -312,6 +430,7 @@ class FanoutBench(Bench):
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     warmup, window = (0.5, 2.0) if args.quick else (1.0, 4.0)
+    most_games = max(RATES[STROKES]) // BATCHES_PER_SECOND
     results: dict[str, Any] = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -322,67 +441,88 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "channels_per_worker": CHANNELS // GROUPS,
         "workers_per_channel": WORKERS // GROUPS,
         "busiest_share": round(zipf_weights(CHANNELS)[0], 4),
-        "buses": {},
+        "drawer_workers": DRAWER_WORKERS,
+        "kinds": {},
     }
     with ThrowawayCluster(prefix="aiotutorial-fanout-") as db, RedisServer("fanout") as server:
         postmaster = db.cluster.pid()
         assert postmaster is not None
         assert isinstance(server, RedisServer)
-        fixture = make_fixture(db.url, channels=CHANNELS, games=0, rooms=0)
+        fixture = make_fixture(db.url, channels=CHANNELS, games=most_games, rooms=0)
         results["postgresql"] = cluster_version(db.url)
         results["redis"] = server.cli("INFO", "server").split("redis_version:")[1].split()[0]
         print(f"{results['postgresql']}, Redis {results['redis']}", flush=True)
-        benches = {
-            bus: FanoutBench(
-                bus,
-                db.url,
-                postmaster,
-                server,
-                fixture.channels,
-                fixture.users,
-                warmup=warmup,
-                window=window,
-            )
-            for bus in args.buses
-        }
-        try:
-            for bus in benches:
-                results["buses"][bus] = {"steps": [], "limit": 0.0, "failed": None}
-            open_buses = list(args.buses)
-            for rate in RATES:
-                for bus in list(open_buses):
-                    step = benches[bus].step(rate)
-                    benches[bus]._report(step)
-                    entry = results["buses"][bus]
-                    entry["steps"].append({"bus": bus, **step.row()})
-                    if step.passed:
-                        entry["limit"] = rate
-                    else:
-                        entry["failed"] = rate
-                        open_buses.remove(bus)
-                    time.sleep(0.5)
-                if not open_buses:
-                    break
-            for bus, bench in benches.items():
-                entry = results["buses"][bus]
-                good, bad = entry["limit"], entry["failed"]
-                for _ in range(1 if args.quick else 2):
-                    if not good or bad is None:
-                        break
-                    middle = round((good + bad) / 2 / 50) * 50
-                    if middle in (good, bad):
-                        break
-                    step = bench.step(middle)
-                    bench._report(step)
-                    entry["steps"].append({"bus": bus, **step.row()})
-                    if step.passed:
-                        good = entry["limit"] = middle
-                    else:
-                        bad = entry["failed"] = middle
-        finally:
-            for bench in benches.values():
-                bench.close()
+        for kind in args.kinds:
+            results["kinds"][kind] = ramp_both(args, kind, db.url, postmaster, server, fixture)
+            results["kinds"][kind]["window"] = window
     return results
+
+
+def ramp_both(
+    args: argparse.Namespace,
+    kind: str,
+    url: str,
+    postmaster: int,
+    server: RedisServer,
+    fixture: Any,
+) -> dict[str, Any]:
+    """Both buses' ramps for ``kind``, a rate at a time, the buses in turn; then each limit
+    narrowed by bisection."""
+    warmup, window = (0.5, 2.0) if args.quick else (1.0, 4.0)
+    benches = {
+        bus: FanoutBench(
+            kind,
+            bus,
+            url,
+            postmaster,
+            server,
+            fixture.channels,
+            fixture.users,
+            fixture.games,
+            warmup=warmup,
+            window=window,
+        )
+        for bus in args.buses
+    }
+    outcome: dict[str, Any] = {"buses": {}}
+    try:
+        for bus in benches:
+            outcome["buses"][bus] = {"steps": [], "limit": 0.0, "failed": None}
+        open_buses = list(args.buses)
+        for rate in RATES[kind]:
+            for bus in list(open_buses):
+                step = benches[bus].step(rate)
+                benches[bus]._report(step)
+                entry = outcome["buses"][bus]
+                entry["steps"].append({"bus": bus, **step.row()})
+                if step.passed:
+                    entry["limit"] = rate
+                else:
+                    entry["failed"] = rate
+                    open_buses.remove(bus)
+                time.sleep(0.5)
+            if not open_buses:
+                break
+        for bus, bench in benches.items():
+            entry = outcome["buses"][bus]
+            good, bad = entry["limit"], entry["failed"]
+            for _ in range(1 if args.quick else 2):
+                if not good or bad is None:
+                    break
+                middle = round((good + bad) / 2 / 50) * 50
+                if middle in (good, bad):
+                    break
+                step = bench.step(middle)
+                bench._report(step)
+                entry["steps"].append({"bus": bus, **step.row()})
+                if step.passed:
+                    good = entry["limit"] = middle
+                else:
+                    bad = entry["failed"] = middle
+    finally:
+        for bench in benches.values():
+            bench.close()
+    return outcome
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -391,47 +531,65 @@ def summary(results: dict[str, Any]) -> str:
         f"({results['machine']['cpu']}), {results['postgresql']}, Redis {results['redis']}: "
         f"{results['workers']} workers, {results['channels']:,} channels (Zipf, the busiest "
         f"{results['busiest_share']:.1%}), {results['channels_per_worker']} channels a worker, "
-        f"{results['workers_per_channel']} workers a channel; everything on the same cores.",
+        f"{results['workers_per_channel']} workers a channel; strokes written by "
+        f"{results['drawer_workers']} workers' StrokeWriters; everything on the same cores.",
         "",
-        "| bus | limit, p99 <= 100 ms | deliveries/s | p50 / p99 at the limit | CPU at the limit "
-        "(cores: PostgreSQL / Redis / workers / publishers / others) | first failure |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| events | bus | limit, p99 <= 100 ms | deliveries/s | p50 / p99 at the limit "
+        "| CPU at the limit (cores: PostgreSQL / Redis / workers / publishers / others) "
+        "| first failure |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    limits = {}
-    for bus, entry in results["buses"].items():
-        limit = entry["limit"]
-        limits[bus] = limit
-        at = [s for s in entry["steps"] if s["passed"] and s["offered"] == limit]
-        failed = [s for s in entry["steps"] if not s["passed"]]
-        first_failure = "-"
-        if failed:
-            worst = min(failed, key=lambda s: s["offered"])
-            reasons = []
-            if worst["p99_ms"] > results["p99_limit_ms"]:
-                reasons.append(f"p99 {worst['p99_ms']:.0f} ms")
-            if worst["committed"] < 0.97 * worst["offered"]:
-                reasons.append(f"committed {worst['committed']:,.0f}/s")
-            if worst["missing"]:
-                reasons.append(f"{worst['missing']} missing")
-            if worst["errors"]:
-                reasons.append(f"{worst['errors']} errors")
-            first_failure = f"{worst['offered']:,.0f}/s: " + ", ".join(reasons)
-        if not at:
-            lines.append(f"| {bus} | below the first step | | | | {first_failure} |")
-            continue
-        best = at[-1]
-        cpu = best["cpu"]
-        parts = " / ".join(
-            f"{cpu.get(name, 0):.2f}"
-            for name in ("postgresql", "redis", "listeners", "publishers", "others")
-        )
-        lines.append(
-            f"| {bus} | **{limit:,.0f}/s** | {best['delivered']:,.0f} "
-            f"| {best['p50_ms']:.1f} / {best['p99_ms']:.1f} ms | {parts} | {first_failure} |"
-        )
-    if limits.get("postgresql") and limits.get("redis"):
-        lines += ["", f"Redis / NOTIFY: {limits['redis'] / limits['postgresql']:.1f}x"]
+    ratios = []
+    for kind, outcome in results["kinds"].items():
+        limits = {}
+        for bus, entry in outcome["buses"].items():
+            limit = entry["limit"]
+            limits[bus] = limit
+            label = "chat message" if kind == CHAT else "stroke batch"
+            at = [s for s in entry["steps"] if s["passed"] and s["offered"] == limit]
+            failure = _first_failure(entry, results["p99_limit_ms"])
+            if not at:
+                lines.append(f"| {label} | {bus} | below the first step | | | | {failure} |")
+                continue
+            best = at[-1]
+            cpu = best["cpu"]
+            parts = " / ".join(
+                f"{cpu.get(name, 0):.2f}"
+                for name in ("postgresql", "redis", "listeners", "publishers", "others")
+            )
+            shown = f"**{limit:,.0f}/s**"
+            if kind == STROKES:
+                shown += f" ({limit / BATCHES_PER_SECOND:,.0f} games drawing)"
+            lines.append(
+                f"| {label} | {bus} | {shown} | {best['delivered']:,.0f} "
+                f"| {best['p50_ms']:.1f} / {best['p99_ms']:.1f} ms | {parts} | {failure} |"
+            )
+        if limits.get("postgresql") and limits.get("redis"):
+            ratios.append(f"{kind}: Redis / NOTIFY = {limits['redis'] / limits['postgresql']:.1f}x")
+    if ratios:
+        lines += ["", "; ".join(ratios)]
     return "\n".join(lines)
+
+
+def _first_failure(entry: dict[str, Any], p99_limit_ms: float) -> str:
+    failed = [s for s in entry["steps"] if not s["passed"]]
+    if not failed:
+        return "-"
+    worst = min(failed, key=lambda s: s["offered"])
+    reasons = []
+    if worst["p99_ms"] > p99_limit_ms:
+        reasons.append(f"p99 {worst['p99_ms']:.0f} ms")
+    if worst["committed"] < 0.97 * worst["offered"]:
+        reasons.append(f"committed {worst['committed']:,.0f}/s")
+    if worst["missing"]:
+        reasons.append(f"{worst['missing']} missing")
+    if worst["errors"]:
+        reasons.append(f"{worst['errors']} errors")
+    cpu = worst["cpu"]
+    busy = ", ".join(f"{name} {value:.2f}" for name, value in cpu.items() if value >= 0.3)
+    return (
+        f"{worst['offered']:,.0f}/s: " + ", ".join(reasons) + (f" (cores: {busy})" if busy else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter windows")
     parser.add_argument(
         "--buses", default=",".join(BUSES), type=lambda v: [b for b in v.split(",") if b]
+    )
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), type=lambda v: [k for k in v.split(",") if k]
     )
     parser.add_argument("--report", type=Path, help="print the summary of a result file")
     args = parser.parse_args(argv)
@@ -448,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     for bus in args.buses:
         if bus not in BUSES:
             parser.error(f"unknown bus {bus!r}")
+    for kind in args.kinds:
+        if kind not in KINDS:
+            parser.error(f"unknown kind {kind!r}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = run(args)
     RESULTS.mkdir(exist_ok=True)

@@ -294,16 +294,63 @@ class RedisClusterBusTests(ChatServersTest):
         await wait_for(subscribed_again, 20)
 
 
-class KeepAliveTests(unittest.IsolatedAsyncioTestCase):
-    """A worker's subscriber connection to a Redis that stops answering without closing
-    (``SIGSTOP``: the TCP connection stays up) is noticed, dropped and made again once Redis
-    answers, then the worker catches up; in process, on a Redis of the test's own."""
+class SubscriberTests(unittest.IsolatedAsyncioTestCase):
+    """A worker's subscriber side (``RedisBus``) in process, on a Redis of the test's own."""
+
+    async def asyncSetUp(self) -> None:
+        require_redis()
+        self.server = RedisServer("subscriber")
+        self.addCleanup(self.server.stop)
+        await asyncio.to_thread(self.server.start)
+        self.client = aioredis.Redis(port=self.server.port)
+        self.addAsyncCleanup(self.client.aclose)
+
+    async def subscribers(self, topic: str) -> int:
+        answer = await self.client.execute_command("PUBSUB", "SHARDNUMSUB", topic)
+        return int(answer[1])
+
+    async def test_one_reader_a_connection_and_topics_asked_while_connecting_are_subscribed(
+        self,
+    ) -> None:
+        heard: list[str] = []
+
+        async def on_event(event: dict[str, Any], text: str) -> None:
+            heard.append(event["channel"])
+
+        async def nothing() -> None:
+            pass
+
+        buses = []
+        for n in range(4):
+            listener = redis_bus.RedisBus(self.server.redis_url, on_event, nothing)
+            await listener.start()
+            self.addAsyncCleanup(listener.stop)
+            # At once, while its connection is being made.
+            listener.subscribe([f"c:early-{n}-{k}" for k in range(50)])
+            buses.append(listener)
+        for listener in buses:
+            await asyncio.wait_for(listener.connected.wait(), 5)
+        # One receiving task a connection (two would read each other's replies).
+        receivers = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__ == "_Shard._receive_forever"  # type: ignore[union-attr]
+        ]
+        self.assertEqual(len(receivers), 4)
+
+        async def all_subscribed() -> bool:
+            counts = [await self.subscribers(f"c:early-{n}-49") for n in range(4)]
+            return counts == [1, 1, 1, 1]
+
+        await wait_for(all_subscribed, 5)
+        for n in range(4):
+            event = {"type": "x", "channel": f"early-{n}-7"}
+            await self.client.execute_command("SPUBLISH", f"c:early-{n}-7", encode(event))
+        await wait_for(lambda: len(heard) == 4, 5)
+        self.assertEqual(sorted(heard), [f"early-{n}-7" for n in range(4)])
 
     async def test_a_silent_redis_is_noticed_and_the_worker_catches_up_after(self) -> None:
-        require_redis()
-        server = RedisServer("keepalive")
-        self.addCleanup(server.stop)
-        await asyncio.to_thread(server.start)
+        server = self.server
         heard: list[dict[str, Any]] = []
         caught_up = asyncio.Event()
 
@@ -328,8 +375,7 @@ class KeepAliveTests(unittest.IsolatedAsyncioTestCase):
                 os.kill(server.pid, signal.SIGCONT)
             await asyncio.wait_for(caught_up.wait(), 15)
             await asyncio.wait_for(listener.connected.wait(), 5)
-            client = aioredis.Redis(port=server.port)
-            self.addAsyncCleanup(client.aclose)
+            client = self.client
 
             async def subscribed() -> bool:
                 answer = await client.execute_command("PUBSUB", "SHARDNUMSUB", "c:quiet")

@@ -208,8 +208,9 @@ class _Shard:
         self.watch: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.task = asyncio.ensure_future(self._receive_forever())
-        self.watch = asyncio.ensure_future(self._keep_alive())
+        if self.task is None:  # (once: two readers of one connection would trip each other)
+            self.task = asyncio.ensure_future(self._receive_forever())
+            self.watch = asyncio.ensure_future(self._keep_alive())
 
     async def stop(self) -> None:
         self.closing = True
@@ -224,19 +225,24 @@ class _Shard:
         self.connected.clear()
 
     def command(self, command: str, topics: list[str]) -> None:
-        """Send a (un)subscription if connected; a connection made later subscribes to every
-        topic of the moment anyway."""
-        if self.connection is not None and self.connected.is_set():
-            asyncio.ensure_future(self._send(self.connection, command, topics))
+        """Send a (un)subscription if connected; a connection being made subscribes to every
+        topic of the moment anyway (``_connect``)."""
+        if self.connected.is_set():
+            asyncio.ensure_future(self._send(command, topics))
 
-    async def _send(self, connection: RedisConnection, command: str, topics: list[str]) -> None:
-        try:
-            async with self.commands:
+    async def _send(self, command: str, topics: list[str]) -> None:
+        async with self.commands:
+            connection = self.connection
+            # Never on a connection that dropped: redis-py would connect it again inside
+            # send_command, under the reader's feet (the receive loop makes a new one).
+            if connection is None or not connection.is_connected:
+                return
+            try:
                 for topic in topics:
-                    await connection.send_command(command, topic)
-        except REDIS_ERRORS as exc:
-            log.warning("could not send %s to %s:%s: %s", command, *self.node, exc)
-            await connection.disconnect()
+                    await connection.send_command(command, topic, check_health=False)
+            except REDIS_ERRORS as exc:
+                log.warning("could not send %s to %s:%s: %s", command, *self.node, exc)
+                await connection.disconnect()
 
     async def _connect(self) -> None:
         host, port = self.node
@@ -245,17 +251,29 @@ class _Shard:
             socket_connect_timeout=COMMAND_TIMEOUT,
             socket_keepalive=True,
         )
-        await connection.connect()  # type: ignore[no-untyped-call]
-        try:
-            async with self.commands:
-                for topic in sorted(self.topics):
-                    await connection.send_command("SSUBSCRIBE", topic)
-        except BaseException:
-            await connection.disconnect()
-            raise
-        self.connection = connection
-        self.heard = asyncio.get_running_loop().time()
-        self.connected.set()
+        async with self.commands:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            try:
+                # Until nothing changed while the commands were on their way (topics come and
+                # go meanwhile; once this returns, ``command`` sends their changes).
+                subscribed: set[str] = set()
+                while True:
+                    wanted = set(self.topics)
+                    for verb, changed in (
+                        ("SSUBSCRIBE", wanted - subscribed),
+                        ("SUNSUBSCRIBE", subscribed - wanted),
+                    ):
+                        for topic in sorted(changed):
+                            await connection.send_command(verb, topic, check_health=False)
+                    if wanted == subscribed:
+                        break
+                    subscribed = wanted
+            except BaseException:
+                await connection.disconnect()
+                raise
+            self.connection = connection
+            self.heard = asyncio.get_running_loop().time()
+            self.connected.set()
         self.bus.shard_changed()
 
     async def _receive_forever(self) -> None:
@@ -333,7 +351,8 @@ class _Shard:
                     raise ConnectionError(f"nothing heard for {quiet:.0f} s")
                 if quiet > PING_EVERY:
                     async with self.commands:
-                        await connection.send_command("PING")
+                        if connection.is_connected:
+                            await connection.send_command("PING", check_health=False)
             except REDIS_ERRORS as exc:
                 log.warning("Redis %s:%s does not answer: %s", *self.node, exc)
                 with contextlib.suppress(*REDIS_ERRORS):
@@ -434,17 +453,20 @@ class RedisBus:
     # --- the connections ------------------------------------------------------------------
 
     async def start(self) -> None:
+        answered = True
         try:
             await self._read_slots()
         except REDIS_ERRORS as exc:
             log.warning("Redis is not answering at startup (%s); retrying", exc)
-            self.reroute_soon()
-        self._started = True
+            answered = False
         if not self.cluster:
             self._shard(self.seed)
+        self._started = True
         for shard in list(self.shards.values()):
             shard.start()
         self.shard_changed()
+        if not answered:
+            self.reroute_soon()
 
     async def stop(self) -> None:
         self._started = False

@@ -204,6 +204,8 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.set_root_factory(_Root)
         config.add_request_method(_request_user, "user", reify=True)
         config.add_request_method(get_csrf_token, "csrf_token", reify=True)
+        # The layout's protocol island (the same page as the app's, byte for byte).
+        config.include("aiotutorial.views.protocol")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
         # The routes the templates link to (only /demo and the history are served here).
         config.add_route("home", "/")

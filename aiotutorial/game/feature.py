@@ -174,7 +174,9 @@ class GameFeature:
         hub.on_frame("game.kick", self.on_kick)
         hub.on_frame("game.spectate", self.on_spectate)
         hub.on_frame("game.rate", self.on_rate)
-        hub.on_frame("game.draw", self.on_draw)
+        # Pipelined: a drawer's batches are taken (and counted against the rate) as they
+        # arrive, each stored by the StrokeWriter in their order, not one commit after another.
+        hub.on_frame("game.draw", self.on_draw, pipelined=True)
         hub.on_frame("game.sync", self.on_sync, visitors=True)
         chat = chat_of(hub)
         chat.intercept(self.take_guesses, self.retarget_guess)

@@ -73,7 +73,7 @@ class StrokesProfile:
     extra_runs: int = 2
     connect_concurrency: int = 20
     register_concurrency: int = 4
-    balance_rounds: int = 12
+    balance_rounds: int = 40
 
 
 PROFILES = {

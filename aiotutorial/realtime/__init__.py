@@ -1,7 +1,7 @@
-"""Live updates between every worker of every server, through PostgreSQL alone.
+"""Live updates between every worker of every server, through PostgreSQL alone by default.
 
-- ``bus``: LISTEN/NOTIFY, the one transport between processes (``publish`` inside a
-  transaction: persist, then publish);
+- ``bus``: the one transport between processes, LISTEN/NOTIFY (the default) or Redis's sharded
+  pub/sub (``realtime.bus_url``); ``publish`` inside a transaction: persist, then publish;
 - ``member``: one websocket, its bounded send queue and its cursor in each stream;
 - ``hub``: this worker's members by channel and the registries features fill (event types,
   client frame types, streams, background tasks);

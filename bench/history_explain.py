@@ -60,6 +60,7 @@ from sqlalchemy.engine import make_url
 from aiotutorial.db import dsn_from_url
 from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import ensure_database, testing_database_url
+from harness.atrest import vacuum_at_rest
 
 from .history_plans import INDEX, MAX_MS, Dataset, Query, QueryPlan, app_queries, explain
 
@@ -175,8 +176,7 @@ def populate(url: str, rows: int, channels: int) -> Dataset:
             _insert(cursor, rows, channels, all_channels)
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE) messages")
-            cursor.execute("VACUUM (ANALYZE) chats")
+            vacuum_at_rest(cursor, ["messages", "chats"])
             busy = busy_channels[1 % channels]
             middle_id, later_id, went_quiet_last_id, counted = _landmarks(cursor, busy)
     finally:

@@ -18,6 +18,8 @@ packages ``aiotutorial`` only): like tests/, it is run from the project root.
 * ``cluster``: ``ThrowawayCluster``, a PostgreSQL cluster of one's own in a temporary
   directory, for what must not touch the shared one (``var/pg``).
 * ``chatclient`` and ``chatsocket``: one user of the chat over HTTP and its websockets.
+* ``atrest``: ``vacuum_at_rest``, a bulk-loaded scratch database vacuumed until every page is
+  all-visible, as a database at rest is (for plan tests).
 * ``stats``: ``Histogram``, latencies counted in many processes and added up in one.
 * ``procfs``: what Linux's /proc says of a process (children, parent, memory, CPU) and of the
   machine's CPU.

@@ -32,6 +32,7 @@ from aiotutorial import chat
 from aiotutorial.chat.unread import write_markers
 from aiotutorial.db import dsn_from_url
 from bench import history_explain
+from harness.atrest import vacuum_at_rest
 
 from ..dbtest import prepare_testing_database
 
@@ -266,8 +267,7 @@ def _explain_chat(bench: Any, url: str, data: Any) -> tuple[list[Any], list[tupl
                    SELECT id, channel, nextval('message_change_positions'), time, id % 490 = 0
                    FROM messages WHERE id % 49 = 0 ORDER BY id"""
             )
-            for table in ("users", "read_markers", "mentions", "message_changes"):
-                cursor.execute(f"VACUUM (ANALYZE) {table}")
+            vacuum_at_rest(cursor, ["users", "read_markers", "mentions", "message_changes"])
             cursor.execute(
                 """SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY position)
                    FROM message_changes WHERE channel = %s""",

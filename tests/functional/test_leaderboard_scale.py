@@ -45,6 +45,7 @@ from aiotutorial.game import records
 from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import ensure_database
 from bench.history_explain import Query, QueryPlan, drop_database, explain, scratch_url
+from harness.atrest import vacuum_at_rest
 
 from ..dbtest import prepare_testing_database
 
@@ -244,7 +245,7 @@ def vacuum(url: str) -> None:
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
+            vacuum_at_rest(cursor)
     finally:
         connection.close()
 

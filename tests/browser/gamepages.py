@@ -112,6 +112,32 @@ class GamePages(BrowserTestCase):
     def wait_panel(self, page: Any, name: str, timeout_ms: float = TURN_MS) -> None:
         page.wait_for_selector(f"#game [data-panel={name}]:not([hidden])", timeout=timeout_ms)
 
+    def watch_panels(self, page: Any) -> None:
+        """From now on ``page`` notes every overlay that shows (``wait_panel_shown``): a reveal
+        lasts REVEAL_SECONDS, and a test waiting for it on one page after another could find
+        it gone from the last ones on a busy machine."""
+        page.evaluate(
+            """() => {
+                window.__panelsShown = [];
+                const note = () => {
+                    const shown = document.querySelector('#game [data-panel]:not([hidden])');
+                    const name = shown?.dataset.panel;
+                    const seen = window.__panelsShown;
+                    if (name && seen.at(-1) !== name) seen.push(name);
+                };
+                new MutationObserver(note).observe(document.querySelector('#game'), {
+                    subtree: true, attributes: true, attributeFilter: ['hidden'], childList: true,
+                });
+                note();
+            }"""
+        )
+
+    def wait_panel_shown(self, page: Any, name: str, timeout_ms: float = TURN_MS) -> None:
+        """Wait until ``page`` has shown overlay ``name`` since ``watch_panels``."""
+        page.wait_for_function(
+            "name => window.__panelsShown.includes(name)", arg=name, timeout=timeout_ms
+        )
+
     def wait_turn(self, page: Any, turn: int, phase: str) -> str:
         """Wait for ``turn`` to be in ``phase``; its drawer."""
         page.wait_for_selector(

@@ -598,7 +598,9 @@ class GameTurnsTests(GamePages):
 
         # Time runs out: Cy hears it coming (10 s, then each of the last 5), Bob does not.
         for page in pages.values():
-            self.wait_panel(page, "reveal", timeout_ms=35_000)
+            self.watch_panels(page)
+        for page in pages.values():
+            self.wait_panel_shown(page, "reveal", timeout_ms=35_000)
         reason = amy.locator("[data-game=reveal-reason]")
         self.assertEqual(reason.inner_text(), "Time's up!")
         self.assertEqual(reason.get_attribute("data-reason"), "time_up")

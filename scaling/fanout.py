@@ -73,8 +73,8 @@ CHAT = "chat"
 STROKES = "strokes"
 KINDS = (CHAT, STROKES)
 RATES = {
-    CHAT: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000],
-    STROKES: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000],
+    CHAT: [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000],
+    STROKES: [100, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000],
 }
 BATCHES_PER_SECOND = 25  # a drawer's pace: games drawing = stroke batches a second / 25
 DRAWER_WORKERS = 8  # the app's workers whose StrokeWriters write the strokes

@@ -7,6 +7,10 @@ transaction runs, the writes that arrive queue up, and they all go in the next t
 it commits. So a busy channel commits as often as the database allows, each commit carrying
 what arrived meanwhile, instead of one commit per message.
 
+- Pace: with ``tick`` > 0, a key's transactions start at most once a tick: writes that
+  arrive within a tick of the last start wait for the next tick and go together, so that a
+  steady stream of writes (a worker's drawers, 25 batches a second each) commits once a tick
+  however many they are. A write to a key quiet for a tick still starts at once.
 - Order: one writer per key in a worker: its writes go in the order they were submitted, batch
   after batch; ``work`` handles a batch's items in order.
 - A write ``work`` refuses fails alone: ``work`` raises ``Refused(index, error)``, the
@@ -58,10 +62,12 @@ class GroupCommit(Generic[Item, Outcome]):
         work: Callable[[Any, list[Item]], Awaitable[list[Outcome]]],
         *,
         max_batch: int = MAX_BATCH,
+        tick: float = 0.0,
     ) -> None:
         self.engine = engine
         self.work = work
         self.max_batch = max_batch
+        self.tick = tick
         self._waiting: dict[Hashable, list[tuple[Item, asyncio.Future[Outcome]]]] = {}
         self._writers: dict[Hashable, asyncio.Task[None]] = {}
         self.batches = 0  # transactions committed (for tests and measurements)
@@ -83,11 +89,16 @@ class GroupCommit(Generic[Item, Outcome]):
                 await asyncio.wait(list(self._writers.values()))
 
     async def _write(self, key: Hashable) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while waiting := self._waiting.get(key):
                 batch = waiting[: self.max_batch]
                 del waiting[: self.max_batch]
+                started = loop.time()
                 await self._commit(batch)
+                if self.tick > 0:
+                    # The rest of the tick: what arrives meanwhile waits for the next one.
+                    await asyncio.sleep(max(0.0, started + self.tick - loop.time()))
         finally:
             self._writers.pop(key, None)
             # Cancelled (the worker stops): what still waits is not written.

@@ -42,6 +42,38 @@ TURN_MAX_BATCHES = 6000
 TURN_MAX_BYTES = 1_000_000
 
 
+# The writer's statements. The games' rows are locked in the channels' order, so that two
+# workers' writers never wait on each other in a circle (the game's owner locks one row at a
+# time).
+_GAME_FIELDS = ("game", "channel", "turn", "phase", "drawer", "strokes", "stroke_bytes", "version")
+_LOCK_GAMES = (
+    f"SELECT {', '.join(_GAME_FIELDS)} FROM game_state "
+    "WHERE channel = ANY(CAST(%(channels)s AS text[])) ORDER BY channel FOR UPDATE"
+)
+# The positions, in order; and the commit will not wait for its flush to disk (for this
+# transaction only: set_config's third argument), as the class says.
+_POSITIONS = (
+    "SELECT nextval('game_events'), set_config('synchronous_commit', 'off', true) "
+    "FROM generate_series(1, %(n)s) ORDER BY 1"
+)
+# The batches inserted and the games' counters moved, in one statement.
+_STORE = """
+WITH stored AS (
+    INSERT INTO game_strokes (turn, seq, ops)
+    SELECT t, s, CAST(o AS jsonb)
+    FROM unnest(CAST(%(turns)s AS int[]), CAST(%(seqs)s AS int[]), CAST(%(ops)s AS text[]))
+        AS batch (t, s, o)
+)
+UPDATE game_state SET strokes = given.strokes, stroke_bytes = given.bytes, version = given.version
+FROM unnest(CAST(%(games)s AS int[]), CAST(%(strokes)s AS int[]), CAST(%(bytes)s AS int[]),
+            CAST(%(versions)s AS bigint[])) AS given (game, strokes, bytes, version)
+WHERE game_state.game = given.game
+"""
+# A worker's batches wait for the next tick when one was written less than a tick ago:
+# 25 batches a second from each drawer, one transaction a tick for them all.
+TICK_SECONDS = 0.025
+
+
 class StrokeBatch(NamedTuple):
     """A drawer's batch of operations, as sent."""
 
@@ -53,12 +85,13 @@ class StrokeBatch(NamedTuple):
 
 class StrokeWriter:
     """This worker's drawers' batches, every game's together: one transaction (one lock of
-    the games' rows, one insert, one update, one announcement per game) for the batches that
-    arrived while the last one was written, so that a worker with many games drawing at once
-    commits a few times per tick rather than once per batch (``db.groupcommit``: a quiet
-    worker's batch goes at once). The transaction does not wait for its commit's flush to
-    disk (``synchronous_commit = off``): a crash of the database may lose the last fraction of
-    a second of drawing, never a message, a guess or a score.
+    the games' rows, one statement storing the batches and moving the games' counters, one
+    announcement per game) at most once a tick (``TICK_SECONDS``) for the batches that arrived
+    meanwhile, so that a worker with many games drawing at once commits 40 times a second
+    rather than once per batch (``db.groupcommit``: a batch to a worker quiet for a tick goes
+    at once, so a lone drawer waits for no tick). The transaction does not wait for its
+    commit's flush to disk (``synchronous_commit = off``): a crash of the database may lose the
+    last fraction of a second of drawing, never a message, a guess or a score.
     """
 
     KEY = "strokes"
@@ -69,11 +102,12 @@ class StrokeWriter:
         *,
         max_batches: int = TURN_MAX_BATCHES,
         max_bytes: int = TURN_MAX_BYTES,
+        tick: float = TICK_SECONDS,
     ) -> None:
         self.max_batches = max_batches
         self.max_bytes = max_bytes
         self.commits: GroupCommit[StrokeBatch, GameError | None] = GroupCommit(
-            engine, self.write, max_batch=MAX_BATCH
+            engine, self.write, max_batch=MAX_BATCH, tick=tick
         )
 
     async def append(
@@ -88,28 +122,11 @@ class StrokeWriter:
 
     async def write(self, conn: SAConnection, batches: list[StrokeBatch]) -> list[GameError | None]:
         """Store and announce ``batches`` in ``conn``'s transaction: the refusal of each
-        (None for those stored)."""
-        await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-        gs = db.game_state
+        (None for those stored). Three statements, sent as SQL text (nothing to compile: this
+        runs every tick of a busy worker)."""
         channels = sorted({batch.channel for batch in batches})
-        # Locked in the channels' order: two workers' writers never wait on each other in a
-        # circle (the game's owner locks one row at a time).
-        result = await conn.execute(
-            sa.select(
-                gs.c.game,
-                gs.c.channel,
-                gs.c.turn,
-                gs.c.phase,
-                gs.c.drawer,
-                gs.c.strokes,
-                gs.c.stroke_bytes,
-                gs.c.version,
-            )
-            .where(gs.c.channel.in_(channels))
-            .order_by(gs.c.channel)
-            .with_for_update()
-        )
-        games = {row.channel: dict(row) for row in await result.fetchall()}
+        result = await conn.execute(_LOCK_GAMES, {"channels": channels})
+        games = {row["channel"]: dict(row) for row in await result.fetchall()}
         outcomes: list[GameError | None] = []
         accepted: list[tuple[StrokeBatch, dict[str, Any], int]] = []  # (batch, its game, its seq)
         for batch in batches:
@@ -122,11 +139,7 @@ class StrokeWriter:
                 accepted.append((batch, game, game["strokes"]))
         if not accepted:
             return outcomes
-        numbers = await conn.execute(
-            sa.text(
-                "SELECT nextval('game_events') FROM generate_series(1, :n) ORDER BY 1"
-            ).bindparams(n=len(accepted))
-        )
+        numbers = await conn.execute(_POSITIONS, {"n": len(accepted)})
         positions = [row[0] for row in await numbers.fetchall()]
         strokes, events = [], []
         for (batch, game, seq), position in zip(accepted, positions, strict=True):
@@ -143,30 +156,18 @@ class StrokeWriter:
                 }
             )
             game["version"] = position
-        await conn.execute(
-            sa.text(
-                "INSERT INTO game_strokes (turn, seq, ops) SELECT t, s, CAST(o AS jsonb) "
-                "FROM unnest(CAST(:turns AS int[]), CAST(:seqs AS int[]), CAST(:ops AS text[])) "
-                "AS batch (t, s, o)"
-            ).bindparams(
-                turns=[turn for turn, _, _ in strokes],
-                seqs=[seq for _, seq, _ in strokes],
-                ops=[text for _, _, text in strokes],
-            )
-        )
         changed = list({id(game): game for _, game, _ in accepted}.values())
         await conn.execute(
-            sa.text(
-                "UPDATE game_state SET strokes = given.strokes, stroke_bytes = given.bytes, "
-                "version = given.version FROM unnest(CAST(:games AS int[]), "
-                "CAST(:strokes AS int[]), CAST(:bytes AS int[]), CAST(:versions AS bigint[])) "
-                "AS given (game, strokes, bytes, version) WHERE game_state.game = given.game"
-            ).bindparams(
-                games=[game["game"] for game in changed],
-                strokes=[game["strokes"] for game in changed],
-                bytes=[game["stroke_bytes"] for game in changed],
-                versions=[game["version"] for game in changed],
-            )
+            _STORE,
+            {
+                "turns": [turn for turn, _, _ in strokes],
+                "seqs": [seq for _, seq, _ in strokes],
+                "ops": [text for _, _, text in strokes],
+                "games": [game["game"] for game in changed],
+                "strokes": [game["strokes"] for game in changed],
+                "bytes": [game["stroke_bytes"] for game in changed],
+                "versions": [game["version"] for game in changed],
+            },
         )
         # One notification (NOTIFY), or one message per game (Redis), for all of them.
         await publish_many(conn, [(event, None) for event in events])

@@ -105,6 +105,30 @@ class GroupCommitTests(unittest.IsolatedAsyncioTestCase):
         await commits.drain()
         self.assertTrue(all(f.done() for f in futures))
 
+    async def test_with_a_tick_a_steady_stream_commits_once_a_tick(self) -> None:
+        # 40 writes 5 ms apart (200 ms): one transaction a write without a tick (each commit
+        # takes about a millisecond), at most one every 100 ms with one.
+        commits: GroupCommit[str, tuple[str, int]] = GroupCommit(self.engine, self.work, tick=0.1)
+        futures = []
+        for i in range(40):
+            futures.append(commits.submit("k", f"m{i}"))
+            await asyncio.sleep(0.005)
+        outcomes = await asyncio.gather(*futures)
+        self.assertEqual([value for value, _ in outcomes], [f"m{i}" for i in range(40)])
+        # The stream lasts at least 200 ms (more on a busy machine: more ticks, never more
+        # than one a tick).
+        elapsed_ticks = len(futures) * 0.005 / 0.1
+        self.assertLessEqual(commits.batches, 1 + 2 * max(elapsed_ticks, 4), commits.batches)
+        self.assertLess(commits.batches, 20, "one a write would be 40")
+
+    async def test_with_a_tick_a_write_to_a_quiet_key_starts_at_once(self) -> None:
+        commits: GroupCommit[str, tuple[str, int]] = GroupCommit(self.engine, self.work, tick=30)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        value, _ = await asyncio.wait_for(commits.submit("quiet", "now"), 20)
+        self.assertEqual(value, "now")
+        self.assertLess(loop.time() - started, 20, "it did not wait for a tick")
+
 
 class PublishManyTests(unittest.IsolatedAsyncioTestCase):
     @classmethod

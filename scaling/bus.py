@@ -156,7 +156,7 @@ def summary(results: dict[str, Any]) -> str:
             "",
             f"Presence, {presence['sockets']:,} sockets on {presence['workers']} workers "
             f"({presence['rows']:,} rows): all join in {presence['join_seconds']} s "
-            f"({presence['joins_per_second']:,} joins/s, each a NOTIFY commit, "
+            f"({presence['joins_per_second']:,} joins/s, in group commits per worker, "
             f"{presence['join_db_cpu_ms_each']} ms of PostgreSQL CPU each); all leave in "
             f"{presence['leave_seconds']} s; a refresh round (every 10 s) takes "
             f"{presence['refresh_one_worker_ms']} ms per worker "

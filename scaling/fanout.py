@@ -25,6 +25,11 @@ time; the limit is the last rate that passed, narrowed by bisection. The buses a
 each rate (NOTIFY, Redis, NOTIFY...) so that both see the same machine. CPU per party (PostgreSQL,
 Redis, workers, publishers, the rest of the machine) says what stopped each.
 
+``--workers-per-channel K`` (default 2) serves each channel from K of the 16 workers: 2 is a
+deployment whose nginx routes a channel's sockets to the same instances (``--channel-affinity``
+in deploy/), 16 one where every worker holds sockets of every channel (such a run is written to
+``fanout-k16-<time>.json``).
+
 Results: ``scaling/results/fanout-<time>.json`` and ``fanout-latest.json``; ``--report FILE``
 prints a result's summary again.
 """
@@ -88,19 +93,26 @@ def _mark(event: dict[str, Any]) -> float | None:
     return _scheduled_time(event.get("content", ""))
 
 
-def served_by(worker: int, channels: list[str]) -> list[str]:
-    return [channel for n, channel in enumerate(channels) if n % GROUPS == worker % GROUPS]
+def served_by(worker: int, channels: list[str], groups: int = GROUPS) -> list[str]:
+    return [channel for n, channel in enumerate(channels) if n % groups == worker % groups]
 
 
 # --- the workers ------------------------------------------------------------------------------
 
 
 def workers(
-    bus: str, db_url: str, redis_url: str, channels: list[str], first: int, count: int, pipe: Any
+    bus: str,
+    db_url: str,
+    redis_url: str,
+    channels: list[str],
+    first: int,
+    count: int,
+    groups: int,
+    pipe: Any,
 ) -> None:
     """A process with workers ``first`` to ``first + count - 1``, each the app's bus class for
     ``bus`` with the channels it serves. Commands as ``scaling.load.listen``'s."""
-    asyncio.run(_workers(bus, db_url, redis_url, channels, first, count, pipe))
+    asyncio.run(_workers(bus, db_url, redis_url, channels, first, count, groups, pipe))
 
 
 async def _workers(
@@ -110,6 +122,7 @@ async def _workers(
     channels: list[str],
     first: int,
     count: int,
+    groups: int,
     pipe: Connection,
 ) -> None:
     window = [float("inf"), float("inf")]
@@ -121,7 +134,7 @@ async def _workers(
 
     buses: list[Any] = []
     for worker in range(first, first + count):
-        mine = set(served_by(worker, channels))
+        mine = set(served_by(worker, channels, groups))
 
         async def on_event(event: dict[str, Any], text: str, mine: set[str] = mine) -> None:
             if event.get("channel") not in mine:
@@ -387,7 +400,7 @@ async def _drawers(
 
 
 class FanoutBench(Bench):
-    """16 workers on one bus, each event reaching the two that serve its channel."""
+    """16 workers on one bus, each event reaching the ``16 / groups`` that serve its channel."""
 
     def __init__(
         self,
@@ -402,8 +415,10 @@ class FanoutBench(Bench):
         *,
         warmup: float,
         window: float,
+        groups: int = GROUPS,
     ) -> None:
         self.bus = bus
+        self.groups = groups
         self.redis_url = redis_server.redis_url
         # The channels the workers serve (each game is in a channel of its own).
         self.channels = channels if kind == CHAT else [channel for channel, _ in games]
@@ -411,11 +426,19 @@ class FanoutBench(Bench):
         self.games = games
         self._seed = 0
         super().__init__(db_url, postmaster, kind, WORKERS, games, warmup=warmup, window=window)
-        self.fanout = WORKERS // GROUPS
+        self.fanout = WORKERS // groups
         self.other_pids = {"redis": [redis_server.pid]} if bus == "redis" else {}
 
     def listener_process(self, first: int, count: int) -> tuple[Any, tuple[Any, ...]]:
-        return workers, (self.bus, self.url, self.redis_url, self.channels, first, count)
+        return workers, (
+            self.bus,
+            self.url,
+            self.redis_url,
+            self.channels,
+            first,
+            count,
+            self.groups,
+        )
 
     def publisher_process(self, targets: list[tuple[str, str]]) -> tuple[Any, tuple[Any, ...]]:
         self._seed += 1
@@ -438,8 +461,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "window_seconds": window,
         "workers": WORKERS,
         "channels": CHANNELS,
-        "channels_per_worker": CHANNELS // GROUPS,
-        "workers_per_channel": WORKERS // GROUPS,
+        "channels_per_worker": CHANNELS // (WORKERS // args.workers_per_channel),
+        "workers_per_channel": args.workers_per_channel,
         "busiest_share": round(zipf_weights(CHANNELS)[0], 4),
         "drawer_workers": DRAWER_WORKERS,
         "kinds": {},
@@ -481,6 +504,7 @@ def ramp_both(
             fixture.games,
             warmup=warmup,
             window=window,
+            groups=WORKERS // args.workers_per_channel,
         )
         for bus in args.buses
     }
@@ -601,6 +625,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds", default=",".join(KINDS), type=lambda v: [k for k in v.split(",") if k]
     )
+    parser.add_argument(
+        "--workers-per-channel",
+        type=int,
+        default=WORKERS // GROUPS,
+        choices=[k for k in range(1, WORKERS + 1) if WORKERS % k == 0],
+        help="how many of the 16 workers serve each channel (2: sockets routed by channel, "
+        "as nginx's channel affinity does; 16: every worker holds sockets of every channel)",
+    )
     parser.add_argument("--report", type=Path, help="print the summary of a result file")
     args = parser.parse_args(argv)
     if args.report:
@@ -617,8 +649,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = json.dumps(results, indent=1)
-    (RESULTS / f"fanout-{stamp}.json").write_text(text)
-    (RESULTS / "fanout-latest.json").write_text(text)
+    if args.workers_per_channel == WORKERS // GROUPS:
+        (RESULTS / f"fanout-{stamp}.json").write_text(text)
+        (RESULTS / "fanout-latest.json").write_text(text)
+    else:
+        (RESULTS / f"fanout-k{args.workers_per_channel}-{stamp}.json").write_text(text)
     print()
     print(summary(results))
     return 0

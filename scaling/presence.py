@@ -57,7 +57,10 @@ async def _serve(url: str, sockets: dict[int, list[tuple[str, str]]], pipe: Conn
     for n in sockets:
         engine = await open_engine(settings, url=url)
         workers[n] = Presence(_Hub(engine, f"scaling:{n}:presence"))
-    members = {n: [SimpleNamespace(channel=c, user=u) for c, u in s] for n, s in sockets.items()}
+    members = {
+        n: [SimpleNamespace(channel=c, user=u, is_visitor=False) for c, u in s]
+        for n, s in sockets.items()
+    }
     pipe.send("ready")
     loop = asyncio.get_running_loop()
     while (command := await loop.run_in_executor(None, pipe.recv)) != "quit":

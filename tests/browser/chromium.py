@@ -19,6 +19,9 @@ import unittest
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psycopg2
+
+from aiotutorial.db import dsn_from_url
 from harness.gunicorn import GunicornServer, write_ini
 from harness.net import free_port
 from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
@@ -82,6 +85,26 @@ def require_chromium() -> str:
 def unique(prefix: str) -> str:
     """A name no earlier run used: the testing database keeps what real servers write."""
     return f"{prefix}{secrets.token_hex(3)}"
+
+
+def mark_read(channel: str, *usernames: str) -> None:
+    """``usernames`` have read ``channel`` to its newest message, as if their pages had said
+    so: a test that writes history straight into the table and reloads then sees the newest
+    page only (with an older read marker the page loads older pages back to "New since you
+    left", and whether the page had written its marker yet is a race)."""
+    from ..dbtest import prepare_testing_database
+
+    with psycopg2.connect(dsn_from_url(prepare_testing_database())) as conn:
+        with conn.cursor() as cursor:
+            for user in usernames:
+                cursor.execute(
+                    """INSERT INTO read_markers (username, channel, last_read)
+                       SELECT %s, %s, max(id) FROM messages WHERE channel = %s
+                       ON CONFLICT (username, channel)
+                       DO UPDATE SET last_read = EXCLUDED.last_read""",
+                    (user, channel, channel),
+                )
+    conn.close()
 
 
 class BrowserTestCase(unittest.TestCase):

@@ -24,6 +24,7 @@ from .chromium import (
     GatedProxy,
     Timings,
     chat_server,
+    mark_read,
     unique,
 )
 
@@ -386,6 +387,7 @@ class ChatPagesTests(ChatServerTestCase):
                     (channel, bob_name),
                 )
         conn.close()
+        mark_read(channel, alice_name)
         alice.reload()
         self.wait_state(alice, "live")
         self.wait_message(alice, "history 120")

@@ -18,7 +18,7 @@ from aiotutorial.pins.store import PINS_MAX
 from aiotutorial.views.protocol import ISLAND_ID
 
 from ..dbtest import prepare_testing_database
-from .chromium import ChatServerTestCase, GatedProxy, unique
+from .chromium import ChatServerTestCase, GatedProxy, mark_read, unique
 
 BAR = "[data-role=pins]"
 COUNT = "[data-role=pins-count]"
@@ -199,9 +199,10 @@ class PinsTests(ChatServerTestCase):
         )
 
     def test_a_pinned_message_not_loaded_yet_is_reached_from_the_bar(self) -> None:
-        alice, bob, alice_name, _, channel = self.two_in_a_channel()
+        alice, bob, alice_name, bob_name, channel = self.two_in_a_channel()
         # The oldest of 130 messages: far past the first page the channel page loads.
         insert_messages(channel, alice_name, [f"old message {n}" for n in range(130)])
+        mark_read(channel, alice_name, bob_name)
         oldest = message_ids(channel)[0]
         for page in (alice, bob):
             page.reload()

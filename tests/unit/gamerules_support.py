@@ -18,6 +18,7 @@ time passing) for the property-style tests.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import unicodedata
@@ -74,13 +75,44 @@ def _strings(value: Any, key: str | None = None, *, free: bool = True) -> Iterat
         yield value
 
 
-def leaks(frame: dict[str, Any], word: str) -> bool:
-    """Whether ``word`` is in the frame's JSON outside the protocol's own names: literally, or
-    ignoring case and accents."""
+def _both_strings(frame: Any) -> tuple[list[str], list[str]]:
+    """``_strings(frame)`` and ``_strings(frame, free=False)`` in one walk, without a generator
+    per level (the random games call it for every view after every action)."""
+    free: list[str] = []
+    fixed: list[str] = []
+    stack: list[tuple[Any, str | None]] = [(frame, None)]
+    while stack:
+        value, key = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                (fixed if k in PROTOCOL_KEYS else free).append(k)
+                stack.append((v, k))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, key) for item in value)
+        elif isinstance(value, str):
+            (fixed if key in FIXED_VALUES else free).append(value)
+    return free, fixed
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalized(text: str) -> str:
+    # The same strings come back in view after view: normalize each once.
+    return normalize(text)
+
+
+def leaks(frame: dict[str, Any], *words: str) -> str | None:
+    """The first of ``words`` in the frame's JSON outside the protocol's own names, literally
+    or ignoring case and accents; None when none is. The frame is walked once for them all."""
     text = json.dumps(frame, ensure_ascii=False)
-    literal = text.count(word) > sum(s.count(word) for s in _strings(frame, free=False))
-    target = normalize(word)
-    return literal or any(target in normalize(s) for s in _strings(frame))
+    strings, fixed = _both_strings(frame)
+    free = [_normalized(s) for s in strings]
+    fixed_text = "\x00".join(fixed)  # no word holds a NUL: no count across two strings
+    for word in words:
+        literal = text.count(word) > fixed_text.count(word)
+        target = _normalized(word)
+        if literal or any(target in s for s in free):
+            return word
+    return None
 
 
 def holds_as_words(content: str, word: str) -> bool:
@@ -340,8 +372,8 @@ class Table:
             if isinstance(effect, Send):
                 if effect.member is None and effect.users and set(effect.users) <= self.knowers:
                     continue
-                for secret in [word, *offered] if word else offered:
-                    check(not leaks(effect.frame, secret), f"{effect} gives away {secret!r}")
+                secret = leaks(effect.frame, *([word, *offered] if word else offered))
+                check(secret is None, f"{effect} gives away {secret!r}")
                 if effect.frame["type"] == "game.hint" and word:
                     shown = [c for c in effect.frame["mask"][::2] if c not in "_ -"]
                     check(
@@ -402,8 +434,8 @@ class Table:
             if game.phase == DRAWING and game.knows_word(user):
                 check(view.get("word") == word, f"{user} guessed, but the view {view} lacks it")
                 continue
-            for secret in [word, *offered] if word else offered:
-                check(not leaks(view, secret), f"{user}'s view {view} gives away {secret!r}")
+            secret = leaks(view, *([word, *offered] if word else offered))
+            check(secret is None, f"{user}'s view {view} gives away {secret!r}")
 
 
 class Monkey:

@@ -372,6 +372,23 @@ class ChatServerTestCase(BrowserTestCase):
         cls.server.start()
         cls.base = cls.server.url("")
 
+    def user_page(self, name: str) -> Any:
+        """A page of ``name``, registered (and so signed in)."""
+        page = self.new_page()
+        self.register(page, self.base, name)
+        return page
+
+    def two_in_a_channel(self, prefix: str = "room-") -> tuple[Any, Any, str, str, str]:
+        """Alice and Bob (``user_page``), in a channel Alice created and Bob joined from the
+        lobby, both pages live: (alice, bob, alice's name, bob's name, the channel)."""
+        alice_name, bob_name, channel = unique("alice"), unique("bob"), unique(prefix)
+        alice, bob = self.user_page(alice_name), self.user_page(bob_name)
+        self.create_channel(alice, self.base, channel)
+        self.join_from_lobby(bob, self.base, channel)
+        for page in (alice, bob):
+            self.wait_state(page, "live")
+        return alice, bob, alice_name, bob_name, channel
+
 
 class Timings:
     """Timings a module's tests note down (``record``), written to ``test-artifacts/<file>``

@@ -39,18 +39,6 @@ record = TIMINGS.record
 class ChatPagesTests(ChatServerTestCase):
     """Tests sharing one server: chatting, escaping, history, the phone layout."""
 
-    def two_users_in_channel(self) -> tuple[Any, Any, str, str, str]:
-        """Alice and Bob registered, in a channel Alice created; both pages live."""
-        alice_name, bob_name, channel = unique("alice"), unique("bob"), unique("room-")
-        alice, bob = self.new_page(), self.new_page()
-        self.register(alice, self.base, alice_name)
-        self.register(bob, self.base, bob_name)
-        self.create_channel(alice, self.base, channel)
-        self.join_from_lobby(bob, self.base, channel)
-        for page in (alice, bob):
-            self.wait_state(page, "live")
-        return alice, bob, alice_name, bob_name, channel
-
     def assert_delivered(self, sender: Any, receiver: Any, text: str, **send: Any) -> float:
         """``sender`` sends ``text``; ``receiver`` shows it within the bound. Seconds taken."""
         started = time.monotonic()
@@ -128,7 +116,7 @@ class ChatPagesTests(ChatServerTestCase):
         item.locator(".channel-online", has_text="1 online").wait_for()
 
     def test_markup_in_messages_is_shown_as_text(self) -> None:
-        alice, bob, *_ = self.two_users_in_channel()
+        alice, bob, *_ = self.two_in_a_channel()
         payloads = [
             '<img src=x onerror="window.__pwned=1">',
             "<script>window.__pwned=1</script>",
@@ -219,7 +207,7 @@ class ChatPagesTests(ChatServerTestCase):
         self.assertTrue(page.is_hidden("[data-role=counter]"))
 
     def test_back_online_the_page_replaces_its_socket_at_once(self) -> None:
-        alice, bob, *_ = self.two_users_in_channel()
+        alice, bob, *_ = self.two_in_a_channel()
         self.assert_delivered(bob, alice, "before the network drops")
         last_id = self.messages(alice)[-1]["id"]
         sockets: list[Any] = []
@@ -242,7 +230,7 @@ class ChatPagesTests(ChatServerTestCase):
         self.assertEqual(contents, ["before the network drops", "after the network is back"])
 
     def test_logging_out_in_another_tab_signs_the_channel_page_out(self) -> None:
-        alice, bob, *_, channel = self.two_users_in_channel()
+        alice, bob, *_, channel = self.two_in_a_channel()
         # A second tab of Alice's (same browser context: same cookies) logs out.
         other_tab = alice.context.new_page()
         other_tab.goto(f"{self.base}/logout")
@@ -376,7 +364,7 @@ class ChatPagesTests(ChatServerTestCase):
         self.screenshot(page, "members-open")
 
     def test_scrolling_up_loads_older_messages_and_new_ones_show_a_pill(self) -> None:
-        alice, bob, alice_name, bob_name, channel = self.two_users_in_channel()
+        alice, bob, alice_name, bob_name, channel = self.two_in_a_channel()
         # 120 older messages, written straight into the table (posting them would be slow).
         with psycopg2.connect(dsn_from_url(prepare_testing_database())) as conn:
             with conn.cursor() as cursor:

@@ -49,20 +49,6 @@ def insert_messages(channel: str, user: str, contents: list[str]) -> None:
 
 
 class PinsTests(ChatServerTestCase):
-    def user_page(self, name: str) -> Any:
-        page = self.new_page()
-        self.register(page, self.base, name)
-        return page
-
-    def two_in_a_channel(self) -> tuple[Any, Any, str, str, str]:
-        alice_name, bob_name, channel = unique("alice"), unique("bob"), unique("pins-")
-        alice, bob = self.user_page(alice_name), self.user_page(bob_name)
-        self.create_channel(alice, self.base, channel)
-        self.join_from_lobby(bob, self.base, channel)
-        for page in (alice, bob):
-            self.wait_state(page, "live")
-        return alice, bob, alice_name, bob_name, channel
-
     def wait_count(self, page: Any, count: int) -> None:
         """The bar says "Pinned (count)" (and is hidden at 0)."""
         page.wait_for_function(

@@ -67,15 +67,6 @@ class ReadingTests(ChatServerTestCase):
         self.register(page, self.base, name)
         return page
 
-    def two_in_a_channel(self) -> tuple[Any, Any, str, str, str]:
-        alice_name, bob_name, channel = unique("alice"), unique("bob"), unique("read-")
-        alice, bob = self.user_page(alice_name), self.user_page(bob_name)
-        self.create_channel(alice, self.base, channel)
-        self.join_from_lobby(bob, self.base, channel)
-        for page in (alice, bob):
-            self.wait_state(page, "live")
-        return alice, bob, alice_name, bob_name, channel
-
     def lobby_item(self, page: Any, channel: str) -> Any:
         return page.locator(".channel-item").filter(
             has=page.locator(f"a[href='/channels/{channel}']")

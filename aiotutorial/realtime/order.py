@@ -8,7 +8,10 @@ What does not arrive within ``GAP_WAIT`` seconds (a publish lost when Redis went
 publisher that died between its commit and its publish) is read from PostgreSQL instead: the
 hub has the channel's members catch up from their cursors (``Stream.recover``). An event lost
 with nothing after it shows no gap: the hub's sweep compares each stream's head in the
-database with where it stands now and then (``behind``).
+database with where it stands now and then (``behind``): a head read at one sweep that has
+still not arrived at the next is read from the database. (Not at once: a sweep reads heads
+committed a moment ago whose events are on their way; reading them would replace them, for
+every member, by what the catch-up sends, a game's snapshot instead of its events.)
 
 NOTIFY needs none of this: PostgreSQL delivers notifications in commit order.
 """
@@ -22,9 +25,12 @@ from collections.abc import Callable
 
 __all__ = ["GAP_WAIT", "Reorder"]
 
-# How long an event waits for the one before it before the gap is read from the database:
-# publishes that cross arrive within milliseconds of each other.
-GAP_WAIT = 0.25
+# How long an event waits for the one before it before the gap is read from the database.
+# Publishes that cross arrive within milliseconds of each other, and an event held is released
+# the moment its predecessor comes: the wait costs only when one is really lost (rare: Redis
+# restarting). Too short, and a publisher merely slowed (its worker busy) costs every member of
+# the channel a catch-up (for a game, a snapshot in place of its events).
+GAP_WAIT = 1.0
 
 Release = Callable[[], None]
 # (channel, stream, the releases of the events held): the gap is the hub's to fill.
@@ -36,10 +42,11 @@ _tiebreak = itertools.count()
 class _Stream:
     """One channel's stream: the last position released, and what waits for a gap."""
 
-    __slots__ = ("last", "held", "timer")
+    __slots__ = ("last", "held", "timer", "seen")
 
     def __init__(self, last: int) -> None:
         self.last = last
+        self.seen = last  # the head the last sweep read in the database
         self.held: list[tuple[int, int, int, Release]] = []  # (prev, position, n, release)
         self.timer: asyncio.TimerHandle | None = None
 
@@ -108,13 +115,17 @@ class Reorder:
             self.on_gap(channel, stream, [item[3] for item in waiting])
 
     def behind(self, channel: str, stream: str, latest: int) -> bool:
-        """Whether ``latest``, the position the database has, is past everything released
-        and held for ``stream`` of ``channel`` (then it is where the stream stands now: the
-        caller reads what was missed). Events held wait for their timer, which reads it."""
+        """Whether ``stream`` of ``channel`` is behind the database: ``latest`` is the head
+        read there now; it is behind when the head read at the previous call has still not
+        been released (its event is lost, not late). Then the stream stands at ``latest``:
+        the caller reads what was missed. Events held wait for their timer, which reads it."""
         state = self._streams.get((channel, stream))
-        if state is None or state.held or latest <= state.last:
+        if state is None:
             return False
-        state.last = latest
+        expected, state.seen = state.seen, latest
+        if state.held or expected <= state.last:
+            return False
+        state.last = max(state.last, latest)
         return True
 
     def held(self, channel: str, stream: str) -> int:

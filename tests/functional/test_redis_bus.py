@@ -137,7 +137,7 @@ class RedisBusTests(ChatServersTest):
         ids = [event["id"] for event in events]
         self.assertEqual([e[PREV_IN_STREAM] for e in events], [0, *ids[:-1]])
         # The third's publisher is the quickest, the first's the slowest (all within the
-        # 250 ms a worker waits for a gap before reading it).
+        # second a worker waits for a gap before reading it).
         for event in reversed(events):
             await self.spublish(event)
             await asyncio.sleep(0.05)

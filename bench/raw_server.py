@@ -70,7 +70,7 @@ def _history_statements(numbered: bool) -> dict[Any, str]:
 
 
 # asyncpg's parameters, numbered in this order among those a statement has.
-PARAM_ORDER = ("name", "channel", "limit", "before", "after")
+PARAM_ORDER = ("name", "user", "channel", "limit", "before", "after")
 
 
 def _bounds(request: web.Request) -> tuple[dict[str, int], web.Response | None]:
@@ -124,7 +124,9 @@ async def _page_asyncpg(pool: Any, sql: dict[Any, str], name: str, values: dict[
     page = sql[("before" in values, "after" in values)]
     args = [name, values["limit"], *(values[k] for k in ("before", "after") if k in values)]
     async with pool.acquire() as conn:
-        if await conn.fetchval(sql["channel"], name) is None:
+        # The channel and the reader's access to it (a visitor: no role), as traversal asks.
+        found = await conn.fetchrow(sql["channel"], name, None)
+        if found is None or found[0] is not None:
             return False, 0, []
         changes = await conn.fetchval(sql["changes"], name)
         return True, changes, await conn.fetch(page, *args)
@@ -134,8 +136,9 @@ async def _page_aiopg(pool: Any, sql: dict[Any, str], name: str, values: dict[st
     """(channel found, last change, rows) through aiopg."""
     page = sql[("before" in values, "after" in values)]
     async with pool.acquire() as conn, conn.cursor() as cursor:
-        await cursor.execute(sql["channel"], {"name": name})
-        if await cursor.fetchone() is None:
+        await cursor.execute(sql["channel"], {"name": name, "user": None})
+        found = await cursor.fetchone()
+        if found is None or found[0] is not None:
             return False, 0, []
         await cursor.execute(sql["changes"], {"channel": name})
         changes = (await cursor.fetchone())[0]

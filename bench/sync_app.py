@@ -40,6 +40,7 @@ from pyramid.view import view_config
 from aiotutorial import chat
 from aiotutorial.accounts.sessions import SESSION_KEY, session_factory
 from aiotutorial.db import database_url, dsn_from_url
+from aiotutorial.resources import CHANNEL_NAMED
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep
 
@@ -180,8 +181,9 @@ def channel_messages(request: Request) -> dict[str, Any]:
     sql = messages_sql(before is not None, after is not None)
     with _Connection(request) as cursor:
         # What the app's traversal asks before the view runs (resources.ChannelsRoot).
-        cursor.execute("SELECT chats.channel FROM chats WHERE chats.channel = %s", (name,))
-        if cursor.fetchone() is None:
+        cursor.execute(_sql(CHANNEL_NAMED), {"name": name, "user": None})
+        found = cursor.fetchone()
+        if found is None or found[0] is not None:  # none, or private: not a visitor's
             raise HTTPNotFound()
         cursor.execute(_sql(chat.LATEST_CHANGE), {"channel": name})
         changes = cursor.fetchone()[0] or 0

@@ -122,9 +122,37 @@ class ChatClient:
         except ValueError:
             return response.status, text
 
-    async def new_channel(self) -> str:
+    async def send_json(
+        self, method: str, path: str, body: Any = None, *, csrf: bool = True
+    ) -> tuple[int, Any]:
+        """``method`` ``path`` with ``body`` as JSON (none when None) and the CSRF token:
+        the status and the JSON answer (its text when it is not JSON; None when empty)."""
+        headers = {"Accept": "application/json"}
+        if csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = body if isinstance(body, str) else json.dumps(body)
+        async with self.session.request(
+            method, self.url(path), data=data, headers=headers, allow_redirects=False
+        ) as response:
+            text = await response.text()
+        if not text:
+            return response.status, None
+        try:
+            return response.status, json.loads(text)
+        except ValueError:
+            return response.status, text
+
+    async def new_channel(self, *, private: bool = False) -> str:
         name = random_name("c")
-        status, body = await self.create_channel(name)
+        if private:
+            status, body = await self.send_json(
+                "POST", "/channels", {"name": name, "private": True}
+            )
+        else:
+            status, body = await self.create_channel(name)
         if status != 201:
             raise AssertionError(f"creating {name} gave {status}: {body}")
         return name

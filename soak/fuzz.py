@@ -337,6 +337,30 @@ class Fuzzer:
                 },
             ),
             (
+                "deep JSON to POST /dm",
+                {"path": "/dm", "data": deep, "headers": as_json},
+            ),
+            (
+                "NUL in a conversation's username",
+                {"path": "/dm", "data": '{"username": "a\\u0000b"}', "headers": as_json},
+            ),
+            (
+                "lone surrogate in a conversation's usernames",
+                {"path": "/dm", "data": '{"usernames": ["a\\ud800"]}', "headers": as_json},
+            ),
+            (
+                "a member that is not a name",
+                {
+                    "path": f"/channels/{self.channel}/members",
+                    "data": '{"username": ["x"]}',
+                    "headers": as_json,
+                },
+            ),
+            (
+                "NUL in a form's conversation username",
+                {"path": "/dm", "data": {"csrf_token": token, "username": "a\x00b"}},
+            ),
+            (
                 "body over the limit",
                 {"path": "/channels", "data": b"x" * (1024 * 1024 + 1), "headers": as_json},
             ),

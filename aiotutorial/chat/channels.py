@@ -15,8 +15,9 @@ from .protocol import ChannelExists
 __all__ = ["list_channels", "create_channel"]
 
 
-async def list_channels(conn: SAConnection) -> list[dict[str, Any]]:
-    """Every channel with the time of its last message (read through (channel, id))."""
+async def list_channels(conn: SAConnection, user: str | None = None) -> list[dict[str, Any]]:
+    """Every channel ``user`` may read (None: a visitor; the database's ``channel_readable``,
+    aiotutorial.access) with the time of its last message (read through (channel, id))."""
     # max(id) is read from ix_messages_channel_id alone (an Index Only Scan); ORDER BY id
     # DESC LIMIT 1 lets the planner walk the primary key and test each row's channel instead.
     latest = db.messages.alias("latest")
@@ -28,7 +29,9 @@ async def list_channels(conn: SAConnection) -> list[dict[str, Any]]:
     )
     last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
     result = await conn.execute(
-        sa.select(db.chats.c.channel, last.label("last_message_at")).order_by(db.chats.c.channel)
+        sa.select(db.chats.c.channel, last.label("last_message_at"))
+        .where(sa.func.channel_readable(db.chats.c.channel, sa.cast(sa.literal(user), sa.String)))
+        .order_by(db.chats.c.channel)
     )
     return [
         {"name": row.channel, "last_message_at": iso(row.last_message_at)}

@@ -33,6 +33,7 @@ from .messages import (
 from .protocol import CHANGED, DELETED, HISTORY_MAX_LIMIT, NOT_FOUND, NOT_YOURS
 
 __all__ = [
+    "announce_change",
     "change_event",
     "message_to_change",
     "change_message",
@@ -85,10 +86,11 @@ async def change_message(
     text = "" if content is None else content
     await conn.execute(db.messages.update().where(db.messages.c.id == row.id).values(content=text))
     change = sa.text(
-        "INSERT INTO message_changes (message, channel, position, changed, deleted) "
+        "INSERT INTO message_changes (message, channel, position, changed, deleted, edited) "
         "VALUES (:message, :channel, nextval('message_change_positions'), clock_timestamp(), "
-        ":deleted) ON CONFLICT (message) DO UPDATE SET position = EXCLUDED.position, "
-        "changed = EXCLUDED.changed, deleted = EXCLUDED.deleted RETURNING position, changed, "
+        ":deleted, clock_timestamp()) ON CONFLICT (message) DO UPDATE SET "
+        "position = EXCLUDED.position, changed = EXCLUDED.changed, deleted = EXCLUDED.deleted, "
+        "edited = EXCLUDED.edited RETURNING position, changed, "
         # The channel's last change before this one (the statement's snapshot, under the
         # channel's lock): its place in the stream of changes, for a bus that may reorder.
         "(SELECT coalesce(max(position), 0) FROM message_changes WHERE channel = :channel) "
@@ -96,6 +98,10 @@ async def change_message(
     ).bindparams(message=row.id, channel=row.channel, deleted=deleted)
     stored = await (await conn.execute(change)).first()
     await forget_mentions(conn, row.id)
+    if deleted:  # a deleted message keeps its place, nothing else
+        await conn.execute(
+            db.message_reactions.delete().where(db.message_reactions.c.message == row.id)
+        )
     mentioned = [] if deleted else await store_mentions(conn, row.id, row.channel, row.user, text)
     event: dict[str, Any] = {
         "type": CHANGED,
@@ -111,10 +117,49 @@ async def change_message(
         event["deleted"] = True
     if mentioned:
         event["mentions"] = mentioned
+    if row.reply_to is not None:
+        event["reply_to"] = row.reply_to
+    if row.reactions and not deleted:
+        event["reactions"] = row.reactions
     announced = dict(event)
     announced[PREV_IN_STREAM] = stored.prev
     if ref is not None:
         announced["reply"] = {"user": row.user, "ref": ref}
+    if row.readers is not None:
+        announced["audience"] = {"users": list(row.readers)}
+    await publish(conn, announced)
+    return event
+
+
+_TOUCH = sa.text(
+    "INSERT INTO message_changes (message, channel, position, changed, deleted) "
+    "VALUES (:message, :channel, nextval('message_change_positions'), clock_timestamp(), "
+    "false) ON CONFLICT (message) DO UPDATE SET position = EXCLUDED.position, "
+    "changed = EXCLUDED.changed RETURNING position, "
+    "(SELECT coalesce(max(position), 0) FROM message_changes WHERE channel = :channel) AS prev"
+)
+
+
+async def announce_change(
+    conn: SAConnection, message_id: int, channel: str, *, ref: str | None = None, user: str = ""
+) -> dict[str, Any]:
+    """A change of the message that is not an edit (its reactions): it takes the next
+    position of the channel's stream of changes (the channel locked by the caller) and is
+    announced as it is now; the ``message.changed`` frame. ``ref`` answers ``user``'s frame."""
+    stored = await (
+        await conn.execute(_TOUCH.bindparams(message=message_id, channel=channel))
+    ).first()
+    result = await conn.execute(
+        sa.select(*_change_columns())
+        .select_from(_with_readers(with_changes()))
+        .where(db.messages.c.id == message_id)
+    )
+    row = await result.first()
+    event = change_event(row)
+    announced = dict(event)
+    announced[PREV_IN_STREAM] = stored.prev
+    if ref is not None:
+        announced["reply"] = {"user": user, "ref": ref}
     if row.readers is not None:
         announced["audience"] = {"users": list(row.readers)}
     await publish(conn, announced)

@@ -40,7 +40,7 @@ from ..realtime import (
 )
 from ..throttle import Throttle
 from .edits import change_message, message_to_change
-from .messages import MESSAGE_REF, insert_messages, message_by_id
+from .messages import MESSAGE_REF, NewMessage, insert_messages, message_by_id
 from .protocol import (
     CHANGED,
     DELETE,
@@ -50,6 +50,7 @@ from .protocol import (
     MESSAGE,
     RATE_BURST,
     RATE_PER_SECOND,
+    REACT,
     READ,
     TYPING,
     TYPING_EVERY,
@@ -57,6 +58,7 @@ from .protocol import (
     message_content,
     message_id,
 )
+from .reactions import check_reply, emoji_of, toggle_reaction
 from .refs import Claimed, claim_refs, forget_old_refs, ref_message
 from .streams import ChangeStream, ChatStream
 from .unread import ReadMarkers
@@ -76,6 +78,7 @@ class Post(NamedTuple):
     member: Member
     content: str
     ref: str | None
+    reply_to: int | None = None  # the message it answers (checked: ``check_reply``)
 
 
 # ``await hook(conn, posts)`` inside the transaction of ``posts`` (messages of one channel, in
@@ -135,6 +138,7 @@ class ChatFeature:
         hub.on_frame(DELETE, self.on_delete)
         hub.on_frame(TYPING, self.on_typing)
         hub.on_frame(READ, self.on_read)
+        hub.on_frame(REACT, self.on_react)
         hub.add_task(self.markers.flush_forever)
         hub.add_task(self._housekeeping_forever)
         hub.add_stop_hook(self.markers.flush)
@@ -161,7 +165,12 @@ class ChatFeature:
                 RATE_LIMITED, f"At most {self.throttle.rate:g} messages a second; slow down."
             )
 
-        outcome = await self.posts.submit(member.channel, Post(member, content, ref))
+        reply_to = None
+        if frame.get("reply_to") is not None:
+            async with self.hub.engine.acquire() as conn:
+                reply_to = await check_reply(conn, member.channel, member.user, frame["reply_to"])
+        post = Post(member, content, ref, reply_to)
+        outcome = await self.posts.submit(member.channel, post)
         if isinstance(outcome, dict):
             self.markers.note(member.user, member.channel, outcome["id"])
         elif isinstance(outcome, Claimed):
@@ -174,7 +183,8 @@ class ChatFeature:
         outcomes: list[Outcome] = [None] * len(posts)
         first_of: dict[tuple[str, str], int] = {}
         again: dict[int, int] = {}  # a ref sent twice within the batch: index -> first one
-        for index, (member, _, ref) in enumerate(posts):
+        for index, post in enumerate(posts):
+            member, ref = post.member, post.ref
             if ref is not None:
                 earlier = first_of.setdefault((member.user, ref), index)
                 if earlier != index:
@@ -199,7 +209,12 @@ class ChatFeature:
                 raise Refused(left[refused.index], refused.error) from refused.error
             left = [i for n, i in enumerate(left) if n not in taken]
         if left:
-            rows = [(posts[i].member.user, posts[i].content, posts[i].ref) for i in left]
+            rows = [
+                NewMessage(
+                    posts[i].member.user, posts[i].content, posts[i].ref, None, posts[i].reply_to
+                )
+                for i in left
+            ]
             events = await insert_messages(conn, posts[0].member.channel, rows)
             for index, event in zip(left, events, strict=True):
                 outcomes[index] = event
@@ -267,6 +282,23 @@ class ChatFeature:
             # The same text again: nothing changed, nothing to announce; the ref is answered.
             ack = {"type": ACK, "channel": member.channel, "ref": ref}
             member.send_answer(ref, encode(ack).encode("utf-8"))
+
+    # --- reactions -------------------------------------------------------------------------
+
+    async def on_react(self, member: Member, frame: dict[str, Any]) -> None:
+        """Toggle the sender's emoji on a message (counted with edits: a change each)."""
+        target = message_id(frame)
+        emoji = emoji_of(frame)
+        if self.edits.consume(member.user):
+            raise ProtocolError(
+                RATE_LIMITED, f"At most {self.edits.rate:g} changes a second; slow down."
+            )
+        ref = frame.get("ref")
+
+        async def react(conn: SAConnection) -> None:
+            await toggle_reaction(conn, member.channel, target, member.user, emoji, ref)
+
+        await run_transaction(self.hub.engine, react)
 
     # --- typing and reading ---------------------------------------------------------------
 

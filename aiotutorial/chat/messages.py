@@ -6,8 +6,9 @@ game restricts what a player who has guessed the word says during a turn; the ch
 not need to know why.
 
 A message as clients get it is its row of ``messages`` (whose ``content`` is the current text,
-'' once deleted), with its last change (``message_changes``: ``edited``, ``deleted``) and the
-users it mentions (``mentions``).
+'' once deleted), with its last change (``message_changes``: ``edited``, ``deleted``), the
+users it mentions (``mentions``), the message it answers (``message_replies``: ``reply_to``)
+and its reactions (``message_reactions``: ``reactions``, emoji -> who, in the order given).
 """
 
 from __future__ import annotations
@@ -86,12 +87,18 @@ def message_event(row: Any) -> dict[str, Any]:
         getattr(row, "edited", None),
         getattr(row, "deleted", None),
         getattr(row, "mentions", None),
+        getattr(row, "reply_to", None),
+        getattr(row, "reactions", None),
     )
+
+
+# How many columns ``event_columns`` has (a page's rows may have more after them).
+EVENT_COLUMNS = 10
 
 
 def event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
     """``message_event`` for a row of ``event_columns()`` read by position (a page's rows)."""
-    return _frame(*row[:8])
+    return _frame(*row[:EVENT_COLUMNS])
 
 
 def _frame(
@@ -103,6 +110,8 @@ def _frame(
     edited: datetime.datetime | None,
     deleted: bool | None,
     mentioned: Any,
+    reply_to: int | None = None,
+    reactions: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     event = {
         "type": "message",
@@ -118,16 +127,39 @@ def _frame(
         event["deleted"] = True
     if mentioned:
         event["mentions"] = list(mentioned)
+    if reply_to is not None:
+        event["reply_to"] = reply_to
+    if reactions:
+        event["reactions"] = reactions
     return event
 
 
+# A message's reactions as a JSON object, emoji -> usernames (each emoji in the order it was
+# first given, each list in the order given); NULL without any. Read through the primary key
+# of ``message_reactions`` (message first): a probe per message of a page.
+REACTIONS_OF = (
+    "(SELECT json_object_agg(r.emoji, r.users ORDER BY r.first, r.emoji) FROM ("
+    'SELECT x.emoji, array_agg(x."user" ORDER BY x.created, x."user") AS users, '
+    "min(x.created) AS first FROM message_reactions x WHERE x.message = messages.id "
+    "GROUP BY x.emoji) r)"
+)
+
+
+def reply_of(message_id: Any) -> Any:
+    """A column: the id of the message ``message_id`` answers (None)."""
+    replies = db.message_replies
+    return sa.select(replies.c.reply_to).where(replies.c.message == message_id).scalar_subquery()
+
+
 def event_columns() -> list[Any]:
-    """What ``message_event`` reads, from ``with_changes(...)``."""
+    """What ``message_event`` reads, from ``with_changes(...)`` (``EVENT_COLUMNS`` of them)."""
     return [
         *db.messages.c,
-        db.message_changes.c.changed.label("edited"),
+        db.message_changes.c.edited.label("edited"),
         db.message_changes.c.deleted,
         mentions_of(db.messages.c.id).label("mentions"),
+        reply_of(db.messages.c.id).label("reply_to"),
+        sa.literal_column(REACTIONS_OF).label("reactions"),
     ]
 
 
@@ -217,12 +249,14 @@ async def insert_message(
 
 class NewMessage(NamedTuple):
     """A message to insert: its author and text, the client's ``ref`` of it (answered with
-    it), and the only users who may read it for now (None: everyone)."""
+    it), the only users who may read it for now (None: everyone), and the message it answers
+    (checked by the caller: ``replies.check_reply``)."""
 
     user: str
     content: str
     ref: str | None = None
     readers: Iterable[str] | None = None
+    reply_to: int | None = None
 
 
 async def insert_messages(
@@ -252,11 +286,14 @@ async def insert_messages(
     # previous message is the statement's; each next one's is the last public one before it.
     previous = rows[0].prev or 0
     before = rows[0].prev_any or 0
-    events, announcements, attached, restricted = [], [], [], []
+    events, announcements, attached, restricted, replies = [], [], [], [], []
     for new, row in zip(news, rows, strict=True):
         if (row.user, row.content) != (new.user, new.content):
             raise RuntimeError(f"{channel}: the inserted rows are not in the order given")
         event = message_event(row)
+        if new.reply_to is not None:
+            event["reply_to"] = new.reply_to
+            replies.append({"message": event["id"], "reply_to": new.reply_to})
         if "@" in new.content:
             mentioned = await store_mentions(conn, event["id"], channel, new.user, new.content)
             if mentioned:
@@ -280,6 +317,8 @@ async def insert_messages(
         await attach_refs(conn, attached)
     if restricted:
         await conn.execute(db.restricted_messages.insert().values(restricted))
+    if replies:
+        await conn.execute(db.message_replies.insert().values(replies))
     await publish_many(conn, announcements)
     return events
 
@@ -407,8 +446,8 @@ async def messages_page(
     events = []
     for row in rows:
         event = event_from_row(row)
-        if row[8] is not None:
-            event["audience"] = {"users": list(row[8])}
+        if row[EVENT_COLUMNS] is not None:
+            event["audience"] = {"users": list(row[EVENT_COLUMNS])}
         events.append(event)
     return events
 

@@ -42,6 +42,12 @@ DELETE = "message.delete"
 CHANGED = "message.changed"
 TYPING = "typing"
 READ = "read"
+REACT = "react"
+
+# Reactions: the most different emoji on one message, and the longest emoji (code points: a
+# family or a flag of a region is a sequence of several).
+REACTIONS_MAX = 20
+EMOJI_MAX_CODE_POINTS = 16
 
 # Error codes of ``{"type": "error"}`` frames that are the chat's own (docs/protocol.md).
 BAD_CONTENT = "bad_content"
@@ -51,6 +57,9 @@ BAD_ID = "bad_id"
 NOT_FOUND = "not_found"
 NOT_YOURS = "not_yours"
 DELETED = "deleted"
+BAD_REPLY = "bad_reply"
+BAD_EMOJI = "bad_emoji"
+TOO_MANY_REACTIONS = "too_many_reactions"
 
 
 class ChannelExists(Exception):

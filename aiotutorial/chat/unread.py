@@ -135,6 +135,7 @@ _COUNTS = sa.text(
         WHERE NOT EXISTS (SELECT FROM restricted_messages h
                           WHERE h.message = y.message AND NOT (:user = ANY (h.readers)))
     ) n
+    WHERE channel_readable(c.channel, :user)
     ORDER BY c.channel
     """
 )

@@ -5,6 +5,7 @@ leaderboards, the chat's acknowledged sends, edits, read markers and mentions)."
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -51,6 +52,12 @@ __all__ = [
     "message_change_positions",
     "read_markers",
     "mentions",
+    "pins",
+    "pin_positions",
+    "channel_settings",
+    "channel_members",
+    "message_replies",
+    "message_reactions",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -328,6 +335,8 @@ message_changes = Table(
     Column("position", BigInteger, nullable=False),
     Column("changed", DateTime(timezone=True), nullable=False),
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    # The last edit or delete (``changed`` is the last change of any kind: a reaction too).
+    Column("edited", DateTime(timezone=True)),
     Index("ix_message_changes_channel_position", "channel", "position", unique=True),
 )
 
@@ -372,6 +381,53 @@ pins = Table(
     Column("changed", DateTime(timezone=True), nullable=False),
     Column("position", BigInteger, nullable=False),
     Index("ix_pins_channel_position", "channel", "position", unique=True),
+)
+
+# --- replies and reactions (aiotutorial/chat/reactions.py) -------------------------------
+# Which message a message answers (the tutorial's ``messages`` stays as it was), and each
+# reader's emoji on a message (a change of it in the channel's stream of changes).
+message_replies = Table(
+    "message_replies",
+    metadata,
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("reply_to", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_message_replies_reply_to", "reply_to"),
+)
+message_reactions = Table(
+    "message_reactions",
+    metadata,
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("emoji", String(64), primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+# --- access (aiotutorial/access/): private channels and conversations ----------------------
+# A channel without a settings row is public. A private channel or a conversation (``dm``) has
+# one, and only its members (``channel_members``, each with a role) may read it: the SQL
+# function ``channel_readable(channel, user)`` (made by the migration) is that rule in queries.
+channel_settings = Table(
+    "channel_settings",
+    metadata,
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("kind", String(10), nullable=False),
+    Column("created_by", String(40), ForeignKey("users.username"), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('private', 'dm')", name="kind"),
+)
+channel_members = Table(
+    "channel_members",
+    metadata,
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("role", String(10), nullable=False),
+    Column("added", DateTime(timezone=True), nullable=False),
+    CheckConstraint("role IN ('owner', 'moderator', 'member')", name="role"),
+    Index("ix_channel_members_user", "user"),
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

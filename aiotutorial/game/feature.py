@@ -283,7 +283,9 @@ class GameFeature:
         game = await store.judging_game(conn, posts[0].member.channel)
         if game is None:
             return set()
-        for member, content, ref in posts:
+        # (A reply's ``reply_to`` is not kept through the owner: during a turn a message is a
+        # guess or talk, posted without it.)
+        for member, content, ref, _ in posts:
             body = {"content": content} if ref is None else {"content": content, "ref": ref}
             await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
         return set(range(len(posts)))

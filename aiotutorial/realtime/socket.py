@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..db import CONNECTION_ERRORS, DatabaseUnavailable
@@ -61,11 +61,22 @@ def send_error(member: Member, error: ProtocolError) -> None:
 MAX_PIPELINED = 32
 
 
+# Asked once a socket has joined, before its catch-up: None to go on, else the close code and
+# reason that refuse it (access withdrawn between the request's check and the join).
+Admission = Callable[[], Awaitable[tuple[int, str] | None]]
+
+
 async def serve_channel(
-    hub: Hub, ws: Any, channel: str, user: str | None, params: dict[str, Any]
+    hub: Hub,
+    ws: Any,
+    channel: str,
+    user: str | None,
+    params: dict[str, Any],
+    admit: Admission | None = None,
 ) -> None:
     """Run ``ws`` as ``user``'s socket on ``channel`` until it closes (docs/protocol.md);
-    ``user`` None: a visitor's, which reads only."""
+    ``user`` None: a visitor's, which reads only. ``admit``, when given, is asked once the
+    socket is among the hub's members (so that an event closing it finds it from then on)."""
     member = hub.new_member(ws, channel, VISITOR if user is None else user)
     for stream in hub.streams:
         stream.prepare(member, params)
@@ -73,6 +84,10 @@ async def serve_channel(
     try:
         try:
             await hub.join(member)
+            refusal = await admit() if admit is not None else None
+            if refusal is not None:
+                member.close(*refusal)
+                return
             ready: dict[str, Any] = {"type": "ready", "channel": channel, "user": user}
             for stream in hub.streams:
                 await stream.catch_up(member, params)

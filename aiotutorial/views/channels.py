@@ -22,7 +22,7 @@ from pyramid.renderers import render_to_response
 from pyramid.request import Request
 from pyramid.view import view_config
 
-from .. import chat
+from .. import access, chat
 from ..accounts.views import SIGNED_OUT_COOKIE
 from ..aio import WebsocketConnection, WebsocketMapper
 from ..game import running_games
@@ -58,23 +58,40 @@ def int_parameter(request: Request, name: str, low: int, high: int | None = None
 
 
 async def channel_summaries(request: Request) -> list[dict[str, Any]]:
-    """Every channel with who is online, its running game, its last message time, and for a
-    signed-in user what is unread there (``unread``; None for visitors)."""
-    channels = await chat.list_channels(request.db)
+    """Every channel the reader may read with who is online, its running game, its last
+    message time, its kind (``public``, ``private``, ``dm``; a conversation names its other
+    ``members``), and for a signed-in user what is unread there (``unread``; None for
+    visitors). In a conversation every message counts as a mention."""
+    user = request.identity.username if request.identity is not None else None
+    channels = await chat.list_channels(request.db, user)
     online = await online_counts(request.db)
     games = await running_games(request.db)
     unread: dict[str, dict[str, Any]] = {}
-    if request.identity is not None:
-        unread = await chat.unread_counts(request.db, request.identity.username)
-    return [
-        {
+    mine: dict[str, dict[str, Any]] = {}
+    if user is not None:
+        unread = await chat.unread_counts(request.db, user)
+        mine = await access.memberships(request.db, user)
+    summaries = []
+    for channel in channels:
+        name = channel["name"]
+        membership = mine.get(name)
+        counts = unread.get(name) if user is not None else None
+        summary = {
             **channel,
-            "online": online.get(channel["name"], 0),
-            "game": {"players": games[channel["name"]]} if channel["name"] in games else None,
-            "unread": unread.get(channel["name"]) if request.identity is not None else None,
+            "kind": membership["kind"] if membership is not None else access.PUBLIC,
+            "online": online.get(name, 0),
+            "game": {"players": games[name]} if name in games else None,
+            "unread": counts,
         }
-        for channel in channels
-    ]
+        if membership is not None and membership["kind"] == access.DM:
+            summary["members"] = membership["members"]
+            if counts is not None and counts["count"] is not None:
+                summary["unread"] = {**counts, "mentions": max(counts["mentions"], counts["count"])}
+        summaries.append(summary)
+    # Channels by name, then conversations, the latest first.
+    conversations = [s for s in summaries if s["kind"] == access.DM]
+    conversations.sort(key=lambda s: s["last_message_at"] or "", reverse=True)
+    return [s for s in summaries if s["kind"] != access.DM] + conversations
 
 
 # --- the lobby and the channel list -------------------------------------------------------
@@ -99,26 +116,37 @@ async def list_channels(request: Request) -> dict[str, Any]:
 
 @view_config(route_name="channels", request_method="POST", permission="chat")
 async def create_channel(request: Request) -> Any:
-    """Create a channel from a form (303 to it) or JSON ``{"name": ...}`` (201).
+    """Create a channel from a form (303 to it) or JSON ``{"name": ...}`` (201); with
+    ``"private": true`` (a form's ``private=1``) a private channel, owned by its creator.
 
     A refused form shows the lobby again with the message; JSON gets a JSON error.
     """
     wants_json = request.content_type == "application/json"
+    private: Any
     if wants_json:
         try:
             body = request.json_body
         except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             raise bad_parameter("The body is not valid JSON.") from None
         raw = body.get("name") if isinstance(body, dict) else None
+        private = body.get("private", False) if isinstance(body, dict) else False
     else:
         names = request.POST.getall("name")
         raw = names[0] if len(names) == 1 else None
+        flags = request.POST.getall("private")
+        private = len(flags) == 1 and flags[0] in ("1", "on", "true")
+        if len(flags) > 1 or (flags and flags[0] not in ("", "0", "1", "on", "true", "false")):
+            private = None
     name = raw.strip().lower() if isinstance(raw, str) else ""
     problem: str | None
     if not isinstance(raw, str):
         problem = 'Give the channel a "name".'
+    elif not isinstance(private, bool):
+        problem = '"private" is true or false.'
     else:
         problem = chat.channel_name_error(name)
+        if problem is None and name.startswith(access.DM_PREFIX):
+            problem = f"Names beginning with {access.DM_PREFIX!r} are for conversations."
     if problem is None:
         # Counted once the name is valid (a typo costs nothing), before the insert: attempts
         # on taken names are inserts too.
@@ -128,7 +156,11 @@ async def create_channel(request: Request) -> Any:
             return await _too_many_channels(request, name, wait, wants_json)
         try:
             async with request.db.transaction() as conn:
-                await chat.create_channel(conn, name)
+                if private:
+                    if not await access.create_private(conn, name, request.identity.username):
+                        raise chat.ChannelExists(name)
+                else:
+                    await chat.create_channel(conn, name)
         except (chat.ChannelExists, psycopg2.IntegrityError):
             if wants_json:
                 raise HTTPConflict(
@@ -145,6 +177,7 @@ async def create_channel(request: Request) -> Any:
             json_body={
                 "channel": {
                     "name": name,
+                    "kind": access.PRIVATE if private else access.PUBLIC,
                     "online": 0,
                     "last_message_at": None,
                     "game": None,
@@ -192,7 +225,22 @@ async def _lobby_again(request: Request, name: str, error: str, status: int) -> 
     permission="view",
 )
 async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
-    return {"title": f"#{context.name} · aiotutorial", "channel": context.name}
+    found = context.access
+    members: list[dict[str, Any]] = []
+    if found.kind != access.PUBLIC:
+        members = await access.members(request.db, context.name)
+    title = f"#{context.name}"
+    if found.kind == access.DM:
+        me = request.identity.username
+        title = ", ".join(m["username"] for m in members if m["username"] != me) or me
+    return {
+        "title": f"{title} · aiotutorial",
+        "channel": context.name,
+        "heading": title,
+        "kind": found.kind,
+        "role": found.role,
+        "members": members,
+    }
 
 
 @view_config(
@@ -243,10 +291,19 @@ async def channel_socket(ws: WebsocketConnection) -> None:
         await ws.send(encode({"type": ERROR, **exc.json_body}))
         await ws.close(POLICY_VIOLATION, "bad parameter")
         return
+    admit = None
+    if ws.request.context.access.kind != access.PUBLIC:
+
+        async def admit() -> tuple[int, str] | None:
+            # Removed between the request's check and the join: no removal event found it.
+            if await access.still_readable(hub.delivery_engine, channel, user):
+                return None
+            return access.REMOVED, "removed from the channel"
+
     # The socket may stay open for hours: the request ends now (its pooled connection goes
     # back) and the socket keeps nothing of it but the names above.
     await ws.finish_request()
-    await serve_channel(hub, ws, channel, user, params)
+    await serve_channel(hub, ws, channel, user, params, admit)
 
 
 def _socket_arguments(request: Request) -> tuple[Hub, str, str | None, dict[str, Any]]:

@@ -122,8 +122,10 @@ async def _finished_turn(context: Channel, request: Request, segment: str) -> di
     turn = await records.finished_turn(request.db, context.name, int(segment))
     if turn is None:
         raise _turn_not_found(context, segment)
-    # A finished drawing does not change (its ratings, for a few seconds after its turn).
-    request.response.cache_control = "public, max-age=60"
+    # A finished drawing does not change (its ratings, for a few seconds after its turn); a
+    # private channel's is its members' only (no shared cache may keep it).
+    scope = "public" if context.access.kind == "public" else "private"
+    request.response.cache_control = f"{scope}, max-age=60"
     return turn
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from pyramid.request import Request
 
+from .. import access
 from ..accounts.live import SIGNED_OUT
 from ..accounts.users import USERNAME_MAX, USERNAME_MIN
 from ..chat import protocol as chat
@@ -56,6 +57,9 @@ ERRORS: dict[str, str] = {
     "NOT_FOUND": chat.NOT_FOUND,
     "NOT_YOURS": chat.NOT_YOURS,
     "DELETED": chat.DELETED,
+    "BAD_REPLY": chat.BAD_REPLY,
+    "BAD_EMOJI": chat.BAD_EMOJI,
+    "TOO_MANY_REACTIONS": chat.TOO_MANY_REACTIONS,
     "EDIT_LOCKED": EDIT_LOCKED,
     # The game's (game/errors.py).
     **{name: getattr(errors, name) for name in errors.__all__ if name != "GameError"},
@@ -75,6 +79,7 @@ def protocol(app_settings: dict[str, Any]) -> dict[str, Any]:
         "socket": {
             "ref_max_chars": realtime.REF_MAX_CHARS,
             "signed_out_close": SIGNED_OUT,
+            "removed_close": access.REMOVED,
         },
         "chat": {
             "message_max_chars": chat.MESSAGE_MAX_CHARS,
@@ -114,6 +119,7 @@ def protocol(app_settings: dict[str, Any]) -> dict[str, Any]:
             "kick_vote_ms": round(rules.KICK_VOTE_SECONDS * 1000),
         },
         "pins": {"max": pins.PINS_MAX},
+        "reactions": {"max": chat.REACTIONS_MAX},
         "errors": dict(ERRORS),
     }
 

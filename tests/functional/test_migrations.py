@@ -263,6 +263,10 @@ class HeadTests(ScratchDatabaseTestCase):
             "read_markers",
             "mentions",
             "pins",
+            "channel_settings",
+            "channel_members",
+            "message_replies",
+            "message_reactions",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())
@@ -277,6 +281,49 @@ class HeadTests(ScratchDatabaseTestCase):
                 sa.text("SELECT relpersistence FROM pg_class WHERE relname = 'presence'")
             ).scalar()
         self.assertEqual(persistence, "u")  # UNLOGGED
+
+    def test_head_has_the_rule_of_who_reads_a_channel(self) -> None:
+        """``channel_readable``: a channel without settings is everyone's; one with settings,
+        its members' only (visitors: nobody's)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO users (username) VALUES ('mig_owner')"))
+            connection.execute(
+                sa.text("INSERT INTO chats (channel) VALUES ('mig-open'), ('mig-closed')")
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO channel_settings (channel, kind, created_by, created) "
+                    "VALUES ('mig-closed', 'private', 'mig_owner', now())"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    'INSERT INTO channel_members (channel, "user", role, added) '
+                    "VALUES ('mig-closed', 'mig_owner', 'owner', now())"
+                )
+            )
+            readable = dict(
+                connection.execute(
+                    sa.text(
+                        "SELECT c || ':' || coalesce(u, '-'), channel_readable(c, u) FROM "
+                        "unnest(ARRAY['mig-open', 'mig-closed']) c, "
+                        "unnest(ARRAY['mig_owner', 'someone', NULL]) u"
+                    )
+                ).all()
+            )
+            connection.execute(sa.text("DELETE FROM chats WHERE channel LIKE 'mig-%'"))
+            connection.execute(sa.text("DELETE FROM users WHERE username = 'mig_owner'"))
+        self.assertEqual(
+            readable,
+            {
+                "mig-open:mig_owner": True,
+                "mig-open:someone": True,
+                "mig-open:-": True,
+                "mig-closed:mig_owner": True,
+                "mig-closed:someone": False,
+                "mig-closed:-": False,
+            },
+        )
 
     def test_head_adds_the_game(self) -> None:
         games = self.index_definitions("games")["uq_games_channel_running"]

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from webob.multidict import MultiDict
 
 from aiotutorial import chat
+from aiotutorial.access import PUBLIC_ACCESS
 from aiotutorial.chat import ChatFeature
 from aiotutorial.realtime import Hub
 from aiotutorial.views.channels import channel_socket
@@ -36,7 +37,7 @@ class JoinCatchUpTests(unittest.IsolatedAsyncioTestCase):
         ChatFeature(hub)
 
         request = SimpleNamespace(
-            context=SimpleNamespace(name="room"),
+            context=SimpleNamespace(name="room", access=PUBLIC_ACCESS),
             identity=SimpleNamespace(username="bob"),
             registry={"realtime.hub": hub},
             GET=MultiDict([("after", "0")]),

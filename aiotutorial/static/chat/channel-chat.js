@@ -21,9 +21,17 @@ import { Composer } from "./composer.js";
 import { History } from "./history.js";
 import { MessageEditing } from "./message-editing.js";
 import { ERROR_TEXT, MessageOutbox } from "./message-outbox.js";
-import { foldIfLong, isMessage, renderMessage, updateMessage } from "./message-row.js";
+import {
+  fillQuote,
+  firstLine,
+  foldIfLong,
+  isMessage,
+  renderMessage,
+  updateMessage,
+} from "./message-row.js";
 import { notifyHidden } from "./notifications.js";
 import { PinnedMessages } from "./pins.js";
+import { ReactionPicker } from "./reaction-picker.js";
 import { ReadState } from "./read-state.js";
 import { TypingLine } from "./typing-line.js";
 
@@ -55,6 +63,9 @@ const CHAT_ERRORS = [
   ERRORS.WORD_IN_CHAT,
   ERRORS.NOT_YOURS,
   ERRORS.DELETED,
+  ERRORS.BAD_REPLY,
+  ERRORS.BAD_EMOJI,
+  ERRORS.TOO_MANY_REACTIONS,
 ];
 
 export class ChannelChat {
@@ -70,6 +81,8 @@ export class ChannelChat {
   #shown = new Map();
   /** @type {Map<number, Message>} message id -> the message as it is now */
   #messages = new Map();
+  /** @type {Map<number, Promise<Message | null>>} messages answered, read for their quotes */
+  #answered = new Map();
 
   /**
    * @param {HTMLElement} root the chat's section (data-channel, data-user, data-messages-url,
@@ -117,6 +130,8 @@ export class ChannelChat {
     this.composer = null;
     /** @type {MessageOutbox | null} */
     this.outbox = null;
+    this.picker = new ReactionPicker();
+    this.messagesUrl = root.dataset.messagesUrl || "";
   }
 
   start() {
@@ -126,7 +141,7 @@ export class ChannelChat {
     const socket = this.socket;
     if (this.form instanceof HTMLFormElement) {
       const composer = new Composer(this.form, {
-        onSend: (content) => this.outbox?.add(content),
+        onSend: (content, replyTo) => this.outbox?.add(content, replyTo),
         onTyping: () => socket.isOpen() && this.client.send({ type: "typing" }),
       });
       this.composer = composer;
@@ -142,6 +157,7 @@ export class ChannelChat {
       composer.start();
       this.editing.bind(this.list);
     }
+    this.list.addEventListener("click", (event) => this.onAction(event));
     // The history (and the pins) first, then the socket with ?after= its last id (and
     // ?changes= its place in the stream of edits and deletes, ?pins= in that of pins):
     // nothing falls between.
@@ -236,6 +252,91 @@ export class ChannelChat {
     updateMessage(item, message, this.me);
     this.pins.mark(item);
     foldIfLong(item);
+    this.quote(item, message);
+    // Rows that quote it say what it says now.
+    for (const row of this.list.querySelectorAll(`.msg-quote[data-reply-to="${frame.id}"]`)) {
+      const quoting = row.closest("li.msg");
+      if (quoting instanceof HTMLElement) fillQuote(quoting, message);
+    }
+  }
+
+  // -- replies and reactions ------------------------------------------------------------------
+
+  /**
+   * Fill ``item``'s quote of the message ``message`` answers: from the page, else read once.
+   * @param {HTMLElement} item
+   * @param {Message} message
+   */
+  quote(item, message) {
+    const id = message.reply_to;
+    if (typeof id !== "number") return;
+    const shown = this.#messages.get(id);
+    if (shown) {
+      fillQuote(item, shown);
+      return;
+    }
+    let reading = this.#answered.get(id);
+    if (!reading) {
+      reading = this.readMessage(id);
+      this.#answered.set(id, reading);
+    }
+    reading.then((answered) => fillQuote(item, this.#messages.get(id) ?? answered));
+  }
+
+  /**
+   * One message by id, from the history (null when it is not there or not readable).
+   * @param {number} id
+   * @returns {Promise<Message | null>}
+   */
+  async readMessage(id) {
+    try {
+      const url = new URL(this.messagesUrl, window.location.href);
+      url.searchParams.set("after", String(id - 1));
+      url.searchParams.set("limit", "1");
+      const response = await fetch(url, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (!response.ok) return null;
+      const body = await response.json();
+      const found = Array.isArray(body.messages) ? body.messages[0] : null;
+      return isMessage(found) && found.id === id ? found : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** @param {Event} event */
+  onAction(event) {
+    const target = event.target instanceof Element ? event.target.closest("button") : null;
+    const item = target?.closest("li.msg");
+    if (!(target instanceof HTMLElement) || !(item instanceof HTMLElement)) return;
+    const id = Number(item.dataset.id);
+    const message = this.#messages.get(id);
+    const action = target.dataset.action;
+    if (action === "reply" && message && this.composer) {
+      this.composer.setReply(id, `${message.user}: ${firstLine(message.content)}`);
+    } else if (action === "react") {
+      this.picker.open(target, (emoji) => this.react(id, emoji));
+    } else if (action === "toggle-reaction" && target.dataset.emoji) {
+      this.react(id, target.dataset.emoji);
+    } else if (action === "quote" && target.dataset.replyTo) {
+      this.jumpTo(Number(target.dataset.replyTo)).then((reached) => {
+        if (!reached) this.addNotice({ text: "That message is not there any more." });
+      });
+    }
+  }
+
+  /**
+   * Toggle the reader's ``emoji`` on message ``id`` (the change comes back to every reader).
+   * @param {number} id
+   * @param {string} emoji
+   */
+  react(id, emoji) {
+    if (!this.socket.isOpen() || !this.client.send({ type: "react", id, emoji })) {
+      this.composer?.showNotice("Not connected: the reaction was not sent.");
+    }
   }
 
   /**
@@ -295,6 +396,7 @@ export class ChannelChat {
     if (next instanceof HTMLElement) this.regroup(next);
     this.pins.mark(item);
     foldIfLong(item);
+    this.quote(item, message);
     return true;
   }
 

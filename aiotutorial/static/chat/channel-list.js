@@ -21,6 +21,8 @@ import { HttpError, getJson } from "../lib/http.js";
  * @property {string | null} [last_message_at]
  * @property {{players: number} | null} [game]
  * @property {Unread | null} [unread]
+ * @property {"public" | "private" | "dm"} [kind]
+ * @property {string[]} [members] a conversation's other members
  */
 
 /**
@@ -69,4 +71,21 @@ export function unreadLabel(unread) {
   const mentions = mentionCount(unread);
   if (mentions) parts.push(mentions === 1 ? "1 mention" : `${mentions} mentions`);
   return parts.join(", ");
+}
+
+/**
+ * How a channel is named on screen: its mark ("#", a lock for a private channel, "@" for a
+ * conversation) and its label (a conversation's other members).
+ * @param {ChannelSummary} channel
+ * @returns {{mark: string, label: string, spoken: string}}
+ */
+export function channelName(channel) {
+  if (channel.kind === "dm") {
+    const label = (channel.members || []).join(", ") || channel.name;
+    return { mark: "@", label, spoken: `Conversation with ${label}` };
+  }
+  if (channel.kind === "private") {
+    return { mark: "\u{1F512}", label: channel.name, spoken: `#${channel.name} (private)` };
+  }
+  return { mark: "#", label: channel.name, spoken: `#${channel.name}` };
 }

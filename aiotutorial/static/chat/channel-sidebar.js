@@ -4,7 +4,13 @@
 // once when it becomes visible). A new mention in another channel raises a notification while
 // the tab is hidden (notify.js).
 
-import { fetchChannels, mentionCount, unreadCount, unreadLabel } from "./channel-list.js";
+import {
+  channelName,
+  fetchChannels,
+  mentionCount,
+  unreadCount,
+  unreadLabel,
+} from "./channel-list.js";
 import { element, find, maybe, targetOf } from "../lib/dom.js";
 import { notifyHidden, offerNotifications } from "./notifications.js";
 
@@ -83,9 +89,11 @@ export class ChannelSidebar {
       const item = element("li", "side-item");
       const link = element("a", "side-link");
       link.href = `${base}/${encodeURIComponent(channel.name)}`;
-      const hash = element("span", "hash", "#");
+      const named = channelName(channel);
+      const hash = element("span", "hash", named.mark);
       hash.setAttribute("aria-hidden", "true");
-      link.append(hash, element("span", "side-name", channel.name));
+      link.append(hash, element("span", "side-name", named.label));
+      if (channel.kind === "dm") item.dataset.kind = "dm";
       if (channel.name === this.current) {
         link.setAttribute("aria-current", "page");
       } else {
@@ -95,7 +103,7 @@ export class ChannelSidebar {
         if (count) link.append(element("span", "side-unread", count));
         if (count || mentions) {
           link.classList.add("has-unread");
-          link.setAttribute("aria-label", `#${channel.name}: ${unreadLabel(channel.unread)}`);
+          link.setAttribute("aria-label", `${named.spoken}: ${unreadLabel(channel.unread)}`);
         }
       }
       item.append(link);
@@ -110,9 +118,15 @@ export class ChannelSidebar {
     const before = this.mentions;
     this.mentions = new Map(channels.map((c) => [c.name, mentionCount(c.unread)]));
     if (before === null) return;
+    const byName = new Map(channels.map((c) => [c.name, c]));
     for (const [name, count] of this.mentions) {
       if (name !== this.current && count > (before.get(name) || 0)) {
-        notifyHidden(`You were mentioned in #${name}`, "", `mentions-${name}`, () => {
+        const channel = byName.get(name);
+        const title =
+          channel?.kind === "dm"
+            ? `New message from ${channelName(channel).label}`
+            : `You were mentioned in #${name}`;
+        notifyHidden(title, "", `mentions-${name}`, () => {
           window.location.href = `${this.url}/${encodeURIComponent(name)}`;
         });
       }

@@ -13,7 +13,8 @@ const numbers = new Intl.NumberFormat();
 
 /**
  * @typedef {object} ComposerHooks
- * @property {(content: string) => void} onSend a trimmed message, not too long
+ * @property {(content: string, replyTo?: number) => void} onSend a trimmed message, not too
+ *   long (and the id of the message it answers)
  * @property {() => boolean} onTyping tell the channel; false if it could not be told
  */
 
@@ -31,6 +32,29 @@ export class Composer {
     this.onSend = onSend;
     this.onTyping = onTyping;
     this.typedAt = -Infinity;
+    this.replyBar = form.querySelector("[data-role=reply-bar]");
+    this.replyText = form.querySelector("[data-role=reply-text]");
+    /** @type {number | undefined} the message the next one answers */
+    this.replyTo = undefined;
+  }
+
+  /**
+   * The next message answers message ``id`` (shown over the box: who, and its first line).
+   * @param {number} id
+   * @param {string} quote
+   */
+  setReply(id, quote) {
+    this.replyTo = id;
+    if (this.replyBar instanceof HTMLElement && this.replyText) {
+      this.replyText.textContent = quote;
+      this.replyBar.hidden = false;
+    }
+    this.input.focus();
+  }
+
+  clearReply() {
+    this.replyTo = undefined;
+    if (this.replyBar instanceof HTMLElement) this.replyBar.hidden = true;
   }
 
   start() {
@@ -51,6 +75,12 @@ export class Composer {
       }
     });
     find(this.notice, "[data-role=dismiss]").addEventListener("click", () => this.hideNotice());
+    this.form
+      .querySelector("[data-role=reply-cancel]")
+      ?.addEventListener("click", () => this.clearReply());
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.replyTo !== undefined) this.clearReply();
+    });
     this.update();
   }
 
@@ -87,7 +117,8 @@ export class Composer {
       );
       return;
     }
-    this.onSend(content);
+    this.onSend(content, this.replyTo);
+    this.clearReply();
     this.input.value = "";
     this.typedAt = -Infinity;
     this.hideNotice();

@@ -23,6 +23,7 @@ import { appendRichText } from "../lib/text.js";
  * @typedef {object} Entry
  * @property {string} ref
  * @property {string} content
+ * @property {number} [replyTo] the id of the message it answers
  * @property {"queued" | "sending" | "failed" | "refused"} state
  * @property {string} reason
  * @property {string} [code] the error code it was refused with
@@ -36,7 +37,7 @@ import { appendRichText } from "../lib/text.js";
  * @typedef {object} OutboxOptions
  * @property {string} channel
  * @property {string} me
- * @property {(frame: {type: string, content: string, ref: string}) => boolean} send
+ * @property {(frame: {type: string, content: string, ref: string, reply_to?: number}) => boolean} send
  * @property {() => boolean} isLive
  * @property {() => void} reconnect try the connection now
  * @property {(text: string) => void} onEdit put a failed message back into the composer
@@ -58,6 +59,7 @@ export const ERROR_TEXT = {
   [ERRORS.BAD_CONTENT]: "The server could not read it.",
   [ERRORS.UNAVAILABLE]: "The server could not store it right now.",
   [ERRORS.INTERNAL]: "Something went wrong on the server.",
+  [ERRORS.BAD_REPLY]: "The message it answers is not there any more.",
   [ERRORS.WORD_IN_CHAT]: "You cannot give the word away in the chat.",
   [ERRORS.TOO_MANY_GUESSES]: "Too many guesses: wait a moment.",
 };
@@ -108,10 +110,12 @@ export class MessageOutbox {
   /**
    * A new message from the composer: shown at once, sent as soon as pacing allows.
    * @param {string} content
+   * @param {number} [replyTo] the id of the message it answers
    */
-  add(content) {
+  add(content, replyTo) {
     /** @type {Entry} */
     const entry = { ref: newRef(), content, state: "queued", reason: "" };
+    if (replyTo !== undefined) entry.replyTo = replyTo;
     this.entries.set(entry.ref, entry);
     this.render(entry);
     this.save();
@@ -210,7 +214,10 @@ export class MessageOutbox {
         this.timer = setTimeout(() => this.pump(), Math.ceil(wait));
         return;
       }
-      if (!this.sendFrame({ type: "message", content: entry.content, ref: entry.ref })) return;
+      /** @type {{type: string, content: string, ref: string, reply_to?: number}} */
+      const frame = { type: "message", content: entry.content, ref: entry.ref };
+      if (entry.replyTo !== undefined) frame.reply_to = entry.replyTo;
+      if (!this.sendFrame(frame)) return;
       this.tokens -= 1;
       entry.state = "sending";
       entry.turn = this.turn;
@@ -309,9 +316,10 @@ export class MessageOutbox {
     try {
       const kept = [...this.entries.values()]
         .filter((entry) => entry.state !== "refused") // of a turn that will be over
-        .map(({ ref, content, state, reason, code }) => ({
+        .map(({ ref, content, replyTo, state, reason, code }) => ({
           ref,
           content,
+          replyTo,
           failed: state === "failed",
           reason,
           code,
@@ -342,6 +350,7 @@ export class MessageOutbox {
         reason: typeof saved.reason === "string" ? saved.reason : "",
         code: typeof saved.code === "string" ? saved.code : undefined,
       };
+      if (Number.isSafeInteger(saved.replyTo)) entry.replyTo = saved.replyTo;
       this.entries.set(entry.ref, entry);
       this.render(entry);
     }

@@ -1,6 +1,7 @@
-// A chat message as a row of the timeline: author, time, text (links and mentions as DOM
-// nodes, never HTML), "(edited)" or "message deleted", a fold for long messages, and the
-// author's edit and delete buttons. ``renderMessage`` makes a row, ``updateMessage`` brings it
+// A chat message as a row of the timeline: author, time, the message it answers (a quote
+// the chat fills in), text (links and mentions as DOM nodes, never HTML), "(edited)" or
+// "message deleted", its reactions, a fold for long messages, and the reader's buttons
+// (reply, react, pin; the author's edit and delete). ``renderMessage`` makes a row, ``updateMessage`` brings it
 // to a newer state of the same message (an edit, a delete); the row keeps its id.
 
 import { element, find } from "../lib/dom.js";
@@ -23,6 +24,8 @@ const FOLD_CHARS = 900; // a message this long may pass 12 lines: measure it
  * @property {string} [edited] ISO, once edited
  * @property {boolean} [deleted]
  * @property {number} [prev] live frames: the id of the message before it everyone may read
+ * @property {number} [reply_to] the id of the message it answers
+ * @property {Record<string, string[]>} [reactions] emoji -> who gave it, in order
  * @property {string} [ref] on its author's sockets: the ref it was sent with
  */
 
@@ -91,6 +94,16 @@ export function renderMessage(message, me, { pinnable = false } = {}) {
   item.append(head, body);
   const actions = element("div", "msg-actions");
   if (pinnable) {
+    for (const [action, text, label] of [
+      ["reply", "Reply", "Reply to this message"],
+      ["react", "React", "Add a reaction"],
+    ]) {
+      const button = element("button", "msg-action", text);
+      button.type = "button";
+      button.dataset.action = action;
+      button.setAttribute("aria-label", label);
+      actions.append(button);
+    }
     // Pinned or not: chat/pins.js says which on the row (data-pinned) and the button.
     const pin = element("button", "msg-action msg-pin", "Pin");
     pin.type = "button";
@@ -128,6 +141,8 @@ export function updateMessage(item, message, me) {
   item.classList.toggle("deleted", Boolean(message.deleted));
   item.querySelector(".msg-edited")?.remove();
   if (message.edited && !message.deleted) body.after(editedMark(message.edited));
+  showQuote(item, body, message);
+  showReactions(item, message, me);
   // A deleted message is neither edited nor pinned any more.
   if (message.deleted) item.querySelector(".msg-actions")?.remove();
   item.querySelector(".msg-more")?.remove();
@@ -160,4 +175,93 @@ export function foldIfLong(item) {
     more.setAttribute("aria-expanded", String(open));
   });
   body.after(more);
+}
+
+/**
+ * The place of the message ``message`` answers, over its text: filled in by the chat
+ * (``fillQuote``), which has the messages (or reads the one answered).
+ * @param {HTMLElement} item
+ * @param {HTMLElement} body
+ * @param {Message} message
+ */
+function showQuote(item, body, message) {
+  const reply = message.reply_to;
+  const quote = item.querySelector(".msg-quote");
+  if (typeof reply !== "number") {
+    quote?.remove();
+    return;
+  }
+  if (quote instanceof HTMLElement && quote.dataset.replyTo === String(reply)) return;
+  quote?.remove();
+  const button = element("button", "msg-quote");
+  button.type = "button";
+  button.dataset.replyTo = String(reply);
+  button.dataset.action = "quote";
+  button.append(element("span", "msg-quote-text", "a message"));
+  button.setAttribute("aria-label", "Show the message this answers");
+  body.before(button);
+}
+
+/**
+ * Fill ``item``'s quote with who wrote the message it answers and its first line.
+ * @param {HTMLElement} item
+ * @param {Message | null} answered null: not there (or not readable)
+ */
+export function fillQuote(item, answered) {
+  const quote = item.querySelector(".msg-quote");
+  if (!(quote instanceof HTMLElement)) return;
+  const parts = [];
+  if (answered === null) {
+    parts.push(element("span", "msg-quote-text", "a message that is not shown"));
+  } else {
+    parts.push(element("span", "msg-quote-user", answered.user));
+    const first = answered.deleted ? "message deleted" : firstLine(answered.content);
+    parts.push(element("span", "msg-quote-text", first));
+  }
+  quote.replaceChildren(...parts);
+  quote.dataset.filled = "true";
+}
+
+/**
+ * The first line of ``text``, at most 120 characters.
+ * @param {string} text
+ */
+export function firstLine(text) {
+  const line = text.split("\n", 1)[0] || "";
+  const chars = [...line];
+  return chars.length > 120 ? `${chars.slice(0, 119).join("")}…` : line;
+}
+
+/**
+ * The reactions under the message: one button each (emoji and count; pressed when ``me``
+ * gave it; who gave it in its title), a click toggles ``me``'s.
+ * @param {HTMLElement} item
+ * @param {Message} message
+ * @param {string} me
+ */
+function showReactions(item, message, me) {
+  item.querySelector(".msg-reactions")?.remove();
+  const reactions = message.reactions;
+  if (!reactions || message.deleted) return;
+  const entries = Object.entries(reactions).filter(
+    ([, users]) => Array.isArray(users) && users.length > 0,
+  );
+  if (!entries.length) return;
+  const box = element("div", "msg-reactions");
+  for (const [emoji, users] of entries) {
+    const button = element("button", "reaction");
+    button.type = "button";
+    button.dataset.action = "toggle-reaction";
+    button.dataset.emoji = emoji;
+    const mine = users.includes(me);
+    button.setAttribute("aria-pressed", String(mine));
+    button.disabled = !me;
+    button.title = users.join(", ");
+    button.setAttribute("aria-label", `${emoji} ${users.length}: ${users.join(", ")}`);
+    button.append(element("span", "reaction-emoji", emoji), element("span", "reaction-count", String(users.length)));
+    box.append(button);
+  }
+  const actions = item.querySelector(".msg-actions");
+  if (actions) actions.before(box);
+  else item.append(box);
 }

@@ -11,7 +11,7 @@
 /**
  * The island (views/protocol.py, ``protocol``).
  * @typedef {object} Protocol
- * @property {{ref_max_chars: number, signed_out_close: number}} socket
+ * @property {{ref_max_chars: number, signed_out_close: number, removed_close: number}} socket
  * @property {{
  *   message_max_chars: number, rate_per_second: number, rate_burst: number,
  *   typing_every_ms: number, typing_shown_ms: number, history_page: number,
@@ -26,6 +26,7 @@
  *   kick_vote_ms: number,
  * }} game
  * @property {{max: number}} pins
+ * @property {{max: number}} reactions
  * @property {ErrorCodes} errors
  */
 
@@ -46,6 +47,9 @@
  * @property {string} BAD_ID
  * @property {string} NOT_FOUND
  * @property {string} NOT_YOURS
+ * @property {string} BAD_REPLY
+ * @property {string} BAD_EMOJI
+ * @property {string} TOO_MANY_REACTIONS
  * @property {string} DELETED
  * @property {string} EDIT_LOCKED
  * @property {string} NOT_DRAWER

@@ -44,10 +44,11 @@ import { PROTOCOL } from "./protocol.js";
  * @property {(frame: {type: string, [key: string]: unknown}) => boolean} send
  */
 
-/** @typedef {"connecting" | "live" | "reconnecting" | "offline" | "signed-out"} SocketState */
+/** @typedef {"connecting" | "live" | "reconnecting" | "offline" | "signed-out" | "removed"} SocketState */
 
 const BACKOFF_FIRST_MS = 500;
 const SIGNED_OUT = PROTOCOL.socket.signed_out_close; // the session has ended
+const REMOVED = PROTOCOL.socket.removed_close; // no longer a member of this private channel
 const BACKOFF_MAX_MS = 10000;
 const SESSION_URL = "/session";
 const REFS_KEPT = 500; // refs of frames sent, remembered to route their errors
@@ -59,6 +60,7 @@ const STATE_TEXT = {
   reconnecting: "Reconnecting…",
   offline: "Offline",
   "signed-out": "Signed out",
+  removed: "Removed",
 };
 
 /**
@@ -312,6 +314,8 @@ export class ChannelSocket {
       this.ws = null;
       if (event.code === SIGNED_OUT) {
         this.signedOut();
+      } else if (event.code === REMOVED) {
+        this.removed();
       } else if (!this.leaving) {
         this.scheduleReconnect();
         // Refused before it opened: the server is away, or the session has ended (403).
@@ -350,6 +354,24 @@ export class ChannelSocket {
     link.href = `/login?next=${encodeURIComponent(here)}`;
     link.textContent = "Log in again";
     notice.append("You have been signed out. ", link, ".");
+    this.root.prepend(notice);
+  }
+
+  /** Removed from this private channel (or banned): no more reconnecting; say so, with the
+   * way back to the lobby. */
+  removed() {
+    this.leaving = true;
+    clearTimeout(this.retryTimer);
+    this.setState("removed", "Removed");
+    if (this.root.querySelector("[data-role=removed]")) return;
+    const notice = document.createElement("p");
+    notice.className = "signed-out";
+    notice.dataset.role = "removed";
+    notice.setAttribute("role", "alert");
+    const link = document.createElement("a");
+    link.href = "/";
+    link.textContent = "Back to the channels";
+    notice.append("You are no longer a member of this channel. ", link, ".");
     this.root.prepend(notice);
   }
 

@@ -4,6 +4,7 @@
 import { ChannelChat } from "../chat/channel-chat.js";
 import { ChannelSidebar } from "../chat/channel-sidebar.js";
 import { GamePanel } from "../game/game-panel.js";
+import { MembersPanel } from "../chat/members.js";
 import { channelSocket } from "../lib/socket.js";
 
 const chatRoot = document.getElementById("chat");
@@ -14,4 +15,6 @@ if (chatRoot) {
   if (gameRoot) new GamePanel(gameRoot, chatRoot, socket).start();
   const nav = document.getElementById("sidebar");
   if (nav) new ChannelSidebar(nav, chatRoot).start();
+  const members = document.getElementById("members-panel");
+  if (members) new MembersPanel(members, chatRoot.dataset.user || "").start();
 }

@@ -2,7 +2,7 @@
 // GET /channels (who is online, where a game runs, what is unread change all the time). Names
 // go in with textContent only.
 
-import { fetchChannels, mentionCount, unreadCount } from "../chat/channel-list.js";
+import { channelName, fetchChannels, mentionCount, unreadCount } from "../chat/channel-list.js";
 import { element, find } from "../lib/dom.js";
 import { fullTime } from "../lib/time.js";
 
@@ -64,9 +64,14 @@ function channelItem(base, channel) {
   const item = element("li", "channel-item");
   const link = element("a", "channel-link");
   link.href = `${base}/${encodeURIComponent(channel.name)}`;
-  const hash = element("span", "hash", "#");
+  const named = channelName(channel);
+  const hash = element("span", "hash", named.mark);
   hash.setAttribute("aria-hidden", "true");
-  link.append(hash, channel.name);
+  link.append(hash, named.label);
+  if (channel.kind && channel.kind !== "public") {
+    item.dataset.kind = channel.kind;
+    link.setAttribute("aria-label", named.spoken);
+  }
   const online = Number(channel.online) || 0;
   const count = element("span", "channel-online", `${online} online`);
   count.classList.toggle("active", online > 0);

@@ -1,0 +1,80 @@
+"""Who may read a channel: public channels (everyone), private channels (their members, with
+an owner and moderators) and conversations (direct messages between two to eight people).
+
+- ``store``: the rule in PostgreSQL (``channel_settings``, ``channel_members`` and the SQL
+  function ``channel_readable``), creating private channels, opening conversations, members
+  and roles;
+- ``feature``: on every worker's hub, a removed member's sockets of the channel close (4403).
+
+Traversal (``resources.ChannelsRoot``) applies ``access_of`` to every route below
+``/channels/<name>``; the lists (the lobby, ``GET /channels``, unread counts) apply
+``channel_readable``. The views are ``views/access.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..realtime import add_feature
+from .feature import REMOVED, AccessFeature, still_readable
+from .store import (
+    ACCESS_STATEMENT,
+    DM,
+    DM_MAX_PEOPLE,
+    DM_PREFIX,
+    MEMBER,
+    MODERATOR,
+    OWNER,
+    PRIVATE,
+    PUBLIC,
+    PUBLIC_ACCESS,
+    REVOKED,
+    ROLES,
+    Access,
+    AccessError,
+    access_of,
+    add_member,
+    canonical_username,
+    conversation_name,
+    create_private,
+    members,
+    memberships,
+    open_conversation,
+    remove_member,
+    set_role,
+)
+
+__all__ = [
+    "ACCESS_STATEMENT",
+    "DM",
+    "DM_MAX_PEOPLE",
+    "DM_PREFIX",
+    "MEMBER",
+    "MODERATOR",
+    "OWNER",
+    "PRIVATE",
+    "PUBLIC",
+    "PUBLIC_ACCESS",
+    "REMOVED",
+    "REVOKED",
+    "ROLES",
+    "Access",
+    "AccessError",
+    "AccessFeature",
+    "access_of",
+    "add_member",
+    "canonical_username",
+    "conversation_name",
+    "create_private",
+    "members",
+    "memberships",
+    "open_conversation",
+    "remove_member",
+    "set_role",
+    "still_readable",
+    "includeme",
+]
+
+
+def includeme(config: Any) -> None:
+    add_feature(config, AccessFeature)

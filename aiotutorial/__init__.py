@@ -32,6 +32,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".access")
         config.include(".views.channels")
         config.include(".views.access")
+        config.include(".views.search")
         config.include(".views.game")
         config.include(".views.demo")
     return config.make_wsgi_app()

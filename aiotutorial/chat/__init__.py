@@ -11,6 +11,9 @@ order their transactions commit: a client's last seen id is enough to catch up w
 - ``edits``: edits and deletes, and the stream of a channel's changes;
 - ``mentions``: ``@username`` in messages;
 - ``unread``: read markers (written in batches) and the lobby's unread and mention counts;
+- ``reactions``: replies (``reply_to`` checked) and reactions (toggled, a change of the
+  message);
+- ``search``: full-text search over what a reader may read;
 - ``streams``: the chat's streams (messages, changes) as realtime members follow them;
 - ``feature``: the chat as a client of ``aiotutorial.realtime`` (its streams, frames, tasks);
 - ``api``: what other features may use of the chat (hooks, posting in their transactions).

@@ -101,6 +101,12 @@ messages = Table(
     Column("time", DateTime(timezone=True), index=True, nullable=False),
     Column("content", Text, nullable=False, default="", server_default=text("''")),
 )
+# Full-text search (chat/search.py): the words of each message, in no language's dictionary.
+Index(
+    "ix_messages_content_fts",
+    func.to_tsvector(text("'simple'::regconfig"), messages.c.content),
+    postgresql_using="gin",
+)
 
 games = Table(
     "games",

@@ -9,7 +9,8 @@
 - ``PUT /channels/{name}/members/{username}`` ``{"role": "moderator"}``: the owner names
   moderators (or hands the channel over with ``"owner"``);
 - ``POST /dm`` ``{"username": "bob"}`` or ``{"usernames": [...]}`` (JSON: 200 with the
-  conversation), or a form with ``username`` (303 to it): the conversation of those people,
+  conversation), or a form with ``username`` (one name, or several separated by commas: 303
+  to it): the conversation of those people,
   the same one whoever opens it.
 
 Refusals are JSON ``{"error", "detail"}`` with their status (400, 403, 404, 409).
@@ -17,6 +18,7 @@ Refusals are JSON ``{"error", "detail"}`` with their status (400, 403, 404, 409)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pyramid.httpexceptions import (
@@ -159,9 +161,13 @@ async def open_conversation(request: Request) -> Any:
         else:
             names = [body.get("username")]
     else:
-        names = request.POST.getall("username")
-        if len(names) != 1:
+        # A form's one field: a name, or several (a group) separated by commas or spaces.
+        fields = request.POST.getall("username")
+        if len(fields) != 1:
             raise bad_parameter('Give a "username".')
+        names = [name for name in re.split(r"[\s,]+", fields[0]) if name]
+        if not 1 <= len(names) < access.DM_MAX_PEOPLE:
+            raise bad_parameter(f"Name 1 to {access.DM_MAX_PEOPLE - 1} other people.")
     me = request.identity.username
     try:
         async with request.db.transaction() as conn:

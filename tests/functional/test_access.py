@@ -270,6 +270,17 @@ class AccessTests(ChatServersTest):
             location = response.headers["Location"]
         channel = conversation_name([alice.username, bob.username])
         self.assertTrue(location.endswith(f"/channels/{channel}"), location)
+        # Several names, a group.
+        carol = await self.user(self.a)
+        async with alice.session.post(
+            alice.url("/dm"),
+            data={"csrf_token": alice.csrf, "username": f"{bob.username}, {carol.username}"},
+            allow_redirects=False,
+        ) as response:
+            self.assertEqual(response.status, 303)
+            location = response.headers["Location"]
+        group = conversation_name([alice.username, bob.username, carol.username])
+        self.assertTrue(location.endswith(f"/channels/{group}"), location)
 
 
 AccessTestsOverRedis = over_redis(AccessTests)

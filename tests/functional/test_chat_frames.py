@@ -185,6 +185,7 @@ class RefusalAndHttpTests(ChatServersTest):
             entry,
             {
                 "name": channel,
+                "kind": "public",
                 "online": 0,
                 "last_message_at": None,
                 "game": None,

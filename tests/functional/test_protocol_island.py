@@ -11,6 +11,7 @@ import re
 from typing import Any, ClassVar
 
 from aiotutorial import chat
+from aiotutorial.access import REMOVED
 from aiotutorial.accounts.live import SIGNED_OUT
 from aiotutorial.accounts.users import USERNAME_MAX, USERNAME_MIN
 from aiotutorial.chat import protocol as chat_protocol
@@ -49,7 +50,11 @@ class ProtocolIslandTests(AppTest):
                 values = island(await self.page(path))
                 self.assertEqual(
                     values["socket"],
-                    {"ref_max_chars": realtime.REF_MAX_CHARS, "signed_out_close": SIGNED_OUT},
+                    {
+                        "ref_max_chars": realtime.REF_MAX_CHARS,
+                        "signed_out_close": SIGNED_OUT,
+                        "removed_close": REMOVED,
+                    },
                 )
                 self.assertEqual(
                     values["chat"],

@@ -32,6 +32,7 @@ from pyramid.httpexceptions import HTTPServiceUnavailable
 from pyramid.threadlocal import get_current_request
 from webob.multidict import MultiDict
 
+from aiotutorial.access import PUBLIC_ACCESS
 from aiotutorial.aio import ScopeError, WebsocketMapper, synchronize
 from aiotutorial.aio.websocket import WebsocketConnection
 from aiotutorial.aio.wsgi import make_aiohttp_app
@@ -252,7 +253,7 @@ class ChannelSocketTests(unittest.IsolatedAsyncioTestCase):
         request = SimpleNamespace(
             GET=MultiDict([("after", "5")]),
             registry={},
-            context=SimpleNamespace(name="lobby"),
+            context=SimpleNamespace(name="lobby", access=PUBLIC_ACCESS),
             identity=SimpleNamespace(username="alice"),
         )
         ws = mock.Mock()
@@ -271,7 +272,8 @@ class ChannelSocketTests(unittest.IsolatedAsyncioTestCase):
             mock.patch.object(channels, "get_hub", return_value=hub),
         ):
             await channels.channel_socket(ws)
-        self.assertEqual(served, [(hub, ws, "lobby", "alice", {"after": 5, "changes": None})])
+        # (A public channel: no admission check once joined.)
+        self.assertEqual(served, [(hub, ws, "lobby", "alice", {"after": 5, "changes": None}, None)])
 
 
 class PrebuiltFrameTests(unittest.TestCase):

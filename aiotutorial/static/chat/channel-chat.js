@@ -175,10 +175,19 @@ export class ChannelChat {
     socket.on("ready", (/** @type {ReadyFrame & {changes?: unknown}} */ frame) => {
       this.onReady(frame);
     });
+    // A link to one message (a search result's: #message-ID) shows it once the page is live.
+    const wanted = /^#message-(\d+)$/.exec(window.location.hash);
+    let jump = wanted ? Number(wanted[1]) : null;
     socket.onState((state) => {
       if (state !== "live") {
         this.outbox?.disconnected();
         this.typing.clear();
+      } else if (jump !== null) {
+        const id = jump;
+        jump = null;
+        this.jumpTo(id).then((reached) => {
+          if (!reached) this.addNotice({ text: "That message is not there any more." });
+        });
       }
     });
     socket.start();

@@ -5,7 +5,7 @@
 // to a newer state of the same message (an edit, a delete); the row keeps its id.
 
 import { element, find } from "../lib/dom.js";
-import { appendRichText } from "../lib/text.js";
+import { appendMarkdown } from "../lib/markdown.js";
 import { fullTime, shortTime } from "../lib/time.js";
 
 const FOLD_LINES = 12; // longer messages fold, with "Show more"
@@ -62,7 +62,7 @@ function fillBody(body, message, me) {
     body.append(element("em", "msg-deleted", "message deleted"));
     return false;
   }
-  return appendRichText(body, message.content, message.mentions, me);
+  return appendMarkdown(body, message.content, message.mentions, me);
 }
 
 /** @param {string} iso */

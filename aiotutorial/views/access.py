@@ -54,11 +54,6 @@ def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _no_subpath(request: Request) -> None:
-    if request.subpath:
-        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
-
-
 def _member_named(request: Request) -> str:
     if len(request.subpath) != 1:
         raise exception_response(
@@ -76,7 +71,8 @@ def _member_named(request: Request) -> str:
     permission="view",
 )
 async def list_members(context: Channel, request: Request) -> dict[str, Any]:
-    _no_subpath(request)
+    if request.subpath:
+        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
     found = context.access
     if found.kind == access.PUBLIC:
         return {"kind": found.kind, "members": None}
@@ -95,7 +91,8 @@ async def list_members(context: Channel, request: Request) -> dict[str, Any]:
     permission="chat",
 )
 async def add_member(context: Channel, request: Request) -> Any:
-    _no_subpath(request)
+    if request.subpath:
+        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
     body = _json_object(request)
     try:
         async with request.db.transaction() as conn:

@@ -54,6 +54,11 @@ def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+def _no_subpath(request: Request) -> None:
+    if request.subpath:
+        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
+
+
 def _member_named(request: Request) -> str:
     if len(request.subpath) != 1:
         raise exception_response(
@@ -71,8 +76,7 @@ def _member_named(request: Request) -> str:
     permission="view",
 )
 async def list_members(context: Channel, request: Request) -> dict[str, Any]:
-    if request.subpath:
-        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
+    _no_subpath(request)
     found = context.access
     if found.kind == access.PUBLIC:
         return {"kind": found.kind, "members": None}
@@ -91,8 +95,7 @@ async def list_members(context: Channel, request: Request) -> dict[str, Any]:
     permission="chat",
 )
 async def add_member(context: Channel, request: Request) -> Any:
-    if request.subpath:
-        raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
+    _no_subpath(request)
     body = _json_object(request)
     try:
         async with request.db.transaction() as conn:

@@ -131,7 +131,6 @@ export class ChannelChat {
     /** @type {MessageOutbox | null} */
     this.outbox = null;
     this.picker = new ReactionPicker();
-    this.messagesUrl = root.dataset.messagesUrl || "";
   }
 
   start() {
@@ -299,18 +298,9 @@ export class ChannelChat {
    */
   async readMessage(id) {
     try {
-      const url = new URL(this.messagesUrl, window.location.href);
-      url.searchParams.set("after", String(id - 1));
-      url.searchParams.set("limit", "1");
-      const response = await fetch(url, {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-        cache: "no-store",
-      });
-      if (!response.ok) return null;
-      const body = await response.json();
-      const found = Array.isArray(body.messages) ? body.messages[0] : null;
-      return isMessage(found) && found.id === id ? found : null;
+      const page = await this.history.fetch({ after: id - 1, limit: 1 });
+      const found = page.messages[0];
+      return found && found.id === id ? found : null;
     } catch {
       return null;
     }

@@ -341,37 +341,42 @@ export class ChannelSocket {
   /** The session ended (logged out here or elsewhere): no more reconnecting; say so, with
    * a way back that returns to this page. */
   signedOut() {
-    this.leaving = true;
-    clearTimeout(this.retryTimer);
-    this.setState("signed-out", "Signed out");
-    if (this.root.querySelector("[data-role=signed-out]")) return;
-    const notice = document.createElement("p");
-    notice.className = "signed-out";
-    notice.dataset.role = "signed-out";
-    notice.setAttribute("role", "alert");
-    const link = document.createElement("a");
     const here = window.location.pathname + window.location.search;
-    link.href = `/login?next=${encodeURIComponent(here)}`;
-    link.textContent = "Log in again";
-    notice.append("You have been signed out. ", link, ".");
-    this.root.prepend(notice);
+    this.giveUp("signed-out", "You have been signed out. ", {
+      href: `/login?next=${encodeURIComponent(here)}`,
+      text: "Log in again",
+    });
   }
 
-  /** Removed from this private channel (or banned): no more reconnecting; say so, with the
-   * way back to the lobby. */
+  /** Removed from this private channel: no more reconnecting; say so, with the way back to
+   * the lobby. */
   removed() {
+    this.giveUp("removed", "You are no longer a member of this channel. ", {
+      href: "/",
+      text: "Back to the channels",
+    });
+  }
+
+  /**
+   * This page's socket is over for good: no more reconnecting; a notice says why (once),
+   * with a link onwards.
+   * @param {"signed-out" | "removed"} state
+   * @param {string} why
+   * @param {{href: string, text: string}} onwards
+   */
+  giveUp(state, why, onwards) {
     this.leaving = true;
     clearTimeout(this.retryTimer);
-    this.setState("removed", "Removed");
-    if (this.root.querySelector("[data-role=removed]")) return;
+    this.setState(state, STATE_TEXT[state]);
+    if (this.root.querySelector(`[data-role=${state}]`)) return;
     const notice = document.createElement("p");
     notice.className = "signed-out";
-    notice.dataset.role = "removed";
+    notice.dataset.role = state;
     notice.setAttribute("role", "alert");
     const link = document.createElement("a");
-    link.href = "/";
-    link.textContent = "Back to the channels";
-    notice.append("You are no longer a member of this channel. ", link, ".");
+    link.href = onwards.href;
+    link.textContent = onwards.text;
+    notice.append(why, link, ".");
     this.root.prepend(notice);
   }
 

@@ -16,6 +16,8 @@ requires = [
     "alembic>=1.13,<1.20",
     "argon2-cffi>=23.1,<26",
     "PasteDeploy>=3.0,<4",
+    # Uploads: which files are images, re-encoded without EXIF, and their thumbnails.
+    "Pillow>=10.0,<14",
 ]
 
 # The Redis bus (realtime.bus_url = redis://..., README "Scaling"): redis-py's asyncio client,

@@ -28,6 +28,7 @@ __all__ = [
     "rewrite_section",
     "write_ini",
     "booted_worker_pids",
+    "serving_worker_pids",
 ]
 
 
@@ -52,6 +53,11 @@ def gunicorn_command(
 def booted_worker_pids(log_text: str) -> list[int]:
     """Pids of every worker gunicorn booted, in order (a restarted worker adds one)."""
     return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log_text)]
+
+
+def serving_worker_pids(log_text: str) -> list[int]:
+    """Pids of the workers that said they accept connections (``AsyncGunicornWorker``)."""
+    return [int(pid) for pid in re.findall(r"Worker serving \(pid: (\d+)\)", log_text)]
 
 
 def rewrite_section(text: str, section: str, values: Mapping[str, str]) -> str:
@@ -139,6 +145,19 @@ class GunicornServer(ServerProcess):
     def start(self) -> GunicornServer:
         super().start()
         return self
+
+    def is_ready(self) -> bool:
+        """Once it answers and each of its workers accepts connections.
+
+        One answer only proves that one worker serves: a test opening many connections right
+        after would find them all on that worker while the others still boot. So, for
+        aiotutorial's worker (which logs when it serves), wait for all of them.
+        """
+        if not self.answers():
+            return False
+        if "--worker-class" in self.extra_args:
+            return True  # another worker class: it does not say when it serves
+        return len(set(serving_worker_pids(self.log_text()))) >= self.workers
 
     def __enter__(self) -> GunicornServer:
         return self.start()

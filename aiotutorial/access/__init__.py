@@ -30,11 +30,13 @@ from .store import (
     PUBLIC_ACCESS,
     REVOKED,
     ROLES,
+    USERNAME_MAX,
     Access,
     AccessError,
     access_of,
     add_member,
     canonical_username,
+    claim_public,
     conversation_name,
     create_private,
     members,
@@ -42,6 +44,7 @@ from .store import (
     open_conversation,
     remove_member,
     set_role,
+    users_named_like,
 )
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "access_of",
     "add_member",
     "canonical_username",
+    "claim_public",
     "conversation_name",
     "create_private",
     "members",
@@ -71,6 +75,8 @@ __all__ = [
     "open_conversation",
     "remove_member",
     "set_role",
+    "users_named_like",
+    "USERNAME_MAX",
     "still_readable",
     "includeme",
 ]

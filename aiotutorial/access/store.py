@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
-from ..accounts import username_error
+from ..accounts import USERNAME_MAX, username_error
 from ..db import schema as db
 from ..db.compiled import Prepared
 from ..realtime import publish
@@ -45,6 +45,9 @@ __all__ = [
     "remove_member",
     "set_role",
     "canonical_username",
+    "claim_public",
+    "users_named_like",
+    "USERNAME_MAX",
 ]
 
 PUBLIC, PRIVATE, DM = "public", "private", "dm"
@@ -86,14 +89,22 @@ PUBLIC_ACCESS = Access(PUBLIC, None)
 
 
 ACCESS_STATEMENT = Prepared(
-    sa.select(db.channel_settings.c.kind, db.channel_members.c.role)
+    sa.select(
+        db.channel_settings.c.kind,
+        db.channel_members.c.role,
+        db.channel_bans.c.user.isnot(None).label("banned"),
+    )
     .select_from(
-        db.chats.outerjoin(
-            db.channel_settings, db.channel_settings.c.channel == db.chats.c.channel
-        ).outerjoin(
+        db.chats.outerjoin(db.channel_settings, db.channel_settings.c.channel == db.chats.c.channel)
+        .outerjoin(
             db.channel_members,
             (db.channel_members.c.channel == db.chats.c.channel)
             & (db.channel_members.c.user == sa.bindparam("user", type_=sa.String)),
+        )
+        .outerjoin(
+            db.channel_bans,
+            (db.channel_bans.c.channel == db.chats.c.channel)
+            & (db.channel_bans.c.user == sa.bindparam("user", type_=sa.String)),
         )
     )
     .where(db.chats.c.channel == sa.bindparam("name"))
@@ -107,8 +118,10 @@ async def access_of(conn: SAConnection, channel: str, user: str | None) -> Acces
     row = await result.first()
     if row is None:
         return None
-    kind, role = row[0], row[1]  # (aiopg's rows iterate over their keys)
+    kind, role, banned = row[0], row[1], row[2]  # (aiopg's rows iterate over their keys)
     if kind is not None and role is None:
+        return None
+    if kind is None and banned:  # banned from a public channel: it is not there for them
         return None
     return Access(kind or PUBLIC, role)
 
@@ -125,6 +138,20 @@ async def canonical_username(conn: SAConnection, name: Any) -> str:
     if found is None:
         raise AccessError(404, "no_such_user", f"There is no user {name[:40]!r}.")
     return str(found)
+
+
+async def users_named_like(conn: SAConnection, prefix: str, limit: int) -> list[str]:
+    """Up to ``limit`` active accounts whose names begin with ``prefix`` (lowercase), by name."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    lowered = sa.func.lower(db.users.c.username)
+    result = await conn.execute(
+        sa.select(db.users.c.username)
+        .where(lowered.like(pattern, escape="\\"))
+        .where(~sa.exists().where(db.deactivated_accounts.c.user == db.users.c.username))
+        .order_by(lowered)
+        .limit(limit)
+    )
+    return [row.username for row in await result.fetchall()]
 
 
 async def create_private(conn: SAConnection, name: str, owner: str) -> bool:
@@ -292,11 +319,14 @@ async def remove_member(
 async def set_role(conn: SAConnection, channel: str, by: Access, username: str, role: Any) -> str:
     """The owner makes a member a moderator or a member again, or hands the channel over
     (``owner``: the old owner becomes a moderator). Returns the new role."""
-    _private_only(by)
+    if by.kind == DM:
+        _private_only(by)
     if by.role != OWNER:
         raise AccessError(403, "forbidden", "Only the channel's owner changes roles.")
     if role not in ROLES:
         raise AccessError(400, "bad_parameter", '"role" is one of owner, moderator, member.')
+    if by.kind == PUBLIC:
+        return await _set_public_role(conn, channel, username, role)
     current = await _role(conn, channel, username)
     if current is None:
         raise AccessError(404, "not_a_member", f"{username} is not a member of this channel.")
@@ -311,3 +341,39 @@ async def set_role(conn: SAConnection, channel: str, by: Access, username: str, 
         m.update().where((m.c.channel == channel) & (m.c.user == username)).values(role=role)
     )
     return str(role)
+
+
+async def _set_public_role(conn: SAConnection, channel: str, username: str, role: str) -> str:
+    """In a public channel everyone reads; a role row only names its owner and moderators
+    (``member``: the row goes)."""
+    m = db.channel_members
+    current = await _role(conn, channel, username)
+    if current == OWNER:
+        raise AccessError(409, "owner", "Hand the channel to someone else to step down.")
+    if role == OWNER:
+        await conn.execute(
+            m.update().where((m.c.channel == channel) & (m.c.role == OWNER)).values(role=MODERATOR)
+        )
+    if role == MEMBER:
+        await conn.execute(m.delete().where((m.c.channel == channel) & (m.c.user == username)))
+        return MEMBER
+    await conn.execute(
+        sa.text(
+            'INSERT INTO channel_members (channel, "user", role, added) VALUES '
+            '(:channel, :user, :role, now()) ON CONFLICT (channel, "user") '
+            "DO UPDATE SET role = EXCLUDED.role"
+        ),
+        channel=channel,
+        user=username,
+        role=role,
+    )
+    return role
+
+
+async def claim_public(conn: SAConnection, channel: str, owner: str) -> None:
+    """The creator of a public channel owns it (names its moderators)."""
+    await conn.execute(
+        db.channel_members.insert().values(
+            channel=channel, user=owner, role=OWNER, added=sa.func.now()
+        )
+    )

@@ -23,6 +23,7 @@ __all__ = [
     "find_user",
     "create_user",
     "authenticate",
+    "is_deactivated",
 ]
 
 USERNAME_MIN = 3
@@ -92,3 +93,11 @@ async def authenticate(request: Request, username: str, password: str) -> str | 
             sa.update(db.users).where(db.users.c.username == row.username).values(phash=phash)
         )
     return row.username
+
+
+async def is_deactivated(request: Request, username: str) -> bool:
+    """Whether an administrator deactivated ``username``'s account (it may not sign in)."""
+    found = await request.db.scalar(
+        sa.select(sa.literal(True)).where(db.deactivated_accounts.c.user == username).limit(1)
+    )
+    return bool(found)

@@ -19,11 +19,13 @@ from .users import (
     UsernameTaken,
     authenticate,
     create_user,
+    is_deactivated,
     password_error,
     username_error,
 )
 
 LOGIN_FAILED = "Wrong username or password."
+DEACTIVATED = "This account was deactivated by an administrator."
 # Set by a log-out for the next page to say "you have been signed out" (views.channels).
 SIGNED_OUT_COOKIE = "aiotutorial_signed_out"
 # Longest value read from any field: beyond it the form is refused outright.
@@ -172,6 +174,10 @@ async def login(request: Request) -> Any:
     if canonical is None:
         request.response.status = 400
         return {**values, "error": LOGIN_FAILED}
+    if await is_deactivated(request, canonical):
+        # Told only to who knows the password: nobody else learns the account's state.
+        request.response.status = 403
+        return {**values, "error": DEACTIVATED}
     await _throttle(request, "login_username").reset(request.db, name_key)
     headers = remember(request, canonical)
     return HTTPSeeOther(location=next_path or request.route_url("home"), headers=headers)

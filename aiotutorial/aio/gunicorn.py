@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from aiohttp import web
@@ -53,6 +54,15 @@ class AsyncGunicornWorker(GunicornWebWorker):
             return make_aiohttp_app(application, settings)
 
         self.wsgi = make_app  # what aiohttp's worker serves: a factory of the aiohttp app
+
+    def notify(self) -> None:
+        super().notify()
+        # aiohttp's worker first notifies the arbiter once its sites accept connections: say so
+        # once, so that whoever started the server (a test, an operator) knows this worker takes
+        # its share of new connections from now on, not only that some worker answers.
+        if not getattr(self, "_said_serving", False):
+            self._said_serving = True
+            self.log.info("Worker serving (pid: %s)", os.getpid())
 
     async def _run(self) -> None:
         try:

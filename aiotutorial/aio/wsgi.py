@@ -70,6 +70,10 @@ class BridgeSettings:
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         settings = settings or {}
         self.max_body_size = int(settings.get("aio.max_body_size", DEFAULT_MAX_BODY_SIZE))
+        # Other limits for some paths (an upload route): lines of "PATTERN BYTES".
+        self.max_body_size_by_path = _parse_path_limits(
+            settings.get("aio.max_body_size_by_path", "")
+        )
         self.websocket_max_message_size = int(
             settings.get("aio.websocket_max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
         )
@@ -85,6 +89,33 @@ class BridgeSettings:
         )
         self.uvloop = asbool(settings.get("aio.uvloop", False))
 
+    def body_limit(self, path: str) -> int:
+        """The most bytes a request body to ``path`` may have: the first pattern of
+        ``aio.max_body_size_by_path`` that matches the whole path, else ``aio.max_body_size``."""
+        for pattern, limit in self.max_body_size_by_path:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_body_size
+
+    @property
+    def largest_body_size(self) -> int:
+        return max([self.max_body_size, *(limit for _, limit in self.max_body_size_by_path)])
+
+
+def _parse_path_limits(value: str) -> list[tuple[re.Pattern[str], int]]:
+    """``aio.max_body_size_by_path``: one ``PATTERN BYTES`` a line, where a ``*`` in PATTERN
+    stands for one path segment (``/channels/*/uploads 11534336``)."""
+    limits = []
+    for line in value.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].startswith("/") or not parts[1].isdigit():
+            raise ValueError(f"aio.max_body_size_by_path: not 'PATTERN BYTES': {line.strip()!r}")
+        pattern = "[^/]+".join(re.escape(piece) for piece in parts[0].split("*"))
+        limits.append((re.compile(pattern), int(parts[1])))
+    return limits
+
 
 def host_name(host: str) -> str:
     """The name part of a Host header (``example.com:8080`` -> ``example.com``, IPv6 kept)."""
@@ -99,7 +130,9 @@ def _parse_networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress
 
 
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 class WSGIBridge:
@@ -142,12 +175,10 @@ class WSGIBridge:
         """The application's answer to ``request`` (for an accepted upgrade, its socket)."""
         try:
             body = await self._read_body(request)
-        except _BodyTooLarge:
+        except _BodyTooLarge as too_large:
             # What is left of the body is read and dropped after the answer (aiohttp lingers
             # on the connection), so that a client still sending gets to read the 413.
-            return refusal(
-                413, f"Request body too large: the limit is {self.settings.max_body_size} bytes.\n"
-            )
+            return refusal(413, f"Request body too large: the limit is {too_large.limit} bytes.\n")
         except (web.RequestPayloadError, HttpProcessingError) as exc:
             # A body that cannot be read as sent (a Content-Encoding it is not in, a broken
             # chunked encoding): the client's error, one line in the log.
@@ -181,9 +212,9 @@ class WSGIBridge:
             return refusal(500, "Internal Server Error\n")
 
     async def _read_body(self, request: web.Request) -> bytes:
-        limit = self.settings.max_body_size
+        limit = self.settings.body_limit(request.path)
         if request.content_length is not None and request.content_length > limit:
-            raise _BodyTooLarge
+            raise _BodyTooLarge(limit)
         if not request.body_exists:
             return b""
         chunks = []
@@ -191,7 +222,7 @@ class WSGIBridge:
         while chunk := await request.content.read(_READ_CHUNK):
             size += len(chunk)
             if size > limit:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -473,7 +504,7 @@ def make_aiohttp_app(
     bridge = WSGIBridge(application, settings)
     install_client_error_filter()
     hide_server_version()
-    app = web.Application(client_max_size=bridge.settings.max_body_size)
+    app = web.Application(client_max_size=bridge.settings.largest_body_size)
     app[BRIDGE_KEY] = bridge
     app.router.add_route("*", "/{tail:.*}", bridge.handle)
     registry = getattr(application, "registry", None)

@@ -43,6 +43,8 @@ from .messages import (
     post_message,
     release_restricted,
 )
+from .notify import LEVELS as NOTIFY_LEVELS
+from .notify import apply_level, notify_level, notify_levels, set_level
 from .protocol import (
     BAD_CONTENT,
     CHANNEL_NAME_MAX,
@@ -93,6 +95,11 @@ __all__ = [
     "mentioned_names",
     "read_marker",
     "unread_counts",
+    "NOTIFY_LEVELS",
+    "apply_level",
+    "notify_level",
+    "notify_levels",
+    "set_level",
     "includeme",
 ]
 

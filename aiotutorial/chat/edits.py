@@ -58,9 +58,12 @@ def _with_readers(joined: Any) -> Any:
     )
 
 
-async def message_to_change(conn: SAConnection, channel: str, message_id: int, user: str) -> Any:
+async def message_to_change(
+    conn: SAConnection, channel: str, message_id: int, user: str, *, others: bool = False
+) -> Any:
     """The message ``user`` wants to change, with its channel locked (in the caller's
-    transaction); ``ProtocolError`` when it is not theirs to change."""
+    transaction); ``ProtocolError`` when it is not theirs to change (``others``: someone
+    else's too, if ``user`` may read it: the caller decides whether they may remove it)."""
     await lock_channel(conn, channel)
     result = await conn.execute(
         sa.select(*_change_columns())
@@ -68,9 +71,14 @@ async def message_to_change(conn: SAConnection, channel: str, message_id: int, u
         .where((db.messages.c.id == message_id) & (db.messages.c.channel == channel))
     )
     row = await result.first()
+    # Someone else's message restricted to others (a guess during a turn) is not there for
+    # ``user``: neither a refusal nor a removal may tell them it exists.
+    if row is not None and row.user != user and row.readers is not None:
+        if user not in row.readers:
+            row = None
     if row is None:
         raise ProtocolError(NOT_FOUND, f"There is no message {message_id} in #{channel}.")
-    if row.user != user:
+    if row.user != user and not others:
         raise ProtocolError(NOT_YOURS, "You can only change your own messages.")
     if row.deleted:
         raise ProtocolError(DELETED, "That message was deleted.")
@@ -78,24 +86,31 @@ async def message_to_change(conn: SAConnection, channel: str, message_id: int, u
 
 
 async def change_message(
-    conn: SAConnection, row: Any, content: str | None, *, ref: str | None = None
+    conn: SAConnection,
+    row: Any,
+    content: str | None,
+    *,
+    ref: str | None = None,
+    removed_by: str | None = None,
 ) -> dict[str, Any]:
     """Edit (``content``) or delete (None) the message ``row`` (from ``message_to_change``, in
-    the same transaction) and announce it; the ``message.changed`` frame."""
+    the same transaction) and announce it; the ``message.changed`` frame. ``removed_by``: the
+    moderator deleting someone else's message."""
     deleted = content is None
     text = "" if content is None else content
     await conn.execute(db.messages.update().where(db.messages.c.id == row.id).values(content=text))
     change = sa.text(
-        "INSERT INTO message_changes (message, channel, position, changed, deleted, edited) "
-        "VALUES (:message, :channel, nextval('message_change_positions'), clock_timestamp(), "
-        ":deleted, clock_timestamp()) ON CONFLICT (message) DO UPDATE SET "
-        "position = EXCLUDED.position, changed = EXCLUDED.changed, deleted = EXCLUDED.deleted, "
-        "edited = EXCLUDED.edited RETURNING position, changed, "
+        "INSERT INTO message_changes (message, channel, position, changed, deleted, edited, "
+        "removed_by) VALUES (:message, :channel, nextval('message_change_positions'), "
+        "clock_timestamp(), :deleted, clock_timestamp(), :removed_by) ON CONFLICT (message) "
+        "DO UPDATE SET position = EXCLUDED.position, changed = EXCLUDED.changed, "
+        "deleted = EXCLUDED.deleted, edited = EXCLUDED.edited, removed_by = EXCLUDED.removed_by "
+        "RETURNING position, changed, edited, "
         # The channel's last change before this one (the statement's snapshot, under the
         # channel's lock): its place in the stream of changes, for a bus that may reorder.
         "(SELECT coalesce(max(position), 0) FROM message_changes WHERE channel = :channel) "
         "AS prev"
-    ).bindparams(message=row.id, channel=row.channel, deleted=deleted)
+    ).bindparams(message=row.id, channel=row.channel, deleted=deleted, removed_by=removed_by)
     stored = await (await conn.execute(change)).first()
     await forget_mentions(conn, row.id)
     if deleted:  # a deleted message keeps its place, nothing else
@@ -110,21 +125,25 @@ async def change_message(
         "user": row.user,
         "time": iso(row.time),
         "content": text,
-        "edited": iso(stored.changed),
+        "edited": iso(stored.edited),
         "change": stored.position,
     }
     if deleted:
         event["deleted"] = True
+        if removed_by is not None:
+            event["removed"] = True
     if mentioned:
         event["mentions"] = mentioned
     if row.reply_to is not None:
         event["reply_to"] = row.reply_to
     if row.reactions and not deleted:
         event["reactions"] = row.reactions
+    if row.uploads and not deleted:  # an edit changes the text; the files stay
+        event["uploads"] = row.uploads
     announced = dict(event)
     announced[PREV_IN_STREAM] = stored.prev
     if ref is not None:
-        announced["reply"] = {"user": row.user, "ref": ref}
+        announced["reply"] = {"user": removed_by or row.user, "ref": ref}
     if row.readers is not None:
         announced["audience"] = {"users": list(row.readers)}
     await publish(conn, announced)

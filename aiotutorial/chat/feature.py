@@ -39,6 +39,7 @@ from ..realtime import (
     publish_many,
 )
 from ..throttle import Throttle
+from .attachments import check_uploads, upload_ids
 from .edits import change_message, message_to_change
 from .messages import MESSAGE_REF, NewMessage, insert_messages, message_by_id
 from .protocol import (
@@ -48,6 +49,7 @@ from .protocol import (
     EDIT_BURST,
     EDIT_RATE_PER_SECOND,
     MESSAGE,
+    NOT_YOURS,
     RATE_BURST,
     RATE_PER_SECOND,
     REACT,
@@ -63,7 +65,15 @@ from .refs import Claimed, claim_refs, forget_old_refs, ref_message
 from .streams import ChangeStream, ChatStream
 from .unread import ReadMarkers
 
-__all__ = ["ChatFeature", "Post", "Interceptor", "Retarget", "EditGuard"]
+__all__ = [
+    "ChatFeature",
+    "Post",
+    "Interceptor",
+    "Retarget",
+    "EditGuard",
+    "ChangeGuard",
+    "RemovalCheck",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +89,7 @@ class Post(NamedTuple):
     content: str
     ref: str | None
     reply_to: int | None = None  # the message it answers (checked: ``check_reply``)
+    uploads: tuple[int, ...] = ()  # the uploads it carries (checked in ``_store``)
 
 
 # ``await hook(conn, posts)`` inside the transaction of ``posts`` (messages of one channel, in
@@ -91,6 +102,12 @@ Retarget = Callable[[SAConnection, Member, str], Awaitable[bool]]
 # ``await guard(conn, member, content)`` inside an edit's transaction: raises ProtocolError to
 # refuse the new text.
 EditGuard = Callable[[SAConnection, Member, str], Awaitable[None]]
+# ``await guard(conn, member)`` inside the transaction of an edit or a reaction: raises
+# ProtocolError when ``member`` may not change anything now (a muted member).
+ChangeGuard = Callable[[SAConnection, Member], Awaitable[None]]
+# ``await may_remove(conn, member, row)`` inside a delete's transaction, when ``row`` (the
+# message) is not ``member``'s: True lets them remove it (a channel's moderator).
+RemovalCheck = Callable[[SAConnection, Member, Any], Awaitable[bool]]
 
 
 Outcome = dict[str, Any] | Claimed | None  # stored, sent before, or taken by a hook
@@ -118,6 +135,8 @@ class ChatFeature:
         self.interceptors: list[Interceptor] = []
         self.retargets: list[Retarget] = []
         self.edit_guards: list[EditGuard] = []
+        self.change_guards: list[ChangeGuard] = []
+        self.removal_checks: list[RemovalCheck] = []
         self.markers = ReadMarkers(hub.engine)
         self.stream = ChatStream(hub)
         self.changes = ChangeStream(hub)
@@ -144,13 +163,26 @@ class ChatFeature:
         hub.add_stop_hook(self.markers.flush)
         hub.add_stop_hook(self.posts.drain)
 
-    def intercept(self, hook: Interceptor, retarget: Retarget | None = None) -> None:
-        self.interceptors.append(hook)
+    def intercept(
+        self, hook: Interceptor, retarget: Retarget | None = None, *, first: bool = False
+    ) -> None:
+        """Show a channel's messages to ``hook`` before they are stored (``first``: before the
+        hooks added so far, for a hook that refuses rather than takes)."""
+        if first:
+            self.interceptors.insert(0, hook)
+        else:
+            self.interceptors.append(hook)
         if retarget is not None:
             self.retargets.append(retarget)
 
     def guard_edits(self, guard: EditGuard) -> None:
         self.edit_guards.append(guard)
+
+    def guard_changes(self, guard: ChangeGuard) -> None:
+        self.change_guards.append(guard)
+
+    def allow_removals(self, check: RemovalCheck) -> None:
+        self.removal_checks.append(check)
 
     def _deliver(self, event: dict[str, Any], text: str) -> None:
         self.hub.deliver(event, text)
@@ -158,7 +190,8 @@ class ChatFeature:
     # --- messages -------------------------------------------------------------------------
 
     async def on_message(self, member: Member, frame: dict[str, Any]) -> None:
-        content = message_content(frame)
+        uploads = upload_ids(frame)
+        content = message_content(frame, may_be_empty=bool(uploads))
         ref = frame.get("ref")  # valid: the socket read it (realtime.frame_ref)
         if self.throttle.consume(member.user):
             raise ProtocolError(
@@ -169,7 +202,7 @@ class ChatFeature:
         if frame.get("reply_to") is not None:
             async with self.hub.engine.acquire() as conn:
                 reply_to = await check_reply(conn, member.channel, member.user, frame["reply_to"])
-        post = Post(member, content, ref, reply_to)
+        post = Post(member, content, ref, reply_to, uploads)
         outcome = await self.posts.submit(member.channel, post)
         if isinstance(outcome, dict):
             self.markers.note(member.user, member.channel, outcome["id"])
@@ -208,10 +241,25 @@ class ChatFeature:
             except Refused as refused:
                 raise Refused(left[refused.index], refused.error) from refused.error
             left = [i for n, i in enumerate(left) if n not in taken]
+        carried: set[int] = set()  # uploads of this transaction's messages so far
+        for index in left:
+            post = posts[index]
+            if post.uploads:
+                try:
+                    await check_uploads(
+                        conn, post.member.channel, post.member.user, post.uploads, carried
+                    )
+                except ProtocolError as error:
+                    raise Refused(index, error) from error
         if left:
             rows = [
                 NewMessage(
-                    posts[i].member.user, posts[i].content, posts[i].ref, None, posts[i].reply_to
+                    posts[i].member.user,
+                    posts[i].content,
+                    posts[i].ref,
+                    None,
+                    posts[i].reply_to,
+                    posts[i].uploads,
                 )
                 for i in left
             ]
@@ -270,12 +318,24 @@ class ChatFeature:
             # The guards first: the game's takes its row's lock before the channel's, as a
             # message's transaction and the game's owner do (the same order: no deadlock).
             if content is not None:
+                for check in self.change_guards:
+                    await check(conn, member)
                 for guard in self.edit_guards:
                     await guard(conn, member, content)
-            row = await message_to_change(conn, member.channel, target, member.user)
+            row = await message_to_change(
+                conn, member.channel, target, member.user, others=content is None
+            )
+            removed_by = None
+            if row.user != member.user:  # a delete, by someone else: a moderator's?
+                for may_remove in self.removal_checks:
+                    if await may_remove(conn, member, row):
+                        removed_by = member.user
+                        break
+                else:
+                    raise ProtocolError(NOT_YOURS, "You can only change your own messages.")
             if content == row.content:
                 return False
-            await change_message(conn, row, content, ref=ref)
+            await change_message(conn, row, content, ref=ref, removed_by=removed_by)
             return True
 
         if not await run_transaction(self.hub.engine, change) and ref is not None:
@@ -296,6 +356,8 @@ class ChatFeature:
         ref = frame.get("ref")
 
         async def react(conn: SAConnection) -> None:
+            for check in self.change_guards:
+                await check(conn, member)
             await toggle_reaction(conn, member.channel, target, member.user, emoji, ref)
 
         await run_transaction(self.hub.engine, react)

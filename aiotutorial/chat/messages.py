@@ -8,7 +8,8 @@ not need to know why.
 A message as clients get it is its row of ``messages`` (whose ``content`` is the current text,
 '' once deleted), with its last change (``message_changes``: ``edited``, ``deleted``), the
 users it mentions (``mentions``), the message it answers (``message_replies``: ``reply_to``)
-and its reactions (``message_reactions``: ``reactions``, emoji -> who, in the order given).
+and its reactions (``message_reactions``: ``reactions``, emoji -> who, in the order given)
+and the uploads it carries (``message_uploads``: ``uploads``, see ``attachments``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..db import transaction
 from ..db.compiled import Prepared
 from ..db.types import RowsConnection
 from ..realtime.bus import PREV_IN_STREAM, publish_many
+from .attachments import UPLOADS_OF, attach_uploads
 from .mentions import mentions_of, store_mentions
 from .protocol import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from .refs import attach_refs
@@ -89,11 +91,13 @@ def message_event(row: Any) -> dict[str, Any]:
         getattr(row, "mentions", None),
         getattr(row, "reply_to", None),
         getattr(row, "reactions", None),
+        getattr(row, "removed", None),
+        getattr(row, "uploads", None),
     )
 
 
 # How many columns ``event_columns`` has (a page's rows may have more after them).
-EVENT_COLUMNS = 10
+EVENT_COLUMNS = 12
 
 
 def event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -112,6 +116,8 @@ def _frame(
     mentioned: Any,
     reply_to: int | None = None,
     reactions: dict[str, list[str]] | None = None,
+    removed: bool | None = None,
+    uploads: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     event = {
         "type": "message",
@@ -125,12 +131,16 @@ def _frame(
         event["edited"] = iso(edited)
     if deleted:
         event["deleted"] = True
+        if removed:  # by a moderator, not its author
+            event["removed"] = True
     if mentioned:
         event["mentions"] = list(mentioned)
     if reply_to is not None:
         event["reply_to"] = reply_to
     if reactions:
         event["reactions"] = reactions
+    if uploads and not deleted:  # a deleted message's files are gone with its text
+        event["uploads"] = uploads
     return event
 
 
@@ -160,6 +170,8 @@ def event_columns() -> list[Any]:
         mentions_of(db.messages.c.id).label("mentions"),
         reply_of(db.messages.c.id).label("reply_to"),
         sa.literal_column(REACTIONS_OF).label("reactions"),
+        db.message_changes.c.removed_by.isnot(None).label("removed"),
+        sa.literal_column(UPLOADS_OF).label("uploads"),
     ]
 
 
@@ -257,6 +269,7 @@ class NewMessage(NamedTuple):
     ref: str | None = None
     readers: Iterable[str] | None = None
     reply_to: int | None = None
+    uploads: tuple[int, ...] = ()  # the uploads it carries (checked: ``check_uploads``)
 
 
 async def insert_messages(
@@ -287,10 +300,14 @@ async def insert_messages(
     previous = rows[0].prev or 0
     before = rows[0].prev_any or 0
     events, announcements, attached, restricted, replies = [], [], [], [], []
+    carried = [(row.id, new.uploads) for new, row in zip(news, rows, strict=True) if new.uploads]
+    described = await attach_uploads(conn, carried)
     for new, row in zip(news, rows, strict=True):
         if (row.user, row.content) != (new.user, new.content):
             raise RuntimeError(f"{channel}: the inserted rows are not in the order given")
         event = message_event(row)
+        if row.id in described:
+            event["uploads"] = described[row.id]
         if new.reply_to is not None:
             event["reply_to"] = new.reply_to
             replies.append({"message": event["id"], "reply_to": new.reply_to})

@@ -60,6 +60,10 @@ DELETED = "deleted"
 BAD_REPLY = "bad_reply"
 BAD_EMOJI = "bad_emoji"
 TOO_MANY_REACTIONS = "too_many_reactions"
+BAD_UPLOAD = "bad_upload"
+
+# A message carries at most this many uploads (``"uploads": [id, ...]``).
+UPLOADS_PER_MESSAGE = 10
 
 
 class ChannelExists(Exception):
@@ -84,15 +88,16 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def message_content(frame: dict[str, Any]) -> str:
-    """The trimmed content of a client's message frame, or ``ProtocolError`` saying why not."""
+def message_content(frame: dict[str, Any], *, may_be_empty: bool = False) -> str:
+    """The trimmed content of a client's message frame, or ``ProtocolError`` saying why not.
+    ``may_be_empty``: a message that carries uploads needs no text."""
     content = frame.get("content")
     if not isinstance(content, str):
         raise ProtocolError(BAD_CONTENT, 'A message needs "content", a string.')
     content = content.strip()
     if "\x00" in content or not _encodable(content):
         raise ProtocolError(BAD_CONTENT, "A message cannot hold NUL characters or lone surrogates.")
-    if not content:
+    if not content and not may_be_empty:
         raise ProtocolError(EMPTY, "The message is empty.")
     if len(content) > MESSAGE_MAX_CHARS:
         raise ProtocolError(TOO_LONG, f"A message has at most {MESSAGE_MAX_CHARS} characters.")

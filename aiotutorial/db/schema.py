@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     SmallInteger,
@@ -343,7 +344,22 @@ message_changes = Table(
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
     # The last edit or delete (``changed`` is the last change of any kind: a reaction too).
     Column("edited", DateTime(timezone=True)),
+    # Who deleted it when it was not its author: a channel's moderator or a site administrator.
+    Column("removed_by", String(40)),
     Index("ix_message_changes_channel_position", "channel", "position", unique=True),
+)
+
+# How much of a channel a user wants to hear of (no row: ``all``): ``mentions`` counts and
+# notifies only mentions, ``nothing`` nothing at all.
+channel_notifications = Table(
+    "channel_notifications",
+    metadata,
+    Column("username", String(40), ForeignKey("users.username"), primary_key=True),
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("level", String(10), nullable=False),
+    CheckConstraint("level IN ('all', 'mentions', 'nothing')", name="level"),
 )
 
 # The last message id each user has read in each channel they opened (written in batches,
@@ -434,6 +450,113 @@ channel_members = Table(
     Column("added", DateTime(timezone=True), nullable=False),
     CheckConstraint("role IN ('owner', 'moderator', 'member')", name="role"),
     Index("ix_channel_members_user", "user"),
+)
+
+# --- moderation (aiotutorial/moderation/) ---------------------------------------------------
+# Members who may read a channel but not post in it until ``until``.
+channel_mutes = Table(
+    "channel_mutes",
+    metadata,
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("by", String(40), ForeignKey("users.username"), nullable=False),
+)
+# Users banned from a public channel: to them it does not exist (``channel_readable``).
+channel_bans = Table(
+    "channel_bans",
+    metadata,
+    Column(
+        "channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("by", String(40), ForeignKey("users.username"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+# Every moderation action: who did what to whom (or to which message), when.
+moderation_log = Table(
+    "moderation_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE")),
+    Column("actor", String(40), ForeignKey("users.username"), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("target", String(40)),
+    Column("message", Integer),
+    Column("detail", Text, nullable=False, server_default=text("''")),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_moderation_log_channel_id", "channel", "id"),
+)
+# Messages reported by their readers, until an administrator or a moderator settles them.
+message_reports = Table(
+    "message_reports",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), nullable=False),
+    Column("reporter", String(40), ForeignKey("users.username"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("settled_by", String(40), ForeignKey("users.username")),
+    Column("settled", DateTime(timezone=True)),
+    Index("uq_message_reports_message_reporter", "message", "reporter", unique=True),
+    Index("ix_message_reports_open", "id", postgresql_where=text("settled IS NULL")),
+)
+# The site's administrators (``python -m aiotutorial.admin promote NAME``), and accounts an
+# administrator deactivated (they cannot sign in; their sessions ended when it happened).
+site_admins = Table(
+    "site_admins",
+    metadata,
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+deactivated_accounts = Table(
+    "deactivated_accounts",
+    metadata,
+    Column("user", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("by", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# --- uploads (aiotutorial/uploads/) -------------------------------------------------------
+# A file uploaded to a channel: what it is served as (``type``: an image's own type, else
+# application/octet-stream), its bytes and its thumbnail's in a ``BlobStore`` under ``key`` and
+# ``thumb_key`` (``upload_blobs`` by default).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("channel", String(40), ForeignKey("chats.channel", ondelete="CASCADE"), nullable=False),
+    Column("user", String(40), ForeignKey("users.username"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("key", String(64), nullable=False),
+    Column("thumb_key", String(64)),
+    Column("thumb_type", String(100)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    # A user's uploads of the last day (the daily quota).
+    Index("ix_uploads_user_created", "user", "created"),
+)
+# The bytes of the PostgreSQL blob store (``uploads.storage.PostgresBlobStore``).
+upload_blobs = Table(
+    "upload_blobs",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+# The uploads a message carries, in the order given; an upload is attached once.
+message_uploads = Table(
+    "message_uploads",
+    metadata,
+    Column("upload", BigInteger, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Index("ix_message_uploads_message", "message", "position"),
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

@@ -24,6 +24,7 @@ from typing import Any
 from ..accounts import username_error
 from ..chat.api import Post, chat_of
 from ..db import run_transaction
+from ..db.groupcommit import Refused
 from ..realtime import (
     BAD_FRAME,
     PRESENCE_CHANGED,
@@ -72,6 +73,7 @@ EVENT_TYPES = (
     "game.draw",
 )
 EDIT_LOCKED = "edit_locked"
+UPLOADS_LOCKED = "uploads_locked"
 
 
 class GameStream(Stream):
@@ -283,9 +285,17 @@ class GameFeature:
         game = await store.judging_game(conn, posts[0].member.channel)
         if game is None:
             return set()
+        # Files are refused during a turn: a guesser's picture could give the word away, and
+        # the owner posts text only.
+        for index, post in enumerate(posts):
+            if post.uploads:
+                error = GameError(
+                    UPLOADS_LOCKED, "Files cannot be sent while a word is drawn; send them later."
+                )
+                raise Refused(index, error)
         # (A reply's ``reply_to`` is not kept through the owner: during a turn a message is a
         # guess or talk, posted without it.)
-        for member, content, ref, _ in posts:
+        for member, content, ref, *_ in posts:
             body = {"content": content} if ref is None else {"content": content, "ref": ref}
             await store.enqueue(conn, game, member.channel, "message", member.user, member.id, body)
         return set(range(len(posts)))

@@ -16,7 +16,7 @@ It knows no feature by name: the chat and the game register with it (``add_featu
 from .bus import NOTIFY_CHANNEL, NOTIFY_MAX_BYTES, encode, publish, publish_many
 from .hub import Hub, add_feature, audience_of, get_hub, includeme
 from .member import POLICY_VIOLATION, VISITOR, Member
-from .presence import PRESENCE_CHANGED, online_counts, online_users
+from .presence import PRESENCE_CHANGED, online_anywhere, online_counts, online_users
 from .protocol import (
     ACK,
     BAD_FRAME,
@@ -55,6 +55,7 @@ __all__ = [
     "PRESENCE_CHANGED",
     "online_counts",
     "online_users",
+    "online_anywhere",
     "ACK",
     "ERROR",
     "RATE_LIMITED",

@@ -38,7 +38,7 @@ from ..db.types import Connection
 from .bus import encode, publish, publish_many
 from .member import Member
 
-__all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts"]
+__all__ = ["Presence", "PRESENCE_CHANGED", "online_users", "online_counts", "online_anywhere"]
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +303,18 @@ async def online_users(conn: Connection, channel: str) -> list[str]:
         .order_by(db.presence.c.username)
     )
     return [row.username for row in await result.fetchall()]
+
+
+async def online_anywhere(conn: Connection, users: list[str]) -> set[str]:
+    """Which of ``users`` have a socket open on any channel of any worker."""
+    if not users:
+        return set()
+    result = await conn.execute(
+        sa.select(db.presence.c.username)
+        .where(db.presence.c.username.in_(sorted(set(users))))
+        .distinct()
+    )
+    return {row.username for row in await result.fetchall()}
 
 
 async def online_counts(conn: Connection) -> dict[str, int]:

@@ -8,6 +8,7 @@
   removes a member (204); the removed member's sockets of the channel close (4403);
 - ``PUT /channels/{name}/members/{username}`` ``{"role": "moderator"}``: the owner names
   moderators (or hands the channel over with ``"owner"``);
+- ``GET /users?q=al``: accounts whose names begin so (whom to write to);
 - ``POST /dm`` ``{"username": "bob"}`` or ``{"usernames": [...]}`` (JSON: 200 with the
   conversation), or a form with ``username`` (one name, or several separated by commas: 303
   to it): the conversation of those people,
@@ -32,6 +33,7 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from .. import access
+from ..realtime import online_anywhere
 from ..resources import Channel
 from .channels import bad_parameter
 
@@ -78,8 +80,8 @@ def _member_named(request: Request) -> str:
 async def list_members(context: Channel, request: Request) -> dict[str, Any]:
     _no_subpath(request)
     found = context.access
-    if found.kind == access.PUBLIC:
-        return {"kind": found.kind, "members": None}
+    if found.kind == access.PUBLIC:  # everyone reads it: only its owner and moderators
+        return {"kind": found.kind, "role": found.role, "members": None}
     return {
         "kind": found.kind,
         "role": found.role,
@@ -190,6 +192,26 @@ async def open_conversation(request: Request) -> Any:
     return HTTPOk(json_body=answer)
 
 
+USERS_LIMIT = 10
+
+
+@view_config(route_name="users", request_method="GET", renderer="json", permission="chat")
+async def find_users(request: Request) -> dict[str, Any]:
+    """``GET /users?q=al``: up to 10 accounts whose names begin with ``q`` (any letter case),
+    by name, each with whether they are online: whom to write to (Ctrl+K, "Message someone").
+    Signed-in users only; deactivated accounts are left out."""
+    values = request.GET.getall("q")
+    if len(values) != 1 or not 1 <= len(values[0]) <= access.USERNAME_MAX:
+        raise bad_parameter(f'Give "q": the first 1 to {access.USERNAME_MAX} letters of a name.')
+    prefix = values[0].lower()
+    if "\0" in prefix:
+        raise bad_parameter('"q" may not hold NUL characters.')
+    names = await access.users_named_like(request.db, prefix, USERS_LIMIT)
+    here = await online_anywhere(request.db, names)
+    return {"users": [{"username": name, "online": name in here} for name in names]}
+
+
 def includeme(config: Any) -> None:
+    config.add_route("users", "/users")
     config.add_route("dm", "/dm")
     config.scan(__name__)

@@ -15,6 +15,7 @@ from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPConflict,
     HTTPCreated,
+    HTTPNotFound,
     HTTPSeeOther,
     HTTPTooManyRequests,
 )
@@ -26,7 +27,17 @@ from .. import access, chat
 from ..accounts.views import SIGNED_OUT_COOKIE
 from ..aio import WebsocketConnection, WebsocketMapper
 from ..game import running_games
-from ..realtime import ERROR, POLICY_VIOLATION, Hub, encode, get_hub, online_counts, serve_channel
+from ..moderation import store as moderation
+from ..realtime import (
+    ERROR,
+    POLICY_VIOLATION,
+    Hub,
+    encode,
+    get_hub,
+    online_anywhere,
+    online_counts,
+    serve_channel,
+)
 from ..resources import Channel, ChannelsRoot
 from ..throttle import SharedThrottle
 
@@ -68,9 +79,11 @@ async def channel_summaries(request: Request) -> list[dict[str, Any]]:
     games = await running_games(request.db)
     unread: dict[str, dict[str, Any]] = {}
     mine: dict[str, dict[str, Any]] = {}
+    levels: dict[str, str] = {}
     if user is not None:
         unread = await chat.unread_counts(request.db, user)
         mine = await access.memberships(request.db, user)
+        levels = await chat.notify_levels(request.db, user)
     summaries = []
     for channel in channels:
         name = channel["name"]
@@ -87,7 +100,18 @@ async def channel_summaries(request: Request) -> list[dict[str, Any]]:
             summary["members"] = membership["members"]
             if counts is not None and counts["count"] is not None:
                 summary["unread"] = {**counts, "mentions": max(counts["mentions"], counts["count"])}
+        if user is not None:
+            level = levels.get(name, "all")
+            summary["notify"] = level
+            summary["unread"] = chat.apply_level(summary["unread"], level)
         summaries.append(summary)
+    # Who of the people one has conversations with is online (anywhere).
+    people = {name for s in summaries for name in s.get("members") or []}
+    if people:
+        here = await online_anywhere(request.db, sorted(people))
+        for summary in summaries:
+            if summary["kind"] == access.DM:
+                summary["online_members"] = [m for m in summary["members"] if m in here]
     # Channels by name, then conversations, the latest first.
     conversations = [s for s in summaries if s["kind"] == access.DM]
     conversations.sort(key=lambda s: s["last_message_at"] or "", reverse=True)
@@ -161,6 +185,7 @@ async def create_channel(request: Request) -> Any:
                         raise chat.ChannelExists(name)
                 else:
                     await chat.create_channel(conn, name)
+                    await access.claim_public(conn, name, request.identity.username)
         except (chat.ChannelExists, psycopg2.IntegrityError):
             if wants_json:
                 raise HTTPConflict(
@@ -233,6 +258,7 @@ async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
     if found.kind == access.DM:
         me = request.identity.username
         title = ", ".join(m["username"] for m in members if m["username"] != me) or me
+    user = request.identity.username if request.identity else None
     return {
         "title": f"{title} · aiotutorial",
         "channel": context.name,
@@ -240,7 +266,50 @@ async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
         "kind": found.kind,
         "role": found.role,
         "members": members,
+        "moderator": await moderation.moderates(request.db, context.name, found, user),
+        "notify": await chat.notify_level(request.db, user, context.name),
+        "notify_levels": chat.NOTIFY_LEVELS,
     }
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    name="notifications",
+    request_method="GET",
+    renderer="json",
+    permission="chat",
+)
+async def get_notifications(context: Channel, request: Request) -> dict[str, Any]:
+    if request.subpath:
+        raise HTTPNotFound(json_body={"error": "not_found", "detail": "No such page."})
+    level = await chat.notify_level(request.db, request.identity.username, context.name)
+    return {"notifications": {"channel": context.name, "level": level}}
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    name="notifications",
+    request_method="PUT",
+    renderer="json",
+    permission="chat",
+)
+async def put_notifications(context: Channel, request: Request) -> dict[str, Any]:
+    """``{"level": "all" | "mentions" | "nothing"}``: how much of the channel counts and
+    notifies for the reader (kept per user, on every device)."""
+    if request.subpath:
+        raise HTTPNotFound(json_body={"error": "not_found", "detail": "No such page."})
+    try:
+        body = request.json_body
+    except (ValueError, RecursionError):
+        raise bad_parameter('The body is JSON: {"level": "mentions"}.') from None
+    level = body.get("level") if isinstance(body, dict) else None
+    if level not in chat.NOTIFY_LEVELS:
+        raise bad_parameter('"level" is one of all, mentions, nothing.')
+    async with request.db.transaction() as conn:
+        await chat.set_level(conn, request.identity.username, context.name, level)
+    return {"notifications": {"channel": context.name, "level": level}}
 
 
 @view_config(

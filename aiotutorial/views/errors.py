@@ -13,6 +13,7 @@ from pyramid.response import Response
 from pyramid.tweens import EXCVIEW
 from pyramid.view import exception_view_config
 
+from ..aio.helpers import is_bridge_greenlet, run_awaitable, run_in_executor
 from ..aio.websocket import UPGRADE_ENVIRON_KEY
 from ..db import DatabaseUnavailable
 
@@ -65,7 +66,11 @@ def form_body_tween(handler: Any, registry: Any) -> Any:
     def tween(request: Request) -> Any:
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.content_type in _FORMS:
             try:
-                request.POST  # noqa: B018 - parsed once, kept by WebOb for later
+                if request.content_type == "multipart/form-data" and is_bridge_greenlet():
+                    # A file upload may be megabytes: parsed (and spooled) in a thread.
+                    run_awaitable(run_in_executor(None, _read_form, request))
+                else:
+                    request.POST  # noqa: B018 - parsed once, kept by WebOb for later
             except UnicodeDecodeError:
                 raise
             except ValueError:
@@ -73,6 +78,10 @@ def form_body_tween(handler: Any, registry: Any) -> Any:
         return handler(request)
 
     return tween
+
+
+def _read_form(request: Request) -> None:
+    request.POST  # noqa: B018 - parsed once, kept by WebOb for later
 
 
 def _wants_json(request: Request) -> bool:

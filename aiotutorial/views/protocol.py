@@ -29,9 +29,11 @@ from ..accounts.live import SIGNED_OUT
 from ..accounts.users import USERNAME_MAX, USERNAME_MIN
 from ..chat import protocol as chat
 from ..game import drawing, errors, rules, settings, words
-from ..game.feature import EDIT_LOCKED
+from ..game.feature import EDIT_LOCKED, UPLOADS_LOCKED
+from ..moderation import MUTED
 from ..pins import store as pins
 from ..realtime import protocol as realtime
+from ..uploads import DEFAULT_MAX_SIZE
 
 __all__ = ["ISLAND_ID", "protocol", "protocol_json", "includeme"]
 
@@ -61,11 +63,15 @@ ERRORS: dict[str, str] = {
     "BAD_EMOJI": chat.BAD_EMOJI,
     "TOO_MANY_REACTIONS": chat.TOO_MANY_REACTIONS,
     "EDIT_LOCKED": EDIT_LOCKED,
+    "BAD_UPLOAD": chat.BAD_UPLOAD,
+    "UPLOADS_LOCKED": UPLOADS_LOCKED,
     # The game's (game/errors.py).
     **{name: getattr(errors, name) for name in errors.__all__ if name != "GameError"},
     # Pins' (pins/store.py).
     "NOT_PINNABLE": pins.NOT_PINNABLE,
     "TOO_MANY_PINS": pins.TOO_MANY_PINS,
+    # Moderation's (moderation/feature.py).
+    "MUTED": MUTED,
 }
 
 
@@ -120,6 +126,10 @@ def protocol(app_settings: dict[str, Any]) -> dict[str, Any]:
         },
         "pins": {"max": pins.PINS_MAX},
         "reactions": {"max": chat.REACTIONS_MAX},
+        "uploads": {
+            "max_per_message": chat.UPLOADS_PER_MESSAGE,
+            "max_size": int(app_settings.get("uploads.max_size", DEFAULT_MAX_SIZE)),
+        },
         "errors": dict(ERRORS),
     }
 

@@ -190,6 +190,7 @@ class RefusalAndHttpTests(ChatServersTest):
                 "last_message_at": None,
                 "game": None,
                 "unread": unread,
+                "notify": "all",
             },
         )
 

@@ -267,6 +267,16 @@ class HeadTests(ScratchDatabaseTestCase):
             "channel_members",
             "message_replies",
             "message_reactions",
+            "uploads",
+            "upload_blobs",
+            "message_uploads",
+            "channel_mutes",
+            "channel_bans",
+            "moderation_log",
+            "message_reports",
+            "site_admins",
+            "deactivated_accounts",
+            "channel_notifications",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())
@@ -302,25 +312,37 @@ class HeadTests(ScratchDatabaseTestCase):
                     "VALUES ('mig-closed', 'mig_owner', 'owner', now())"
                 )
             )
+            # A user banned from the public channel: it is not theirs to read any more.
+            connection.execute(sa.text("INSERT INTO users (username) VALUES ('mig_banned')"))
+            connection.execute(
+                sa.text(
+                    'INSERT INTO channel_bans (channel, "user", by, at) '
+                    "VALUES ('mig-open', 'mig_banned', 'mig_owner', now())"
+                )
+            )
             readable = dict(
                 connection.execute(
                     sa.text(
                         "SELECT c || ':' || coalesce(u, '-'), channel_readable(c, u) FROM "
                         "unnest(ARRAY['mig-open', 'mig-closed']) c, "
-                        "unnest(ARRAY['mig_owner', 'someone', NULL]) u"
+                        "unnest(ARRAY['mig_owner', 'someone', 'mig_banned', NULL]) u"
                     )
                 ).all()
             )
             connection.execute(sa.text("DELETE FROM chats WHERE channel LIKE 'mig-%'"))
-            connection.execute(sa.text("DELETE FROM users WHERE username = 'mig_owner'"))
+            connection.execute(
+                sa.text("DELETE FROM users WHERE username IN ('mig_owner', 'mig_banned')")
+            )
         self.assertEqual(
             readable,
             {
                 "mig-open:mig_owner": True,
                 "mig-open:someone": True,
+                "mig-open:mig_banned": False,
                 "mig-open:-": True,
                 "mig-closed:mig_owner": True,
                 "mig-closed:someone": False,
+                "mig-closed:mig_banned": False,
                 "mig-closed:-": False,
             },
         )

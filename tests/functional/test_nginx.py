@@ -202,6 +202,29 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
             "the instances' access logs show what reached them",
         )
 
+    async def test_uploads_may_be_larger_than_other_bodies(self) -> None:
+        client = await self.registered()
+        channel = await client.new_channel()
+        two_megabytes = secrets.token_bytes(2 * 1024 * 1024)
+        form = aiohttp.FormData()
+        form.add_field("file", two_megabytes, filename="big.bin")
+        async with client.session.post(
+            client.url(f"/channels/{channel}/uploads"),
+            data=form,
+            headers={"X-CSRF-Token": client.csrf, "Accept": "application/json"},
+        ) as response:
+            body = await response.json()
+        self.assertEqual(response.status, 201, body)
+        self.assertEqual(body["upload"]["size"], len(two_megabytes))
+        # Any other route keeps the 1 MiB of client_max_body_size: nginx refuses it.
+        async with client.session.post(
+            client.url("/channels"),
+            data=two_megabytes,
+            headers={"X-CSRF-Token": client.csrf, "Content-Type": "application/json"},
+        ) as response:
+            self.assertEqual(response.status, 413)
+            self.assertIn("nginx", await response.text())
+
     async def test_http_redirects_to_https_and_unknown_names_get_nothing(self) -> None:
         port = self.nginx.http_port
         async with aiohttp.ClientSession() as session:

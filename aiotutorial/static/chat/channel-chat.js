@@ -19,6 +19,7 @@ import { element, find, maybe } from "../lib/dom.js";
 import { ERRORS } from "../lib/protocol.js";
 import { Composer } from "./composer.js";
 import { History } from "./history.js";
+import { moderate } from "./moderation.js";
 import { MessageEditing } from "./message-editing.js";
 import { ERROR_TEXT, MessageOutbox } from "./message-outbox.js";
 import {
@@ -34,6 +35,7 @@ import { PinnedMessages } from "./pins.js";
 import { ReactionPicker } from "./reaction-picker.js";
 import { ReadState } from "./read-state.js";
 import { TypingLine } from "./typing-line.js";
+import { Attachments } from "./uploads.js";
 
 /** @typedef {import("../lib/socket.js").ChannelSocket} ChannelSocket */
 /** @typedef {import("../lib/socket.js").ErrorFrame} ErrorFrame */
@@ -66,6 +68,7 @@ const CHAT_ERRORS = [
   ERRORS.BAD_REPLY,
   ERRORS.BAD_EMOJI,
   ERRORS.TOO_MANY_REACTIONS,
+  ERRORS.MUTED,
 ];
 
 export class ChannelChat {
@@ -93,6 +96,8 @@ export class ChannelChat {
     this.root = root;
     this.channel = root.dataset.channel || "";
     this.me = root.dataset.user || "";
+    /** the reader moderates the channel (channel.jinja2's data-moderator) */
+    this.moderator = Boolean(root.dataset.moderator);
     this.socket = socket;
 
     this.scroller = find(root, "[data-role=scroller]");
@@ -107,7 +112,10 @@ export class ChannelChat {
       codes: CHAT_ERRORS,
       onError: (frame) => this.onError(frame),
     });
+    /** the channel's kind: "public", "private" or "dm" */
+    this.kind = root.dataset.kind || "public";
     this.read = new ReadState(this);
+    this.read.level = root.dataset.notify || "all";
     this.typing = new TypingLine(maybe(root, "[data-role=typing]"), this.me);
     this.editing = new MessageEditing({
       send: (frame) => this.client.send(frame),
@@ -140,7 +148,7 @@ export class ChannelChat {
     const socket = this.socket;
     if (this.form instanceof HTMLFormElement) {
       const composer = new Composer(this.form, {
-        onSend: (content, replyTo) => this.outbox?.add(content, replyTo),
+        onSend: (content, replyTo, uploads) => this.outbox?.add(content, replyTo, uploads),
         onTyping: () => socket.isOpen() && this.client.send({ type: "typing" }),
       });
       this.composer = composer;
@@ -153,6 +161,11 @@ export class ChannelChat {
         onEdit: (text) => composer.putBack(text),
         onChange: () => this.#stuck && this.scrollToBottom(),
       });
+      const attachments = new Attachments(this.form, this.channel, {
+        onError: (text) => composer.showNotice(text),
+      });
+      composer.attachments = attachments;
+      attachments.start();
       composer.start();
       this.editing.bind(this.list);
     }
@@ -320,6 +333,11 @@ export class ChannelChat {
       this.picker.open(target, (emoji) => this.react(id, emoji));
     } else if (action === "toggle-reaction" && target.dataset.emoji) {
       this.react(id, target.dataset.emoji);
+    } else if ((action === "report" || action === "mute" || action === "ban") && message) {
+      const base = (this.root.dataset.messagesUrl || "").replace(/\/messages$/, "");
+      moderate(action, base, message).then((notice) => {
+        if (notice) this.addNotice({ text: notice });
+      });
     } else if (action === "quote" && target.dataset.replyTo) {
       this.jumpTo(Number(target.dataset.replyTo)).then((reached) => {
         if (!reached) this.addNotice({ text: "That message is not there any more." });
@@ -372,7 +390,11 @@ export class ChannelChat {
    */
   insert(message) {
     if (!isMessage(message) || this.#shown.has(message.id)) return false;
-    const item = renderMessage(message, this.me, { pinnable: Boolean(this.me) });
+    const item = renderMessage(message, this.me, {
+      pinnable: Boolean(this.me),
+      moderator: this.moderator,
+      bannable: this.moderator && this.root.dataset.kind === "public",
+    });
     /** @type {Element | null} */
     let before = null;
     if (this.#lowestId !== null && message.id < this.#lowestId) {

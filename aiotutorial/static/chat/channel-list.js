@@ -2,6 +2,7 @@
 // channel page's sidebar (channel-sidebar.js): fetching it, and how unread messages and
 // mentions read.
 
+import { element } from "../lib/dom.js";
 import { HttpError, getJson } from "../lib/http.js";
 
 /**
@@ -23,6 +24,8 @@ import { HttpError, getJson } from "../lib/http.js";
  * @property {Unread | null} [unread]
  * @property {"public" | "private" | "dm"} [kind]
  * @property {string[]} [members] a conversation's other members
+ * @property {"all" | "mentions" | "nothing"} [notify] the reader's level there
+ * @property {string[]} [online_members] a conversation's others who are online
  */
 
 /**
@@ -88,4 +91,15 @@ export function channelName(channel) {
     return { mark: "\u{1F512}", label: channel.name, spoken: `#${channel.name} (private)` };
   }
   return { mark: "#", label: channel.name, spoken: `#${channel.name}` };
+}
+
+/**
+ * A conversation's dot: green when one of the others is online anywhere.
+ * @param {ChannelSummary} channel
+ */
+export function presenceDot(channel) {
+  const here = channel.online_members || [];
+  const dot = element("span", here.length ? "presence-dot online" : "presence-dot");
+  dot.title = here.length ? `Online: ${here.join(", ")}` : "Away";
+  return dot;
 }

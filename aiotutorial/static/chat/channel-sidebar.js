@@ -8,6 +8,7 @@ import {
   channelName,
   fetchChannels,
   mentionCount,
+  presenceDot,
   unreadCount,
   unreadLabel,
 } from "./channel-list.js";
@@ -93,7 +94,11 @@ export class ChannelSidebar {
       const hash = element("span", "hash", named.mark);
       hash.setAttribute("aria-hidden", "true");
       link.append(hash, element("span", "side-name", named.label));
-      if (channel.kind === "dm") item.dataset.kind = "dm";
+      if (channel.kind === "dm") {
+        item.dataset.kind = "dm";
+        link.append(presenceDot(channel));
+      }
+      if (channel.notify === "nothing") item.dataset.notify = "nothing";
       if (channel.name === this.current) {
         link.setAttribute("aria-current", "page");
       } else {

@@ -13,8 +13,9 @@ const numbers = new Intl.NumberFormat();
 
 /**
  * @typedef {object} ComposerHooks
- * @property {(content: string, replyTo?: number) => void} onSend a trimmed message, not too
- *   long (and the id of the message it answers)
+ * @property {(content: string, replyTo?: number, uploads?: number[]) => void} onSend a
+ *   trimmed message, not too long (and the id of the message it answers, the files it carries:
+ *   then its text may be empty)
  * @property {() => boolean} onTyping tell the channel; false if it could not be told
  */
 
@@ -36,6 +37,8 @@ export class Composer {
     this.replyText = form.querySelector("[data-role=reply-text]");
     /** @type {number | undefined} the message the next one answers */
     this.replyTo = undefined;
+    /** @type {import("./uploads.js").Attachments | null} the files the next one carries */
+    this.attachments = null;
   }
 
   /**
@@ -107,7 +110,12 @@ export class Composer {
 
   send() {
     const content = this.input.value.trim();
-    if (!content) return;
+    const uploads = this.attachments?.ids() ?? [];
+    if (this.attachments?.busy) {
+      this.showNotice("Wait a moment: the files are still uploading.", "uploading");
+      return;
+    }
+    if (!content && !uploads.length) return;
     const over = this.length() - MAX_LENGTH;
     if (over > 0) {
       this.showNotice(
@@ -117,7 +125,12 @@ export class Composer {
       );
       return;
     }
-    this.onSend(content, this.replyTo);
+    if (uploads.length) {
+      this.onSend(content, this.replyTo, uploads);
+      this.attachments?.clear();
+    } else {
+      this.onSend(content, this.replyTo);
+    }
     this.clearReply();
     this.input.value = "";
     this.typedAt = -Infinity;

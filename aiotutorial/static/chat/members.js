@@ -4,42 +4,9 @@
 // (GET /channels/{name}/members). Names go in with textContent only.
 
 import { element, find, maybe, targetOf } from "../lib/dom.js";
-import { getJson } from "../lib/http.js";
+import { getJson, sendJson as send } from "../lib/http.js";
 
 /** @typedef {{username: string, role: string}} Member */
-
-/** The page's CSRF token (layout.jinja2's meta element). */
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta instanceof HTMLMetaElement ? meta.content : "";
-}
-
-/**
- * Send ``body`` (JSON) with ``method``; the server's refusal as an Error with its detail.
- * @param {string} method
- * @param {string} url
- * @param {object} [body]
- */
-async function send(method, url, body) {
-  /** @type {Record<string, string>} */
-  const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken() };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(url, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.ok) return;
-  let detail = `The server refused (${response.status}).`;
-  try {
-    const answer = await response.json();
-    if (answer && typeof answer.detail === "string") detail = answer.detail;
-  } catch {
-    // keep the status
-  }
-  throw new Error(detail);
-}
 
 export class MembersPanel {
   /** @param {HTMLElement} root the access panel (data-members-url, data-kind, data-my-role) */

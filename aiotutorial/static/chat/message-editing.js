@@ -50,6 +50,7 @@ export class MessageEditing {
       const mine = item.classList.contains("mine");
       if (action === "edit" && mine) this.open(item);
       else if (action === "delete" && mine) this.remove(item);
+      else if (action === "remove" && !mine) this.remove(item, { moderator: true });
       else if (
         !target.closest("a, button, textarea, .msg-editor") &&
         item.querySelector(".msg-actions")
@@ -137,11 +138,17 @@ export class MessageEditing {
     delete item.dataset.saving;
   }
 
-  /** @param {HTMLElement} item */
-  remove(item) {
+  /**
+   * @param {HTMLElement} item
+   * @param {{moderator?: boolean}} [options] someone else's message, removed by a moderator
+   */
+  remove(item, { moderator = false } = {}) {
     const id = Number(item.dataset.id);
     // A plain confirm(): modal, accessible, and one click away from a mistake.
-    if (!window.confirm("Delete this message? Everyone will see “message deleted”.")) return;
+    const question = moderator
+      ? `Remove ${item.dataset.user}'s message? Everyone will see “removed by a moderator”.`
+      : "Delete this message? Everyone will see “message deleted”.";
+    if (!window.confirm(question)) return;
     this.send({ type: "message.delete", id }, item);
   }
 

@@ -24,6 +24,7 @@ import { appendRichText } from "../lib/text.js";
  * @property {string} ref
  * @property {string} content
  * @property {number} [replyTo] the id of the message it answers
+ * @property {number[]} [uploads] the ids of the files it carries
  * @property {"queued" | "sending" | "failed" | "refused"} state
  * @property {string} reason
  * @property {string} [code] the error code it was refused with
@@ -37,7 +38,7 @@ import { appendRichText } from "../lib/text.js";
  * @typedef {object} OutboxOptions
  * @property {string} channel
  * @property {string} me
- * @property {(frame: {type: string, content: string, ref: string, reply_to?: number}) => boolean} send
+ * @property {(frame: {type: string, content: string, ref: string, reply_to?: number, uploads?: number[]}) => boolean} send
  * @property {() => boolean} isLive
  * @property {() => void} reconnect try the connection now
  * @property {(text: string) => void} onEdit put a failed message back into the composer
@@ -111,11 +112,13 @@ export class MessageOutbox {
    * A new message from the composer: shown at once, sent as soon as pacing allows.
    * @param {string} content
    * @param {number} [replyTo] the id of the message it answers
+   * @param {number[]} [uploads] the ids of the files it carries
    */
-  add(content, replyTo) {
+  add(content, replyTo, uploads) {
     /** @type {Entry} */
     const entry = { ref: newRef(), content, state: "queued", reason: "" };
     if (replyTo !== undefined) entry.replyTo = replyTo;
+    if (uploads?.length) entry.uploads = uploads;
     this.entries.set(entry.ref, entry);
     this.render(entry);
     this.save();
@@ -214,9 +217,10 @@ export class MessageOutbox {
         this.timer = setTimeout(() => this.pump(), Math.ceil(wait));
         return;
       }
-      /** @type {{type: string, content: string, ref: string, reply_to?: number}} */
+      /** @type {{type: string, content: string, ref: string, reply_to?: number, uploads?: number[]}} */
       const frame = { type: "message", content: entry.content, ref: entry.ref };
       if (entry.replyTo !== undefined) frame.reply_to = entry.replyTo;
+      if (entry.uploads) frame.uploads = entry.uploads;
       if (!this.sendFrame(frame)) return;
       this.tokens -= 1;
       entry.state = "sending";
@@ -316,10 +320,11 @@ export class MessageOutbox {
     try {
       const kept = [...this.entries.values()]
         .filter((entry) => entry.state !== "refused") // of a turn that will be over
-        .map(({ ref, content, replyTo, state, reason, code }) => ({
+        .map(({ ref, content, replyTo, uploads, state, reason, code }) => ({
           ref,
           content,
           replyTo,
+          uploads,
           failed: state === "failed",
           reason,
           code,
@@ -351,6 +356,9 @@ export class MessageOutbox {
         code: typeof saved.code === "string" ? saved.code : undefined,
       };
       if (Number.isSafeInteger(saved.replyTo)) entry.replyTo = saved.replyTo;
+      if (Array.isArray(saved.uploads) && saved.uploads.every(Number.isSafeInteger)) {
+        entry.uploads = saved.uploads;
+      }
       this.entries.set(entry.ref, entry);
       this.render(entry);
     }

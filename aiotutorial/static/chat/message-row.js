@@ -6,6 +6,7 @@
 
 import { element, find } from "../lib/dom.js";
 import { appendMarkdown } from "../lib/markdown.js";
+import { renderUploads } from "./uploads.js";
 import { fullTime, shortTime } from "../lib/time.js";
 
 const FOLD_LINES = 12; // longer messages fold, with "Show more"
@@ -23,9 +24,11 @@ const FOLD_CHARS = 900; // a message this long may pass 12 lines: measure it
  * @property {string[]} [mentions]
  * @property {string} [edited] ISO, once edited
  * @property {boolean} [deleted]
+ * @property {boolean} [removed] deleted by a moderator, not its author
  * @property {number} [prev] live frames: the id of the message before it everyone may read
  * @property {number} [reply_to] the id of the message it answers
  * @property {Record<string, string[]>} [reactions] emoji -> who gave it, in order
+ * @property {import("./uploads.js").Upload[]} [uploads] the files it carries
  * @property {string} [ref] on its author's sockets: the ref it was sent with
  */
 
@@ -59,10 +62,13 @@ export function isMessage(frame) {
 function fillBody(body, message, me) {
   body.replaceChildren();
   if (message.deleted) {
-    body.append(element("em", "msg-deleted", "message deleted"));
+    const text = message.removed ? "removed by a moderator" : "message deleted";
+    body.append(element("em", "msg-deleted", text));
     return false;
   }
-  return appendMarkdown(body, message.content, message.mentions, me);
+  const mentionsMe = appendMarkdown(body, message.content, message.mentions, me);
+  if (message.uploads?.length) body.append(renderUploads(message.uploads));
+  return mentionsMe;
 }
 
 /** @param {string} iso */
@@ -76,9 +82,11 @@ function editedMark(iso) {
  * A new row for ``message`` as ``me`` reads it.
  * @param {Message} message
  * @param {string} me
- * @param {{pinnable?: boolean}} [options] ``pinnable``: a signed-in reader, who may pin it
+ * @param {{pinnable?: boolean, moderator?: boolean, bannable?: boolean}} [options]
+ *   ``pinnable``: a signed-in reader, who may pin it (and report others' messages);
+ *   ``moderator``: the reader moderates the channel (removes and mutes; ``bannable``: bans)
  */
-export function renderMessage(message, me, { pinnable = false } = {}) {
+export function renderMessage(message, me, { pinnable = false, moderator = false, bannable = false } = {}) {
   const item = element("li", "msg");
   item.dataset.id = String(message.id);
   item.dataset.user = message.user;
@@ -122,6 +130,23 @@ export function renderMessage(message, me, { pinnable = false } = {}) {
     remove.dataset.action = "delete";
     remove.setAttribute("aria-label", "Delete message");
     actions.append(edit, remove);
+  }
+  if (message.user !== me) {
+    /** @type {[string, string, string][]} */
+    const others = [];
+    if (moderator) {
+      others.push(["remove", "Remove", "Remove this message (as a moderator)"]);
+      others.push(["mute", "Mute", `Mute ${message.user} in this channel`]);
+      if (bannable) others.push(["ban", "Ban", `Ban ${message.user} from this channel`]);
+    }
+    if (pinnable) others.push(["report", "Report", "Report this message to the administrators"]);
+    for (const [action, text, label] of others) {
+      const button = element("button", "msg-action msg-moderation", text);
+      button.type = "button";
+      button.dataset.action = action;
+      button.setAttribute("aria-label", label);
+      actions.append(button);
+    }
   }
   if (actions.childElementCount > 0) item.append(actions);
   updateMessage(item, message, me);

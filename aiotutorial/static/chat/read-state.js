@@ -8,6 +8,7 @@ import { element } from "../lib/dom.js";
  * What the read state needs of the chat (``ChannelChat`` is one).
  * @typedef {object} ReadHost
  * @property {string} me
+ * @property {string} [kind] the channel's: "public", "private" or "dm"
  * @property {number} highestId the newest message shown
  * @property {() => boolean} atBottom
  * @property {(id: number) => boolean} sendRead false when it could not be sent
@@ -23,6 +24,8 @@ export class ReadState {
     this.sent = null;
     this.unseen = 0; // messages by others that arrived since the reader last saw the bottom
     this.baseTitle = document.title;
+    /** what counts in the title: "all", "mentions" or "nothing" (the reader's choice) */
+    this.level = "all";
     /** @type {number | null} */
     this.timer = null;
   }
@@ -37,14 +40,37 @@ export class ReadState {
 
   /**
    * A message that arrived live: unseen unless the reader is looking at the bottom.
-   * @param {{user: string, deleted?: boolean}} message
+   * @param {{user: string, deleted?: boolean, mentions?: string[]}} message
    */
   arrived(message) {
-    if (message.user !== this.host.me && !message.deleted && !this.canSee()) {
+    if (message.user !== this.host.me && !message.deleted && !this.canSee() && this.counts(message)) {
       this.unseen += 1;
       this.updateTitle();
     }
     this.seen();
+  }
+
+  /**
+   * Whether ``message`` counts for the reader's level (in a conversation, every message is
+   * meant for them, as a mention is).
+   * @param {{mentions?: string[]}} message
+   */
+  counts(message) {
+    if (this.level === "nothing") return false;
+    if (this.level === "mentions") {
+      return this.host.kind === "dm" || Boolean(message.mentions?.includes(this.host.me));
+    }
+    return true;
+  }
+
+  /**
+   * The reader chose another level: the title follows from now on.
+   * @param {string} level
+   */
+  setLevel(level) {
+    this.level = level;
+    if (level !== "all") this.unseen = 0;
+    this.updateTitle();
   }
 
   /** The reader may have seen the newest messages: say so to the server (soon, once). */
@@ -89,7 +115,10 @@ export class ReadState {
       if (Number(item.dataset.id) <= lastRead || item.dataset.user === this.host.me) continue;
       if (item.classList.contains("deleted")) continue;
       first = first || item;
-      unread += 1;
+      const mention = this.host.kind === "dm" || item.classList.contains("mentions-me");
+      if (this.level === "all" || (this.level === "mentions" && mention)) {
+        unread += 1;
+      }
     }
     if (first === null) return null;
     const line = element("li", "unread-line");

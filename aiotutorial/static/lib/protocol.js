@@ -27,6 +27,7 @@
  * }} game
  * @property {{max: number}} pins
  * @property {{max: number}} reactions
+ * @property {{max_per_message: number, max_size: number}} uploads
  * @property {ErrorCodes} errors
  */
 
@@ -34,6 +35,7 @@
  * Every error code a page may see, by the name of its Python constant.
  * @typedef {object} ErrorCodes
  * @property {string} RATE_LIMITED
+ * @property {string} MUTED
  * @property {string} BAD_JSON
  * @property {string} BAD_FRAME
  * @property {string} UNKNOWN_TYPE
@@ -52,6 +54,8 @@
  * @property {string} TOO_MANY_REACTIONS
  * @property {string} DELETED
  * @property {string} EDIT_LOCKED
+ * @property {string} BAD_UPLOAD
+ * @property {string} UPLOADS_LOCKED
  * @property {string} NOT_DRAWER
  * @property {string} NO_GAME
  * @property {string} GAME_RUNNING

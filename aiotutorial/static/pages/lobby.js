@@ -2,7 +2,13 @@
 // GET /channels (who is online, where a game runs, what is unread change all the time). Names
 // go in with textContent only.
 
-import { channelName, fetchChannels, mentionCount, unreadCount } from "../chat/channel-list.js";
+import {
+  channelName,
+  fetchChannels,
+  mentionCount,
+  presenceDot,
+  unreadCount,
+} from "../chat/channel-list.js";
 import { element, find } from "../lib/dom.js";
 import { fullTime } from "../lib/time.js";
 
@@ -72,6 +78,8 @@ function channelItem(base, channel) {
     item.dataset.kind = channel.kind;
     link.setAttribute("aria-label", named.spoken);
   }
+  if (channel.kind === "dm") link.append(presenceDot(channel));
+  if (channel.notify === "nothing") item.classList.add("notify-nothing");
   const online = Number(channel.online) || 0;
   const count = element("span", "channel-online", `${online} online`);
   count.classList.toggle("active", online > 0);

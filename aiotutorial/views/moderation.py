@@ -144,12 +144,20 @@ async def moderation_view(context: Channel, request: Request) -> dict[str, Any]:
     except access.AccessError as error:
         raise _refusal(error) from None
     conn = request.db
-    return {
+    found = {
         "channel": context.name,
         "log": await store.channel_log(conn, context.name, before),
         **await store.channel_restrictions(conn, context.name),
         "reports": await store.open_reports(conn, channel=context.name),
     }
+    if request.accept.best_match(["application/json", "text/html"]) == "text/html":
+        page = {
+            **found,
+            "title": f"Moderation of #{context.name} · aiotutorial",
+            "channel_path": request.route_path("channel", traverse=(context.name,)),
+        }
+        return render_to_response("aiotutorial:templates/moderation.jinja2", page, request=request)
+    return found
 
 
 @view_config(

@@ -185,6 +185,17 @@ class ModerationTests(ChatServersTest):
         )
         status, body = await moderator.get_json(f"/channels/{channel}/moderation")
         self.assertEqual([m["username"] for m in body["mutes"]], [carol.username])
+        # The moderators' page says the same, with a button to lift it; the channel page
+        # links to it for moderators only.
+        async with moderator.session.get(
+            moderator.url(f"/channels/{channel}/moderation"), headers={"Accept": "text/html"}
+        ) as r:
+            page = await r.text()
+        self.assertEqual(r.status, 200)
+        self.assertIn(f'data-url="/channels/{channel}/mutes/{carol.username}"', page)
+        for client, linked in ((moderator, True), (carol, False)):
+            async with client.session.get(client.url(f"/channels/{channel}")) as r:
+                self.assertEqual(f"/channels/{channel}/moderation" in await r.text(), linked)
 
         status, _ = await owner.send_json("DELETE", f"{mutes}/{carol.username}")
         self.assertEqual(status, 204)
@@ -282,7 +293,9 @@ class ModerationTests(ChatServersTest):
         )
         status, body = await moderator.get_json(f"/channels/{channel}/moderation")
         self.assertEqual([r["message"] for r in body["reports"]], [target])
-        async with admin.session.get(admin.url("/reports")) as response:
+        async with admin.session.get(
+            admin.url("/reports"), headers={"Accept": "text/html"}
+        ) as response:
             self.assertEqual(response.status, 200)
             self.assertIn("rude words", await response.text())
 

@@ -364,6 +364,53 @@ class Fuzzer:
                 "body over the limit",
                 {"path": "/channels", "data": b"x" * (1024 * 1024 + 1), "headers": as_json},
             ),
+            (
+                "a mute for minutes that are not a number",
+                {
+                    "path": f"/channels/{self.channel}/mutes",
+                    "data": '{"username": "x", "minutes": 1e999}',
+                    "headers": as_json,
+                },
+            ),
+            (
+                "deep JSON to a ban",
+                {"path": f"/channels/{self.channel}/bans", "data": deep, "headers": as_json},
+            ),
+            (
+                "NUL in a report's reason",
+                {
+                    "path": f"/channels/{self.channel}/messages/1/report",
+                    "data": '{"reason": "a\\u0000b"}',
+                    "headers": as_json,
+                },
+            ),
+            (
+                "a report of a message id past any integer",
+                {
+                    "path": f"/channels/{self.channel}/messages/99999999999999999999/report",
+                    "data": "{}",
+                    "headers": as_json,
+                },
+            ),
+            (
+                "an upload that is not multipart",
+                {
+                    "path": f"/channels/{self.channel}/uploads",
+                    "data": b"not a file",
+                    "headers": {"Content-Type": "text/plain", "X-CSRF-Token": token},
+                },
+            ),
+            (
+                "a broken multipart upload",
+                {
+                    "path": f"/channels/{self.channel}/uploads",
+                    "data": b"--zz\r\nContent-Disposition: form-data; name=file\r\n\r\nab",
+                    "headers": {
+                        "Content-Type": "multipart/form-data; boundary=zz",
+                        "X-CSRF-Token": token,
+                    },
+                },
+            ),
         ]
 
     async def _raw(self, port: int, label: str, data: bytes) -> None:

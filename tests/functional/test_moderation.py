@@ -29,7 +29,9 @@ from harness.paths import PROJECT_ROOT
 from .chatservers import ChatServersTest, over_redis
 
 
-class ModerationTests(ChatServersTest):
+class ModerationCase(ChatServersTest):
+    """What the tests below share: a moderated channel, administrators, the log."""
+
     async def moderated_channel(self) -> tuple[ChatClient, ChatClient, str]:
         """A public channel of a new owner (on A) with a moderator it named (on B)."""
         owner = await self.user(self.a)
@@ -68,6 +70,8 @@ class ModerationTests(ChatServersTest):
         self.assertEqual(status, 200, body)
         return [(entry["action"], entry["by"]) for entry in body["log"]]
 
+
+class ModerationTests(ModerationCase):
     # --- removals --------------------------------------------------------------------------
 
     async def test_a_moderator_removes_anyones_message_everywhere(self) -> None:
@@ -207,54 +211,6 @@ class ModerationTests(ChatServersTest):
         self.assertEqual(answer["type"], "message", answer)
         self.assertEqual([a for a, _ in await self.log_actions(owner, channel)], ["unmute", "mute"])
 
-    # --- bans ------------------------------------------------------------------------------
-
-    async def test_a_ban_closes_sockets_everywhere_and_hides_the_channel(self) -> None:
-        owner, moderator, channel = await self.moderated_channel()
-        carol_a = await self.user(self.a)
-        carol_b = await self.user(self.b, carol_a.username)
-        socks = [await carol_a.connect(channel) for _ in range(3)] + [
-            await carol_b.connect(channel)
-        ]
-        staying = await moderator.connect(channel)
-
-        status, body = await moderator.send_json(
-            "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
-        )
-        self.assertEqual(status, 201, body)
-        codes = await asyncio.gather(*(sock.wait_closed(10) for sock in socks))
-        self.assertEqual(codes, [REMOVED] * len(socks))
-        for client in (carol_a, carol_b):
-            for route in ("", "/messages", "/pins", "/members"):
-                status, _ = await client.get_json(f"/channels/{channel}{route}")
-                self.assertEqual(status, 404, route)
-            with self.assertRaises(aiohttp.WSServerHandshakeError) as refused:
-                await client.connect(channel)
-            self.assertEqual(refused.exception.status, 404)
-            status, listing = await client.get_json("/channels")
-            self.assertNotIn(channel, [entry["name"] for entry in listing["channels"]])
-        self.assertFalse(staying.closed.is_set())
-        status, _ = await moderator.send_json(
-            "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
-        )
-        self.assertEqual(status, 200)  # already
-        status, body = await moderator.send_json(
-            "POST", f"/channels/{channel}/bans", {"username": owner.username}
-        )
-        self.assertEqual((status, body["error"]), (409, "moderator"))
-
-        status, _ = await owner.send_json("DELETE", f"/channels/{channel}/bans/{carol_a.username}")
-        self.assertEqual(status, 204)
-        status, _ = await carol_b.get_json(f"/channels/{channel}/messages")
-        self.assertEqual(status, 200)
-        await carol_b.connect(channel)
-
-        private = await owner.new_channel(private=True)
-        status, body = await owner.send_json(
-            "POST", f"/channels/{private}/bans", {"username": carol_a.username}
-        )
-        self.assertEqual((status, body["error"]), (409, "not_public"))
-
     # --- reports, administrators, accounts -------------------------------------------------
 
     async def test_reports_reach_administrators_who_settle_them(self) -> None:
@@ -355,4 +311,57 @@ class ModerationTests(ChatServersTest):
         self.assertTrue(await again.new_channel())
 
 
-ModerationTestsOverRedis = over_redis(ModerationTests)
+class BanTests(ModerationCase):
+    # --- bans ------------------------------------------------------------------------------
+
+    async def test_a_ban_closes_sockets_everywhere_and_hides_the_channel(self) -> None:
+        owner, moderator, channel = await self.moderated_channel()
+        carol_a = await self.user(self.a)
+        carol_b = await self.user(self.b, carol_a.username)
+        socks = [await carol_a.connect(channel) for _ in range(3)] + [
+            await carol_b.connect(channel)
+        ]
+        staying = await moderator.connect(channel)
+
+        status, body = await moderator.send_json(
+            "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
+        )
+        self.assertEqual(status, 201, body)
+        codes = await asyncio.gather(*(sock.wait_closed(10) for sock in socks))
+        self.assertEqual(codes, [REMOVED] * len(socks))
+        for client in (carol_a, carol_b):
+            for route in ("", "/messages", "/pins", "/members"):
+                status, _ = await client.get_json(f"/channels/{channel}{route}")
+                self.assertEqual(status, 404, route)
+            with self.assertRaises(aiohttp.WSServerHandshakeError) as refused:
+                await client.connect(channel)
+            self.assertEqual(refused.exception.status, 404)
+            status, listing = await client.get_json("/channels")
+            self.assertNotIn(channel, [entry["name"] for entry in listing["channels"]])
+        self.assertFalse(staying.closed.is_set())
+        status, _ = await moderator.send_json(
+            "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
+        )
+        self.assertEqual(status, 200)  # already
+        status, body = await moderator.send_json(
+            "POST", f"/channels/{channel}/bans", {"username": owner.username}
+        )
+        self.assertEqual((status, body["error"]), (409, "moderator"))
+
+        status, _ = await owner.send_json("DELETE", f"/channels/{channel}/bans/{carol_a.username}")
+        self.assertEqual(status, 204)
+        status, _ = await carol_b.get_json(f"/channels/{channel}/messages")
+        self.assertEqual(status, 200)
+        await carol_b.connect(channel)
+
+        private = await owner.new_channel(private=True)
+        status, body = await owner.send_json(
+            "POST", f"/channels/{private}/bans", {"username": carol_a.username}
+        )
+        self.assertEqual((status, body["error"]), (409, "not_public"))
+
+
+# On the Redis bus too: a ban's closing of sockets, on every worker of every server, is the
+# one thing of moderation the bus alone carries (the rest is rows, and message.changed, which
+# the chat's own tests run on both buses).
+BanTestsOverRedis = over_redis(BanTests)

@@ -35,6 +35,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.include(".views.access")
         config.include(".views.search")
         config.include(".views.uploads")
+        config.include(".views.avatars")
         config.include(".views.moderation")
         config.include(".views.game")
         config.include(".views.demo")

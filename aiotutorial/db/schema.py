@@ -59,6 +59,7 @@ __all__ = [
     "channel_members",
     "message_replies",
     "message_reactions",
+    "avatars",
 ]
 
 # Deterministic constraint and index names, so that the names in the migration scripts are the
@@ -557,6 +558,24 @@ message_uploads = Table(
     Column("message", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
     Column("position", SmallInteger, nullable=False),
     Index("ix_message_uploads_message", "message", "position"),
+)
+
+# --- avatars (aiotutorial/avatars/) -------------------------------------------------------
+# A user's picture, made square and small by the server (``type``: image/webp or image/png);
+# ``etag`` changes with every new picture. No row: the user's initials are shown.
+avatars = Table(
+    "avatars",
+    metadata,
+    Column(
+        "username",
+        String(40),
+        ForeignKey("users.username", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("data", LargeBinary, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("etag", String(40), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
 )
 
 # The tutorial's singular names (`db.user`, `db.message`, ...).

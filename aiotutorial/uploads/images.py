@@ -16,7 +16,15 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-__all__ = ["IMAGE_TYPES", "ATTACHMENT_TYPE", "THUMB_MAX", "MAX_PIXELS", "Prepared", "prepare"]
+__all__ = [
+    "IMAGE_TYPES",
+    "ATTACHMENT_TYPE",
+    "THUMB_MAX",
+    "MAX_PIXELS",
+    "Prepared",
+    "prepare",
+    "decode_image",
+]
 
 # Pillow's format name -> the type an image is served as.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
@@ -45,7 +53,7 @@ class Prepared:
 
 def prepare(data: bytes) -> Prepared:
     """``data`` as it will be stored and served (blocking: run it in a thread)."""
-    image = _decode(data)
+    image = decode_image(data)
     if image is None:
         return Prepared(data, ATTACHMENT_TYPE)
     try:
@@ -58,7 +66,9 @@ def prepare(data: bytes) -> Prepared:
         image.close()
 
 
-def _decode(data: bytes) -> Image.Image | None:
+def decode_image(data: bytes) -> Image.Image | None:
+    """``data`` decoded whole as a PNG, JPEG, GIF or WebP of at most ``MAX_PIXELS``, or None
+    (blocking: run it in a thread; the caller closes the image)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

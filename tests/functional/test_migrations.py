@@ -277,6 +277,7 @@ class HeadTests(ScratchDatabaseTestCase):
             "site_admins",
             "deactivated_accounts",
             "channel_notifications",
+            "avatars",
         }
         self.assertEqual(self.table_names(), set(EXPECTED_COLUMNS) | {"alembic_version"} | later)
         self.assertEqual(self.current_revision(), _head())

@@ -15,6 +15,7 @@
 // Other features of the page talk to the chat with DOM events on its root element:
 // "chat:notice" ({detail: {text, kind, private}}) shows a notice in the timeline.
 
+import { avatarElement } from "../lib/avatar.js";
 import { element, find, maybe } from "../lib/dom.js";
 import { ERRORS } from "../lib/protocol.js";
 import { Composer } from "./composer.js";
@@ -605,6 +606,8 @@ export class ChannelChat {
     ].sort((a, b) => a.localeCompare(b));
     const items = names.map((name) => {
       const item = element("li", "member", name);
+      // After the name (its text stays the item's first node), shown before it (site.css).
+      item.append(avatarElement(name, "avatar-xs"));
       if (name === this.me) {
         item.classList.add("me");
         item.append(element("span", "you", "(you)"));

@@ -12,6 +12,7 @@
 // (its burst and rate per second: the island's, from the server's settings) so that a burst
 // of typing ends stored rather than refused.
 
+import { avatarElement } from "../lib/avatar.js";
 import { element } from "../lib/dom.js";
 import { ERRORS, PROTOCOL } from "../lib/protocol.js";
 import { newRef } from "../lib/refs.js";
@@ -255,7 +256,7 @@ export class MessageOutbox {
       item = element("li", "msg mine pending");
       item.dataset.ref = entry.ref;
       const head = element("div", "msg-head");
-      head.append(element("span", "msg-user", this.me));
+      head.append(avatarElement(this.me, "avatar-sm"), element("span", "msg-user", this.me));
       const body = element("div", "msg-body");
       appendRichText(body, entry.content);
       status = element("div", "msg-status");

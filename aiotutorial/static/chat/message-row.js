@@ -1,9 +1,10 @@
-// A chat message as a row of the timeline: author, time, the message it answers (a quote
-// the chat fills in), text (links and mentions as DOM nodes, never HTML), "(edited)" or
+// A chat message as a row of the timeline: author (and their avatar), time, the message it
+// answers (a quote the chat fills in), text (links and mentions as DOM nodes, never HTML), "(edited)" or
 // "message deleted", its reactions, a fold for long messages, and the reader's buttons
 // (reply, react, pin; the author's edit and delete). ``renderMessage`` makes a row, ``updateMessage`` brings it
 // to a newer state of the same message (an edit, a delete); the row keeps its id.
 
+import { avatarElement } from "../lib/avatar.js";
 import { element, find } from "../lib/dom.js";
 import { appendMarkdown } from "../lib/markdown.js";
 import { renderUploads } from "./uploads.js";
@@ -97,7 +98,9 @@ export function renderMessage(message, me, { pinnable = false, moderator = false
   const time = element("time", "msg-time", shortTime(message.time));
   time.dateTime = message.time;
   time.title = fullTime(message.time);
-  head.append(author, time);
+  // The author's avatar: shown by the first of a group of their messages (the others hide
+  // their head: channel-chat.js regroup).
+  head.append(avatarElement(message.user, "avatar-sm"), author, time);
   const body = element("div", "msg-body");
   item.append(head, body);
   const actions = element("div", "msg-actions");

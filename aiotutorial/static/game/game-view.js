@@ -3,6 +3,7 @@
 // out; the turn's banner, the drawer's absence and the drawing's ratings over the board; the
 // overlays (overlays.js); confirming a player's removal; the refusals the server sends.
 
+import { avatarElement } from "../lib/avatar.js";
 import { element, find, findAs, icon, plural } from "../lib/dom.js";
 import { Overlays } from "./overlays.js";
 
@@ -337,6 +338,7 @@ export class GameView {
     item.dataset.user = user;
     const name = element("span", "player-name", user);
     name.title = user;
+    name.prepend(avatarElement(user, "avatar-xs"));
     if (user === me) name.append(element("span", "you", " (you)"));
     item.append(
       element("span", "player-rank"),

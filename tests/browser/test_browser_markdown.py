@@ -61,6 +61,17 @@ class MarkdownTests(ChatServerTestCase):
         )
         self.assertIn("snake_case_name and 2*3*4 stay as typed", body.text_content() or "")
         self.screenshot(bob, "markdown")
+        # A reply quotes the first line as it reads, without its marks.
+        message = bob.locator("#messages > li.msg").filter(
+            has=bob.locator(".msg-body", has_text="stay as typed")
+        )
+        message.hover()
+        message.locator("button[data-action=reply]").click()
+        quoted = bob.locator("[data-role=reply-text]").text_content() or ""
+        self.assertTrue(
+            quoted.endswith(": bold and italic and also and a < b and a site"), quoted
+        )
+        bob.locator("[data-role=reply-cancel]").click()
 
         for payload in PAYLOADS:
             self.send(alice, payload)

@@ -255,7 +255,14 @@ export function fillQuote(item, answered) {
  * @param {string} text
  */
 export function firstLine(text) {
-  const line = text.split("\n", 1)[0] || "";
+  // As it reads, not as it was typed: the Markdown's marks go (a quote, a list's bullet,
+  // bold, italics, code, a link's address).
+  const line = (text.split("\n", 1)[0] || "")
+    .replace(/^\s*(?:>\s?|[-*+]\s+|\d+[.)]\s+)/, "")
+    .replace(/\[([^\]]*)\]\(https?:\/\/[^)\s]*\)/g, "$1")
+    .replace(/\*\*(.+?)\*\*/g, "$1")
+    .replace(/(^|[^\w*])([*_])(\S(?:.*?\S)?)\2(?=[^\w*]|$)/g, "$1$3")
+    .replace(/`([^`]*)`/g, "$1");
   const chars = [...line];
   return chars.length > 120 ? `${chars.slice(0, 119).join("")}…` : line;
 }

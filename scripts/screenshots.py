@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image, ImageDraw  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from harness.chatclient import PASSWORD  # noqa: E402
 from tests.browser.chromium import (  # noqa: E402
     CHROMIUM_ARGS,
     DESKTOP,
@@ -28,7 +29,6 @@ from tests.browser.chromium import (  # noqa: E402
     chat_server,
     require_chromium,
 )
-from harness.chatclient import PASSWORD  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -99,7 +99,8 @@ def main() -> int:
                 {"name": "latency.png", "mimeType": "image/png", "buffer": chart()}
             )
             carol.wait_for_function(
-                "() => document.querySelectorAll('[data-role=attachments] li.uploaded').length === 1"
+                "() => document.querySelectorAll('[data-role=attachments] li.uploaded')"
+                ".length === 1"
             )
             say(carol, "p95 per day this week 📈")
             row = bob.locator("#messages > li.msg").filter(has_text="Launch checklist")

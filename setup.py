@@ -18,6 +18,8 @@ requires = [
     "PasteDeploy>=3.0,<4",
     # Uploads: which files are images, re-encoded without EXIF, and their thumbnails.
     "Pillow>=10.0,<14",
+    # JSON answers and frames, about ten times faster than the standard library's encoder.
+    "orjson>=3.9,<4",
 ]
 
 # The Redis bus (realtime.bus_url = redis://..., README "Scaling"): redis-py's asyncio client,

@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from aiotutorial.jsontext import dumps, dumps_bytes
+
 from .common import HOST, raise_nofile
 
 HEARTBEAT = 30.0  # as aio.websocket_heartbeat in development.ini
@@ -173,9 +175,9 @@ def history_app(database_url: str, driver: str) -> web.Application:
         if not found:
             raise web.HTTPNotFound()
         messages = [chat.event_from_row(tuple(row)) for row in rows]
-        # As Pyramid's json renderer writes it (json.dumps with its default separators).
-        body = json.dumps({"messages": messages, "changes": changes or 0})
-        return web.Response(text=body, content_type="application/json")
+        # As the app's json renderer writes it (aiotutorial.jsontext: orjson, compact).
+        body = dumps_bytes({"messages": messages, "changes": changes or 0})
+        return web.Response(body=body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"driver": driver})
@@ -218,7 +220,7 @@ def broadcast_app() -> web.Application:
                     "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
                     "content": content,
                 }
-                text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+                text = dumps(frame)
                 for peer in list(sockets):
                     if not peer.closed:
                         try:

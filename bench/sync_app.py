@@ -40,6 +40,7 @@ from pyramid.view import view_config
 from aiotutorial import chat
 from aiotutorial.accounts.sessions import SESSION_KEY, session_factory
 from aiotutorial.db import database_url, dsn_from_url
+from aiotutorial.jsontext import JSONRenderer
 from aiotutorial.resources import CHANNEL_NAMED
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep
@@ -197,6 +198,8 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     settings["sqlalchemy.url"] = database_url(settings)
     with Configurator(settings=settings) as config:
         config.include("pyramid_jinja2")
+        # The app's own JSON renderer (orjson), so that both sides encode alike.
+        config.add_renderer("json", JSONRenderer)
         config.set_session_factory(session_factory(settings))
         config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
         config.set_default_csrf_options(

@@ -14,8 +14,9 @@ what is logged about one is its type, its channel and its size, never its conten
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ...jsontext import dumps
 
 __all__ = [
     "PREV_IN_STREAM",
@@ -34,7 +35,7 @@ ALL = "all"
 
 def encode(frame: dict[str, Any]) -> str:
     """A frame as compact JSON text; encoded once however many clients receive it."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    return dumps(frame)
 
 
 def describe(event: Any, payload: str | None = None) -> str:

@@ -51,6 +51,9 @@ class _Recorder:
     them, so the SQL text and parameters are those the database receives from the app.
     """
 
+    # As inside the caller's transaction: the app's code opens none of its own then.
+    in_transaction = True
+
     def __init__(self) -> None:
         self.statements: list[tuple[str, dict[str, Any]]] = []
 
@@ -75,11 +78,24 @@ class _NoRows:
 
 def captured(call: Callable[[Any], Awaitable[Any]]) -> tuple[str, dict[str, Any]]:
     """The one statement ``call(conn)`` (an ``aiotutorial.chat`` function) executes."""
+    sql, params, _ = captured_with_settings(call)
+    return sql, params
+
+
+def captured_with_settings(
+    call: Callable[[Any], Awaitable[Any]],
+) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """``captured``, and the ``SET`` statements ``call`` runs before it (``explain`` applies
+    them, so that the plan is the one the app gets)."""
     recorder = _Recorder()
     asyncio.run(call(recorder))
-    if len(recorder.statements) != 1:
+    settings = tuple(
+        sql for sql, _ in recorder.statements if sql.lstrip().upper().startswith("SET ")
+    )
+    rest = [pair for pair in recorder.statements if pair[0] not in settings]
+    if len(rest) != 1:
         raise AssertionError(f"expected one statement, got {recorder.statements}")
-    return recorder.statements[0]
+    return rest[0][0], rest[0][1], settings
 
 
 @dataclass
@@ -103,6 +119,7 @@ class Query:
     sql: str
     params: dict[str, Any]
     direction: str | None  # the scan direction the order needs: Forward, Backward
+    settings: tuple[str, ...] = ()  # SET statements the app runs before it
 
 
 def app_queries(data: Dataset) -> list[Query]:
@@ -238,6 +255,9 @@ def explain(url: str, queries: list[Query], runs: int) -> list[QueryPlan]:
         with connection.cursor() as cursor:
             for query in queries:
                 result = QueryPlan(query, {})
+                cursor.execute("RESET ALL")
+                for setting in query.settings:  # (SET LOCAL in the app's transaction)
+                    cursor.execute(setting.replace("SET LOCAL", "SET", 1))
                 for _ in range(runs):
                     cursor.execute(
                         "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql, query.params

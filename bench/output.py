@@ -22,7 +22,17 @@ from .scenarios import Context
 
 __all__ = ["SCENARIOS", "skeleton", "add_notes", "to_json", "write", "print_summary"]
 
-SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "strokes", "writes")
+SCENARIOS = (
+    "bridge",
+    "sync_pyramid",
+    "db_json",
+    "fanout",
+    "capacity",
+    "strokes",
+    "writes",
+    "search",
+    "reactions",
+)
 MACHINE_NOTE = (
     "{cores} cores: the load generators ({http} for HTTP, the websocket client processes) run "
     "on the same cores as the servers they load, so absolute figures are lower than with a "

@@ -10,7 +10,15 @@ Scenarios 1-5 are the bench/scenarios package's (a module each); scenario 6 (``s
 game's stroke delivery against the chat's, games per worker, and the NOTIFY traffic) is the
 bench/strokes package's, which prints its own tables after the main one. Scenario 7
 (``writes``: messages stored per second from 1 and 50 senders, with and without group commit)
-is bench/scenarios/writes.py.
+is bench/scenarios/writes.py. Scenario 8 (``search``: the app's search function and
+``GET /search`` over 1,000,000 messages, 100,000 with ``--quick``, in a database of its own
+that is filled once and kept: bench/search_data.py) is bench/scenarios/search.py::
+
+    .venv/bin/python -m bench.run --only search [--quick]
+
+Scenario 9 (``reactions``: scenario 4's fan-out below its ceiling, 100 msg/s or fewer, with a
+fifth as many ``react`` frames mixed in, against the plain fan-out in interleaved rounds) is
+bench/scenarios/reactions.py.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
@@ -156,6 +164,16 @@ def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[
             ("writes",),
             "scenario 7: the write path (group commit, 1 and 50 senders)",
             lambda w: {"writes": asyncio.run(scenarios.writes(ctx))},
+        ),
+        (
+            ("search",),
+            "scenario 8: search over the app's full-text index",
+            lambda w: {"search": scenarios.search(ctx)},
+        ),
+        (
+            ("reactions",),
+            "scenario 9: fan-out with reactions mixed in",
+            lambda w: {"reactions": asyncio.run(scenarios.reactions(ctx))},
         ),
     ]
 

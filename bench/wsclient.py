@@ -5,7 +5,9 @@ the session cookie), then frames parsed straight from the buffer. It does the le
 can per frame so that a thousand of them in one process cost little next to the server they
 measure: a message frame is only searched for its ``"content":"B|<marker>|<send time>|``
 prefix, and the delay from the send time (embedded by the sender, same clock: same machine)
-to its arrival is counted in a ``Histogram``. Pings are answered; nothing else is decoded.
+to its arrival is counted in a ``Histogram``; a ``message.changed`` frame is not a delivery:
+its change position and arrival time are kept apart (``Stats.changes``). Pings are answered;
+nothing else is decoded.
 
 The processes that hold the sockets (``python -m bench.wsproc``) and ``ClientProcess``, the
 harness's side of their conversation, are bench/wsproc.py's.
@@ -26,6 +28,11 @@ from harness.stats import Histogram
 __all__ = ["WSClient", "Stats", "open_client", "content"]
 
 CONTENT_PREFIX = b'"content":"B|'
+# A message's change (an edit, a reaction: the message as it is now, its content included) is
+# not a delivery of the message: counted apart, with its place in the stream of changes and its
+# arrival time (the harness knows when it caused each change: bench/scenarios/reactions.py).
+CHANGED = b'{"type":"message.changed"'
+CHANGE_KEY = b'"change":'
 READY = b'"type":"ready"'
 ERROR = b'"type":"error"'
 
@@ -50,6 +57,7 @@ class Stats:
         self.errors = 0
         self.first: float | None = None
         self.last: float | None = None
+        self.changes: list[tuple[int, float]] = []  # (change position, arrival time)
 
 
 class WSClient(asyncio.Protocol):
@@ -164,6 +172,9 @@ class WSClient(asyncio.Protocol):
 
     def _text(self, buffer: bytearray, start: int, end: int, now: float) -> None:
         stats = self.stats
+        if buffer.startswith(CHANGED, start):
+            self._changed(buffer, start, end, now)
+            return
         at = buffer.find(CONTENT_PREFIX, start, end)
         if at < 0:
             if not self.ready.done() and buffer.find(READY, start, end) >= 0:
@@ -190,6 +201,17 @@ class WSClient(asyncio.Protocol):
         self.marker_delay = delay
         if self.on_marker is not None:
             self.on_marker()
+
+    def _changed(self, buffer: bytearray, start: int, end: int, now: float) -> None:
+        at = buffer.find(CHANGE_KEY, start, end)
+        if at < 0:
+            self.stats.other += 1
+            return
+        at += len(CHANGE_KEY)
+        stop = at
+        while stop < end and 48 <= buffer[stop] <= 57:
+            stop += 1
+        self.stats.changes.append((int(buffer[at:stop] or b"0"), now))
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

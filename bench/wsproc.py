@@ -3,7 +3,8 @@
 ``python -m bench.wsproc --port P --path /channels/x/ws --cookie C --count N`` opens N sockets
 (``bench.wsclient.WSClient``; bounded concurrency and time), waits for each one's ``ready``
 frame, prints one JSON line ``{"event": "connected", ...}`` and then answers JSON commands, one
-per line on stdin: ``count``, ``stats`` (deliveries and their send-to-arrival histogram),
+per line on stdin: ``count``, ``stats`` (deliveries and their send-to-arrival histogram; with
+``"sent": {change position: time}``, also the delay of each of those ``message.changed``),
 ``reset``, ``marker`` (wait until every socket has seen a marker: a broadcast's time) and
 ``quit``. ``ClientProcess`` is the harness's side of that conversation; every client process
 still running is killed at exit.
@@ -21,6 +22,8 @@ import signal
 import sys
 import time
 from typing import Any
+
+from harness.stats import Histogram
 
 from .common import PROJECT_ROOT, raise_nofile
 from .wsclient import Stats, WSClient, open_client
@@ -78,10 +81,11 @@ class _Process:
             seconds=time.monotonic() - started,
         )
 
-    def stats_reply(self, full: bool) -> dict[str, Any]:
+    def stats_reply(self, full: bool, sent: dict[str, float] | None = None) -> dict[str, Any]:
         stats = self.stats
         reply: dict[str, Any] = {
             "deliveries": stats.deliveries,
+            "changed": len(stats.changes),
             "other": stats.other,
             "errors": stats.errors,
             "closed": stats.closed,
@@ -89,6 +93,16 @@ class _Process:
         }
         if full:
             reply.update(first=stats.first, last=stats.last, hist=stats.histogram.sparse())
+        if sent is not None:
+            # The changes the harness caused, by position, timed from when it asked for each.
+            changed = Histogram()
+            matched = 0
+            for position, arrived in stats.changes:
+                asked = sent.get(str(position))
+                if asked is not None:
+                    matched += 1
+                    changed.counts[Histogram.index(arrived - asked)] += 1
+            reply.update(changed_matched=matched, changed_hist=changed.sparse())
         return reply
 
     async def wait_marker(self, marker: bytes, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
@@ -121,7 +135,7 @@ class _Process:
             if name == "count":
                 self.say("count", **self.stats_reply(False))
             elif name == "stats":
-                self.say("stats", **self.stats_reply(True))
+                self.say("stats", **self.stats_reply(True, command.get("sent")))
             elif name == "reset":
                 self.stats.reset()
                 self.say("reset")

@@ -32,7 +32,7 @@ class Avatar:
 
 def make_avatar(data: bytes) -> Avatar | None:
     """``data`` as an avatar, or None when it is not an image we accept (blocking)."""
-    image = decode_image(data)
+    image = decode_image(data, reduce_to=(2 * AVATAR_SIZE, 2 * AVATAR_SIZE))
     if image is None:
         return None
     try:

@@ -71,7 +71,6 @@ __all__ = [
     "Interceptor",
     "Retarget",
     "EditGuard",
-    "ChangeGuard",
     "RemovalCheck",
 ]
 
@@ -102,9 +101,6 @@ Retarget = Callable[[SAConnection, Member, str], Awaitable[bool]]
 # ``await guard(conn, member, content)`` inside an edit's transaction: raises ProtocolError to
 # refuse the new text.
 EditGuard = Callable[[SAConnection, Member, str], Awaitable[None]]
-# ``await guard(conn, member)`` inside the transaction of an edit or a reaction: raises
-# ProtocolError when ``member`` may not change anything now (a muted member).
-ChangeGuard = Callable[[SAConnection, Member], Awaitable[None]]
 # ``await may_remove(conn, member, row)`` inside a delete's transaction, when ``row`` (the
 # message) is not ``member``'s: True lets them remove it (a channel's moderator).
 RemovalCheck = Callable[[SAConnection, Member, Any], Awaitable[bool]]
@@ -135,7 +131,6 @@ class ChatFeature:
         self.interceptors: list[Interceptor] = []
         self.retargets: list[Retarget] = []
         self.edit_guards: list[EditGuard] = []
-        self.change_guards: list[ChangeGuard] = []
         self.removal_checks: list[RemovalCheck] = []
         self.markers = ReadMarkers(hub.engine)
         self.stream = ChatStream(hub)
@@ -177,9 +172,6 @@ class ChatFeature:
 
     def guard_edits(self, guard: EditGuard) -> None:
         self.edit_guards.append(guard)
-
-    def guard_changes(self, guard: ChangeGuard) -> None:
-        self.change_guards.append(guard)
 
     def allow_removals(self, check: RemovalCheck) -> None:
         self.removal_checks.append(check)
@@ -318,8 +310,7 @@ class ChatFeature:
             # The guards first: the game's takes its row's lock before the channel's, as a
             # message's transaction and the game's owner do (the same order: no deadlock).
             if content is not None:
-                for check in self.change_guards:
-                    await check(conn, member)
+                await self.hub.check_action(conn, member)  # (a muted member edits nothing)
                 for guard in self.edit_guards:
                     await guard(conn, member, content)
             row = await message_to_change(
@@ -356,8 +347,7 @@ class ChatFeature:
         ref = frame.get("ref")
 
         async def react(conn: SAConnection) -> None:
-            for check in self.change_guards:
-                await check(conn, member)
+            await self.hub.check_action(conn, member)
             await toggle_reaction(conn, member.channel, target, member.user, emoji, ref)
 
         await run_transaction(self.hub.engine, react)

@@ -199,6 +199,7 @@ class GameFeature:
         settings = validate_settings(frame)
 
         async def start(conn: Any) -> store.GameRow:
+            await self.hub.check_action(conn, member)  # (a muted member starts nothing)
             return await store.start_game(
                 conn,
                 member.channel,

@@ -14,11 +14,10 @@ from typing import Any
 
 from aiopg.sa import SAConnection
 
-from ..access.store import access_of
 from ..chat.api import Post, chat_of
 from ..db.groupcommit import Refused
 from ..realtime import Member, ProtocolError
-from .store import moderates, muted_until, record
+from .store import may_remove, muted_until, record
 
 __all__ = ["MUTED", "Muted", "ModerationFeature"]
 
@@ -53,7 +52,8 @@ class ModerationFeature:
         chat = chat_of(hub)
         # First: a muted guesser's message is refused before the game sees it.
         chat.intercept(self.refuse_muted, first=True)
-        chat.guard_changes(self.not_muted)
+        # Edits, reactions, pins, a game's start: whatever a member changes in the channel.
+        hub.add_action_guard(self.not_muted)
         chat.allow_removals(self.moderator_removes)
 
     async def refuse_muted(self, conn: SAConnection, posts: list[Post]) -> set[int]:
@@ -78,10 +78,12 @@ class ModerationFeature:
             raise Muted(member.channel, until, datetime.datetime.now(datetime.UTC))
 
     async def moderator_removes(self, conn: SAConnection, member: Member, row: Any) -> bool:
-        """A moderator of the channel removes someone else's message (recorded)."""
-        access = await access_of(conn, member.channel, member.user)
-        if access is None or not await moderates(conn, member.channel, access, member.user):
+        """A moderator of the channel removes someone else's message (recorded): the
+        members' (a moderator), the moderators' too (the owner), anyone's (an administrator).
+        """
+        if member.user is None:
             return False
-        assert member.user is not None  # (moderates() is False for visitors)
+        if not await may_remove(conn, member.channel, member.user, row.user):
+            return False
         await record(conn, member.channel, member.user, "remove", target=row.user, message=row.id)
         return True

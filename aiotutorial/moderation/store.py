@@ -27,6 +27,8 @@ __all__ = [
     "is_admin",
     "moderates",
     "require_moderator",
+    "rank",
+    "may_remove",
     "record",
     "muted_until",
     "mute",
@@ -66,6 +68,30 @@ async def moderates(conn: SAConnection, channel: str, access: Access, user: str 
     if access.kind != DM and access.role in (OWNER, MODERATOR):
         return True
     return await is_admin(conn, user)
+
+
+async def rank(conn: SAConnection, channel: str, user: str) -> int:
+    """How far up ``user`` stands in ``channel``: 3 an administrator, 2 its owner, 1 one of
+    its moderators, 0 anyone else (a conversation's people included)."""
+    if await is_admin(conn, user):
+        return 3
+    m, s = db.channel_members, db.channel_settings
+    role = await conn.scalar(
+        sa.select(m.c.role)
+        .select_from(m.outerjoin(s, s.c.channel == m.c.channel))
+        .where((m.c.channel == channel) & (m.c.user == user))
+        .where(sa.or_(s.c.kind.is_(None), s.c.kind != DM))
+    )
+    return {OWNER: 2, MODERATOR: 1}.get(role, 0)
+
+
+async def may_remove(conn: SAConnection, channel: str, actor: str, author: str) -> bool:
+    """Whether ``actor`` may remove ``author``'s message in ``channel``: a moderator the
+    members', the owner the moderators' too, an administrator anyone's."""
+    mine = await rank(conn, channel, actor)
+    if mine == 0:
+        return False
+    return mine == 3 or mine > await rank(conn, channel, author)
 
 
 async def require_moderator(
@@ -288,9 +314,19 @@ def _reason(value: Any) -> str:
         raise AccessError(
             413, "too_long", f"A report's reason is at most {REPORT_REASON_MAX} characters."
         )
-    if "\0" in reason:
-        raise AccessError(400, "bad_parameter", '"reason" may not hold NUL characters.')
+    if "\0" in reason or not _encodable(reason):
+        raise AccessError(
+            400, "bad_parameter", '"reason" may not hold NUL characters or lone surrogates.'
+        )
     return reason
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def report(
@@ -341,6 +377,9 @@ async def open_reports(
         )
         .select_from(r.join(msg, msg.c.id == r.c.message))
         .where(r.c.settled.is_(None))
+        # A message a game's turn still keeps from some readers stays out until the turn
+        # ends: a moderator or an administrator may be one of those it is kept from.
+        .where(~sa.exists().where(db.restricted_messages.c.message == r.c.message))
         .order_by(r.c.id)
         .limit(limit)
     )

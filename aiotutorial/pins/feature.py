@@ -91,6 +91,7 @@ class PinsFeature:
         ref = frame.get("ref")
 
         async def change(conn: Any) -> dict[str, Any] | None:
+            await self.hub.check_action(conn, member)
             event = await store.set_pinned(conn, member.channel, member.user, message, pin)
             if event is not None:
                 if ref is not None:

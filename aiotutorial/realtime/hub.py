@@ -148,6 +148,7 @@ class Hub:
         self._recoveries: set[asyncio.Task[None]] = set()
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._reconnect_hooks: list[Callable[[], None]] = []
+        self._action_guards: list[Callable[[Any, Member], Awaitable[None]]] = []
         self.presence.register()
         # Answers to one socket's frame (refused, or taken with nothing more to say), from
         # whichever process handled what it sent.
@@ -215,6 +216,18 @@ class Hub:
     def add_stop_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Awaited first when the hub stops (in reverse order of registration)."""
         self._stop_hooks.append(hook)
+
+    def add_action_guard(self, guard: Callable[[Any, Member], Awaitable[None]]) -> None:
+        """``await guard(conn, member)`` in the transaction of anything a member changes in
+        their channel (an edit, a reaction, a pin...: ``check_action``); it raises
+        ``ProtocolError`` when they may not act there now (a muted member)."""
+        self._action_guards.append(guard)
+
+    async def check_action(self, conn: Any, member: Member) -> None:
+        """Every feature's say on whether ``member`` may change anything now (in ``conn``'s
+        transaction); a ``ProtocolError`` when one refuses."""
+        for guard in self._action_guards:
+            await guard(conn, member)
 
     # --- lifecycle ----------------------------------------------------------------------
 

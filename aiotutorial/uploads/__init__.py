@@ -12,9 +12,12 @@ little above ``uploads.max_size`` (a multipart body's headers and boundary).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from ..aio.helpers import run_in_executor
 from .images import ATTACHMENT_TYPE, IMAGE_TYPES, THUMB_MAX, Prepared, prepare
 from .storage import BlobStore, PostgresBlobStore
 from .store import QuotaExceeded, readable_upload, store_upload, stored_name
@@ -35,6 +38,8 @@ __all__ = [
     "upload_settings",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_DAILY_QUOTA",
+    "IMAGE_WORK_AT_ONCE",
+    "image_work",
 ]
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -47,6 +52,20 @@ class UploadSettings:
     max_size: int
     daily_quota: int
     blobs: BlobStore
+
+
+# Pillow's work (decoding, turning, re-encoding, thumbnails) a worker does at once: each may
+# take hundreds of megabytes and seconds of a core; more wait their turn, off the event loop.
+IMAGE_WORK_AT_ONCE = 2
+_image_work = asyncio.Semaphore(IMAGE_WORK_AT_ONCE)
+T = TypeVar("T")
+
+
+async def image_work(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` (Pillow's: blocking) in the executor, at most ``IMAGE_WORK_AT_ONCE``
+    of them at a time in this worker (uploads and avatars alike)."""
+    async with _image_work:
+        return await run_in_executor(None, work, *args)
 
 
 def upload_settings(registry: Any) -> UploadSettings:

@@ -122,7 +122,8 @@ async def readable_upload(
     if reader is not None:
         shown = sa.or_(db.uploads.c.user == reader, shown)
     result = await conn.execute(
-        sa.select(db.uploads)
+        # ``carried``: in a message that is still there (else only its uploader reads it).
+        sa.select(db.uploads, sa.exists(carried).label("carried"))
         .where(db.uploads.c.id == upload)
         .where(db.uploads.c.channel == channel)
         .where(shown)

@@ -34,6 +34,7 @@ from pyramid.view import view_config
 from .. import avatars
 from ..accounts.users import username_error
 from ..aio.helpers import run_in_executor
+from ..uploads import image_work
 from .uploads import _megabytes, _read
 
 # What an avatar's answer may do in a browser, opened in a tab: nothing.
@@ -112,7 +113,7 @@ async def upload_avatar(request: Request) -> Any:
     if len(data) > limit:
         detail = f"A picture may have at most {_megabytes(limit)}."
         return await _refused(request, 413, "too_large", detail)
-    made = await run_in_executor(None, avatars.make_avatar, data)
+    made = await image_work(avatars.make_avatar, data)
     if made is None:
         detail = "That is not a picture: send a PNG, JPEG, GIF or WebP image."
         return await _refused(request, 400, "not_an_image", detail)

@@ -6,7 +6,13 @@ import logging
 from typing import Any
 
 from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
-from pyramid.httpexceptions import HTTPBadRequest, HTTPError, HTTPInternalServerError, HTTPSeeOther
+from pyramid.httpexceptions import (
+    HTTPBadRequest,
+    HTTPError,
+    HTTPInternalServerError,
+    HTTPRequestEntityTooLarge,
+    HTTPSeeOther,
+)
 from pyramid.renderers import render_to_response
 from pyramid.request import Request
 from pyramid.response import Response
@@ -65,9 +71,11 @@ def form_body_tween(handler: Any, registry: Any) -> Any:
 
     def tween(request: Request) -> Any:
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.content_type in _FORMS:
+            _check_form_size(request)
             try:
-                if request.content_type == "multipart/form-data" and is_bridge_greenlet():
-                    # A file upload may be megabytes: parsed (and spooled) in a thread.
+                if is_bridge_greenlet():
+                    # A file upload may be megabytes, and a form of many fields costs time to
+                    # split: parsed (and spooled) in a thread, never on the event loop.
                     run_awaitable(run_in_executor(None, _read_form, request))
                 else:
                     request.POST  # noqa: B018 - parsed once, kept by WebOb for later
@@ -78,6 +86,37 @@ def form_body_tween(handler: Any, registry: Any) -> Any:
         return handler(request)
 
     return tween
+
+
+# The app's plain forms (log-in, register, a channel, a conversation) are a few hundred bytes;
+# files come as multipart, in few parts (one file and the CSRF token).
+FORM_MAX_BYTES = 64 * 1024
+MULTIPART_MAX_PARTS = 16
+
+
+def _check_form_size(request: Request) -> None:
+    """Refuse what would cost much to parse before parsing it: an urlencoded form over
+    ``FORM_MAX_BYTES`` (the larger body limits of some paths are for files), a multipart body
+    of more than ``MULTIPART_MAX_PARTS`` parts (counted with one pass over the bytes)."""
+    length = request.content_length or 0
+    if request.content_type != "multipart/form-data":
+        if length > FORM_MAX_BYTES:
+            raise HTTPRequestEntityTooLarge(
+                f"A form may have at most {FORM_MAX_BYTES // 1024} kB; send files as multipart."
+            )
+        return
+    boundary = _boundary(request.headers.get("Content-Type", ""))
+    if boundary and request.body.count(b"--" + boundary) > MULTIPART_MAX_PARTS + 1:
+        raise HTTPBadRequest(f"A form may have at most {MULTIPART_MAX_PARTS} parts.")
+
+
+def _boundary(content_type: str) -> bytes | None:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "boundary":
+            value = value.strip().strip('"')
+            return value.encode("latin-1", "replace") if value else None
+    return None
 
 
 def _read_form(request: Request) -> None:

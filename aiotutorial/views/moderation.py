@@ -44,7 +44,7 @@ from .channels import bad_parameter, int_parameter
 
 def _id_in_path(request: Request, what: str) -> int:
     value = request.matchdict.get("id") if request.matchdict else None
-    if value is None or not value.isdigit() or len(value) > 12:
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise exception_response(
             404, json_body={"error": "not_found", "detail": f"There is no such {what}."}
         )
@@ -170,7 +170,12 @@ async def moderation_view(context: Channel, request: Request) -> dict[str, Any]:
 async def report(context: Channel, request: Request) -> Any:
     """``POST /channels/{name}/messages/{id}/report`` (traversal found the channel readable)."""
     path = request.subpath
-    if len(path) != 2 or path[1] != "report" or not path[0].isdigit() or len(path[0]) > 12:
+    if (
+        len(path) != 2
+        or path[1] != "report"
+        or not (path[0].isascii() and path[0].isdigit())
+        or len(path[0]) > 12
+    ):
         raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
     message_id = int(path[0])
     name = context.name

@@ -63,9 +63,10 @@ async def search_view(request: Request) -> Any:
             raise HTTPNotFound(json_body={"error": "not_found", "detail": detail})
     results: list[dict[str, Any]] = []
     if query is not None:
-        results = await search.search_messages(
-            request.db, query, reader, channel=channel, author=author, before=before, limit=limit
-        )
+        async with request.db.transaction() as conn:
+            results = await search.search_messages(
+                conn, query, reader, channel=channel, author=author, before=before, limit=limit
+            )
     following = results[-1]["id"] if len(results) == limit else None
     if _wants_json(request):
         if query is None:

@@ -26,6 +26,7 @@ from ..resources import Channel
 from ..uploads import (
     ATTACHMENT_TYPE,
     QuotaExceeded,
+    image_work,
     prepare,
     readable_upload,
     store_upload,
@@ -80,7 +81,7 @@ async def upload_file(context: Channel, request: Request) -> Any:
         raise bad_parameter("The file is empty.")
     if len(data) > limits.max_size:
         raise _refused(413, "too_large", f"A file may have at most {_megabytes(limits.max_size)}.")
-    prepared = await run_in_executor(None, prepare, data)
+    prepared = await image_work(prepare, data)
     try:
         async with request.db.transaction() as conn:
             row = await store_upload(
@@ -147,9 +148,15 @@ async def serve_upload(context: Channel, request: Request) -> Any:
     if row is None or (thumb and row.thumb_key is None):
         raise _not_found()
     etag = f"{row.id}-{'thumb' if thumb else 'file'}"
-    public = context.access.kind == access.PUBLIC
-    # Shared caches may keep a public channel's files; anything else is the reader's alone.
-    cache = f"{'public' if public else 'private'}, max-age={_CACHED_FOR}"
+    # Shared caches may keep a public channel's files that a message carries; a private
+    # channel's are the reader's alone, and a file no message carries (not sent yet, or its
+    # message deleted) is its uploader's only, and not kept at all.
+    if not row.carried:
+        cache = "private, no-cache"
+    elif context.access.kind == access.PUBLIC:
+        cache = f"public, max-age={_CACHED_FOR}"
+    else:
+        cache = f"private, max-age={_CACHED_FOR}"
     headers = {
         "Cache-Control": cache,
         "X-Content-Type-Options": "nosniff",

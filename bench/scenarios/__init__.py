@@ -17,6 +17,11 @@
    connection and the time for one broadcast to reach all of them, against the raw server,
    Tornado's and Django Channels'.
 
+Scenario 7, ``writes`` (writes.py), is the write path; scenario 8, ``search`` (search.py), the
+app's full-text search over a million messages in a database of its own
+(bench/search_data.py); scenario 9, ``reactions`` (reactions.py), scenario 4's fan-out with
+``react`` frames mixed in, against the plain fan-out in the same run.
+
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the
 fan-out, the broadcasts of the capacity scenario), after a warm-up each, and every figure is
@@ -36,6 +41,8 @@ from .fanout import fanout
 from .http_suite import HTTP_SCENARIOS, http_scenarios
 from .httprun import measure_http
 from .profiles import PROFILES, Profile
+from .reactions import reactions
+from .search import search
 from .writes import writes
 from .wsgroup import Group, Target
 
@@ -57,5 +64,7 @@ __all__ = [
     "fanout",
     "capacity",
     "writes",
+    "search",
+    "reactions",
     "cleanup",
 ]

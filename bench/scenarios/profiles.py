@@ -1,4 +1,4 @@
-"""The sizes of ``make bench``'s scenarios 1-5: the full, quick and smoke profiles.
+"""The sizes of ``make bench``'s scenarios: the full, quick and smoke profiles.
 
 A ``Profile`` says how long and how often each scenario loads its servers (warm-up, run length,
 runs per server, which are interleaved), and how big its websocket populations are. ``full`` is
@@ -49,6 +49,11 @@ class Profile:
     # The write path (scenario 7): seconds each round sends, rounds per server and shape.
     writes_seconds: float = 4.0
     writes_runs: int = 3
+    # Search (scenario 8): messages in its own database, rounds of every query, and whether
+    # GET /search is timed too (on a server of its own).
+    search_messages: int = 1_000_000
+    search_runs: int = 50
+    search_http: bool = True
 
 
 PROFILES = {
@@ -104,6 +109,8 @@ PROFILES = {
         quiet_interval=0.3,
         writes_seconds=2.0,
         writes_runs=1,
+        search_messages=100_000,
+        search_runs=20,
     ),
     "smoke": Profile(
         name="smoke",
@@ -136,5 +143,7 @@ PROFILES = {
         busy_sample=0.5,
         writes_seconds=0.5,
         writes_runs=1,
+        search_messages=2000,
+        search_runs=5,
     ),
 }

@@ -68,9 +68,7 @@ class MarkdownTests(ChatServerTestCase):
         message.hover()
         message.locator("button[data-action=reply]").click()
         quoted = bob.locator("[data-role=reply-text]").text_content() or ""
-        self.assertTrue(
-            quoted.endswith(": bold and italic and also and a < b and a site"), quoted
-        )
+        self.assertTrue(quoted.endswith(": bold and italic and also and a < b and a site"), quoted)
         bob.locator("[data-role=reply-cancel]").click()
 
         for payload in PAYLOADS:

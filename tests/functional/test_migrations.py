@@ -330,6 +330,19 @@ class HeadTests(ScratchDatabaseTestCase):
                     )
                 ).all()
             )
+            # The same rule as a set, for many channels at once: readable_channels(user).
+            as_sets = {
+                user or "-": set(
+                    connection.execute(
+                        sa.text(
+                            "SELECT c FROM readable_channels(CAST(:u AS varchar)) c "
+                            "WHERE c LIKE 'mig-%'"
+                        ),
+                        {"u": user},
+                    ).scalars()
+                )
+                for user in ("mig_owner", "someone", "mig_banned", None)
+            }
             connection.execute(sa.text("DELETE FROM chats WHERE channel LIKE 'mig-%'"))
             connection.execute(
                 sa.text("DELETE FROM users WHERE username IN ('mig_owner', 'mig_banned')")
@@ -345,6 +358,13 @@ class HeadTests(ScratchDatabaseTestCase):
                 "mig-closed:someone": False,
                 "mig-closed:mig_banned": False,
                 "mig-closed:-": False,
+            },
+        )
+        self.assertEqual(
+            as_sets,
+            {
+                user: {c for c in ("mig-open", "mig-closed") if readable[f"{c}:{user}"]}
+                for user in ("mig_owner", "someone", "mig_banned", "-")
             },
         )
 

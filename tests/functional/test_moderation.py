@@ -85,6 +85,12 @@ class ModerationTests(ModerationCase):
             await sock.wait_messages(2)
         start = [len(sock.frames) for sock in readers]
 
+        # A moderator removes members' messages, not the owner's.
+        (owners,) = await self.insert_messages(channel, owner.username, ["house rules"])
+        answer = await mod_sock.answer(
+            {"type": "message.delete", "id": owners, "ref": uuid.uuid4().hex}
+        )
+        self.assertEqual(answer.get("error"), "not_yours", answer)
         # A member who moderates nothing: not theirs.
         dave_sock = readers[1]
         answer = await dave_sock.answer(
@@ -131,6 +137,21 @@ class ModerationTests(ModerationCase):
                 "INSERT INTO restricted_messages (message, channel, readers) VALUES (%s, %s, %s)",
                 (secret, channel, [carol.username]),
             )
+        # Carol, who reads it, reports it: neither the moderators nor the administrators see
+        # it among the reports while the turn keeps it from others.
+        status, _ = await carol.send_json(
+            "POST", f"/channels/{channel}/messages/{secret}/report", {"reason": "x"}
+        )
+        self.assertEqual(status, 201)
+        status, body = await moderator.get_json(f"/channels/{channel}/moderation")
+        self.assertEqual(body["reports"], [])
+        admin = await self.admin(self.b)
+        status, body = await admin.get_json("/reports")
+        self.assertNotIn(secret, [r["message"] for r in body["reports"]])
+        status, _ = await moderator.send_json(
+            "POST", f"/channels/{channel}/messages/{secret}/report", {}
+        )
+        self.assertEqual(status, 404)
         sock = await moderator.connect(channel)
         answer = await sock.answer(
             {"type": "message.delete", "id": secret, "ref": uuid.uuid4().hex}
@@ -174,6 +195,8 @@ class ModerationTests(ModerationCase):
             {"type": "message", "content": "let me speak"},
             {"type": "message.edit", "id": mine, "content": "changed"},
             {"type": "react", "id": mine, "emoji": "👍"},
+            {"type": "pin", "id": mine},
+            {"type": "game.start"},
         ):
             answer = await sock.answer({**frame, "ref": uuid.uuid4().hex})
             self.assertEqual(answer.get("error"), "muted", answer)
@@ -212,6 +235,21 @@ class ModerationTests(ModerationCase):
         self.assertEqual([a for a, _ in await self.log_actions(owner, channel)], ["unmute", "mute"])
 
     # --- reports, administrators, accounts -------------------------------------------------
+
+    async def test_what_is_not_a_number_or_not_text_is_refused_plainly(self) -> None:
+        owner, _, channel = await self.moderated_channel()
+        (target,) = await self.insert_messages(channel, owner.username, ["hello"])
+        for path in (
+            f"/channels/{channel}/messages/%C2%B2/report",
+            f"/channels/{channel}/messages/1%C2%B2/report",
+            "/reports/%C2%B2/settle",
+        ):
+            status, _ = await owner.send_json("POST", path, {})
+            self.assertIn(status, (403, 404), path)
+        status, body = await owner.send_json(
+            "POST", f"/channels/{channel}/messages/{target}/report", '{"reason": "bad \\ud800"}'
+        )
+        self.assertEqual((status, body["error"]), (400, "bad_parameter"))
 
     async def test_reports_reach_administrators_who_settle_them(self) -> None:
         owner, moderator, channel = await self.moderated_channel()

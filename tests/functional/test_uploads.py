@@ -130,6 +130,37 @@ class UploadTests(ChatServersTest):
         # Not in a message yet: its uploader's alone.
         for path in (found["url"], found["thumb"]):
             self.assertEqual((await fetch(bob, path))[0], 404)
+        # ... and no cache keeps it for anyone else (answered to its uploader only).
+        self.assertEqual(headers["Cache-Control"], "private, no-cache")
+
+    async def test_what_costs_too_much_to_decode_or_parse_is_refused_early(self) -> None:
+        alice = await self.user(self.a)
+        channel = await alice.new_channel()
+        # 20 million pixels of one colour: a few kB that would decode to hundreds of MB.
+        status, body = await upload(alice, channel, png(5000, 4000), "huge.png", "image/png")
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["upload"]["type"], "application/octet-stream")
+        self.assertNotIn("width", body["upload"])
+        # A form of many fields, urlencoded, to a path whose body limit is for files.
+        form = b"a=1&" * 40_000
+        async with alice.session.post(
+            alice.url(f"/channels/{channel}/uploads"),
+            data=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as response:
+            self.assertEqual(response.status, 413)
+        # A multipart body of many tiny parts.
+        parts = aiohttp.FormData()
+        for index in range(40):
+            parts.add_field(f"f{index}", "x")
+        parts.add_field("file", b"x", filename="x.txt")  # (a file: multipart)
+        async with alice.session.post(
+            alice.url(f"/channels/{channel}/uploads"),
+            data=parts,
+            headers={"X-CSRF-Token": alice.csrf},
+        ) as response:
+            self.assertEqual(response.status, 400)
+            self.assertIn("parts", await response.text())
 
     async def test_what_does_not_decode_as_an_image_is_an_attachment(self) -> None:
         alice = await self.user(self.b)

@@ -32,6 +32,7 @@ SCENARIOS = (
     "writes",
     "search",
     "reactions",
+    "uploads",
 )
 MACHINE_NOTE = (
     "{cores} cores: the load generators ({http} for HTTP, the websocket client processes) run "

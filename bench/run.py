@@ -18,7 +18,9 @@ that is filled once and kept: bench/search_data.py) is bench/scenarios/search.py
 
 Scenario 9 (``reactions``: scenario 4's fan-out below its ceiling, 100 msg/s or fewer, with a
 fifth as many ``react`` frames mixed in, against the plain fan-out in interleaved rounds) is
-bench/scenarios/reactions.py.
+bench/scenarios/reactions.py. Scenario 10 (``uploads``: photos, files and small images posted
+to ``POST /channels/{name}/uploads`` on one worker by concurrent clients) is
+bench/scenarios/uploads.py.
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
@@ -174,6 +176,11 @@ def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[
             ("reactions",),
             "scenario 9: fan-out with reactions mixed in",
             lambda w: {"reactions": asyncio.run(scenarios.reactions(ctx))},
+        ),
+        (
+            ("uploads",),
+            "scenario 10: upload throughput",
+            lambda w: {"uploads": asyncio.run(scenarios.uploads(ctx))},
         ),
     ]
 

@@ -20,7 +20,9 @@
 Scenario 7, ``writes`` (writes.py), is the write path; scenario 8, ``search`` (search.py), the
 app's full-text search over a million messages in a database of its own
 (bench/search_data.py); scenario 9, ``reactions`` (reactions.py), scenario 4's fan-out with
-``react`` frames mixed in, against the plain fan-out in the same run.
+``react`` frames mixed in, against the plain fan-out in the same run; scenario 10,
+``uploads`` (uploads.py), upload throughput: photos, files and small images posted to
+``POST /channels/{name}/uploads`` on one worker.
 
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the
@@ -43,6 +45,7 @@ from .httprun import measure_http
 from .profiles import PROFILES, Profile
 from .reactions import reactions
 from .search import search
+from .uploads import uploads
 from .writes import writes
 from .wsgroup import Group, Target
 
@@ -66,5 +69,6 @@ __all__ = [
     "writes",
     "search",
     "reactions",
+    "uploads",
     "cleanup",
 ]

@@ -100,6 +100,13 @@ def cleanup(ctx: Context) -> dict[str, Any]:
                 cursor.execute("DELETE FROM messages WHERE channel = ANY(%s)", (channels,))
                 cursor.execute('DELETE FROM messages WHERE "user" = ANY(%s)', (users,))
                 cursor.execute("DELETE FROM presence WHERE channel = ANY(%s)", (channels,))
+                # The bytes of the run's uploads (their rows go with their channels).
+                cursor.execute(
+                    "DELETE FROM upload_blobs WHERE key IN (SELECT key FROM uploads WHERE "
+                    "channel = ANY(%s) UNION SELECT thumb_key FROM uploads WHERE "
+                    "channel = ANY(%s))",
+                    (channels, channels),
+                )
                 cursor.execute("DELETE FROM chats WHERE channel = ANY(%s)", (channels,))
                 cursor.execute("DELETE FROM users WHERE username = ANY(%s)", (users,))
         finally:

@@ -54,6 +54,10 @@ class Profile:
     search_messages: int = 1_000_000
     search_runs: int = 50
     search_http: bool = True
+    # Uploads (scenario 10): concurrent uploaders, seconds each round uploads, rounds per kind.
+    upload_clients: int = 8
+    upload_seconds: float = 4.0
+    upload_runs: int = 3
 
 
 PROFILES = {
@@ -111,6 +115,9 @@ PROFILES = {
         writes_runs=1,
         search_messages=100_000,
         search_runs=20,
+        upload_clients=4,
+        upload_seconds=2.0,
+        upload_runs=1,
     ),
     "smoke": Profile(
         name="smoke",
@@ -145,5 +152,8 @@ PROFILES = {
         writes_runs=1,
         search_messages=2000,
         search_runs=5,
+        upload_clients=2,
+        upload_seconds=0.5,
+        upload_runs=1,
     ),
 }

@@ -1,6 +1,7 @@
-"""Ctrl+K in a real browser: the switcher finds a channel and a person by name; Enter on a
-person opens the conversation with them (the same one whoever opens it), which the lobby and
-the sidebar then list with a dot saying whether the other person is online.
+"""Finding people in a real browser: Ctrl+K's switcher finds a channel and a person by name;
+Enter on a person opens the conversation with them (the same one whoever opens it), which the
+lobby then lists with a dot saying whether the other person is online; Message beside a name
+in a channel's online list opens it too.
 
 Debian's Chromium through Playwright against real gunicorn and PostgreSQL, as the other
 browser tests; screenshots go to ``test-artifacts/``.
@@ -53,3 +54,20 @@ class SwitcherTests(ChatServerTestCase):
         dot.wait_for()
         self.assertIn("online", dot.get_attribute("class") or "")
         self.assertTrue(re.search(bob_name, dot.get_attribute("title") or ""))
+
+    def test_message_someone_from_the_online_list(self) -> None:
+        alice, bob, alice_name, bob_name, _ = self.two_in_a_channel("online-dm-")
+        self.wait_members(alice, [alice_name, bob_name])
+        toggle = alice.locator("[data-role=members-toggle]")
+        if toggle.is_visible():
+            toggle.click()
+        mine = alice.locator("[data-role=members] > li.me")
+        self.assertEqual(mine.locator(".member-dm").count(), 0)  # not oneself
+        button = alice.locator(f"[data-role=members] .member-dm[data-username='{bob_name}']")
+        with alice.expect_navigation():
+            button.click()
+        self.assertRegex(alice.url, r"/channels/dm-[0-9a-f]{24}$")
+        self.wait_state(alice, "live")
+        # The same conversation Bob reaches from his side.
+        bob.goto(alice.url)
+        self.wait_state(bob, "live")

@@ -37,7 +37,7 @@ from harness.paths import PROJECT_ROOT
 
 from ..dbtest import prepare_testing_database
 
-SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity")
+SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "uploads")
 
 
 def is_number(value: object) -> bool:
@@ -96,6 +96,15 @@ class BenchSmokeTest(_BenchRun):
             with self.subTest(scenario=name):
                 scenario = self.results["scenarios"][name]
                 self.assertEqual(scenario["status"], "ok", scenario)
+
+    def test_uploads_are_measured_and_every_one_stored(self) -> None:
+        self.assertIsNotNone(self.results, self.output())
+        kinds = self.results["scenarios"]["uploads"]["kinds"]
+        self.assertEqual(set(kinds), {"photo", "file", "small png"})
+        for kind, entry in kinds.items():
+            with self.subTest(kind=kind):
+                self.assertEqual(entry["not_201"], 0)
+                self.assertGreater(entry["uploads_per_s"], 0)
 
     def test_the_baselines_serve_what_the_app_serves(self) -> None:
         # The sync servers must do the app's work (same page, same history JSON), or the

@@ -17,6 +17,7 @@
 
 import { avatarElement } from "../lib/avatar.js";
 import { element, find, maybe } from "../lib/dom.js";
+import { sendJson } from "../lib/http.js";
 import { ERRORS } from "../lib/protocol.js";
 import { Composer } from "./composer.js";
 import { History } from "./history.js";
@@ -145,6 +146,7 @@ export class ChannelChat {
   start() {
     this.bindScrolling();
     this.bindMembersToggle();
+    this.bindMemberMessages();
     this.bindNotices();
     const socket = this.socket;
     if (this.form instanceof HTMLFormElement) {
@@ -589,6 +591,27 @@ export class ChannelChat {
     }
   }
 
+  /** A click on Message beside someone online opens the conversation with them. */
+  bindMemberMessages() {
+    const list = this.members;
+    if (!list) return;
+    list.addEventListener("click", async (event) => {
+      const button = event.target instanceof Element ? event.target.closest(".member-dm") : null;
+      if (!(button instanceof HTMLButtonElement) || !button.dataset.username) return;
+      button.disabled = true;
+      try {
+        const answer = await sendJson("POST", list.dataset.dmUrl || "/dm", {
+          username: button.dataset.username,
+        });
+        const base = list.dataset.channelsUrl || "/channels";
+        window.location.href = `${base}/${encodeURIComponent(answer.channel.name)}`;
+      } catch (error) {
+        button.disabled = false;
+        this.addNotice({ text: error instanceof Error ? error.message : "Refused." });
+      }
+    });
+  }
+
   bindMembersToggle() {
     const toggle = this.membersToggle;
     if (!toggle) return;
@@ -611,6 +634,12 @@ export class ChannelChat {
       if (name === this.me) {
         item.classList.add("me");
         item.append(element("span", "you", "(you)"));
+      } else if (this.me) {
+        const write = element("button", "member-dm", "Message");
+        write.type = "button";
+        write.dataset.username = name;
+        write.setAttribute("aria-label", `Message ${name}`);
+        item.append(write);
       }
       return item;
     });

@@ -1,6 +1,6 @@
-"""The application's request class: what views reach as ``request.db``, ``request.user`` and
-``request.csrf_token``, as properties computed once per request (``aio.requests`` says why a
-class and not ``add_request_method``)."""
+"""The application's request class: what views reach as ``request.db``, ``request.user``,
+``request.csrf_token`` and ``request.protocol``, as properties computed once per request
+(``aio.requests`` says why a class and not ``add_request_method``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pyramid.request import Request
 from .accounts import identity_of
 from .aio.requests import use_request_class
 from .db import RequestConnection
+from .views.protocol import request_protocol, request_protocol_json
 
 __all__ = ["AppRequest", "use_app_request"]
 
@@ -30,6 +31,14 @@ class AppRequest(Request):
     def csrf_token(self) -> str:
         token: str = get_csrf_token(self)
         return token
+
+    @reify
+    def protocol(self) -> dict[str, Any]:
+        return request_protocol(self)
+
+    @reify
+    def protocol_json(self) -> str:
+        return request_protocol_json(self)
 
 
 def use_app_request(config: Any) -> None:

@@ -68,11 +68,11 @@ class ChannelsRoot(Root):
 
     @synchronize
     async def _access(self, name: str, user: str | None) -> access.Access | None:
-        return await access.access_of(self.request.db, name, user)
+        return await access.channel_of(self.request.db, name, user)
 
 
 # Run on every request below /channels (``name``, ``user``): built and compiled once.
-CHANNEL_NAMED = access.ACCESS_STATEMENT
+CHANNEL_NAMED = access.CHANNEL_STATEMENT
 
 
 def includeme(config: Any) -> None:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,9 +45,17 @@ def _check_url(url: str) -> None:
 
 
 def _argv(
-    url: str, connections: int, duration: int, timeout: float, generator: str, threads: int
+    url: str,
+    connections: int,
+    duration: int,
+    timeout: float,
+    generator: str,
+    threads: int,
+    headers: Sequence[str] = (),
 ) -> list[str]:
-    """The load generator's command line: wrk with the JSON report script, or the fallback."""
+    """The load generator's command line: wrk with the JSON report script, or the fallback;
+    ``headers`` (``"Name: value"``) are sent with every request."""
+    header_args = [arg for header in headers for arg in ("-H", header)]
     if generator == "wrk":
         wrk = wrk_path()
         if wrk is None:
@@ -63,6 +72,7 @@ def _argv(
             f"{math.ceil(timeout)}s",
             "-s",
             str(LUA),
+            *header_args,
             url,
         ]
     return [
@@ -76,6 +86,7 @@ def _argv(
         str(duration),
         "--timeout",
         str(timeout),
+        *header_args,
     ]
 
 
@@ -87,10 +98,11 @@ def run_load(
     timeout: float = 5.0,
     generator: str = "wrk",
     threads: int = 2,
+    headers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One load of ``duration`` whole seconds on ``url``; wrk's summary plus ``rps``."""
     _check_url(url)
-    argv = _argv(url, connections, duration, timeout, generator, threads)
+    argv = _argv(url, connections, duration, timeout, generator, threads, headers)
     try:
         done = subprocess.run(
             argv,
@@ -207,13 +219,16 @@ async def _connection(
         writer.close()
 
 
-async def _generate(url: str, connections: int, duration: float, limit: float) -> dict:
+async def _generate(
+    url: str, connections: int, duration: float, limit: float, headers: Sequence[str] = ()
+) -> dict:
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     host, port = parts.hostname or HOST, parts.port or 80
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode()
+    extra = "".join(f"{header}\r\n" for header in headers)
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n{extra}\r\n".encode()
     counters = _Counters()
     started = time.monotonic()
     deadline = started + duration
@@ -253,6 +268,7 @@ def main() -> None:
     parser.add_argument("-c", "--connections", type=int, default=50)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("-H", "--header", action="append", default=[], help='"Name: value"')
     args = parser.parse_args()
     _check_url(args.url)
     from .common import raise_nofile
@@ -263,7 +279,9 @@ def main() -> None:
         import uvloop
 
         runner = uvloop.run
-    summary = runner(_generate(args.url, args.connections, args.duration, args.timeout))
+    summary = runner(
+        _generate(args.url, args.connections, args.duration, args.timeout, args.header)
+    )
     print(MARK + json.dumps(summary), flush=True)
 
 

@@ -117,9 +117,13 @@ def summarise(raw: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+# ``--native``: C frames too (what a driver's C call spends its time on).
+NATIVE: list[str] = []
+
+
 def _record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    argv = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw"]
+    argv = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw", *NATIVE]
     return subprocess.Popen(
         [*argv, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -189,8 +193,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000, help="websockets (fanout, capacity)")
     parser.add_argument("--rate", type=int, default=100, help="messages/s sent (fanout)")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--native", action="store_true", help="C frames too (py-spy --native)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
+    if args.native:
+        NATIVE.append("--native")
     raise_nofile()
     from aiotutorial.pgcluster import default_database_url
 

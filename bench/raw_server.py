@@ -56,7 +56,8 @@ def _history_statements(numbered: bool) -> dict[Any, str]:
     from aiotutorial import chat
     from aiotutorial.resources import CHANNEL_NAMED
 
-    statements: dict[Any, Any] = {"channel": CHANNEL_NAMED, "changes": chat.LATEST_CHANGE}
+    # Traversal's statement: the access rule and the channel's last change (its column 3).
+    statements: dict[Any, Any] = {"channel": CHANNEL_NAMED}
     for before in (False, True):
         for after in (False, True):
             statements[(before, after)] = chat.page_statement("anyone", before, after)
@@ -130,8 +131,7 @@ async def _page_asyncpg(pool: Any, sql: dict[Any, str], name: str, values: dict[
         found = await conn.fetchrow(sql["channel"], name, None)
         if found is None or found[0] is not None:
             return False, 0, []
-        changes = await conn.fetchval(sql["changes"], name)
-        return True, changes, await conn.fetch(page, *args)
+        return True, found[3], await conn.fetch(page, *args)
 
 
 async def _page_aiopg(pool: Any, sql: dict[Any, str], name: str, values: dict[str, int]):
@@ -142,10 +142,8 @@ async def _page_aiopg(pool: Any, sql: dict[Any, str], name: str, values: dict[st
         found = await cursor.fetchone()
         if found is None or found[0] is not None:
             return False, 0, []
-        await cursor.execute(sql["changes"], {"channel": name})
-        changes = (await cursor.fetchone())[0]
         await cursor.execute(page, {"channel": name, **values})
-        return True, changes, await cursor.fetchall()
+        return True, found[3], await cursor.fetchall()
 
 
 def history_app(database_url: str, driver: str) -> web.Application:

@@ -9,14 +9,17 @@ serving model differs:
   layout, with the same routes, static view, signed session and CSRF token), the same
   ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
 * ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks, the same
-  channel lookup the app's traversal does, and the very SQL of ``aiotutorial.chat.latest_change``
-  and ``aiotutorial.chat.messages_page`` (their prepared statements, compiled with aiopg.sa's
+  channel lookup the app's traversal does, and the very SQL of traversal
+  (``aiotutorial.access.channel_of``: the access rule and the last change) and
+  ``aiotutorial.chat.messages_page`` (their prepared statements, compiled with aiopg.sa's
   dialect as the app compiles them), run with psycopg2 from a small thread-safe pool; rows
   become frames with ``aiotutorial.chat.event_from_row`` and the ``json`` renderer answers,
   as in the app.
 
-The identity (for the page's header) is read from the session; an anonymous request, as in
-the benchmark, touches no database, as in the app.
+The identity is read from the session and confirmed by the app's own statement
+(``aiotutorial.accounts.policy.IDENTITY``), so that a signed-in history page asks what the
+app asks (the identity, traversal's statement with the reader, the reader's page, the read
+marker); an anonymous request reads no identity, as in the app.
 """
 
 from __future__ import annotations
@@ -32,18 +35,22 @@ from aiopg.sa.engine import get_dialect
 from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy, get_csrf_token
+from pyramid.decorator import reify
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
 from pyramid.router import Router
 from pyramid.view import view_config
 
 from aiotutorial import chat
-from aiotutorial.accounts.sessions import SESSION_KEY, session_factory
+from aiotutorial.accounts.policy import IDENTITY
+from aiotutorial.accounts.sessions import ISSUED_KEY, SESSION_KEY, session_factory
+from aiotutorial.aio.requests import use_request_class
 from aiotutorial.db import database_url, dsn_from_url
 from aiotutorial.jsontext import JSONRenderer
 from aiotutorial.resources import CHANNEL_NAMED
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep
+from aiotutorial.views.protocol import request_protocol, request_protocol_json
 
 __all__ = ["main", "messages_sql"]
 
@@ -60,10 +67,10 @@ def _sql(statement: Any) -> str:
     return cached
 
 
-def messages_sql(with_before: bool, with_after: bool) -> str:
-    """The SQL of ``chat.messages_page`` for someone signed out (parameters ``channel``,
-    ``limit``, and ``before``/``after`` when given)."""
-    return _sql(chat.page_statement("anyone", with_before, with_after))
+def messages_sql(with_before: bool, with_after: bool, *, reader: bool = False) -> str:
+    """The SQL of ``chat.messages_page`` for someone signed out, or signed in with ``reader``
+    (parameters ``channel``, ``limit``, ``reader``, and ``before``/``after`` when given)."""
+    return _sql(chat.page_statement("reader" if reader else "anyone", with_before, with_after))
 
 
 # --- the connection pool, one per worker process ------------------------------------------
@@ -116,13 +123,45 @@ class _Connection:
 
 
 def _request_user(request: Request) -> str | None:
+    """The session's user confirmed by the database, by the app's own statement and rule
+    (``aiotutorial.accounts.policy``: the account exists, the session is not revoked)."""
     username = request.session.get(SESSION_KEY)
     if not isinstance(username, str):
         return None
     with _Connection(request) as cursor:
-        cursor.execute("SELECT username FROM users WHERE username = %s", (username,))
+        cursor.execute(_sql(IDENTITY), {"username": username})
         row = cursor.fetchone()
-    return row[0] if row is not None else None
+    if row is None:
+        return None
+    name, revoked = row
+    issued = request.session.get(ISSUED_KEY)
+    if revoked is not None and (
+        not isinstance(issued, int | float) or issued < revoked.timestamp()
+    ):
+        return None
+    return str(name)
+
+
+class _SyncRequest(Request):
+    """The per-request properties on the class, as the app's ``AppRequest`` has them (Pyramid's
+    ``add_request_method`` would make a new class for each request)."""
+
+    @reify
+    def user(self) -> str | None:
+        return _request_user(self)
+
+    @reify
+    def csrf_token(self) -> str:
+        token: str = get_csrf_token(self)
+        return token
+
+    @reify
+    def protocol(self) -> dict[str, Any]:
+        return request_protocol(self)
+
+    @reify
+    def protocol_json(self) -> str:
+        return request_protocol_json(self)
 
 
 class _Root:
@@ -179,24 +218,38 @@ def channel_messages(request: Request) -> dict[str, Any]:
         params["before"] = before
     if after is not None:
         params["after"] = after
-    sql = messages_sql(before is not None, after is not None)
+    user = request.user
+    if user is not None:
+        params["reader"] = user
+    sql = messages_sql(before is not None, after is not None, reader=user is not None)
     with _Connection(request) as cursor:
-        # What the app's traversal asks before the view runs (resources.ChannelsRoot).
-        cursor.execute(_sql(CHANNEL_NAMED), {"name": name, "user": None})
+        # What the app's traversal asks before the view runs (resources.ChannelsRoot): the
+        # access rule and the channel's facts, in one statement (access.channel_of).
+        cursor.execute(_sql(CHANNEL_NAMED), {"name": name, "user": user})
         found = cursor.fetchone()
-        if found is None or found[0] is not None:  # none, or private: not a visitor's
+        if found is None or not _readable(found):
             raise HTTPNotFound()
-        cursor.execute(_sql(chat.LATEST_CHANGE), {"channel": name})
-        changes = cursor.fetchone()[0] or 0
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return {"messages": [chat.event_from_row(row) for row in rows], "changes": changes}
+    answer = {"messages": [chat.event_from_row(row) for row in rows], "changes": found[3] or 0}
+    if user is not None and before is None and after is None:
+        answer["last_read"] = found[4]
+    return answer
+
+
+def _readable(found: tuple[Any, ...]) -> bool:
+    """``access.channel_of``'s rule on its row: (kind, role, banned, ...)."""
+    kind, role, banned = found[0], found[1], found[2]
+    if kind is not None:
+        return role is not None
+    return not banned
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The paste app factory."""
     settings["sqlalchemy.url"] = database_url(settings)
     with Configurator(settings=settings) as config:
+        use_request_class(config, _SyncRequest)
         config.include("pyramid_jinja2")
         # The app's own JSON renderer (orjson), so that both sides encode alike.
         config.add_renderer("json", JSONRenderer)
@@ -207,8 +260,6 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         )
         config.set_security_policy(_SecurityPolicy())
         config.set_root_factory(_Root)
-        config.add_request_method(_request_user, "user", reify=True)
-        config.add_request_method(get_csrf_token, "csrf_token", reify=True)
         # The layout's protocol island (the same page as the app's, byte for byte).
         config.include("aiotutorial.views.protocol")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)

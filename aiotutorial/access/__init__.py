@@ -19,6 +19,7 @@ from ..realtime import add_feature
 from .feature import REMOVED, AccessFeature, still_readable
 from .store import (
     ACCESS_STATEMENT,
+    CHANNEL_STATEMENT,
     DM,
     DM_MAX_PEOPLE,
     DM_PREFIX,
@@ -36,6 +37,7 @@ from .store import (
     access_of,
     add_member,
     canonical_username,
+    channel_of,
     claim_public,
     conversation_name,
     create_private,
@@ -49,6 +51,7 @@ from .store import (
 
 __all__ = [
     "ACCESS_STATEMENT",
+    "CHANNEL_STATEMENT",
     "DM",
     "DM_MAX_PEOPLE",
     "DM_PREFIX",
@@ -65,6 +68,7 @@ __all__ = [
     "AccessError",
     "AccessFeature",
     "access_of",
+    "channel_of",
     "add_member",
     "canonical_username",
     "claim_public",

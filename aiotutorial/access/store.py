@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
@@ -18,6 +18,7 @@ from aiopg.sa import SAConnection
 from ..accounts import USERNAME_MAX, username_error
 from ..db import schema as db
 from ..db.compiled import Prepared
+from ..db.types import RowsConnection
 from ..realtime import publish
 
 __all__ = [
@@ -34,8 +35,10 @@ __all__ = [
     "Access",
     "PUBLIC_ACCESS",
     "ACCESS_STATEMENT",
+    "CHANNEL_STATEMENT",
     "AccessError",
     "access_of",
+    "channel_of",
     "create_private",
     "conversation_name",
     "open_conversation",
@@ -74,10 +77,20 @@ class AccessError(Exception):
 @dataclass(frozen=True, slots=True)
 class Access:
     """What a reader has of a channel it may read: the channel's kind, and the reader's role
-    (None on a public channel it has no role in, and for visitors)."""
+    (None on a public channel it has no role in, and for visitors).
+
+    Traversal (``channel_of``) also reads, in the same statement, what the channel's pages ask
+    for on every request: ``changes`` (the position of its last change, 0 for none),
+    ``last_read`` (the reader's read marker, None if never read or signed out), ``admin``
+    (the reader is one of the site's administrators) and ``notify`` (the reader's
+    notification level there, None for the default); ``access_of`` leaves them out."""
 
     kind: str
     role: str | None
+    changes: int = 0
+    last_read: int | None = None
+    admin: bool = False
+    notify: str | None = None
 
     @property
     def manages(self) -> bool:
@@ -111,19 +124,58 @@ ACCESS_STATEMENT = Prepared(
 )
 
 
-async def access_of(conn: SAConnection, channel: str, user: str | None) -> Access | None:
-    """``user``'s access to ``channel``; None when it does not exist or is not ``user``'s to
-    read (the same answer: a private channel does not exist for who is not in it)."""
-    result = await conn.execute(ACCESS_STATEMENT, name=channel, user=user)
-    row = await result.first()
-    if row is None:
-        return None
-    kind, role, banned = row[0], row[1], row[2]  # (aiopg's rows iterate over their keys)
+def _facts(user: Any) -> list[Any]:
+    """The columns ``channel_of`` adds: each a probe by primary key (or the changes' index)."""
+    chat = db.chats.c.channel
+    changes, markers = db.message_changes, db.read_markers
+    levels, admins = db.channel_notifications, db.site_admins
+    return [
+        sa.select(sa.func.max(changes.c.position))
+        .where(changes.c.channel == chat)
+        .scalar_subquery()
+        .label("changes"),
+        sa.select(markers.c.last_read)
+        .where((markers.c.username == user) & (markers.c.channel == chat))
+        .scalar_subquery()
+        .label("last_read"),
+        sa.exists().where(admins.c.user == user).label("admin"),
+        sa.select(levels.c.level)
+        .where((levels.c.username == user) & (levels.c.channel == chat))
+        .scalar_subquery()
+        .label("notify"),
+    ]
+
+
+# Traversal's one statement for every request below /channels/{name}: the access rule and
+# what the channel's pages read on every request (the history page's last change and read
+# marker, the channel page's moderator rights and notification level), in one round trip.
+CHANNEL_STATEMENT = Prepared(
+    ACCESS_STATEMENT.statement.add_columns(*_facts(sa.bindparam("user", type_=sa.String)))
+)
+
+
+def _access(row: Any, with_facts: bool) -> Access | None:
+    kind, role, banned = row[0], row[1], row[2]
     if kind is not None and role is None:
         return None
     if kind is None and banned:  # banned from a public channel: it is not there for them
         return None
-    return Access(kind or PUBLIC, role)
+    if not with_facts:
+        return Access(kind or PUBLIC, role)
+    return Access(kind or PUBLIC, role, row[3] or 0, row[4], bool(row[5]), row[6])
+
+
+async def channel_of(conn: SAConnection, channel: str, user: str | None) -> Access | None:
+    """``access_of`` with the channel's facts (``Access.changes``...), in one statement."""
+    rows = await cast(RowsConnection, conn).rows(CHANNEL_STATEMENT, name=channel, user=user)
+    return _access(rows[0], True) if rows else None
+
+
+async def access_of(conn: SAConnection, channel: str, user: str | None) -> Access | None:
+    """``user``'s access to ``channel``; None when it does not exist or is not ``user``'s to
+    read (the same answer: a private channel does not exist for who is not in it)."""
+    rows = await cast(RowsConnection, conn).rows(ACCESS_STATEMENT, name=channel, user=user)
+    return _access(rows[0], False) if rows else None
 
 
 async def canonical_username(conn: SAConnection, name: Any) -> str:

@@ -43,6 +43,7 @@ from .messages import (
     post_message,
     release_restricted,
 )
+from .notify import ALL as NOTIFY_ALL
 from .notify import LEVELS as NOTIFY_LEVELS
 from .notify import apply_level, notify_level, notify_levels, set_level
 from .protocol import (
@@ -95,6 +96,7 @@ __all__ = [
     "mentioned_names",
     "read_marker",
     "unread_counts",
+    "NOTIFY_ALL",
     "NOTIFY_LEVELS",
     "apply_level",
     "notify_level",

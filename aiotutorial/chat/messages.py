@@ -68,9 +68,11 @@ EVERYONE: Any = _Everyone()
 MESSAGE_REF = "message_ref"
 
 
-def iso(moment: datetime.datetime | None) -> str | None:
-    if moment is None:
-        return None
+def iso(moment: datetime.datetime | str | None) -> str | None:
+    """A moment as the protocol writes it (``2026-12-07T04:59:06.066900+00:00``); a text is
+    one PostgreSQL wrote so already (``iso_text``)."""
+    if moment is None or isinstance(moment, str):
+        return moment
     if moment.tzinfo is not datetime.UTC:
         # The app's connections run with TimeZone=UTC: rows come in UTC already.
         moment = moment.astimezone(datetime.UTC)
@@ -109,9 +111,9 @@ def _frame(
     id_: int,
     channel: str,
     user: str,
-    time: datetime.datetime,
+    time: datetime.datetime | str,
     content: str,
-    edited: datetime.datetime | None,
+    edited: datetime.datetime | str | None,
     deleted: bool | None,
     mentioned: Any,
     reply_to: int | None = None,
@@ -173,6 +175,23 @@ def event_columns() -> list[Any]:
         db.message_changes.c.removed_by.isnot(None).label("removed"),
         sa.literal_column(UPLOADS_OF).label("uploads"),
     ]
+
+
+def iso_text(moment: Any) -> Any:
+    """``moment`` (a timestamptz column) as ``iso`` writes it, written by PostgreSQL: no
+    datetime is made and formatted again for each row of a page."""
+    # (Constants written into the SQL: the statement's parameters stay those it names.)
+    utc = sa.literal_column("'UTC'")
+    pattern = sa.literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")
+    return sa.func.to_char(sa.func.timezone(utc, moment), pattern)
+
+
+def page_columns() -> list[Any]:
+    """``event_columns()`` with the moments as text (``iso_text``): a page's columns."""
+    columns = event_columns()
+    columns[3] = iso_text(db.messages.c.time).label("time")
+    columns[5] = iso_text(db.message_changes.c.edited).label("edited")
+    return columns
 
 
 def with_changes(messages: Any = db.messages) -> Any:
@@ -410,7 +429,7 @@ def page_statement(readers: str, before: bool, after: bool) -> Prepared:
         ids = ids.where(db.messages.c.id > sa.bindparam("after")).order_by(db.messages.c.id)
     else:
         ids = ids.order_by(db.messages.c.id.desc())
-    query = sa.select(*event_columns())
+    query = sa.select(*page_columns())
     joined = with_changes()
     if readers == "everyone":
         query = query.add_columns(db.restricted_messages.c.readers)

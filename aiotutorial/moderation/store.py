@@ -26,6 +26,7 @@ __all__ = [
     "REPORT_REASON_MAX",
     "is_admin",
     "moderates",
+    "moderates_with",
     "require_moderator",
     "rank",
     "may_remove",
@@ -57,6 +58,13 @@ async def is_admin(conn: SAConnection, user: str | None) -> bool:
         sa.select(sa.literal(True)).where(db.site_admins.c.user == user).limit(1)
     )
     return bool(found)
+
+
+def moderates_with(access: Access, user: str | None) -> bool:
+    """``moderates`` for an ``Access`` read with its facts (``access.channel_of``): no query."""
+    if user is None:
+        return False
+    return (access.kind != DM and access.role in (OWNER, MODERATOR)) or access.admin
 
 
 async def moderates(conn: SAConnection, channel: str, access: Access, user: str | None) -> bool:

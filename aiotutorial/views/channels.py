@@ -266,8 +266,9 @@ async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
         "kind": found.kind,
         "role": found.role,
         "members": members,
-        "moderator": await moderation.moderates(request.db, context.name, found, user),
-        "notify": await chat.notify_level(request.db, user, context.name),
+        # (both read by traversal's statement: see access.channel_of)
+        "moderator": moderation.moderates_with(found, user),
+        "notify": found.notify or chat.NOTIFY_ALL,
         "notify_levels": chat.NOTIFY_LEVELS,
     }
 
@@ -283,7 +284,7 @@ async def channel_page(context: Channel, request: Request) -> dict[str, Any]:
 async def get_notifications(context: Channel, request: Request) -> dict[str, Any]:
     if request.subpath:
         raise HTTPNotFound(json_body={"error": "not_found", "detail": "No such page."})
-    level = await chat.notify_level(request.db, request.identity.username, context.name)
+    level = context.access.notify or chat.NOTIFY_ALL
     return {"notifications": {"channel": context.name, "level": level}}
 
 
@@ -325,9 +326,10 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     after = int_parameter(request, "after", 0)
     limit = int_parameter(request, "limit", 1, chat.HISTORY_MAX_LIMIT)
     user = request.identity.username if request.identity else None
-    # Read before the page: a change made in between is in both, and applying it twice is
-    # harmless (it carries the whole message); one read after could be missed.
-    changes = await chat.latest_change(request.db, context.name)
+    # Read before the page (by traversal's statement, access.channel_of): a change made in
+    # between is in both, and applying it twice is harmless (it carries the whole message);
+    # one read after could be missed.
+    changes = context.access.changes
     messages = await chat.messages_page(
         request.db,
         context.name,
@@ -339,7 +341,7 @@ async def channel_messages(context: Channel, request: Request) -> dict[str, Any]
     answer: dict[str, Any] = {"messages": messages, "changes": changes}
     if user is not None and before is None and after is None:
         # The newest page (what a page opens with) says where the reader left off.
-        answer["last_read"] = await chat.read_marker(request.db, user, context.name)
+        answer["last_read"] = context.access.last_read
     return answer
 
 

@@ -27,6 +27,7 @@ from pyramid.request import Request
 from .. import access
 from ..accounts.live import SIGNED_OUT
 from ..accounts.users import USERNAME_MAX, USERNAME_MIN
+from ..aio.requests import request_factory_provides
 from ..chat import protocol as chat
 from ..game import drawing, errors, rules, settings, words
 from ..game.feature import EDIT_LOCKED, UPLOADS_LOCKED
@@ -141,11 +142,13 @@ def protocol_json(values: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _request_protocol(request: Request) -> dict[str, Any]:
+def request_protocol(request: Request) -> dict[str, Any]:
+    """``request.protocol``: the protocol's values for the page's island."""
     return _cached(request)[0]
 
 
-def _request_protocol_json(request: Request) -> str:
+def request_protocol_json(request: Request) -> str:
+    """``request.protocol_json``: the same as the island's JSON text."""
     return _cached(request)[1]
 
 
@@ -161,5 +164,8 @@ def _cached(request: Request) -> tuple[dict[str, Any], str]:
 
 
 def includeme(config: Any) -> None:
-    config.add_request_method(_request_protocol, "protocol", reify=True)
-    config.add_request_method(_request_protocol_json, "protocol_json", reify=True)
+    # (Only when the request class lacks them: see aio.requests.)
+    if not request_factory_provides(config, "protocol"):
+        config.add_request_method(request_protocol, "protocol", reify=True)
+    if not request_factory_provides(config, "protocol_json"):
+        config.add_request_method(request_protocol_json, "protocol_json", reify=True)

@@ -60,8 +60,9 @@ def ratio(value: float | None, reference: float | None) -> float | None:
     return value / reference
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.read()
 
 

@@ -11,6 +11,7 @@ recorded (``Context.begin``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,8 +56,9 @@ def _check_pages(ctx: Context, running: dict[str, Server], body: bytes) -> None:
 
 def _measure(ctx: Context, wanted: set[str], running: dict[str, Server], fresh: list[Server]):
     """The measurements on the shared servers, in their order: (fast, db_runs, slow)."""
-    fast = slow = None
+    fast = slow = cookie = None
     db_runs: dict[int, dict[str, Any]] = {}
+    signed_runs: dict[int, dict[str, Any]] = {}
     demo = [name for name in ("bridge", "sync_pyramid") if name in wanted]
     if demo:
         ctx.begin(demo, "scenarios 1-2: GET /demo?sleep=0 (bridge, sync Pyramid)")
@@ -65,9 +67,24 @@ def _measure(ctx: Context, wanted: set[str], running: dict[str, Server], fresh: 
         ctx.begin("db_json", "scenario 3: database-backed JSON")
         ceilings = {name: running[name] for name in db_json.CEILINGS if name in running}
         db_runs[1] = db_json.measure(ctx, running["app"], running["gthread"], 1, ceilings)
+        cookie = asyncio.run(db_json.signed_in_cookie(ctx, running["app"]))
+        _check_signed_in(ctx, running, cookie)
+        signed_runs[1] = db_json.measure(ctx, running["app"], running["gthread"], 1, cookie=cookie)
     if "sync_pyramid" in wanted:
         slow = sync_pyramid.measure_slow(ctx, running, fresh)
-    return fast, db_runs, slow
+    return fast, (db_runs, signed_runs, cookie), slow
+
+
+def _check_signed_in(ctx: Context, running: dict[str, Server], cookie: str) -> None:
+    """Signed in, both serve the same history JSON, and it is the signed-in one."""
+    pages = [
+        fetch(running[name].url(db_json.HISTORY), headers={"Cookie": cookie})
+        for name in ("app", "gthread")
+    ]
+    if pages[0] != pages[1]:
+        ctx.notes.append("gthread's signed-in history JSON differs from the app's")
+    if b'"last_read"' not in pages[0]:
+        ctx.notes.append("the signed-in history page was read signed out (no last_read)")
 
 
 def http_scenarios(ctx: Context, wanted: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -87,19 +104,19 @@ def http_scenarios(ctx: Context, wanted: Iterable[str] | None = None) -> dict[st
         else:
             body = fetch(running["app"].url(bridge.DEMO))
         _check_pages(ctx, running, body)
-        fast, db_runs, slow = _measure(ctx, chosen, running, fresh)
+        fast, (db_runs, signed_runs, cookie), slow = _measure(ctx, chosen, running, fresh)
         worker_pids = {
             name: running[name].worker_pids() for name in ("app", "raw") if name in running
         }
     finally:
         stop_all([*running.values(), *fresh])
     if "db_json" in chosen:
-        db_json.measure_more_workers(ctx, db_runs)
+        db_json.measure_more_workers(ctx, db_runs, signed_runs, cookie)
     out: dict[str, dict[str, Any]] = {}
     if "bridge" in chosen:
         out["bridge"] = bridge.result(ctx, fast, len(body), worker_pids)
     if "sync_pyramid" in chosen:
         out["sync_pyramid"] = sync_pyramid.result(ctx, fast, slow)
     if "db_json" in chosen:
-        out["db_json"] = db_json.result(ctx, seed, db_runs)
+        out["db_json"] = db_json.result(ctx, seed, db_runs, signed_runs)
     return out

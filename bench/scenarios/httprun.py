@@ -16,7 +16,7 @@ with the server, that says how much of a request's cost the server's own code is
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..httpload import run_load
@@ -144,8 +144,10 @@ def measure_http(
     timeout: float = 5.0,
     restart: Callable[[int], dict[str, str]] | None = None,
     pids: dict[str, Callable[[], list[int]]] | None = None,
+    headers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Interleaved runs of ``targets`` (name: URL); per name the median, spread, every run.
+    """Interleaved runs of ``targets`` (name: URL); per name the median, spread, every run;
+    ``headers`` go with every request (a session's cookie, say).
 
     ``restart``, when given, is called with the round's number before each round and returns
     the URLs of the servers it provides for that round: those are never warmed up (a load
@@ -159,9 +161,8 @@ def measure_http(
     restarted: set[str] = set()
 
     def load(url: str, seconds: int) -> dict[str, Any]:
-        return run_load(
-            url, connections=connections, duration=seconds, timeout=timeout, generator=ctx.generator
-        )
+        options = {"timeout": timeout, "generator": ctx.generator, "headers": headers}
+        return run_load(url, connections=connections, duration=seconds, **options)
 
     collected: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for number in range(runs):

@@ -33,6 +33,7 @@ SCENARIOS = (
     "search",
     "reactions",
     "uploads",
+    "connects",
 )
 MACHINE_NOTE = (
     "{cores} cores: the load generators ({http} for HTTP, the websocket client processes) run "

@@ -16,11 +16,9 @@ that is filled once and kept: bench/search_data.py) is bench/scenarios/search.py
 
     .venv/bin/python -m bench.run --only search [--quick]
 
-Scenario 9 (``reactions``: scenario 4's fan-out below its ceiling, 100 msg/s or fewer, with a
-fifth as many ``react`` frames mixed in, against the plain fan-out in interleaved rounds) is
-bench/scenarios/reactions.py. Scenario 10 (``uploads``: photos, files and small images posted
-to ``POST /channels/{name}/uploads`` on one worker by concurrent clients) is
-bench/scenarios/uploads.py.
+Scenarios 9-11 are bench/scenarios' reactions.py (scenario 4's fan-out with ``react`` frames
+mixed in), uploads.py (files posted to one worker) and connects.py (sockets coming back with
+``?after=`` all at once, a restart's storm, against raw aiohttp and Tornado).
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
@@ -181,6 +179,11 @@ def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[
             ("uploads",),
             "scenario 10: upload throughput",
             lambda w: {"uploads": asyncio.run(scenarios.uploads(ctx))},
+        ),
+        (
+            ("connects",),
+            "scenario 11: websocket connects (a restart's reconnections)",
+            lambda w: {"connects": asyncio.run(scenarios.connects(ctx))},
         ),
     ]
 

@@ -22,6 +22,7 @@ from ..chat.api import insert_message, release_restricted
 from ..db import database_time
 from ..db import schema as db
 from ..db.clock import NOW
+from ..db.compiled import Prepared
 from ..realtime import ACK, ERROR, online_users, publish
 from ..realtime.bus import PREV_IN_STREAM
 from .effects import Effect, GameFinished, Post, ScoreSet, Send, TurnBegan, TurnEnded, TurnRated
@@ -372,17 +373,27 @@ async def current(conn: SAConnection, channel: str) -> Any:
     return await result.first()
 
 
+# Asked by every socket that joins a channel (built and compiled once).
+SNAPSHOT = Prepared(
+    sa.select(
+        db.game_state.c.state,
+        db.game_state.c.turn,
+        db.game_state.c.strokes,
+        db.game_state.c.version,
+        _now_column(),
+    ).where(db.game_state.c.channel == sa.bindparam("channel"))
+)
+LATEST_VERSION = Prepared(
+    sa.select(db.game_state.c.version).where(db.game_state.c.channel == sa.bindparam("channel"))
+)
+
+
 async def snapshot(
     conn: SAConnection, channel: str, user: str | None, drawings: DrawingCache | None = None
 ) -> tuple[dict, int] | None:
     """The channel's game as ``user`` may see it (``game.state`` with the current drawing) and
     its position in the game stream; None when no game runs."""
-    gs = db.game_state
-    result = await conn.execute(
-        sa.select(gs.c.state, gs.c.turn, gs.c.strokes, gs.c.version, _now_column()).where(
-            gs.c.channel == channel
-        )
-    )
+    result = await conn.execute(SNAPSHOT, channel=channel)
     found = await result.first()
     if found is None:
         return None
@@ -398,8 +409,7 @@ async def snapshot(
 
 async def latest_position(conn: SAConnection, channel: str) -> int:
     """The position of the channel's game stream now: its running game's last event (0)."""
-    gs = db.game_state
-    version = await conn.scalar(sa.select(gs.c.version).where(gs.c.channel == channel))
+    version = await conn.scalar(LATEST_VERSION, channel=channel)
     return int(version or 0)
 
 

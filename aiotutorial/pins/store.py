@@ -18,6 +18,7 @@ from aiopg.sa import SAConnection
 
 from .. import chat
 from ..db import schema as db
+from ..db.compiled import Prepared
 from ..realtime import ProtocolError
 from ..realtime.bus import PREV_IN_STREAM
 
@@ -136,9 +137,13 @@ async def changes_after(
     return [_event(channel, row) for row in await result.fetchall()]
 
 
+# Asked by every socket that joins a channel (built and compiled once).
+LATEST = Prepared(
+    sa.select(sa.func.max(db.pins.c.position)).where(db.pins.c.channel == sa.bindparam("channel"))
+)
+
+
 async def latest(conn: SAConnection, channel: str) -> int:
     """The position of the channel's last pin change (0 when none)."""
-    found = await conn.scalar(
-        sa.select(sa.func.max(pins.c.position)).where(pins.c.channel == channel)
-    )
+    found = await conn.scalar(LATEST, channel=channel)
     return found or 0

@@ -22,7 +22,9 @@ app's full-text search over a million messages in a database of its own
 (bench/search_data.py); scenario 9, ``reactions`` (reactions.py), scenario 4's fan-out with
 ``react`` frames mixed in, against the plain fan-out in the same run; scenario 10,
 ``uploads`` (uploads.py), upload throughput: photos, files and small images posted to
-``POST /channels/{name}/uploads`` on one worker.
+``POST /channels/{name}/uploads`` on one worker; scenario 11, ``connects`` (connects.py), how
+fast one worker takes back sockets that catch up (a restart's storm), against raw aiohttp and
+Tornado.
 
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the
@@ -37,6 +39,7 @@ from __future__ import annotations
 from .accounts import Account, chat_setup
 from .capacity import capacity
 from .common import HISTORY_CHANNEL, OVERLAY, SEED_USER, cleanup
+from .connects import connects
 from .context import Context
 from .db_json import seed_history
 from .fanout import fanout
@@ -70,5 +73,6 @@ __all__ = [
     "search",
     "reactions",
     "uploads",
+    "connects",
     "cleanup",
 ]

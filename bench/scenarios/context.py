@@ -98,6 +98,7 @@ class Context:
         reference_spread: tuple[float | None, float | None, int] | None = None,
         ratio_target: float | None = None,
         below: float | None = None,
+        above: float | None = None,
         target: str = "(report)",
     ) -> dict[str, Any]:
         ratio = None
@@ -108,6 +109,8 @@ class Context:
             met = ratio is not None and ratio >= ratio_target
         elif below is not None:
             met = value is not None and value < below
+        elif above is not None:
+            met = value is not None and value >= above
         entry = {
             "scenario": scenario,
             "figure": figure,

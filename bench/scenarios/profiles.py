@@ -58,6 +58,9 @@ class Profile:
     upload_clients: int = 8
     upload_seconds: float = 4.0
     upload_runs: int = 3
+    # Connects (scenario 11): sockets opened at once per run, runs per server.
+    connects_sockets: int = 3000
+    connects_runs: int = 3
 
 
 PROFILES = {
@@ -118,6 +121,8 @@ PROFILES = {
         upload_clients=4,
         upload_seconds=2.0,
         upload_runs=1,
+        connects_sockets=1000,
+        connects_runs=2,
     ),
     "smoke": Profile(
         name="smoke",
@@ -155,5 +160,7 @@ PROFILES = {
         upload_clients=2,
         upload_seconds=0.5,
         upload_runs=1,
+        connects_sockets=60,
+        connects_runs=1,
     ),
 }

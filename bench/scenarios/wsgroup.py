@@ -48,6 +48,7 @@ class Group:
         self.ok = 0
         self.failed = 0
         self.connect_seconds = 0.0
+        self.busy_seconds = 0.0
         self.failures: dict[str, int] = {}
 
     async def connect(self, count: int, procs: int, ctx: Context) -> None:
@@ -70,6 +71,8 @@ class Group:
             *(proc.wait_connected(p.connect_timeout + 30) for proc in self.procs)
         )
         self.connect_seconds = time.monotonic() - started
+        # From each process's first handshake to its last ready frame (its start left out).
+        self.busy_seconds = max((reply.get("seconds", 0.0) for reply in replies), default=0.0)
         self.ok = sum(reply["ok"] for reply in replies)
         self.failed = sum(reply["failed"] for reply in replies)
         for reply in replies:

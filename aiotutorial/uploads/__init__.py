@@ -40,6 +40,8 @@ __all__ = [
     "DEFAULT_DAILY_QUOTA",
     "IMAGE_WORK_AT_ONCE",
     "image_work",
+    "field_bytes",
+    "megabytes",
 ]
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -81,3 +83,15 @@ def includeme(config: Any) -> None:
         daily_quota=int(settings.get("uploads.daily_quota", DEFAULT_DAILY_QUOTA)),
         blobs=PostgresBlobStore(),
     )
+
+
+def megabytes(size: int) -> str:
+    """``size`` bytes as a refusal says it (``10.0 MB``)."""
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def field_bytes(field: Any) -> bytes:
+    """The bytes of a multipart form's file field (blocking: run it in the executor)."""
+    field.file.seek(0)
+    data: bytes = field.file.read()
+    return data

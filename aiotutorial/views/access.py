@@ -38,13 +38,13 @@ from ..resources import Channel
 from .channels import bad_parameter
 
 
-def _refusal(error: access.AccessError) -> Exception:
+def access_refusal(error: access.AccessError) -> Exception:
     return exception_response(
         error.status, json_body={"error": error.error, "detail": error.detail}
     )
 
 
-def _json_object(request: Request) -> dict[str, Any]:
+def json_object(request: Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise bad_parameter("Send JSON (Content-Type: application/json).")
     try:
@@ -56,12 +56,12 @@ def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _no_subpath(request: Request) -> None:
+def no_subpath(request: Request) -> None:
     if request.subpath:
         raise exception_response(404, json_body={"error": "not_found", "detail": "No such page."})
 
 
-def _member_named(request: Request) -> str:
+def member_named(request: Request) -> str:
     if len(request.subpath) != 1:
         raise exception_response(
             404, json_body={"error": "not_found", "detail": "Name one member."}
@@ -78,7 +78,7 @@ def _member_named(request: Request) -> str:
     permission="view",
 )
 async def list_members(context: Channel, request: Request) -> dict[str, Any]:
-    _no_subpath(request)
+    no_subpath(request)
     found = context.access
     if found.kind == access.PUBLIC:  # everyone reads it: only its owner and moderators
         return {"kind": found.kind, "role": found.role, "members": None}
@@ -97,14 +97,14 @@ async def list_members(context: Channel, request: Request) -> dict[str, Any]:
     permission="chat",
 )
 async def add_member(context: Channel, request: Request) -> Any:
-    _no_subpath(request)
-    body = _json_object(request)
+    no_subpath(request)
+    body = json_object(request)
     try:
         async with request.db.transaction() as conn:
             username = await access.canonical_username(conn, body.get("username"))
             added = await access.add_member(conn, context.name, context.access, username)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     member = {"username": username, "role": access.MEMBER}
     if added:
         return HTTPCreated(json_body={"member": member})
@@ -119,14 +119,14 @@ async def add_member(context: Channel, request: Request) -> Any:
     permission="chat",
 )
 async def remove_member(context: Channel, request: Request) -> Any:
-    named = _member_named(request)
+    named = member_named(request)
     me = request.identity.username
     try:
         async with request.db.transaction() as conn:
             username = await access.canonical_username(conn, named)
             await access.remove_member(conn, context.name, me, context.access, username)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     return HTTPNoContent()
 
 
@@ -139,8 +139,8 @@ async def remove_member(context: Channel, request: Request) -> Any:
     permission="chat",
 )
 async def change_role(context: Channel, request: Request) -> dict[str, Any]:
-    named = _member_named(request)
-    body = _json_object(request)
+    named = member_named(request)
+    body = json_object(request)
     try:
         async with request.db.transaction() as conn:
             username = await access.canonical_username(conn, named)
@@ -148,7 +148,7 @@ async def change_role(context: Channel, request: Request) -> dict[str, Any]:
                 conn, context.name, context.access, username, body.get("role")
             )
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     return {"member": {"username": username, "role": role}}
 
 
@@ -156,7 +156,7 @@ async def change_role(context: Channel, request: Request) -> dict[str, Any]:
 async def open_conversation(request: Request) -> Any:
     wants_json = request.content_type == "application/json"
     if wants_json:
-        body = _json_object(request)
+        body = json_object(request)
         if "usernames" in body:
             names = body["usernames"]
             if not isinstance(names, list) or not 1 <= len(names) < access.DM_MAX_PEOPLE:
@@ -184,7 +184,7 @@ async def open_conversation(request: Request) -> Any:
                 )
             channel, _ = await access.open_conversation(conn, me, sorted(people))
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     location = request.route_url("channel", traverse=(channel,))
     if not wants_json:
         return HTTPSeeOther(location=location)

@@ -34,8 +34,7 @@ from pyramid.view import view_config
 from .. import avatars
 from ..accounts.users import username_error
 from ..aio.helpers import run_in_executor
-from ..uploads import image_work
-from .uploads import _megabytes, _read
+from ..uploads import field_bytes, image_work, megabytes
 
 # What an avatar's answer may do in a browser, opened in a tab: nothing.
 AVATAR_CSP = "default-src 'none'; sandbox"
@@ -68,7 +67,7 @@ async def _account_values(request: Request, error: str | None = None) -> dict[st
         "title": "Your account · aiotutorial",
         "username": me,
         "avatar_url": avatar_url(me, etag) if etag else None,
-        "max_size": _megabytes(avatars.max_size(request.registry)),
+        "max_size": megabytes(avatars.max_size(request.registry)),
         "avatar_size": avatars.AVATAR_SIZE,
         "error": error,
     }
@@ -107,11 +106,11 @@ async def upload_avatar(request: Request) -> Any:
     if len(fields) != 1 or not hasattr(fields[0], "file"):
         return await _refused(request, 400, "bad_parameter", "Choose one picture to upload.")
     limit = avatars.max_size(request.registry)
-    data = await run_in_executor(None, _read, fields[0])
+    data = await run_in_executor(None, field_bytes, fields[0])
     if not data:
         return await _refused(request, 400, "bad_parameter", "The file is empty.")
     if len(data) > limit:
-        detail = f"A picture may have at most {_megabytes(limit)}."
+        detail = f"A picture may have at most {megabytes(limit)}."
         return await _refused(request, 413, "too_large", detail)
     made = await image_work(avatars.make_avatar, data)
     if made is None:

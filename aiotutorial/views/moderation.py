@@ -22,6 +22,7 @@ Refusals are JSON ``{"error", "detail"}`` with their status (400, 403, 404, 409,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyramid.httpexceptions import (
@@ -38,7 +39,7 @@ from pyramid.view import view_config
 from .. import access
 from ..moderation import store
 from ..resources import Channel
-from .access import _json_object, _member_named, _no_subpath, _refusal
+from .access import access_refusal, json_object, member_named, no_subpath
 from .channels import bad_parameter, int_parameter
 
 
@@ -57,20 +58,48 @@ async def _as_moderator(request: Request, context: Channel) -> None:
     )
 
 
-@view_config(
-    route_name="channel", context=Channel, name="mutes", request_method="POST", permission="chat"
-)
-async def mute(context: Channel, request: Request) -> Any:
-    _no_subpath(request)
-    body = _json_object(request)
+async def _on_user(
+    request: Request,
+    context: Channel,
+    named: Any,
+    act: Callable[[Any, str, str], Awaitable[Any]],
+) -> tuple[str, str, Any]:
+    """A moderator of ``context`` acts on the user ``named``: in one transaction, the
+    moderator's rights checked, the name made the account's own, then ``act(conn, me,
+    username)``; ``(me, username, what act returned)``, a refusal answered as JSON."""
     me = request.identity.username
     try:
         async with request.db.transaction() as conn:
             await store.require_moderator(conn, context.name, context.access, me)
-            username = await access.canonical_username(conn, body.get("username"))
-            until = await store.mute(conn, context.name, me, username, body.get("minutes"))
+            username = await access.canonical_username(conn, named)
+            return me, username, await act(conn, me, username)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
+
+
+def _lifting(
+    lift: Callable[[Any, str, str, str], Awaitable[bool]], channel: str, code: str, what: str
+) -> Callable[[Any, str, str], Awaitable[None]]:
+    """An ``act`` lifting a mute or a ban, refused with 404 ``code`` when there is none."""
+
+    async def act(conn: Any, me: str, username: str) -> None:
+        if not await lift(conn, channel, me, username):
+            raise access.AccessError(404, code, f"{username} is not {what} here.")
+
+    return act
+
+
+@view_config(
+    route_name="channel", context=Channel, name="mutes", request_method="POST", permission="chat"
+)
+async def mute(context: Channel, request: Request) -> Any:
+    no_subpath(request)
+    body = json_object(request)
+
+    async def act(conn: Any, me: str, username: str) -> Any:
+        return await store.mute(conn, context.name, me, username, body.get("minutes"))
+
+    me, username, until = await _on_user(request, context, body.get("username"), act)
     return HTTPCreated(
         json_body={"mute": {"username": username, "until": until.isoformat(), "by": me}}
     )
@@ -80,16 +109,8 @@ async def mute(context: Channel, request: Request) -> Any:
     route_name="channel", context=Channel, name="mutes", request_method="DELETE", permission="chat"
 )
 async def unmute(context: Channel, request: Request) -> Any:
-    named = _member_named(request)
-    me = request.identity.username
-    try:
-        async with request.db.transaction() as conn:
-            await store.require_moderator(conn, context.name, context.access, me)
-            username = await access.canonical_username(conn, named)
-            if not await store.unmute(conn, context.name, me, username):
-                raise access.AccessError(404, "not_muted", f"{username} is not muted here.")
-    except access.AccessError as error:
-        raise _refusal(error) from None
+    act = _lifting(store.unmute, context.name, "not_muted", "muted")
+    await _on_user(request, context, member_named(request), act)
     return HTTPNoContent()
 
 
@@ -97,16 +118,13 @@ async def unmute(context: Channel, request: Request) -> Any:
     route_name="channel", context=Channel, name="bans", request_method="POST", permission="chat"
 )
 async def ban(context: Channel, request: Request) -> Any:
-    _no_subpath(request)
-    body = _json_object(request)
-    me = request.identity.username
-    try:
-        async with request.db.transaction() as conn:
-            await store.require_moderator(conn, context.name, context.access, me)
-            username = await access.canonical_username(conn, body.get("username"))
-            banned = await store.ban(conn, context.name, context.access, me, username)
-    except access.AccessError as error:
-        raise _refusal(error) from None
+    no_subpath(request)
+    body = json_object(request)
+
+    async def act(conn: Any, me: str, username: str) -> bool:
+        return await store.ban(conn, context.name, context.access, me, username)
+
+    me, username, banned = await _on_user(request, context, body.get("username"), act)
     answer = {"ban": {"username": username, "by": me}}
     return HTTPCreated(json_body=answer) if banned else HTTPOk(json_body=answer)
 
@@ -115,16 +133,8 @@ async def ban(context: Channel, request: Request) -> Any:
     route_name="channel", context=Channel, name="bans", request_method="DELETE", permission="chat"
 )
 async def unban(context: Channel, request: Request) -> Any:
-    named = _member_named(request)
-    me = request.identity.username
-    try:
-        async with request.db.transaction() as conn:
-            await store.require_moderator(conn, context.name, context.access, me)
-            username = await access.canonical_username(conn, named)
-            if not await store.unban(conn, context.name, me, username):
-                raise access.AccessError(404, "not_banned", f"{username} is not banned here.")
-    except access.AccessError as error:
-        raise _refusal(error) from None
+    act = _lifting(store.unban, context.name, "not_banned", "banned")
+    await _on_user(request, context, member_named(request), act)
     return HTTPNoContent()
 
 
@@ -137,12 +147,12 @@ async def unban(context: Channel, request: Request) -> Any:
     permission="chat",
 )
 async def moderation_view(context: Channel, request: Request) -> dict[str, Any]:
-    _no_subpath(request)
+    no_subpath(request)
     before = int_parameter(request, "before", 1)
     try:
         await _as_moderator(request, context)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     conn = request.db
     found = {
         "channel": context.name,
@@ -180,12 +190,12 @@ async def report(context: Channel, request: Request) -> Any:
     message_id = int(path[0])
     name = context.name
     me = request.identity.username
-    body = _json_object(request)
+    body = json_object(request)
     try:
         async with request.db.transaction() as conn:
             reported = await store.report(conn, name, message_id, me, body.get("reason"))
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     answer = {"report": {"message": message_id, "channel": name}}
     return HTTPCreated(json_body=answer) if reported else HTTPOk(json_body=answer)
 
@@ -217,7 +227,7 @@ async def settle(request: Request) -> Any:
         async with request.db.transaction() as conn:
             channel = await store.settle_report(conn, report_id, request.identity.username)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     if request.content_type != "application/json":  # the reports page's form
         return HTTPSeeOther(location=request.route_url("reports"))
     return HTTPOk(json_body={"report": {"id": report_id, "channel": channel, "settled": True}})
@@ -234,7 +244,7 @@ async def _account_change(request: Request, deactivating: bool) -> Any:
             else:
                 changed = await store.reactivate(conn, me, username)
     except access.AccessError as error:
-        raise _refusal(error) from None
+        raise access_refusal(error) from None
     if request.content_type != "application/json":  # the reports page's form
         return HTTPSeeOther(location=request.route_url("reports"))
     return HTTPOk(

@@ -26,7 +26,9 @@ from ..resources import Channel
 from ..uploads import (
     ATTACHMENT_TYPE,
     QuotaExceeded,
+    field_bytes,
     image_work,
+    megabytes,
     prepare,
     readable_upload,
     store_upload,
@@ -45,16 +47,6 @@ def _refused(status: int, error: str, detail: str) -> Exception:
 
 def _not_found() -> Exception:
     return _refused(404, "not_found", "No such upload.")
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def _read(field: Any) -> bytes:
-    field.file.seek(0)
-    data: bytes = field.file.read()
-    return data
 
 
 @view_config(
@@ -76,11 +68,11 @@ async def upload_file(context: Channel, request: Request) -> Any:
         raise bad_parameter('Send one file in the multipart field "file".')
     field = fields[0]
     limits = upload_settings(request.registry)
-    data = await run_in_executor(None, _read, field)
+    data = await run_in_executor(None, field_bytes, field)
     if not data:
         raise bad_parameter("The file is empty.")
     if len(data) > limits.max_size:
-        raise _refused(413, "too_large", f"A file may have at most {_megabytes(limits.max_size)}.")
+        raise _refused(413, "too_large", f"A file may have at most {megabytes(limits.max_size)}.")
     prepared = await image_work(prepare, data)
     try:
         async with request.db.transaction() as conn:
@@ -98,8 +90,8 @@ async def upload_file(context: Channel, request: Request) -> Any:
         raise _refused(
             413,
             "quota_exceeded",
-            f"You may upload {_megabytes(limits.daily_quota)} a day; "
-            f"{_megabytes(left)} are left for now.",
+            f"You may upload {megabytes(limits.daily_quota)} a day; "
+            f"{megabytes(left)} are left for now.",
         ) from None
     return HTTPCreated(json_body={"upload": describe(row)})
 

@@ -10,7 +10,8 @@ packages ``aiotutorial`` only): like tests/, it is run from the project root.
 * ``net``: ``free_port``, ``http_answers``.
 * ``process``: ``ServerProcess``, a server as a process group of its own, in the project root,
   its output in a log file; ``start`` waits until it answers HTTP, ``stop`` signals it and
-  kills its group, and every server left running is killed at exit; ``stop_all``.
+  kills its group, and every server left running is killed at exit; ``start_all`` and
+  ``stop_all`` start and stop several at once.
 * ``gunicorn``: ``GunicornServer``, the app under gunicorn as a deployment runs it (the
   command line, ``gunicorn_command``, is bench/servers.py's too), and the inis it is given
   (``write_ini``, ``rewrite_section``).

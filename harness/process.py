@@ -26,7 +26,7 @@ from .net import free_port, http_answers
 from .paths import HOST, PROJECT_ROOT
 from .procfs import child_pids
 
-__all__ = ["ServerProcess", "kill_group", "live_servers", "stop_all"]
+__all__ = ["ServerProcess", "kill_group", "live_servers", "start_all", "stop_all"]
 
 # Servers started and not yet stopped: the atexit hook kills what a crashed run left behind.
 _live: set[ServerProcess] = set()
@@ -223,6 +223,25 @@ def live_servers() -> list[ServerProcess]:
     """Servers started and not stopped yet."""
     with _live_lock:
         return list(_live)
+
+
+def start_all(servers: Iterable[ServerProcess]) -> None:
+    """Start ``servers`` at once, each as ``start`` does, and return once every one is ready.
+
+    Each start mostly waits (for the interpreter to import, for the workers to boot), so
+    servers started together are ready in little more than the slowest one's time. The first
+    failure is raised once the others are done starting; the caller stops what did start
+    (``stop_all``), as it would after one ``start``.
+    """
+    targets = list(servers)
+    if len(targets) <= 1:
+        for server in targets:
+            server.start()
+        return
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        futures = [pool.submit(server.start) for server in targets]
+    for future in futures:
+        future.result()
 
 
 def stop_all(

@@ -8,6 +8,7 @@ own browser downloads are never used. Without Chromium the tests are skipped, ex
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -25,6 +26,7 @@ from aiotutorial.db import dsn_from_url
 from harness.gunicorn import GunicornServer, write_ini
 from harness.net import free_port
 from harness.paths import DEVELOPMENT_INI, HOST, PROJECT_ROOT
+from harness.process import stop_all
 
 __all__ = [
     "ARTIFACTS",
@@ -38,6 +40,9 @@ __all__ = [
     "BrowserTestCase",
     "GatedProxy",
     "chat_server",
+    "close_shared",
+    "shared_browser",
+    "shared_chat_server",
 ]
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -107,30 +112,86 @@ def mark_read(channel: str, *usernames: str) -> None:
     conn.close()
 
 
+class _Shared:
+    """What the browser classes share instead of starting their own: one Playwright, one
+    Chromium per set of flags, one chat server per set of settings (``shared_chat_server``).
+
+    A test only ever sees contexts of its own (cookies, storage: fresh users) and names of its
+    own (``unique``), so a browser or a server serving class after class changes nothing a
+    test checks; a test that stops or restarts a server starts its own (``chat_server``).
+    ``close_shared`` ends them all: tests/browser/conftest.py calls it after the folder's last
+    test (before other folders' asyncio tests run in this thread), and, for other runners,
+    at exit.
+    """
+
+    playwright: Any = None
+    browsers: ClassVar[dict[tuple[str, ...], Any]] = {}
+    servers: ClassVar[dict[tuple[tuple[str, str], ...], GunicornServer]] = {}
+
+
+def shared_browser(args: list[str]) -> Any:
+    """The Chromium launched with ``CHROMIUM_ARGS`` and ``args``, launched on first use."""
+    key = tuple(args)
+    browser = _Shared.browsers.get(key)
+    if browser is None or not browser.is_connected():
+        executable = require_chromium()
+        if _Shared.playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            _Shared.playwright = sync_playwright().start()
+        browser = _Shared.playwright.chromium.launch(
+            executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *args]
+        )
+        _Shared.browsers[key] = browser
+    return browser
+
+
+def shared_chat_server(settings: dict[str, str] | None = None) -> GunicornServer:
+    """``chat_server(settings)``, started on first use and left running for the next class
+    that asks for the same settings."""
+    key = tuple(sorted((settings or {}).items()))
+    server = _Shared.servers.get(key)
+    if server is None or not server.is_running():
+        server = chat_server(dict(key))
+        _Shared.servers[key] = server
+        server.start()
+    return server
+
+
+def close_shared() -> None:
+    """Stop the shared servers, close the shared browsers and Playwright (idempotent)."""
+    servers = list(_Shared.servers.values())
+    _Shared.servers.clear()
+    stop_all(servers)
+    browsers = list(_Shared.browsers.values())
+    _Shared.browsers.clear()
+    for browser in browsers:
+        with contextlib.suppress(Exception):
+            browser.close()
+    if _Shared.playwright is not None:
+        playwright, _Shared.playwright = _Shared.playwright, None
+        playwright.stop()
+
+
+atexit.register(close_shared)
+
+
 class BrowserTestCase(unittest.TestCase):
-    """One Chromium per class; each test opens its own contexts (one per simulated user).
+    """The shared Chromium (``shared_browser``); each test opens its own contexts (one per
+    simulated user), closed when it ends.
 
     ``self.page_errors`` collects uncaught exceptions of every page opened with ``new_page``;
     a test fails if any page had one.
     """
 
     browser: ClassVar[Any]
-    _playwright: ClassVar[Any]
-    # More Chromium flags for a class whose tests need them.
+    # More Chromium flags for a class whose tests need them (a Chromium of their own).
     browser_args: ClassVar[list[str]] = []
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        executable = require_chromium()
-        from playwright.sync_api import sync_playwright
-
-        cls._playwright = sync_playwright().start()
-        cls.addClassCleanup(cls._playwright.stop)
-        cls.browser = cls._playwright.chromium.launch(
-            executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *cls.browser_args]
-        )
-        cls.addClassCleanup(cls.browser.close)
+        cls.browser = shared_browser(cls.browser_args)
         ARTIFACTS.mkdir(exist_ok=True)
 
     def setUp(self) -> None:
@@ -359,7 +420,7 @@ class GatedProxy:
 
 
 class ChatServerTestCase(BrowserTestCase):
-    """Browser tests sharing one chat server (``chat_server()``) for their class."""
+    """Browser tests on the shared chat server (``shared_chat_server()``)."""
 
     server: ClassVar[GunicornServer]
     base: ClassVar[str]
@@ -367,9 +428,7 @@ class ChatServerTestCase(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = chat_server()
-        cls.addClassCleanup(cls.server.stop)
-        cls.server.start()
+        cls.server = shared_chat_server()
         cls.base = cls.server.url("")
 
     def user_page(self, name: str) -> Any:

@@ -1,6 +1,6 @@
 """What the game's browser tests share: the constants of the board and of the pages, notes for
-``test-artifacts/game-browser-notes.txt``, and ``GamePages``, a ``BrowserTestCase`` with one
-gunicorn for its class and what a player does and sees on the channel page (the game's state as
+``test-artifacts/game-browser-notes.txt``, and ``GamePages``, a ``BrowserTestCase`` on a gunicorn
+the game's classes share, and what a player does and sees on the channel page (the game's state as
 the page shows it, drawing with the mouse, the canvas's pixels).
 """
 
@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from harness.gunicorn import GunicornServer
 
-from .chromium import BrowserTestCase, chat_server
+from .chromium import BrowserTestCase, shared_chat_server
 
 PHONE = {"width": 390, "height": 844}
 BOARD = (800, 600)
@@ -82,7 +82,8 @@ def close_to(word: str) -> str:
 
 
 class GamePages(BrowserTestCase):
-    """One server for the class, and what a player does and sees on the channel page."""
+    """The game's shared server (its pauses shortened), and what a player does and sees on the
+    channel page."""
 
     server: ClassVar[GunicornServer]
     base: ClassVar[str]
@@ -90,14 +91,12 @@ class GamePages(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = chat_server(
-            settings={
+        cls.server = shared_chat_server(
+            {
                 "game.reveal_seconds": str(REVEAL_SECONDS),
                 "game.drawer_gone_seconds": str(DRAWER_GONE_SECONDS),
             }
         )
-        cls.addClassCleanup(cls.server.stop)
-        cls.server.start()
         cls.base = cls.server.url("")
 
     # -- the game's state, as the page shows it -----------------------------------------------

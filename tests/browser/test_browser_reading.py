@@ -60,7 +60,31 @@ def insert_unannounced(channel: str, user: str, content: str) -> None:
     conn.close()
 
 
+def read_to_the_end(channel: str, user: str) -> bool:
+    """Whether ``user``'s read marker in ``channel`` is at its newest message."""
+    with psycopg2.connect(dsn_from_url(prepare_testing_database())) as conn:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                """SELECT last_read >= (SELECT max(id) FROM messages WHERE channel = %s)
+                   FROM read_markers WHERE username = %s AND channel = %s""",
+                (channel, user, channel),
+            )
+            row = cursor.fetchone()
+    conn.close()
+    return bool(row and row[0])
+
+
 class ReadingTests(ChatServerTestCase):
+    def wait_read_to_the_end(self, page: Any, channel: str, user: str) -> None:
+        """Until ``page`` has said it read ``channel`` to its newest message and the server
+        has written the marker (at most ``READ_FLUSH_SECONDS`` later): what the lobby counts
+        from."""
+        for _ in range(100):
+            if read_to_the_end(channel, user):
+                return
+            page.wait_for_timeout(100)
+        self.fail(f"{user}'s read marker in {channel} did not reach its newest message")
+
     def user_page(self, name: str, viewport: dict[str, int] | None = None, **options: Any) -> Any:
         page = self.new_page(viewport or {"width": 1280, "height": 800}, **options)
         page.add_init_script(NOTIFICATIONS)
@@ -89,7 +113,7 @@ class ReadingTests(ChatServerTestCase):
         alice, bob, alice_name, bob_name, channel = self.two_in_a_channel()
         self.send(alice, "before you left")
         self.wait_message(bob, "before you left")
-        alice.wait_for_timeout(3500)  # her page said what she read; the server wrote it
+        self.wait_read_to_the_end(alice, channel, alice_name)
         alice.goto(f"{self.base}/")
         item = self.lobby_item(alice, channel)
         self.assertEqual(item.locator(".channel-unread").count(), 0)
@@ -127,7 +151,7 @@ class ReadingTests(ChatServerTestCase):
         self.assertEqual(notes[0]["body"], f"while hidden, @{alice_name}")
         alice.evaluate(HIDE, False)
         self.assertEqual(alice.title(), base_title)
-        alice.wait_for_timeout(3500)
+        self.wait_read_to_the_end(alice, channel, alice_name)
         alice.goto(f"{self.base}/")
         item = self.lobby_item(alice, channel)
         self.assertEqual(item.locator(".channel-unread").count(), 0, "all read now")

@@ -10,16 +10,24 @@ The bus between them is PostgreSQL's NOTIFY, or Redis for a class whose ``bus`` 
 (``over_redis(SomeTests)`` makes one of any class: the matrix of the cross-instance tests):
 then the class starts a ``redis-server`` of its own on a free port, the servers get its
 ``BUS_URL``, and what a test publishes itself goes there too.
+
+A class that only uses its servers sets ``share_servers``: it then gets those of the last such
+class of the same settings, workers and bus (``ServerSet``), which run until the folder's
+last test (tests/functional/conftest.py), instead of starting and stopping its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import tempfile
 import time
 import unittest
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -31,6 +39,7 @@ from aiotutorial.realtime import bus
 from aiotutorial.realtime.bus.redis import RedisTransport
 from harness.chatclient import ChatClient, ChatSocket, random_name
 from harness.gunicorn import GunicornServer, write_ini
+from harness.process import ServerProcess, start_all, stop_all
 from harness.redis import RedisServer, redis_missing
 
 from ..dbtest import prepare_testing_database
@@ -39,6 +48,8 @@ __all__ = [
     "BASE_SETTINGS",
     "PRESENCE_DELAY",
     "ChatServersTest",
+    "ServerSet",
+    "close_shared_servers",
     "over_redis",
     "require_redis",
     "worker_pid",
@@ -76,12 +87,64 @@ def is_ready(frame: dict[str, Any]) -> bool:
     return frame["type"] == "ready"
 
 
+@dataclass
+class ServerSet:
+    """Gunicorn A, gunicorn B (or None), their ini and environment, and the bus between them;
+    ``close`` stops and removes all of it (``stack``), the last started first."""
+
+    a: GunicornServer
+    b: GunicornServer | None
+    ini: Path
+    env: dict[str, str]
+    app_name: str
+    bus_url: str
+    redis: RedisServer | None
+    stack: contextlib.ExitStack
+
+    def running(self) -> bool:
+        """Whether every server of the set still runs (a test may have stopped one)."""
+        servers: list[ServerProcess] = [self.a, *filter(None, [self.b, self.redis])]
+        return all(server.is_running() for server in servers)
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+# Server sets kept for the next class of the same kind (``ChatServersTest.share_servers``):
+# by settings, workers and bus. ``close_shared_servers`` stops them (tests/functional/
+# conftest.py, after the folder's last test; and at exit).
+_shared: dict[tuple[Any, ...], ServerSet] = {}
+
+
+def close_shared_servers(keep: Callable[[tuple[Any, ...]], bool] = lambda key: False) -> None:
+    """Stop every shared set (but those whose key ``keep`` keeps), all at once."""
+    sets = [servers for key, servers in _shared.items() if not keep(key)]
+    for key in [key for key in _shared if not keep(key)]:
+        del _shared[key]
+    if sets:
+        with ThreadPoolExecutor(max_workers=len(sets)) as pool:
+            list(pool.map(ServerSet.close, sets))
+
+
+atexit.register(close_shared_servers)
+
+
 class ChatServersTest(unittest.IsolatedAsyncioTestCase):
-    """Gunicorn A (two workers) and B (one worker) on the testing database, for the class."""
+    """Gunicorn A (two workers) and B (one worker) on the testing database, for the class.
+
+    A class with ``share_servers`` gets the servers the last class of the same kind (same
+    settings, workers and bus) had, still running, instead of starting its own: for a class
+    whose tests only use the servers (their own users and channels), not stop them, kill
+    their workers, cut their connections or read what their logs lack.
+    """
 
     a_workers: ClassVar[int] = 2
     b_workers: ClassVar[int | None] = 1
     app_settings: ClassVar[Mapping[str, str]] = {}
+    share_servers: ClassVar[bool] = False
+    # For a class whose tests leave games without an owner on purpose: no other server runs
+    # meanwhile (any worker on the database takes such a game over).
+    alone_on_the_database: ClassVar[bool] = False
     url: ClassVar[str]
     app_name: ClassVar[str]
     a: ClassVar[GunicornServer]
@@ -97,31 +160,65 @@ class ChatServersTest(unittest.IsolatedAsyncioTestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.url = prepare_testing_database()
-        tmp = tempfile.TemporaryDirectory(prefix="aiotutorial-chat-", ignore_cleanup_errors=True)
-        cls.addClassCleanup(tmp.cleanup)
-        ini = write_ini(Path(tmp.name) / "chat-test.ini", {**BASE_SETTINGS, **cls.app_settings})
-        # The servers' connections carry a name of their own (pg_stat_activity shows it).
-        cls.app_name = random_name("chattest_")
-        separator = "&" if "?" in cls.url else "?"
-        env = {"DATABASE_URL": f"{cls.url}{separator}application_name={cls.app_name}"}
-        env["BUS_URL"] = cls.bus_url = cls.start_bus()
-        cls.ini, cls.env = ini, env
-        cls.a = GunicornServer(ini, workers=cls.a_workers, env=env)
-        cls.addClassCleanup(cls.a.stop)
-        cls.a.start()
-        if cls.b_workers:
-            cls.b = GunicornServer(ini, workers=cls.b_workers, env=env)
-            cls.addClassCleanup(cls.b.stop)
-            cls.b.start()
+        key = (tuple(sorted(cls.app_settings.items())), cls.a_workers, cls.b_workers, cls.bus)
+        # Any worker on the database takes over a game whose lease ran out and announces it on
+        # its own bus: a shared set on Redis (its own) runs only while its classes do.
+        close_shared_servers(
+            lambda shared: (
+                not cls.alone_on_the_database and (shared[3] == "postgresql" or shared == key)
+            )
+        )
+        if cls.share_servers:
+            servers = _shared.get(key)
+            if servers is None or not servers.running():
+                if servers is not None:
+                    servers.close()
+                servers = _shared[key] = cls.start_servers()
+        else:
+            servers = cls.start_servers()
+            cls.addClassCleanup(servers.close)
+        cls.a, cls.ini, cls.env = servers.a, servers.ini, servers.env
+        if servers.b is not None:
+            cls.b = servers.b
+        cls.app_name, cls.bus_url, cls.redis = servers.app_name, servers.bus_url, servers.redis
 
     @classmethod
-    def start_bus(cls) -> str:
-        """The servers' ``BUS_URL``: a Redis of the class's own when ``bus`` says so."""
+    def start_servers(cls) -> ServerSet:
+        """A and B for the class's settings, on its bus, started (both at once: most of a
+        start is waiting for workers to boot)."""
+        with contextlib.ExitStack() as stack:
+            tmp = tempfile.TemporaryDirectory(
+                prefix="aiotutorial-chat-", ignore_cleanup_errors=True
+            )
+            stack.callback(tmp.cleanup)
+            settings = {**BASE_SETTINGS, **cls.app_settings}
+            ini = write_ini(Path(tmp.name) / "chat-test.ini", settings)
+            # The servers' connections carry a name of their own (pg_stat_activity shows it).
+            app_name = random_name("chattest_")
+            separator = "&" if "?" in cls.url else "?"
+            env = {"DATABASE_URL": f"{cls.url}{separator}application_name={app_name}"}
+            cls.redis = None
+            env["BUS_URL"] = bus_url = cls.start_bus(stack)
+            a = GunicornServer(ini, workers=cls.a_workers, env=env)
+            b = GunicornServer(ini, workers=cls.b_workers, env=env) if cls.b_workers else None
+            servers = [a, *filter(None, [b])]
+            # Registered before the start so that a server that fails to start is stopped.
+            for server in servers:
+                stack.callback(server.stop)
+            stack.callback(stop_all, servers)
+            start_all(servers)
+            return ServerSet(a, b, ini, env, app_name, bus_url, cls.redis, stack.pop_all())
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def start_bus(cls, stack: contextlib.ExitStack) -> str:
+        """The servers' ``BUS_URL``: a Redis of their own (``cls.redis``) when ``bus`` says so,
+        stopped by ``stack``."""
         if cls.bus == "postgresql":
             return "postgresql"
         require_redis()
         cls.redis = RedisServer(f"bus-{cls.__name__}")
-        cls.addClassCleanup(cls.redis.stop)
+        stack.callback(cls.redis.stop)
         cls.redis.start()
         return cls.redis.redis_url
 

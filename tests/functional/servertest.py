@@ -15,6 +15,7 @@ deadline) and ``WORKER_LOG_LINE``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import sys
@@ -28,6 +29,7 @@ import aiohttp
 
 from harness.gunicorn import GunicornServer, rewrite_section
 from harness.paths import DEVELOPMENT_INI, HOST
+from harness.process import stop_all
 
 __all__ = [
     "WORKER_LOG_LINE",
@@ -35,6 +37,7 @@ __all__ = [
     "RawResponse",
     "raw_exchange",
     "ServerTestCase",
+    "close_shared_server",
 ]
 
 T = TypeVar("T")
@@ -127,15 +130,32 @@ async def raw_exchange(
     return await asyncio.wait_for(exchange(), timeout)
 
 
+# Servers kept for the next class that asks for the same one (``ServerTestCase.
+# share_across_classes``); ``close_shared_server`` stops them (tests/functional/conftest.py).
+_shared: dict[tuple[Any, ...], GunicornServer] = {}
+
+
+def close_shared_server() -> None:
+    servers = list(_shared.values())
+    _shared.clear()
+    stop_all(servers)
+
+
+atexit.register(close_shared_server)
+
+
 class ServerTestCase(unittest.IsolatedAsyncioTestCase):
     """One server for the whole class, an aiohttp ``ClientSession`` per test.
 
     Starting gunicorn takes about a second, so a class shares one (``self.server``); a class
     whose tests stop their server sets ``shared_server = False`` and calls ``start_server`` in
-    each test instead. Set the other class attributes to change how the server is started.
+    each test instead. A class with ``share_across_classes`` gets the server an earlier such
+    class of the same options had, still running (for tests that only send it requests).
+    Set the other class attributes to change how the server is started.
     """
 
     shared_server: ClassVar[bool] = True
+    share_across_classes: ClassVar[bool] = False
     server_workers: ClassVar[int] = 1
     server_extra_args: ClassVar[Sequence[str]] = ()
     server_env: ClassVar[Mapping[str, str]] = {}
@@ -154,7 +174,19 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if cls.shared_server:
+        if cls.shared_server and cls.share_across_classes:
+            key = (
+                cls.make_server.__func__,  # type: ignore[attr-defined]
+                cls.server_workers,
+                tuple(cls.server_extra_args),
+                tuple(sorted(cls.server_env.items())),
+            )
+            server = _shared.get(key)
+            if server is None or not server.is_running():
+                server = _shared[key] = cls.make_server()
+                server.start()
+            cls.server = server
+        elif cls.shared_server:
             cls.server = cls.make_server()
             # Registered before start() so that a server that fails to start is still stopped.
             cls.addClassCleanup(cls.server.stop)
@@ -162,7 +194,7 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
-        if cls.shared_server:
+        if cls.shared_server and not cls.share_across_classes:
             cls.server.stop()
         super().tearDownClass()
 

@@ -26,6 +26,8 @@ ROUTES = ("", "/messages", "/pins", "/leaderboard", "/gallery", "/members")
 
 
 class AccessTests(ChatServersTest):
+    share_servers = True
+
     async def assert_absent(self, client: ChatClient, channel: str) -> None:
         """``channel`` does not exist for ``client``: 404 everywhere, listed nowhere."""
         for route in ROUTES:

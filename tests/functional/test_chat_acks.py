@@ -22,6 +22,8 @@ def new_ref() -> str:
 
 
 class RefTests(ChatServersTest):
+    share_servers = True
+
     async def test_the_answer_to_a_message_is_the_message_with_its_ref_for_its_sender(
         self,
     ) -> None:
@@ -177,6 +179,8 @@ class RefTests(ChatServersTest):
 
 
 class GuessAckTests(GameServersTest):
+    share_servers = True
+
     async def test_guesses_taken_by_the_game_are_answered_with_their_ref(self) -> None:
         table = await self.seat_players(3)
         drawer_name = table.users[0]

@@ -26,6 +26,8 @@ from .chatservers import ChatServersTest, is_message, is_ready, over_redis, post
 class DeliveryTests(ChatServersTest):
     """Every message to every member once, in id order; catch-up; ``ready``; persistence."""
 
+    share_servers = True
+
     async def test_every_member_gets_every_message_once_in_order_across_workers_and_servers(
         self,
     ) -> None:

@@ -26,6 +26,8 @@ def is_change(message_id: int) -> Any:
 
 
 class EditTests(ChatServersTest):
+    share_servers = True
+
     async def room(self) -> tuple[ChatClient, str, ChatSocket, list[ChatSocket]]:
         """Alice on A with a socket, and watchers on A and B (bob, carol)."""
         alice = await self.user(self.a)
@@ -176,6 +178,8 @@ class EditTests(ChatServersTest):
 
 
 class EditDuringGameTests(GameServersTest):
+    share_servers = True
+
     async def test_edits_are_refused_while_a_word_is_drawn(self) -> None:
         table = await self.seat_players(2)
         first = table.users[0]

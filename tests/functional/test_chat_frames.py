@@ -32,6 +32,8 @@ from .chatservers import PRESENCE_DELAY, ChatServersTest
 class FrameTests(ChatServersTest):
     """What the server answers to each kind of frame, and the rate limit."""
 
+    share_servers = True
+
     async def test_each_bad_frame_gets_its_error_and_the_socket_stays_open(self) -> None:
         client = await self.user(self.a)
         channel = await client.new_channel()
@@ -144,6 +146,8 @@ class FrameTests(ChatServersTest):
 
 class RefusalAndHttpTests(ChatServersTest):
     """Websockets the server refuses, and the JSON endpoints."""
+
+    share_servers = True
 
     async def test_websocket_refusals(self) -> None:
         client = await self.user(self.a)

@@ -15,6 +15,8 @@ from .chatservers import ChatServersTest
 
 
 class NotifyLevelTests(ChatServersTest):
+    share_servers = True
+
     async def entry(self, client: ChatClient, channel: str) -> dict[str, Any]:
         status, body = await client.get_json("/channels")
         self.assertEqual(status, 200, body)

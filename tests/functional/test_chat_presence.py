@@ -24,6 +24,8 @@ from .chatservers import PRESENCE_DELAY, ChatServersTest, over_redis
 class PresenceTests(ChatServersTest):
     """``presence`` frames: who is connected to the channel, on any worker of any server."""
 
+    share_servers = True
+
     async def latest_presence(self, sock: ChatSocket, users: list[str]) -> None:
         """Wait until the last presence frame ``sock`` got lists ``users``."""
 

@@ -31,6 +31,8 @@ def ref() -> str:
 
 
 class UnreadTests(ChatServersTest):
+    share_servers = True
+
     async def unread(self, client: ChatClient, channel: str) -> dict[str, Any]:
         status, body = await client.get_json("/channels")
         self.assertEqual(status, 200, body)
@@ -160,6 +162,8 @@ class UnreadTests(ChatServersTest):
 
 
 class TypingTests(ChatServersTest):
+    share_servers = True
+
     async def test_typing_reaches_every_server_at_most_every_three_seconds(self) -> None:
         alice = await self.user(self.a)
         channel = await alice.new_channel()

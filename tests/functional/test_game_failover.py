@@ -24,6 +24,8 @@ TAKEOVER_WITHIN = 5.0
 
 
 class FailoverTests(GameServersTest):
+    alone_on_the_database = True
+
     async def game_row(self, channel: str) -> Any:
         rows = await self.db_rows(
             "SELECT owner, epoch, (state->>'deadline')::float8, strokes, "

@@ -26,6 +26,8 @@ def close_to(word: str) -> str:
 
 
 class WholeGameTests(GameServersTest):
+    share_servers = True
+
     async def test_three_players_on_three_workers_play_a_whole_game(self) -> None:
         table = await self.seat_players(3)
         users = table.users
@@ -115,6 +117,8 @@ class WholeGameTests(GameServersTest):
 
 
 class RefusalTests(GameServersTest):
+    share_servers = True
+
     async def errors_for(self, sock: ChatSocket, frames: list[dict[str, Any]]) -> list[str]:
         codes = []
         for frame in frames:
@@ -234,6 +238,8 @@ class RefusalTests(GameServersTest):
 
 
 class JoiningTests(GameServersTest):
+    share_servers = True
+
     async def test_late_joiner_and_reconnecting_players_get_the_current_drawing(self) -> None:
         table = await self.seat_players(2)
         await table.start(table.users[0], rounds=1, draw_seconds=60)

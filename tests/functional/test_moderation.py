@@ -32,6 +32,8 @@ from .chatservers import ChatServersTest, over_redis
 class ModerationCase(ChatServersTest):
     """What the tests below share: a moderated channel, administrators, the log."""
 
+    share_servers = True
+
     async def moderated_channel(self) -> tuple[ChatClient, ChatClient, str]:
         """A public channel of a new owner (on A) with a moderator it named (on B)."""
         owner = await self.user(self.a)

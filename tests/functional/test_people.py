@@ -12,6 +12,8 @@ from .chatservers import ChatServersTest
 
 
 class PeopleTests(ChatServersTest):
+    share_servers = True
+
     async def test_names_that_begin_so_and_who_is_online(self) -> None:
         alice = await self.user(self.a)
         bob = await self.user(self.b)

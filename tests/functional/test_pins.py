@@ -25,6 +25,8 @@ def changes(sock: ChatSocket) -> list[tuple[int, bool]]:
 
 
 class PinTests(ChatServersTest):
+    share_servers = True
+
     async def test_a_pin_reaches_every_server_and_is_listed(self) -> None:
         alice = await self.user(self.a)
         channel = await alice.new_channel()

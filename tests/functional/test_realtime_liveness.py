@@ -133,6 +133,7 @@ class StalledClientTests(ChatServersTest):
 
 
 class SignedOutCloseTests(ChatServersTest):
+    share_servers = True
     b_workers = None
 
     async def test_log_out_closes_with_4001_and_waits_for_the_clients_close(self) -> None:
@@ -160,6 +161,7 @@ class SignedOutCloseTests(ChatServersTest):
 
 
 class AnswerOrderTests(ChatServersTest):
+    share_servers = True
     b_workers = None
 
     async def connect(self) -> tuple[ChatClient, ChatSocket]:

@@ -19,6 +19,7 @@ The chat's and the game's cross-instance protocol tests run over Redis too (thei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import unittest
@@ -231,10 +232,10 @@ class RedisClusterBusTests(ChatServersTest):
     cluster: ClassVar[RedisCluster]
 
     @classmethod
-    def start_bus(cls) -> str:
+    def start_bus(cls, stack: contextlib.ExitStack) -> str:
         require_redis()
         cls.cluster = RedisCluster(f"bus-{cls.__name__}")
-        cls.addClassCleanup(cls.cluster.stop)
+        stack.callback(cls.cluster.stop)
         cls.cluster.start()
         return cls.cluster.redis_url
 

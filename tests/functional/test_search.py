@@ -21,6 +21,7 @@ def ref() -> str:
 
 
 class SearchTests(ChatServersTest):
+    share_servers = True
     b_workers = None
 
     async def found(self, client: Any, query: str, **params: Any) -> list[tuple[str, str]]:

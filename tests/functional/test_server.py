@@ -33,6 +33,8 @@ MAX_MESSAGE_SIZE = 65536  # aio.websocket_max_message_size in development.ini
 class DemoPageTests(ServerTestCase):
     """``/demo`` and the HTTP layer under it: validation, HEAD, escapes, keep-alive, bad input."""
 
+    share_across_classes = True
+
     async def test_demo_renders_the_test_page(self) -> None:
         async with self.session.get(self.server.url("/demo")) as response:
             body = await response.text()
@@ -256,6 +258,8 @@ class DemoPageTests(ServerTestCase):
 class EchoWebsocketTests(ServerTestCase):
     """``/echo``: the websocket view through the greenlet bridge."""
 
+    share_across_classes = True
+
     async def test_echoes_text_as_text_and_bytes_as_bytes(self) -> None:
         messages: list[str | bytes] = [
             "hello",
@@ -306,6 +310,7 @@ class EchoWebsocketTests(ServerTestCase):
 class ConcurrencyTests(ServerTestCase):
     """The tutorial's point: one worker, one thread, many slow requests at once."""
 
+    share_across_classes = True
     server_workers = 1
 
     async def test_200_concurrent_sleeping_requests_on_one_worker(self) -> None:

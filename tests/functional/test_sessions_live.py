@@ -20,6 +20,8 @@ SIGNED_OUT = 4001
 
 
 class LogoutClosesSocketsTests(ChatServersTest):
+    share_servers = True
+
     async def logout(self, client: ChatClient) -> None:
         async with client.session.get(client.url("/logout")) as response:
             token = csrf_token(await response.text())

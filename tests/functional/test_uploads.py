@@ -380,6 +380,8 @@ class UploadTests(ChatServersTest):
 
 
 class UploadsDuringGameTests(GameServersTest):
+    share_servers = True
+
     async def test_files_are_refused_while_a_word_is_drawn(self) -> None:
         table = await self.seat_players(2)
         uploads = {}

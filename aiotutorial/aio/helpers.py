@@ -244,10 +244,12 @@ async def spawn_greenlet(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if not child.dead:
             child.gr_context = None  # the request's context goes with the request
             _idle_greenlets().append(child)
-        if step.error is not None:
-            error, step.error = step.error, None
+        # Emptied: the idle greenlet still holds the _Done it handed over, not what was in it.
+        error, value = step.error, step.value
+        step.error = step.value = None
+        if error is not None:
             raise error
-        step = step.value
+        step = value
     result: T = step
     return result
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import traceback
 import unittest
+import weakref
 
 import greenlet
 
@@ -58,6 +60,16 @@ class GreenletPoolTest(unittest.IsolatedAsyncioTestCase):
         self.assertIs(await spawn_greenlet(current_greenlet), used)
         # The greenlet holds nothing of the failed job while idle.
         self.assertIsNone(used.gr_context)
+
+    async def test_an_idle_greenlet_keeps_nothing_of_its_last_job(self) -> None:
+        class Answer:
+            pass
+
+        answer = await spawn_greenlet(Answer)
+        kept = weakref.ref(answer)
+        del answer
+        gc.collect()
+        self.assertIsNone(kept(), "the answer lives on in the idle greenlet")
 
     async def test_each_job_runs_in_its_callers_context(self) -> None:
         async def caller(value: str) -> str:

@@ -45,7 +45,7 @@ from .messages import (
 )
 from .notify import ALL as NOTIFY_ALL
 from .notify import LEVELS as NOTIFY_LEVELS
-from .notify import apply_level, notify_level, notify_levels, set_level
+from .notify import apply_level, notify_levels, set_level
 from .protocol import (
     BAD_CONTENT,
     CHANNEL_NAME_MAX,
@@ -61,7 +61,7 @@ from .protocol import (
     channel_name_error,
     message_content,
 )
-from .unread import read_marker, unread_counts
+from .unread import unread_counts
 
 __all__ = [
     "CHANNEL_NAME_MAX",
@@ -94,12 +94,10 @@ __all__ = [
     "latest_change",
     "LATEST_CHANGE",
     "mentioned_names",
-    "read_marker",
     "unread_counts",
     "NOTIFY_ALL",
     "NOTIFY_LEVELS",
     "apply_level",
-    "notify_level",
     "notify_levels",
     "set_level",
     "includeme",

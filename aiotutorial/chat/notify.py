@@ -22,7 +22,6 @@ __all__ = [
     "NOTHING",
     "LEVELS",
     "notify_levels",
-    "notify_level",
     "set_level",
     "apply_level",
 ]
@@ -36,17 +35,6 @@ async def notify_levels(conn: SAConnection, user: str) -> dict[str, str]:
     n = db.channel_notifications
     result = await conn.execute(sa.select(n.c.channel, n.c.level).where(n.c.username == user))
     return {row.channel: row.level for row in await result.fetchall()}
-
-
-async def notify_level(conn: SAConnection, user: str | None, channel: str) -> str:
-    """``user``'s level in ``channel`` (``all`` for visitors)."""
-    if user is None:
-        return ALL
-    n = db.channel_notifications
-    level = await conn.scalar(
-        sa.select(n.c.level).where((n.c.username == user) & (n.c.channel == channel))
-    )
-    return str(level) if level is not None else ALL
 
 
 async def set_level(conn: SAConnection, user: str, channel: str, level: str) -> None:

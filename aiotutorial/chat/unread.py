@@ -24,11 +24,10 @@ import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import CONNECTION_ERRORS
-from ..db import schema as db
 from ..db.types import Engine
 from .protocol import READ_FLUSH_SECONDS, UNREAD_WINDOW
 
-__all__ = ["ReadMarkers", "write_markers", "read_marker", "unread_counts"]
+__all__ = ["ReadMarkers", "write_markers", "unread_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +90,6 @@ class ReadMarkers:
         while True:
             await asyncio.sleep(self.every)
             await self.flush()
-
-
-async def read_marker(conn: SAConnection, user: str, channel: str) -> int | None:
-    """The last id ``user`` has read in ``channel`` (None: never opened it)."""
-    markers = db.read_markers
-    return await conn.scalar(
-        sa.select(markers.c.last_read).where(
-            (markers.c.username == user) & (markers.c.channel == channel)
-        )
-    )
 
 
 # The window's ids come from ix_messages_channel_id alone (an Index Only Scan), then the rows

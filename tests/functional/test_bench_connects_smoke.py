@@ -9,46 +9,19 @@ which ``make test`` installs). The figures themselves are the full run's (README
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-import tempfile
-import time
 import unittest
-from pathlib import Path
 
-from harness.paths import PROJECT_ROOT
-
-from ..dbtest import prepare_testing_database
+from .benchrun import BenchRun
 
 
 def is_rate(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
-class BenchConnectsSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.url = prepare_testing_database()
-        cls.out = tempfile.TemporaryDirectory(prefix="bench-connects-smoke-")
-        argv = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--only", "connects"]
-        argv += ["--out", cls.out.name, "--database-url", cls.url, "--no-plots", "--force"]
-        argv += ["--max-seconds", "120"]
-        started = time.monotonic()
-        cls.done = subprocess.run(
-            argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240
-        )
-        cls.elapsed = time.monotonic() - started
-        path = Path(cls.out.name) / "latest.json"
-        cls.results = json.loads(path.read_text()) if path.exists() else None
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.out.cleanup()
-
-    def output(self) -> str:
-        return f"stdout:\n{self.done.stdout[-4000:]}\nstderr:\n{self.done.stderr[-4000:]}"
+class BenchConnectsSmokeTest(BenchRun):
+    extra = ("--only", "connects")
+    max_seconds = 120
 
     def scenario(self) -> dict:
         self.assertEqual(self.done.returncode, 0, self.output())

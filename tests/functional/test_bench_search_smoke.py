@@ -10,48 +10,16 @@ figures are the full run's (README, "Search").
 
 from __future__ import annotations
 
-import json
-import math
-import subprocess
-import sys
-import tempfile
-import time
 import unittest
-from pathlib import Path
 
-from harness.paths import PROJECT_ROOT
-
-from ..dbtest import prepare_testing_database
+from .benchrun import BenchRun, is_number
 
 KINDS = ("rare", "medium", "common", "phrase", "channel", "author", "nothing")
 
 
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class BenchSearchSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.url = prepare_testing_database()
-        cls.out = tempfile.TemporaryDirectory(prefix="bench-search-smoke-")
-        argv = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--only", "search"]
-        argv += ["--out", cls.out.name, "--database-url", cls.url, "--no-plots", "--force"]
-        argv += ["--max-seconds", "90"]
-        started = time.monotonic()
-        cls.done = subprocess.run(
-            argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180
-        )
-        cls.elapsed = time.monotonic() - started
-        path = Path(cls.out.name) / "latest.json"
-        cls.results = json.loads(path.read_text()) if path.exists() else None
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.out.cleanup()
-
-    def output(self) -> str:
-        return f"stdout:\n{self.done.stdout[-4000:]}\nstderr:\n{self.done.stderr[-4000:]}"
+class BenchSearchSmokeTest(BenchRun):
+    extra = ("--only", "search")
+    max_seconds = 90
 
     def scenario(self) -> dict:
         self.assertEqual(self.done.returncode, 0, self.output())

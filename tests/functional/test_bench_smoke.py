@@ -22,71 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
 from harness.paths import PROJECT_ROOT
 
-from ..dbtest import prepare_testing_database
+from .benchrun import BenchRun, is_number
 
 SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "uploads")
 
 
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _BenchRun(unittest.TestCase):
-    """Runs ``bench.run --profile smoke`` with ``extra`` arguments once for the class."""
-
-    extra: tuple[str, ...] = ()
-    max_seconds = 60
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.url = prepare_testing_database()
-        cls.out = tempfile.TemporaryDirectory(prefix="bench-smoke-")
-        argv = [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--profile",
-            "smoke",
-            "--out",
-            cls.out.name,
-            "--database-url",
-            cls.url,
-            "--no-plots",
-            "--force",
-            "--max-seconds",
-            str(cls.max_seconds),
-            *cls.extra,
-        ]
-        started = time.monotonic()
-        cls.done = subprocess.run(
-            argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=2 * cls.max_seconds
-        )
-        cls.elapsed = time.monotonic() - started
-        path = Path(cls.out.name) / "latest.json"
-        cls.results = json.loads(path.read_text()) if path.exists() else None
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.out.cleanup()
-
-    def output(self) -> str:
-        return f"stdout:\n{self.done.stdout[-4000:]}\nstderr:\n{self.done.stderr[-4000:]}"
-
-
-class BenchSmokeTest(_BenchRun):
+class BenchSmokeTest(BenchRun):
     extra = ("--drop-seed", "--only", ",".join(SCENARIOS))
 
     def test_runs_every_scenario_within_budget(self) -> None:
@@ -254,7 +205,7 @@ class BenchSmokeTest(_BenchRun):
         self.assertIn("interleaved", measurement["order"])
 
 
-class WritesSmokeTest(_BenchRun):
+class WritesSmokeTest(BenchRun):
     """Scenario 7 alone: messages stored per second from 1 and 50 senders, with group commit
     and without."""
 
@@ -279,7 +230,7 @@ class WritesSmokeTest(_BenchRun):
         self.assertTrue(all(is_number(row["value"]) for row in rows), rows)
 
 
-class StrokesSmokeTest(_BenchRun):
+class StrokesSmokeTest(BenchRun):
     """Scenario 6 alone: strokes against chat, games per worker, the bus (on a machine made
     busy for the check by ``--max-load -1``, so that the forced path is the one taken)."""
 

@@ -240,6 +240,8 @@ def _ceiling_rows(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
             "ms",
             "raw aiohttp + aiopg",
             raw_cpu["server_ms"],
+            runs=[app_cpu["server_ms"]],
+            reference_runs=[raw_cpu["server_ms"]],
             below=raw_cpu["server_ms"] * CPU_TARGET,
             target=f"<= {CPU_TARGET}x",
         )

@@ -36,7 +36,7 @@ from harness.paths import PROJECT_ROOT
 
 from ..dbtest import prepare_testing_database
 from ..waiting import wait_for
-from .chatservers import worker_pid
+from .chatservers import close_shared_servers, worker_pid
 from .gameclient import GameTable
 from .gameservers import LINE
 from .nginxfront import (
@@ -67,6 +67,9 @@ class NginxFrontTest(unittest.IsolatedAsyncioTestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         require_nginx()
+        # A test here kills a game's owner on purpose: no other server may run meanwhile (any
+        # worker on the database takes an orphaned game over), the shared ones included.
+        close_shared_servers()
         cls.url = prepare_testing_database()
         tmp = tempfile.TemporaryDirectory(prefix="aiotutorial-nginx-", ignore_cleanup_errors=True)
         cls.addClassCleanup(tmp.cleanup)

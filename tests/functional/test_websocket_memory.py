@@ -33,7 +33,7 @@ from pyramid.threadlocal import get_current_request
 from webob.multidict import MultiDict
 
 from aiotutorial.access import PUBLIC_ACCESS
-from aiotutorial.aio import ScopeError, WebsocketMapper, synchronize
+from aiotutorial.aio import ScopeError, WebsocketMapper, helpers, synchronize
 from aiotutorial.aio.websocket import WebsocketConnection
 from aiotutorial.aio.wsgi import make_aiohttp_app
 from aiotutorial.db import get_engine
@@ -170,7 +170,14 @@ class AcceptedSocketTests(unittest.IsolatedAsyncioTestCase):
         async with self.client.ws_connect("/idle") as ws:
             self.assertEqual(await ws.receive_str(timeout=5), "open")
             recorded = RECORDED["/idle"]
-            ended = await eventually(lambda: (g := recorded.greenlet()) is None or g.dead)
+            # Ended, or back in the bridge's pool, idle (its job over, holding nothing of it).
+            ended = await eventually(
+                lambda: (
+                    (g := recorded.greenlet()) is None
+                    or g.dead
+                    or any(g is idle for idle in helpers._idle_greenlets())
+                )
+            )
             self.assertTrue(ended, "the request's greenlet is still suspended")
             # Without finish_request() the request lasts as long as the socket.
             self.assertIsNotNone(recorded.request())

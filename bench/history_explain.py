@@ -221,7 +221,8 @@ def run(
             f"{data.rows:,} messages in {len(data.channels)} channels loaded and vacuumed in "
             f"{data.load_seconds:.1f} s; {data.busy} has its median id at {data.middle_id}"
         )
-        plans = explain(url, app_queries(data), runs)
+        queries = app_queries(data)
+        plans = explain(url, queries, runs) + explain(url, queries, runs, generic=True)
     finally:
         if keep:
             say(f"kept: {url}")

@@ -3,19 +3,20 @@
 ``captured`` runs an ``aiotutorial.chat`` function against a stand-in connection that records
 the one statement it executes, compiled with aiopg.sa's dialect as ``SAConnection.execute``
 compiles it (so the SQL and parameters are those the database receives). ``explain`` runs
-``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` on each ``Query`` a few times; a ``QueryPlan``
+``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` on each ``Query`` a few times (``generic``: each
+``Prepared`` one as the app's engine runs it, prepared on the server and planned once for
+any values, ``plan_cache_mode = force_generic_plan``); a ``QueryPlan``
 keeps the last plan and every execution time, renders the plan one line per node, and says
 what is wrong with it (``problems``): the channel's messages not found through
 ``ix_messages_channel_id`` in the order the query needs, another channel's messages read and
 dropped, more than a page sorted, a median over ``MAX_MS``; ``app_queries`` are the history
-queries on a loaded table (a ``Dataset``, what bench/history_explain.py inserted). That script
-(and tests/functional/test_history_scale.py, tests/functional/test_leaderboard_scale.py) use
-them.
+queries on a loaded table (a ``Dataset``, what bench/history_explain.py inserted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from aiopg.sa.engine import get_dialect
 
 from aiotutorial import chat
 from aiotutorial.db import dsn_from_url
+from aiotutorial.db.compiled import Prepared
 
 __all__ = [
     "INDEX",
@@ -56,8 +58,11 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, dict[str, Any]]] = []
+        self.prepared: Any = None  # the last Prepared's compiled entry (its server form)
 
     async def execute(self, query: Any, **params: Any) -> _NoRows:
+        if isinstance(query, Prepared):
+            self.prepared = query.compiled(get_dialect(), {"compile_kwargs": _COMPILE})
         # A Prepared statement is run with its values as keyword arguments.
         compiled = getattr(query, "statement", query).compile(dialect=get_dialect())
         self.statements.append((str(compiled), compiled.construct_params(params or None)))
@@ -68,6 +73,9 @@ class _Recorder:
         return []
 
 
+_COMPILE = {"render_postcompile": True}  # as aiopg.sa's connections compile
+
+
 class _NoRows:
     async def fetchall(self) -> list[Any]:
         return []
@@ -76,10 +84,13 @@ class _NoRows:
         return None
 
 
-def captured(call: Callable[[Any], Awaitable[Any]]) -> tuple[str, dict[str, Any]]:
-    """The one statement ``call(conn)`` (an ``aiotutorial.chat`` function) executes."""
+def captured(call: Callable[[Any], Awaitable[Any]]) -> tuple[str, dict[str, Any], Any]:
+    """The one statement ``call(conn)`` (an ``aiotutorial.chat`` function) executes, its
+    values, and the compiled ``Prepared`` it is (its server-side form) or None."""
+    recorder = _Recorder()
+    asyncio.run(call(recorder))
     sql, params, _ = captured_with_settings(call)
-    return sql, params
+    return sql, params, recorder.prepared
 
 
 def captured_with_settings(
@@ -120,6 +131,7 @@ class Query:
     params: dict[str, Any]
     direction: str | None  # the scan direction the order needs: Forward, Backward
     settings: tuple[str, ...] = ()  # SET statements the app runs before it
+    prepared: Any = None  # a Prepared statement's compiled entry: the app prepares it
 
 
 def app_queries(data: Dataset) -> list[Query]:
@@ -155,7 +167,8 @@ def app_queries(data: Dataset) -> list[Query]:
         ),
         ("lobby: channels and last message time", chat.list_channels, "Backward"),
     ]
-    return [Query(name, *captured(call), direction) for name, call, direction in specs]
+    queries = [(name, *captured(call), direction) for name, call, direction in specs]
+    return [Query(name, sql, params, to, prepared=p) for name, sql, params, p, to in queries]
 
 
 @dataclass
@@ -247,21 +260,26 @@ def _reads_messages(node: dict[str, Any]) -> bool:
     return any(_reads_messages(child) for child in node.get("Plans", ()))
 
 
-def explain(url: str, queries: list[Query], runs: int) -> list[QueryPlan]:
+def explain(url: str, queries: list[Query], runs: int, generic: bool = False) -> list[QueryPlan]:
     connection = psycopg2.connect(dsn_from_url(url))
     connection.autocommit = True
     results = []
     try:
         with connection.cursor() as cursor:
             for query in queries:
-                result = QueryPlan(query, {})
+                if generic and query.prepared is None:
+                    continue  # sent as text by the app: planned for its values every time
                 cursor.execute("RESET ALL")
                 for setting in query.settings:  # (SET LOCAL in the app's transaction)
                     cursor.execute(setting.replace("SET LOCAL", "SET", 1))
+                sql, values = query.sql, query.params
+                if generic:
+                    name = f"{query.name} (prepared: generic plan)"
+                    query = dataclasses.replace(query, name=name)
+                    sql, values = _generic(cursor, query.prepared, values)
+                result = QueryPlan(query, {})
                 for _ in range(runs):
-                    cursor.execute(
-                        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql, query.params
-                    )
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, values)
                     raw = cursor.fetchone()[0]
                     result.plan = raw[0] if isinstance(raw, list) else raw
                     result.times_ms.append(float(result.plan["Execution Time"]))
@@ -269,3 +287,12 @@ def explain(url: str, queries: list[Query], runs: int) -> list[QueryPlan]:
     finally:
         connection.close()
     return results
+
+
+def _generic(cursor: Any, entry: Any, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """PREPARE ``entry`` as the app's engine does, planned once for any values: the EXECUTE
+    to explain and its values."""
+    cursor.execute("DEALLOCATE ALL")
+    cursor.execute("SET plan_cache_mode = force_generic_plan")
+    cursor.execute(entry.prepare_sql("plan", values))
+    return "EXECUTE plan" + entry.arguments, [values[name] for name in entry.names]

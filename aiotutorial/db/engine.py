@@ -104,7 +104,14 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     dsn = dsn_from_url(url or settings.get("sqlalchemy.url") or database_url(settings))
     statement_ms = int(float(options["db.statement_timeout"]) * 1000)
     session = f"-c statement_timeout={statement_ms} -c TimeZone=UTC"
-    if not asbool(settings.get("db.connection_options", True)):
+    connection_options = asbool(settings.get("db.connection_options", True))
+    # Hot statements prepared on the server, once per connection, and planned once (the
+    # generic plans were checked: compiled.py). Not behind a transaction pooler, where a
+    # session's prepared statements do not follow it from one transaction to the next.
+    prepares = asbool(settings.get("db.prepare", connection_options))
+    if prepares:
+        session += " -c plan_cache_mode=force_generic_plan"
+    if not connection_options:
         # Behind a transaction pooler (PgBouncer) startup options are refused: the role's
         # own settings carry them instead (deploy/README.md).
         session = ""
@@ -128,7 +135,7 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         await pool.release(connection)
     except CONNECTION_ERRORS as exc:
         log.warning("database not reachable at startup (%s); will retry on demand", exc)
-    return CachingEngine(get_dialect(), pool, dsn)
+    return CachingEngine(get_dialect(), pool, dsn, prepares=prepares)
 
 
 def _url_options(dsn: str) -> str:

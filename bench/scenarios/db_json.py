@@ -12,7 +12,9 @@ the reader's page and read marker), interleaved likewise on both, held to the sa
 At 1 worker the ceiling is measured in the same interleaved rounds: the same three statements
 and the same JSON from a raw aiohttp handler on aiopg, one process, no Pyramid, no bridge, no
 SQLAlchemy at run time (``bench/raw_server.py history``); and the same on asyncpg, when it is
-installed (the bench extra), to show what the driver alone is worth.
+installed (the bench extra), to show what the driver alone is worth; and the app once more
+with its statements sent as text (``db.prepare = false``), to show what preparing them on the
+server buys (the baseline sends text, as a psycopg2 app does unless it prepares by hand).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import psycopg2
 
 from aiotutorial.db import dsn_from_url
 
-from ..servers import Server, app_server, raw_server, start_all, stop_all, sync_server
+from ..servers import Server, app_server, overlay_ini, raw_server, start_all, stop_all, sync_server
 from .accounts import Account
 from .common import HISTORY_CHANNEL, SEED_USER, ratio
 from .context import Context
@@ -34,6 +36,8 @@ __all__ = [
     "CEILINGS",
     "HISTORY",
     "ceiling_servers",
+    "EXTRAS",
+    "TEXT_APP",
     "signed_in_cookie",
     "seed_history",
     "measure",
@@ -43,6 +47,9 @@ __all__ = [
 
 # The raw aiohttp servers of the ceiling, by name: their driver.
 CEILINGS = {"raw-aiopg": "aiopg", "raw-asyncpg": "asyncpg"}
+# The app with its statements sent as text, and every server measured at 1 worker only.
+TEXT_APP = "app-text"
+EXTRAS = (*CEILINGS, TEXT_APP)
 
 HISTORY = f"/channels/{HISTORY_CHANNEL}/messages?limit=50"
 SEED_SQL = """
@@ -87,6 +94,7 @@ def ceiling_servers(url: str) -> dict[str, Server]:
         if driver == "asyncpg" and importlib.util.find_spec("asyncpg") is None:
             continue
         servers[name] = raw_server(name, "history", database_url=url, driver=driver)
+    servers[TEXT_APP] = app_server(TEXT_APP, url, ini=overlay_ini({"db.prepare": "false"}))
     return servers
 
 
@@ -194,6 +202,25 @@ def _worker_rows(
     return figures
 
 
+def _text_app_row(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
+    """At 1 worker: the app with its statements sent as text, against gthread."""
+    text, ref = measured["servers"].get(TEXT_APP), measured["servers"]["gthread"]
+    if text is None:
+        return {}
+    ctx.row(
+        "3 DB JSON",
+        "statements as text, req/s, 1w",
+        text["rps"],
+        "req/s",
+        "gthread 10, 1w",
+        ref["rps"],
+        runs=text["rps_runs"],
+        reference_runs=ref["rps_runs"],
+        target="(report)",
+    )
+    return {"text_app_rps": text["rps"]}
+
+
 def _ceiling_rows(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     """At 1 worker: the app against the frameworkless ceilings, requests and server CPU."""
     figures: dict[str, Any] = {}
@@ -228,6 +255,7 @@ def _ceiling_rows(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
             reference_runs=ref["rps_runs"],
             target="(report)",
         )
+    figures.update(_text_app_row(ctx, measured))
     raw_cpu = measured["servers"].get("raw-aiopg", {}).get("cpu_ms_per_request") or {}
     app_cpu = app.get("cpu_ms_per_request") or {}
     if raw_cpu.get("server_ms") and app_cpu.get("server_ms"):

@@ -49,7 +49,7 @@ def _check_pages(ctx: Context, running: dict[str, Server], body: bytes) -> None:
             ctx.notes.append(f"{running[name].name}'s /demo differs in length from the app's")
     if "gthread" in running:
         expected = fetch(running["app"].url(db_json.HISTORY))
-        for name in ("gthread", *db_json.CEILINGS):
+        for name in ("gthread", *db_json.EXTRAS):
             if name in running and fetch(running[name].url(db_json.HISTORY)) != expected:
                 ctx.notes.append(f"{running[name].name}'s history JSON differs from the app's")
 
@@ -65,7 +65,7 @@ def _measure(ctx: Context, wanted: set[str], running: dict[str, Server], fresh: 
         fast = bridge.measure_demo(ctx, running)
     if "db_json" in wanted:
         ctx.begin("db_json", "scenario 3: database-backed JSON")
-        ceilings = {name: running[name] for name in db_json.CEILINGS if name in running}
+        ceilings = {name: running[name] for name in db_json.EXTRAS if name in running}
         db_runs[1] = db_json.measure(ctx, running["app"], running["gthread"], 1, ceilings)
         cookie = asyncio.run(db_json.signed_in_cookie(ctx, running["app"]))
         _check_signed_in(ctx, running, cookie)

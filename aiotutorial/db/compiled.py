@@ -22,6 +22,7 @@ million rows), not every statement the app runs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
 import logging
@@ -34,6 +35,7 @@ import psycopg2.errors
 import sqlalchemy as sa
 from aiopg.sa.connection import SAConnection, _distill_params
 from aiopg.sa.engine import Engine
+from aiopg.sa.exc import ResourceClosedError
 from aiopg.sa.result import ResultProxy
 from sqlalchemy.sql.ddl import DDLElement
 from sqlalchemy.sql.elements import ClauseElement
@@ -136,6 +138,79 @@ class _Compiled:
         return f"PREPARE {name}{declared} AS {self.server_sql}"
 
 
+class _DriverCursor:
+    """psycopg2's cursor run on an aiopg connection without aiopg's ``Cursor``: what
+    ``aiopg.Cursor.execute`` does (the connection's waiter, its poll with the connection's
+    timeout, and on a timeout the cursor closed; the poll closes the connection when the
+    caller is cancelled or the timeout passes, and turns a statement cancelled by the server
+    into ``CancelledError``), without the objects aiopg makes for each cursor (the cursor,
+    its transaction helper and isolation level): a sixth of a statement's cost in the
+    worker. Fetching is local (psycopg2 has the rows once the poll is done). It leans on
+    aiopg's connection internals (``_create_waiter``, ``_ready``, ``_timeout``..., pinned to
+    aiopg 1.4: tests/unit/test_driver_cursor.py checks they are there)."""
+
+    __slots__ = ("_conn", "_impl")
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._impl = conn.raw.cursor()
+
+    @property
+    def description(self) -> Any:
+        return self._impl.description
+
+    async def execute(self, sql: str, params: Any = None) -> None:
+        conn = self._conn
+        waiter = conn._create_waiter("cursor.execute")
+        try:
+            self._impl.execute(sql, params)
+        except BaseException:
+            conn._waiter = None
+            raise
+        try:
+            await _poll(conn, waiter)
+        except TimeoutError:
+            self._impl.close()
+            raise
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._impl.fetchall()
+        return rows
+
+    def close(self) -> None:
+        self._impl.close()
+
+
+async def _poll(conn: Any, waiter: asyncio.Future[None]) -> None:
+    """Wait for ``conn`` to answer, as ``aiopg.Connection._poll`` does, with one timer
+    instead of ``asyncio.wait_for`` (its second future, callbacks and extra turn of the loop
+    for every statement): the connection's timeout, the connection closed when the caller
+    is cancelled or the timeout passes, a statement the server cancelled (statement_timeout)
+    raised as ``CancelledError`` after it is reported to the loop's exception handler."""
+    conn._ready(conn._weakref)
+    timeout = conn._timeout
+    timer = None if timeout is None else conn._loop.call_later(timeout, _expire, waiter)
+    try:
+        await waiter
+    except (asyncio.CancelledError, TimeoutError):
+        await asyncio.shield(conn.close())
+        raise
+    except psycopg2.extensions.QueryCanceledError as exc:
+        conn._loop.call_exception_handler(
+            {"message": exc.pgerror, "exception": exc, "future": waiter}
+        )
+        raise asyncio.CancelledError from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+        conn._waiter = None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class _ServerStatements:
     """The statements prepared on one connection: a name for each ``_Compiled``."""
 
@@ -225,14 +300,16 @@ class CachingConnection(SAConnection):
         position (no result proxy, no row objects: for pages of many rows)."""
         entry = query.compiled(self._dialect, {"compile_kwargs": self._query_compile_kwargs})
         params = _processed(entry, entry.compiled.construct_params(values))
-        cursor = await self._open_cursor()
+        if self._connection is None:
+            raise ResourceClosedError("This connection is closed.")
+        cursor = _DriverCursor(self._connection)
         try:
             await self._send(cursor, entry, params)
             if cursor.description is None:  # a statement that returns no rows
                 return []
-            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
         finally:
-            self._close_cursor(cursor)
+            cursor.close()
         return rows
 
     async def _send(self, cursor: Any, entry: _Compiled, values: dict[str, Any]) -> None:

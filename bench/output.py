@@ -34,6 +34,7 @@ SCENARIOS = (
     "reactions",
     "uploads",
     "connects",
+    "pages",
 )
 MACHINE_NOTE = (
     "{cores} cores: the load generators ({http} for HTTP, the websocket client processes) run "

@@ -18,7 +18,9 @@ that is filled once and kept: bench/search_data.py) is bench/scenarios/search.py
 
 Scenarios 9-11 are bench/scenarios' reactions.py (scenario 4's fan-out with ``react`` frames
 mixed in), uploads.py (files posted to one worker) and connects.py (sockets coming back with
-``?after=`` all at once, a restart's storm, against raw aiohttp and Tornado).
+``?after=`` all at once, a restart's storm, against raw aiohttp and Tornado); scenario 12 is
+pages.py (the lobby, the channel page, the gallery, the leaderboard and search against the same
+views on gthread).
 
 It starts gunicorn (aiotutorial's worker; gunicorn's sync and gthread workers for the
 synchronous baseline, bench/sync_app.py), plain aiohttp servers (bench/raw_server.py: fixed
@@ -143,27 +145,23 @@ def _generator(choice: str) -> str:
 
 def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[[set], dict]]]:
     """The scenarios in their order: (names, title, run(wanted) -> {name: result})."""
+
+    def one(name: str, coroutine: Callable[[scenarios.Context], Any]) -> Callable[[set], dict]:
+        return lambda wanted: {name: asyncio.run(coroutine(ctx))}
+
     return [
         (HTTP_SCENARIOS, "scenarios 1-3: HTTP", lambda w: scenarios.http_scenarios(ctx, w)),
-        (
-            ("fanout",),
-            "scenario 4: websocket fan-out",
-            lambda w: {"fanout": asyncio.run(scenarios.fanout(ctx))},
-        ),
-        (
-            ("capacity",),
-            "scenario 5: connection capacity",
-            lambda w: {"capacity": asyncio.run(scenarios.capacity(ctx))},
-        ),
+        (("fanout",), "scenario 4: websocket fan-out", one("fanout", scenarios.fanout)),
+        (("capacity",), "scenario 5: connection capacity", one("capacity", scenarios.capacity)),
         (
             ("strokes",),
             "scenario 6: the game's strokes (delivery, games per worker, the bus)",
-            lambda w: {"strokes": asyncio.run(strokes.run(ctx))},
+            one("strokes", strokes.run),
         ),
         (
             ("writes",),
             "scenario 7: the write path (group commit, 1 and 50 senders)",
-            lambda w: {"writes": asyncio.run(scenarios.writes(ctx))},
+            one("writes", scenarios.writes),
         ),
         (
             ("search",),
@@ -173,17 +171,18 @@ def _steps(ctx: scenarios.Context) -> list[tuple[tuple[str, ...], str, Callable[
         (
             ("reactions",),
             "scenario 9: fan-out with reactions mixed in",
-            lambda w: {"reactions": asyncio.run(scenarios.reactions(ctx))},
+            one("reactions", scenarios.reactions),
         ),
-        (
-            ("uploads",),
-            "scenario 10: upload throughput",
-            lambda w: {"uploads": asyncio.run(scenarios.uploads(ctx))},
-        ),
+        (("uploads",), "scenario 10: upload throughput", one("uploads", scenarios.uploads)),
         (
             ("connects",),
             "scenario 11: websocket connects (a restart's reconnections)",
-            lambda w: {"connects": asyncio.run(scenarios.connects(ctx))},
+            one("connects", scenarios.connects),
+        ),
+        (
+            ("pages",),
+            "scenario 12: the other database pages against gthread",
+            one("pages", scenarios.pages),
         ),
     ]
 

@@ -17,9 +17,9 @@ serving model differs:
   as in the app.
 
 The identity is read from the session and confirmed by the app's own statement
-(``aiotutorial.accounts.policy.IDENTITY``), so that a signed-in history page asks what the
-app asks (the identity, traversal's statement with the reader, the reader's page, the read
-marker); an anonymous request reads no identity, as in the app.
+(``aiotutorial.accounts.policy.IDENTITY``), as the app asks it; an anonymous request reads no
+identity. Scenario 12's pages (the lobby, the channel page, the gallery, the leaderboard,
+search) are the app's own views run on the thread: bench/sync_pages.py.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pyramid.router import Router
 from pyramid.view import view_config
 
 from aiotutorial import chat
-from aiotutorial.accounts.policy import IDENTITY
+from aiotutorial.accounts.policy import IDENTITY, User
 from aiotutorial.accounts.sessions import ISSUED_KEY, SESSION_KEY, session_factory
 from aiotutorial.aio.requests import use_request_class
 from aiotutorial.db import database_url, dsn_from_url
@@ -51,6 +51,9 @@ from aiotutorial.resources import CHANNEL_NAMED
 from aiotutorial.views.channels import int_parameter
 from aiotutorial.views.demo import parse_sleep
 from aiotutorial.views.protocol import request_protocol, request_protocol_json
+
+from . import sync_pages
+from .sync_store import SyncConnection, sync_engine
 
 __all__ = ["main", "messages_sql"]
 
@@ -151,6 +154,13 @@ class _SyncRequest(Request):
         return _request_user(self)
 
     @reify
+    def db(self) -> SyncConnection:
+        """The app's ``request.db`` for its own views (bench/sync_pages.py), blocking."""
+        connection = SyncConnection(sync_engine(self.registry.settings))
+        self.add_finished_callback(lambda request: connection.close())
+        return connection
+
+    @reify
     def csrf_token(self) -> str:
         token: str = get_csrf_token(self)
         return token
@@ -176,7 +186,8 @@ class _SecurityPolicy:
         self.acl = ACLHelper()
 
     def identity(self, request: Request) -> Any:
-        return request.user
+        # The app's identity object: its views read ``request.identity.username``.
+        return User(request.user) if request.user is not None else None
 
     def authenticated_userid(self, request: Request) -> str | None:
         return request.user
@@ -245,6 +256,12 @@ def _readable(found: tuple[Any, ...]) -> bool:
     return not banned
 
 
+LINKED_ROUTES = (
+    *[("home", "/"), ("login", "/login"), ("logout", "/logout"), ("register", "/register")],
+    *[("echo", "/echo"), ("account", "/account"), ("users", "/users"), ("dm", "/dm")],
+)
+
+
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The paste app factory."""
     settings["sqlalchemy.url"] = database_url(settings)
@@ -263,13 +280,16 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         # The layout's protocol island (the same page as the app's, byte for byte).
         config.include("aiotutorial.views.protocol")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
-        # The routes the templates link to (only /demo and the history are served here).
-        config.add_route("home", "/")
-        config.add_route("login", "/login")
-        config.add_route("logout", "/logout")
-        config.add_route("register", "/register")
-        config.add_route("echo", "/echo")
+        # The routes the templates link to; served: /demo, the history and scenario 12's
+        # pages (bench/sync_pages.py).
+        for name, pattern in LINKED_ROUTES:
+            config.add_route(name, pattern)
         config.add_route("demo", "/demo")
         config.add_route("messages", "/channels/{name}/messages")
+        config.add_route("channels", "/channels")
+        config.add_route("channel", "/channels/*traverse", factory=sync_pages.SyncChannels)
+        config.add_route("leaderboard", "/leaderboard")
+        config.add_route("search", "/search")
         config.scan(__name__)
+        config.scan(sync_pages)
     return config.make_wsgi_app()

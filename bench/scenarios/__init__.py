@@ -24,7 +24,8 @@ app's full-text search over a million messages in a database of its own
 ``uploads`` (uploads.py), upload throughput: photos, files and small images posted to
 ``POST /channels/{name}/uploads`` on one worker; scenario 11, ``connects`` (connects.py), how
 fast one worker takes back sockets that catch up (a restart's storm), against raw aiohttp and
-Tornado.
+Tornado; scenario 12, ``pages`` (pages.py), the lobby, the channel page, its gallery, the
+leaderboard and search against the app's own views run on gthread (bench/sync_pages.py).
 
 Scenarios 1-3 share their servers (http_suite.py). The two servers of every ratio are measured
 interleaved (round i of each, then round i + 1: httprun.py for HTTP, the rates' runs of the
@@ -45,6 +46,7 @@ from .db_json import seed_history
 from .fanout import fanout
 from .http_suite import HTTP_SCENARIOS, http_scenarios
 from .httprun import measure_http
+from .pages import pages
 from .profiles import PROFILES, Profile
 from .reactions import reactions
 from .search import search
@@ -74,5 +76,6 @@ __all__ = [
     "reactions",
     "uploads",
     "connects",
+    "pages",
     "cleanup",
 ]

@@ -29,7 +29,7 @@ class BenchRun(unittest.TestCase):
     """Runs ``bench.run --profile smoke`` with ``extra`` arguments once for the class."""
 
     extra: tuple[str, ...] = ()
-    max_seconds = 60
+    max_seconds = 120
     done: subprocess.CompletedProcess[str]
     results: Any
 

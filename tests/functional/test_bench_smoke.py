@@ -30,15 +30,18 @@ import tempfile
 import unittest
 from pathlib import Path
 
+from bench.scenarios.pages import PAGES
 from harness.paths import PROJECT_ROOT
 
 from .benchrun import BenchRun, is_number
 
-SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "uploads")
+SCENARIOS = ("bridge", "sync_pyramid", "db_json", "fanout", "capacity", "uploads", "pages")
 
 
 class BenchSmokeTest(BenchRun):
     extra = ("--drop-seed", "--only", ",".join(SCENARIOS))
+    # A bound against a hung run (the run takes about a minute, more on a busy machine).
+    max_seconds = 180
 
     def test_runs_every_scenario_within_budget(self) -> None:
         self.assertEqual(self.done.returncode, 0, self.output())
@@ -56,6 +59,22 @@ class BenchSmokeTest(BenchRun):
             with self.subTest(kind=kind):
                 self.assertEqual(entry["not_201"], 0)
                 self.assertGreater(entry["uploads_per_s"], 0)
+
+    def test_every_page_is_measured_against_the_same_views_on_threads(self) -> None:
+        self.assertIsNotNone(self.results, self.output())
+        scenario = self.results["scenarios"]["pages"]
+        # The threads' side answered every page with the app's own bytes (a differing
+        # baseline would compare different work).
+        self.assertEqual(scenario["differing"], [])
+        labels = [label for label, _, _ in PAGES]
+        self.assertEqual(list(scenario["pages"]), labels)
+        for label in labels:
+            with self.subTest(page=label):
+                servers = scenario["pages"][label]["servers"]
+                self.assertGreater(servers["app"]["rps"], 0)
+                self.assertGreater(servers["gthread"]["rps"], 0)
+        rows = [row for row in self.results["table"] if row["scenario"] == "12 pages"]
+        self.assertEqual([row["target"] for row in rows], [">= 1.0x"] * len(labels))
 
     def test_the_baselines_serve_what_the_app_serves(self) -> None:
         # The sync servers must do the app's work (same page, same history JSON), or the

@@ -3,21 +3,21 @@ creating one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
+from ..db.compiled import Prepared
+from ..db.types import RowsConnection
 from .messages import iso
 from .protocol import ChannelExists
 
 __all__ = ["list_channels", "create_channel"]
 
 
-async def list_channels(conn: SAConnection, user: str | None = None) -> list[dict[str, Any]]:
-    """Every channel ``user`` may read (None: a visitor; the database's ``channel_readable``,
-    aiotutorial.access) with the time of its last message (read through (channel, id))."""
+def _list_statement() -> Prepared:
     # max(id) is read from ix_messages_channel_id alone (an Index Only Scan); ORDER BY id
     # DESC LIMIT 1 lets the planner walk the primary key and test each row's channel instead.
     latest = db.messages.alias("latest")
@@ -28,15 +28,23 @@ async def list_channels(conn: SAConnection, user: str | None = None) -> list[dic
         .scalar_subquery()
     )
     last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
-    result = await conn.execute(
+    reader = sa.cast(sa.bindparam("user", type_=sa.String), sa.String)
+    return Prepared(
         sa.select(db.chats.c.channel, last.label("last_message_at"))
-        .where(sa.func.channel_readable(db.chats.c.channel, sa.cast(sa.literal(user), sa.String)))
+        .where(sa.func.channel_readable(db.chats.c.channel, reader))
         .order_by(db.chats.c.channel)
     )
-    return [
-        {"name": row.channel, "last_message_at": iso(row.last_message_at)}
-        for row in await result.fetchall()
-    ]
+
+
+# Read by every lobby and channel list: built and compiled once, prepared on the server.
+LIST_STATEMENT = _list_statement()
+
+
+async def list_channels(conn: SAConnection, user: str | None = None) -> list[dict[str, Any]]:
+    """Every channel ``user`` may read (None: a visitor; the database's ``channel_readable``,
+    aiotutorial.access) with the time of its last message (read through (channel, id))."""
+    rows = await cast(RowsConnection, conn).rows(LIST_STATEMENT, user=user)
+    return [{"name": name, "last_message_at": iso(at)} for name, at in rows]
 
 
 async def create_channel(conn: SAConnection, name: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from ..db import database_time
 from ..db import schema as db
 from ..db.clock import NOW
 from ..db.compiled import Prepared
+from ..db.types import RowsConnection
 from ..realtime import ACK, ERROR, online_users, publish
 from ..realtime.bus import PREV_IN_STREAM
 from .effects import Effect, GameFinished, Post, ScoreSet, Send, TurnBegan, TurnEnded, TurnRated
@@ -450,7 +451,10 @@ async def last_finished(conn: SAConnection, channel: str) -> dict[str, Any] | No
     }
 
 
+# Read by every lobby and channel list: built and compiled once, prepared on the server.
+RUNNING_GAMES = Prepared(sa.select(db.game_state.c.channel, db.game_state.c.players))
+
+
 async def running_games(conn: SAConnection) -> dict[str, int]:
     """Channel -> how many play, for every channel with a game running."""
-    result = await conn.execute(sa.select(db.game_state.c.channel, db.game_state.c.players))
-    return {row.channel: row.players for row in await result.fetchall()}
+    return dict(await cast(RowsConnection, conn).rows(RUNNING_GAMES))

@@ -26,15 +26,16 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from ..db import CONNECTION_ERRORS, run_transaction, transaction
 from ..db import schema as db
+from ..db.compiled import Prepared
 from ..db.groupcommit import GroupCommit
-from ..db.types import Connection
+from ..db.types import Connection, RowsConnection
 from .bus import encode, publish, publish_many
 from .member import Member
 
@@ -317,10 +318,14 @@ async def online_anywhere(conn: Connection, users: list[str]) -> set[str]:
     return {row.username for row in await result.fetchall()}
 
 
-async def online_counts(conn: Connection) -> dict[str, int]:
-    result = await conn.execute(
-        sa.select(
-            db.presence.c.channel, sa.func.count(sa.distinct(db.presence.c.username))
-        ).group_by(db.presence.c.channel)
+# Read by every lobby and channel list: built and compiled once, prepared on the server.
+ONLINE_COUNTS = Prepared(
+    sa.select(db.presence.c.channel, sa.func.count(sa.distinct(db.presence.c.username))).group_by(
+        db.presence.c.channel
     )
-    return {row[0]: row[1] for row in await result.fetchall()}
+)
+
+
+async def online_counts(conn: Connection) -> dict[str, int]:
+    """Channel -> how many people are connected there (on any worker)."""
+    return dict(await cast(RowsConnection, conn).rows(ONLINE_COUNTS))

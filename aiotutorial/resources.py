@@ -18,6 +18,7 @@ from pyramid.authorization import Allow, Authenticated, Everyone
 from pyramid.request import Request
 
 from . import access
+from .accounts.policy import confirm, session_username
 from .aio.helpers import synchronize
 from .chat import channel_name_error
 
@@ -60,8 +61,14 @@ class ChannelsRoot(Root):
     def __getitem__(self, name: str) -> Channel:
         if channel_name_error(name) is not None:
             raise KeyError(name)  # not a possible channel name: no need to ask the database
-        identity = self.request.identity
-        found = self._access(name, identity.username if identity is not None else None)
+        request = self.request
+        claimed = None if "user" in request.__dict__ else session_username(request)
+        if claimed is not None:
+            # Who the session names is not confirmed yet: confirmed by the same statement.
+            found = self._access_confirming(name, claimed)
+        else:
+            identity = request.identity
+            found = self._access(name, identity.username if identity is not None else None)
         if found is None:
             raise KeyError(name)  # no such channel, or not this reader's to read
         return Channel(self, name, found)
@@ -69,6 +76,17 @@ class ChannelsRoot(Root):
     @synchronize
     async def _access(self, name: str, user: str | None) -> access.Access | None:
         return await access.channel_of(self.request.db, name, user)
+
+    @synchronize
+    async def _access_confirming(self, name: str, claimed: str) -> access.Access | None:
+        got = await access.channel_with_account(self.request.db, name, claimed)
+        if got is None:
+            return None  # no such channel (the identity is confirmed when asked for)
+        found, account = got
+        user = self.request.__dict__["user"] = confirm(self.request, account)
+        if user is None:  # the account is gone or the session revoked: a visitor reads
+            return await access.channel_of(self.request.db, name, None)
+        return found
 
 
 # Run on every request below /channels (``name``, ``user``): built and compiled once.

@@ -1,4 +1,4 @@
-"""aiotutorial's demo page and message history as a plain synchronous Pyramid app (the baseline).
+"""aiotutorial's pages as a plain synchronous Pyramid app (the baseline of scenarios 2, 3, 12).
 
 Served by gunicorn's ``sync`` or ``gthread`` worker (``bench/servers.py`` writes its ini:
 ``[app:main] use = call:bench.sync_app:main`` plus development.ini's ``pyramid.*``,
@@ -8,18 +8,13 @@ serving model differs:
 * ``GET /demo?sleep=N``: the same template (``aiotutorial:templates/demo.jinja2`` and its
   layout, with the same routes, static view, signed session and CSRF token), the same
   ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
-* ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks, the same
-  channel lookup the app's traversal does, and the very SQL of traversal
-  (``aiotutorial.access.channel_of``: the access rule and the last change) and
-  ``aiotutorial.chat.messages_page`` (their prepared statements, compiled with aiopg.sa's
-  dialect as the app compiles them), run with psycopg2 from a small thread-safe pool; rows
-  become frames with ``aiotutorial.chat.event_from_row`` and the ``json`` renderer answers,
-  as in the app.
-
-The identity is read from the session and confirmed by the app's own statement
-(``aiotutorial.accounts.policy.IDENTITY``), as the app asks it; an anonymous request reads no
-identity. Scenario 12's pages (the lobby, the channel page, the gallery, the leaderboard,
-search) are the app's own views run on the thread: bench/sync_pages.py.
+* ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks and the
+  very SQL of traversal (``access.channel_of``, with the session's account when it names
+  one: ``access.channel_with_account``) and ``chat.messages_page``, compiled with aiopg.sa's
+  dialect as the app compiles them, run with psycopg2 from a small thread-safe pool; the
+  identity confirmed by the app's rule (``accounts.policy.confirm``); rows become frames
+  with ``chat.event_from_row`` and the app's ``json`` renderer answers.
+* Scenario 12's pages: the app's own views, run on the thread (bench/sync_pages.py).
 """
 
 from __future__ import annotations
@@ -42,8 +37,9 @@ from pyramid.router import Router
 from pyramid.view import view_config
 
 from aiotutorial import chat
-from aiotutorial.accounts.policy import IDENTITY, User
-from aiotutorial.accounts.sessions import ISSUED_KEY, SESSION_KEY, session_factory
+from aiotutorial.access import IDENTIFIED_CHANNEL_STATEMENT
+from aiotutorial.accounts.policy import IDENTITY, User, confirm, session_username
+from aiotutorial.accounts.sessions import session_factory
 from aiotutorial.aio.requests import use_request_class
 from aiotutorial.db import database_url, dsn_from_url
 from aiotutorial.jsontext import JSONRenderer
@@ -128,21 +124,13 @@ class _Connection:
 def _request_user(request: Request) -> str | None:
     """The session's user confirmed by the database, by the app's own statement and rule
     (``aiotutorial.accounts.policy``: the account exists, the session is not revoked)."""
-    username = request.session.get(SESSION_KEY)
-    if not isinstance(username, str):
+    username = session_username(request)
+    if username is None:
         return None
     with _Connection(request) as cursor:
         cursor.execute(_sql(IDENTITY), {"username": username})
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    name, revoked = row
-    issued = request.session.get(ISSUED_KEY)
-    if revoked is not None and (
-        not isinstance(issued, int | float) or issued < revoked.timestamp()
-    ):
-        return None
-    return str(name)
+        user = confirm(request, cursor.fetchone())
+    return user.username if user is not None else None
 
 
 class _SyncRequest(Request):
@@ -229,23 +217,40 @@ def channel_messages(request: Request) -> dict[str, Any]:
         params["before"] = before
     if after is not None:
         params["after"] = after
-    user = request.user
-    if user is not None:
-        params["reader"] = user
-    sql = messages_sql(before is not None, after is not None, reader=user is not None)
     with _Connection(request) as cursor:
-        # What the app's traversal asks before the view runs (resources.ChannelsRoot): the
-        # access rule and the channel's facts, in one statement (access.channel_of).
-        cursor.execute(_sql(CHANNEL_NAMED), {"name": name, "user": user})
-        found = cursor.fetchone()
-        if found is None or not _readable(found):
-            raise HTTPNotFound()
-        cursor.execute(sql, params)
+        user, found = _traverse(request, cursor, name)
+        if user is not None:
+            params["reader"] = user
+        cursor.execute(
+            messages_sql(before is not None, after is not None, reader=bool(user)), params
+        )
         rows = cursor.fetchall()
     answer = {"messages": [chat.event_from_row(row) for row in rows], "changes": found[3] or 0}
     if user is not None and before is None and after is None:
         answer["last_read"] = found[4]
     return answer
+
+
+def _traverse(request: Request, cursor: Any, name: str) -> tuple[str | None, Any]:
+    """What the app's traversal asks before the view runs (resources.ChannelsRoot): the
+    access rule and the channel's facts in one statement (access.channel_of), with the
+    session's account when it is not confirmed yet; the reader and the row, else a 404."""
+    claimed = None if "user" in request.__dict__ else session_username(request)
+    user = request.user if claimed is None else None
+    cursor.execute(
+        _sql(IDENTIFIED_CHANNEL_STATEMENT if claimed else CHANNEL_NAMED),
+        {"name": name, "user": claimed or user},
+    )
+    found = cursor.fetchone()
+    if found is not None and claimed is not None:
+        confirmed = confirm(request, found[-2:])
+        user = request.__dict__["user"] = confirmed.username if confirmed else None
+        if user is None:  # gone or revoked: read as a visitor
+            cursor.execute(_sql(CHANNEL_NAMED), {"name": name, "user": None})
+            found = cursor.fetchone()
+    if found is None or not _readable(found):
+        raise HTTPNotFound()
+    return user, found
 
 
 def _readable(found: tuple[Any, ...]) -> bool:

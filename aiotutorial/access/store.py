@@ -39,6 +39,8 @@ __all__ = [
     "AccessError",
     "access_of",
     "channel_of",
+    "channel_with_account",
+    "IDENTIFIED_CHANNEL_STATEMENT",
     "create_private",
     "conversation_name",
     "open_conversation",
@@ -154,6 +156,21 @@ CHANNEL_STATEMENT = Prepared(
 )
 
 
+# The same when the session names a user not yet confirmed this request: with that user's
+# account row (its name, when its sessions were last revoked; NULLs when there is no such
+# account), so that traversal confirms the identity in the same round trip.
+_ACCOUNT = db.users.c.username == sa.bindparam("user", type_=sa.String)
+IDENTIFIED_CHANNEL_STATEMENT = Prepared(
+    CHANNEL_STATEMENT.statement.add_columns(
+        sa.select(db.users.c.username).where(_ACCOUNT).scalar_subquery().label("account"),
+        sa.select(db.users.c.sessions_valid_after)
+        .where(_ACCOUNT)
+        .scalar_subquery()
+        .label("valid_after"),
+    )
+)
+
+
 def _access(row: Any, with_facts: bool) -> Access | None:
     kind, role, banned = row[0], row[1], row[2]
     if kind is not None and role is None:
@@ -169,6 +186,21 @@ async def channel_of(conn: SAConnection, channel: str, user: str | None) -> Acce
     """``access_of`` with the channel's facts (``Access.changes``...), in one statement."""
     rows = await cast(RowsConnection, conn).rows(CHANNEL_STATEMENT, name=channel, user=user)
     return _access(rows[0], True) if rows else None
+
+
+async def channel_with_account(
+    conn: SAConnection, channel: str, user: str
+) -> tuple[Access | None, tuple[Any, Any]] | None:
+    """``channel_of`` for ``user``, and ``user``'s account row ``(username,
+    sessions_valid_after)`` (both None: no such account), in one statement; None when the
+    channel does not exist. The access holds only once the account is confirmed."""
+    rows = await cast(RowsConnection, conn).rows(
+        IDENTIFIED_CHANNEL_STATEMENT, name=channel, user=user
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return _access(row, True), (row[-2], row[-1])
 
 
 async def access_of(conn: SAConnection, channel: str, user: str | None) -> Access | None:

@@ -21,7 +21,7 @@ from ..db import schema as db
 from ..db.compiled import Prepared
 from .sessions import ISSUED_KEY, SESSION_KEY
 
-__all__ = ["User", "SecurityPolicy", "identity_of"]
+__all__ = ["User", "SecurityPolicy", "confirm", "identity_of", "session_username"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,20 @@ IDENTITY = Prepared(
 )
 
 
-async def _load_identity(request: Request) -> User | None:
+def session_username(request: Request) -> str | None:
+    """The user the request's session names, not yet confirmed."""
     username = request.session.get(SESSION_KEY)
-    if not isinstance(username, str):
-        return None
-    found = await request.db.rows(IDENTITY, username=username)
-    if not found:  # the account is gone: forget it
+    return username if isinstance(username, str) else None
+
+
+def confirm(request: Request, account: tuple[Any, Any] | None) -> User | None:
+    """The session's user from the row of its account, ``(username, sessions_valid_after)``
+    (None, or a None username: there is no such account); a session of an account that is
+    gone, or issued before its sessions were revoked (a log-out everywhere), is forgotten."""
+    if account is None or account[0] is None:  # the account is gone: forget it
         request.session.pop(SESSION_KEY, None)
         return None
-    name, revoked = found[0]
+    name, revoked = account
     issued = request.session.get(ISSUED_KEY)
     if revoked is not None and (
         not isinstance(issued, int | float) or issued < revoked.timestamp()
@@ -55,6 +60,14 @@ async def _load_identity(request: Request) -> User | None:
         request.session.invalidate()  # issued before a log-out: revoked
         return None
     return User(name)
+
+
+async def _load_identity(request: Request) -> User | None:
+    username = session_username(request)
+    if username is None:
+        return None
+    found = await request.db.rows(IDENTITY, username=username)
+    return confirm(request, found[0] if found else None)
 
 
 def identity_of(request: Request) -> User | None:

@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+from unittest import mock
 
 import aiohttp
+import sqlalchemy as sa
 from pyramid.config import Configurator
 
+from aiotutorial import access
+from aiotutorial.accounts.policy import IDENTITY
 from aiotutorial.aio import WebsocketMapper
 from aiotutorial.db import schema as db
+from aiotutorial.db.request import RequestConnection
 from aiotutorial.throttle import SharedThrottle
 
 from ..dbtest import AppTest
@@ -125,6 +130,74 @@ class InProcessIdentityTests(AppTest):
         name = await self.sign_in()
         self.assertIdentity(await self.reports(), name)
         await self.conn.execute(db.users.delete().where(db.users.c.username == name))
+        self.assertIdentity(await self.reports(), None)
+
+    async def private_channel(self, owner: str) -> str:
+        name = f"traversal-{owner.lower()}"[:40]
+        now = sa.func.now()
+        await self.conn.execute(db.chats.insert().values(channel=name))
+        await self.conn.execute(
+            db.channel_settings.insert().values(
+                channel=name, kind="private", created_by=owner, created=now
+            )
+        )
+        await self.conn.execute(
+            db.channel_members.insert().values(channel=name, user=owner, role="owner", added=now)
+        )
+        return name
+
+    async def history(self, channel: str) -> tuple[int, Any]:
+        response = await self.client.get(f"/channels/{channel}/messages")
+        body = await response.json() if response.status == 200 else None
+        return response.status, body
+
+    async def test_traversal_confirms_the_session_in_its_own_statement(self) -> None:
+        name = await self.sign_in()
+        channel = await self.private_channel(name)
+        asked: list[Any] = []
+        rows = RequestConnection.rows
+
+        async def counting(connection: Any, query: Any, **values: Any) -> Any:
+            asked.append(query)
+            return await rows(connection, query, **values)
+
+        with mock.patch.object(RequestConnection, "rows", counting):
+            status, body = await self.history(channel)
+        self.assertEqual(status, 200)
+        self.assertIn("last_read", body)  # read as the member it is
+        # One statement for the identity and the channel, none for the identity alone.
+        self.assertEqual(asked.count(access.IDENTIFIED_CHANNEL_STATEMENT), 1, asked)
+        self.assertNotIn(IDENTITY, asked)
+        self.assertNotIn(access.CHANNEL_STATEMENT, asked)
+
+    async def test_a_revoked_session_reads_no_private_channel_through_traversal(self) -> None:
+        name = await self.sign_in()
+        channel = await self.private_channel(name)
+        self.assertEqual((await self.history(channel))[0], 200)
+        # A log-out everywhere: sessions issued before this instant no longer hold.
+        await self.conn.execute(
+            db.users.update()
+            .where(db.users.c.username == name)
+            .values(sessions_valid_after=sa.func.now() + sa.text("interval '1 minute'"))
+        )
+        self.assertEqual((await self.history(channel))[0], 404)
+        # A public channel is read as a visitor's (no read marker), and the session is gone.
+        await self.conn.execute(db.chats.insert().values(channel=f"{channel}-open"))
+        status, body = await self.history(f"{channel}-open")
+        self.assertEqual(status, 200)
+        self.assertNotIn("last_read", body)
+        self.assertIdentity(await self.reports(), None)
+
+    async def test_a_deleted_account_reads_a_channel_as_a_visitor(self) -> None:
+        name = await self.sign_in()
+        await self.conn.execute(db.chats.insert().values(channel="traversal-open"))
+        status, body = await self.history("traversal-open")
+        self.assertEqual(status, 200)
+        self.assertIn("last_read", body)
+        await self.conn.execute(db.users.delete().where(db.users.c.username == name))
+        status, body = await self.history("traversal-open")
+        self.assertEqual(status, 200)
+        self.assertNotIn("last_read", body)
         self.assertIdentity(await self.reports(), None)
 
     async def test_a_chat_websocket_needs_a_signed_in_user(self) -> None:

@@ -32,6 +32,7 @@ from ..realtime import (
     Hub,
     Member,
     ProtocolError,
+    SharedReads,
     Stream,
     encode,
 )
@@ -84,6 +85,9 @@ class GameStream(Stream):
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
         self.drawings = strokes.DrawingCache()
+        # Sockets of a channel joining together share one read of its game's row; each
+        # gets its own view of it (the word hidden from who may not see it).
+        self.snapshots: SharedReads[store.Snapshot | None] = SharedReads(lambda: self.hub.engine)
 
     async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
         await self.replay(member, self._reader({member.id} if member.cursor(STREAM) else set()))
@@ -93,16 +97,19 @@ class GameStream(Stream):
         runs now, they hear how the last one ended (once)."""
 
         async def read(member: Member) -> tuple[list[tuple[int, bytes]], bool]:
-            async with self.hub.engine.acquire() as conn:
-                found = await store.snapshot(conn, member.channel, member.user, self.drawings)
-                if found is None:
-                    if member.id in following:
-                        following.discard(member.id)
-                        over = await store.last_finished(conn, member.channel)
-                        if over is not None:
-                            member.send_frame(encode(over).encode("utf-8"))
-                    return [], False
-            frame, version = found
+            channel = member.channel
+            found = await self.snapshots.get(
+                channel, lambda conn: store.snapshot_row(conn, channel, self.drawings)
+            )
+            if found is None:
+                if member.id in following:
+                    following.discard(member.id)
+                    async with self.hub.engine.acquire() as conn:
+                        over = await store.last_finished(conn, channel)
+                    if over is not None:
+                        member.send_frame(encode(over).encode("utf-8"))
+                return [], False
+            frame, version = store.view_of(found, channel, member.user)
             return [(version, encode(frame).encode("utf-8"))], False
 
         return read

@@ -10,6 +10,7 @@ process has taken over, with a higher epoch) finds no row and writes nothing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -389,23 +390,49 @@ LATEST_VERSION = Prepared(
 )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A running game's row as every socket of its channel reads it at join (``state`` as
+    stored: each member's view is made from its own copy, ``view_of``)."""
+
+    state: dict[str, Any]
+    strokes: list[Any]
+    seq: int
+    version: int
+    now: float
+
+
+async def snapshot_row(
+    conn: SAConnection, channel: str, drawings: DrawingCache | None = None
+) -> Snapshot | None:
+    """The channel's running game with its current drawing; None when no game runs."""
+    found = await conn.execute(SNAPSHOT, channel=channel)
+    row = await found.first()
+    if row is None:
+        return None
+    strokes: list[Any] = []
+    if row.turn is not None and row.strokes:
+        strokes = await (drawings or DrawingCache(1)).drawing(conn, row.turn, row.strokes)
+    return Snapshot(row.state, strokes, row.strokes, row.version, row.now)
+
+
+def view_of(found: Snapshot, channel: str, user: str | None) -> tuple[dict, int]:
+    """``game.state`` of ``found`` as ``user`` may see it (the word only to who may know it),
+    and its position in the game stream. The row is shared: its state is copied first."""
+    state = Game.from_dict(copy.deepcopy(found.state))
+    frame = state.view(user, found.now, strokes=found.strokes, seq=found.seq)
+    frame["channel"] = channel
+    frame["v"] = found.version
+    return frame, found.version
+
+
 async def snapshot(
     conn: SAConnection, channel: str, user: str | None, drawings: DrawingCache | None = None
 ) -> tuple[dict, int] | None:
     """The channel's game as ``user`` may see it (``game.state`` with the current drawing) and
     its position in the game stream; None when no game runs."""
-    result = await conn.execute(SNAPSHOT, channel=channel)
-    found = await result.first()
-    if found is None:
-        return None
-    strokes: list[Any] = []
-    if found.turn is not None and found.strokes:
-        strokes = await (drawings or DrawingCache(1)).drawing(conn, found.turn, found.strokes)
-    state = Game.from_dict(found.state)
-    frame = state.view(user, found.now, strokes=strokes, seq=found.strokes)
-    frame["channel"] = channel
-    frame["v"] = found.version
-    return frame, found.version
+    found = await snapshot_row(conn, channel, drawings)
+    return view_of(found, channel, user) if found is not None else None
 
 
 async def latest_position(conn: SAConnection, channel: str) -> int:

@@ -33,6 +33,7 @@ from .protocol import (
     frame_ref,
     read_frame,
 )
+from .shared import SharedReads
 from .socket import send_error, serve_channel
 from .stream import PositionedStream, Stream
 
@@ -45,6 +46,7 @@ __all__ = [
     "Hub",
     "Stream",
     "PositionedStream",
+    "SharedReads",
     "add_feature",
     "audience_of",
     "get_hub",

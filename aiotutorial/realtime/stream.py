@@ -15,20 +15,11 @@ from typing import Any, ClassVar, Protocol
 
 from .bus import encode
 from .member import Member
+from .shared import SharedReads
 
 __all__ = ["Stream", "PositionedStream", "StreamHub", "RECOVERY_CONCURRENCY"]
 
 RECOVERY_CONCURRENCY = 8
-
-# The shared reads of latest positions under way (a task must be referenced until it ends).
-_READS: set[asyncio.Task[None]] = set()
-
-
-def _retrieved(answer: asyncio.Future[Any]) -> None:
-    """Mark a shared answer's failure as seen (its members may all have gone meanwhile)."""
-    if not answer.cancelled():
-        answer.exception()
-
 
 Reader = Callable[[Member], Awaitable[tuple[list[tuple[int, bytes]], bool]]]
 
@@ -158,8 +149,8 @@ class PositionedStream(Stream):
 
     def __init__(self, hub: StreamHub) -> None:
         super().__init__(hub)
-        # Per channel: the read of the latest position that starts on the loop's next turn.
-        self._next_latest: dict[str, asyncio.Future[int]] = {}
+        # Sockets of a channel joining together share one read of its latest position.
+        self._latest_reads: SharedReads[int] = SharedReads(lambda: self.hub.engine)
 
     def prepare(self, member: Member, params: dict[str, Any]) -> None:
         after = params.get(self.param)
@@ -170,48 +161,11 @@ class PositionedStream(Stream):
 
     async def catch_up(self, member: Member, params: dict[str, Any]) -> None:
         if params.get(self.param) is None:
-            latest = await asyncio.shield(self._latest_soon(member.channel))
+            channel = member.channel
+            latest = await self._latest_reads.get(channel, lambda conn: self.latest(conn, channel))
             member.cursors[self.name] = max(member.cursor(self.name), latest)
             return
         await self.replay(member, self._read)
-
-    def _latest_soon(self, channel: str) -> asyncio.Future[int]:
-        """``channel``'s latest position, read by a statement that starts on the loop's next
-        turn and is shared by every member of the channel that asks before then (sockets
-        joining together: a restart brings thousands back at once). Each of them has joined
-        the hub before the statement starts, so whatever is committed after its snapshot
-        reaches them live: a shared answer is never older than what they are sent."""
-        pending = self._next_latest.get(channel)
-        if pending is None:
-            loop = asyncio.get_running_loop()
-            pending = self._next_latest[channel] = loop.create_future()
-            # Read even if every member that asked has gone: nobody else would.
-            pending.add_done_callback(_retrieved)
-            loop.call_soon(self._read_latest, channel, pending)
-        return pending
-
-    def _read_latest(self, channel: str, answer: asyncio.Future[int]) -> None:
-        # From now on, members asking for this channel wait for the next statement.
-        if self._next_latest.get(channel) is answer:
-            del self._next_latest[channel]
-
-        async def read() -> None:
-            try:
-                async with self.hub.engine.acquire() as conn:
-                    latest = await self.latest(conn, channel)
-            except Exception as exc:  # noqa: BLE001 - handed to every member waiting
-                if not answer.done():
-                    answer.set_exception(exc)
-            else:
-                if not answer.done():
-                    answer.set_result(latest)
-            finally:
-                # Cancelled (aiopg reports a statement timeout so): so are the members'.
-                if not answer.done():
-                    answer.cancel()
-
-        _READS.add(task := asyncio.ensure_future(read()))
-        task.add_done_callback(_READS.discard)
 
     async def latest(self, conn: Any, channel: str) -> int:
         raise NotImplementedError

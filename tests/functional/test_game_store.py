@@ -341,9 +341,8 @@ class _Socket:
         self.sent.append(data)
 
 
-class MissedEndTests(GameStoreTest):
-    """A socket that followed a game, then re-read it when none runs any more, hears how the
-    last one ended (``game.over``) once."""
+class _StreamTest(GameStoreTest):
+    """A channel's ``GameStream`` reading through the test's connection, and its members."""
 
     async def member(self, cursor: int) -> tuple[Member, _Socket]:
         ws = _Socket()
@@ -366,6 +365,11 @@ class MissedEndTests(GameStoreTest):
 
         hub.engine = hub.delivery_engine = mock.Mock(acquire=lambda: _Acquire())
         return GameStream(hub)
+
+
+class MissedEndTests(_StreamTest):
+    """A socket that followed a game, then re-read it when none runs any more, hears how the
+    last one ended (``game.over``) once."""
 
     async def finished_game(self) -> int:
         game = await self.conn.scalar(
@@ -415,3 +419,37 @@ class MissedEndTests(GameStoreTest):
         await stream.resync(member)
         await stream.catch_up(member, {})
         self.assertEqual(self.overs(ws), [])
+
+
+class SharedSnapshotTests(_StreamTest):
+    """Sockets of a channel joining together read its game's row once
+    (``GameStream.snapshots``), and each is sent its own view of it: the word to the drawer
+    alone."""
+
+    async def test_joining_together_one_read_each_its_own_view(self) -> None:
+        row = await self.drawing()
+        word = row.state.word
+        assert word is not None
+        stream = self.stream()
+        joined = [await self.member(cursor=0) for _ in range(2)]
+        drawer_ws = _Socket()
+        drawer = Member(drawer_ws, self.channel, row.state.drawer, 64, worker=WORKER)
+        guessers = [member for member, _ in joined]
+        with mock.patch.object(store, "snapshot_row", wraps=store.snapshot_row) as reads:
+            for member in [drawer, *guessers]:
+                stream.prepare(member, {})
+            await asyncio.gather(*(stream.catch_up(m, {}) for m in [drawer, *guessers]))
+            self.assertEqual(reads.call_count, 1)
+            # One that joins later reads again (what it is sent is never older than it).
+            late, late_ws = await self.member(cursor=0)
+            stream.prepare(late, {})
+            await stream.catch_up(late, {})
+            self.assertEqual(reads.call_count, 2)
+        states = [json.loads(drawer_ws.sent[-1])]
+        for ws in [*(ws for _, ws in joined), late_ws]:
+            (data,) = ws.sent
+            self.assertNotIn(word.encode(), data)  # in no field of a guesser's frame
+            states.append(json.loads(data))
+        self.assertIn(word.encode(), drawer_ws.sent[-1])
+        self.assertEqual({state["type"] for state in states}, {"game.state"})
+        self.assertEqual({state["v"] for state in states}, {row.version})

@@ -136,7 +136,7 @@ clean: db-stop ## stop the embedded PostgreSQL, remove the virtualenvs and cache
 # Refuses to start on a busy machine (load average over 1, or other processes using more than
 # half a core in a short sample): FORCE=1 measures anyway, with a warning the results record.
 .PHONY: bench bench-deps
-bench: db bench-deps ## the benchmarks, about 21 minutes (QUICK=1: about 8), after make test
+bench: db bench-deps ## the benchmarks, about 25 minutes (QUICK=1: about 9), after make test
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
 		$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(FORCE),--force) $(BENCH_ARGS)
 

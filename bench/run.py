@@ -2,7 +2,7 @@
 
 Run from the project root with the database up (``make db``)::
 
-    .venv/bin/python -m bench.run            # the full run (about 21 minutes on 2 cores)
+    .venv/bin/python -m bench.run            # the full run (about 25 minutes on 2 cores)
     .venv/bin/python -m bench.run --quick    # fewer and shorter runs, smaller sizes (~8 min)
     .venv/bin/python -m bench.run --only strokes [--quick]   # the game's scenario alone
 

@@ -15,10 +15,10 @@ import logging
 from typing import Any
 
 from ..db import CONNECTION_ERRORS
-from ..realtime import Member, PositionedStream
+from ..realtime import Member, PositionedStream, SharedReads, encode
 from ..realtime.bus import PREV_IN_STREAM
 from .edits import changes_after, latest_change, latest_changes
-from .messages import latest_id, latest_ids, message_by_id, messages_after
+from .messages import EVERYONE, latest_id, latest_ids, message_by_id, messages_after
 from .protocol import HISTORY_MAX_LIMIT
 
 __all__ = ["ChatStream", "ChangeStream", "STREAM", "CHANGES"]
@@ -43,8 +43,39 @@ class ChatStream(PositionedStream):
     page_size = HISTORY_MAX_LIMIT
     ready_keys = ("last_id",)
 
+    def __init__(self, hub: Any) -> None:
+        super().__init__(hub)
+        # Sockets of a channel catching up from the same message share one read of the page
+        # after it (a restart's reconnections, a bus recovery).
+        self._pages: SharedReads[tuple[list[tuple[int, bytes]], bool, bool]] = SharedReads(
+            lambda: self.hub.engine
+        )
+
     async def latest(self, conn: Any, channel: str) -> int:
         return await latest_id(conn, channel)
+
+    async def _read(self, member: Member) -> tuple[list[tuple[int, bytes]], bool]:
+        """The page after the member's cursor: shared with the members of its channel asking
+        from the same message at the same time, unless the page holds messages held back from
+        some readers (a turn's close guesses): those are read for each reader."""
+        channel, after = member.channel, member.cursor(STREAM)
+        items, full, restricted = await self._pages.get(
+            (channel, after), lambda conn: self._everyone_page(conn, channel, after)
+        )
+        if restricted:
+            return await super()._read(member)
+        return items, full
+
+    async def _everyone_page(
+        self, conn: Any, channel: str, after: int
+    ) -> tuple[list[tuple[int, bytes]], bool, bool]:
+        """Every message after ``after`` (held-back ones too, marked with their audience),
+        encoded; whether the page is full; whether it holds a held-back message. Without
+        one, every reader's page is this one (a reader's page leaves out only those)."""
+        events = await messages_after(conn, channel, after, self.page_size, visible_to=EVERYONE)
+        restricted = any("audience" in event for event in events)
+        items = [] if restricted else [(e["id"], encode(e).encode("utf-8")) for e in events]
+        return items, len(events) >= self.page_size, restricted
 
     async def latest_positions(self, conn: Any, channels: list[str]) -> dict[str, int]:
         return await latest_ids(conn, channels)

@@ -1,7 +1,8 @@
 """Sockets joining a channel together share one read of a stream's latest position
-(``PositionedStream._latest_soon``): one statement for all that ask within a turn of the loop,
-a new one for those that ask after it started (so no member gets a position read before it
-joined), each channel its own, and a failure reaches every member that waited for it.
+(``PositionedStream.catch_up`` through ``realtime.SharedReads``): one statement for all that
+ask within a turn of the loop, a new one for those that ask after it started (so no member
+gets a position read before it joined), each channel its own, and a failure reaches every
+member that waited for it.
 """
 
 from __future__ import annotations

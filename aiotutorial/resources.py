@@ -3,8 +3,10 @@
 
 Traversal is where a private channel stops existing for who is not in it: ``__getitem__``
 asks the database for the channel and the reader's access in one statement
-(``access.access_of``), and a channel the reader may not read is a ``KeyError``, so every
-route below it (its page, messages, socket, pins, leaderboard, gallery, members) is a 404.
+(``access.channel_of``; with the session's account when the session names a user not yet
+confirmed, ``access.channel_with_account``, so that the identity costs no statement of its
+own), and a channel the reader may not read is a ``KeyError``, so every route below it (its
+page, messages, socket, pins, leaderboard, gallery, members) is a 404.
 
 The channels root's ``__getitem__`` is synchronous, as Pyramid's traverser calls it, and reads
 the database through the greenlet bridge (aiopyramid's asynchronous traversal pattern).

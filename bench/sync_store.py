@@ -11,7 +11,8 @@ mistake in the baseline, not a wait: ``run_sync`` raises ``NotSynchronous``.
 
 Statements are SQLAlchemy Core run the way a synchronous SQLAlchemy app runs them: compiled
 through SQLAlchemy's cache, sent as text (no server-side ``PREPARE``), on a pool of
-``bench.pool_max`` autocommit connections per worker process (the size of gthread's threads).
+``bench.pool_max`` autocommit connections per worker process (the size of gthread's threads),
+with the app's session settings.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ def sync_engine(settings: dict[str, Any]) -> sa.engine.Engine:
         if key not in _engines:
             dsn = dsn_from_url(settings["sqlalchemy.url"])
             statement_ms = int(float(settings.get("db.statement_timeout", 10)) * 1000)
-            options = f"-c statement_timeout={statement_ms} -c TimeZone=UTC"
+            # The app's session settings (aiotutorial.db.engine), no parallel workers among them.
+            options = (
+                f"-c statement_timeout={statement_ms} -c TimeZone=UTC"
+                " -c max_parallel_workers_per_gather=0"
+            )
             size = int(settings.get("bench.pool_max", 10))
             _engines[key] = sa.create_engine(
                 "postgresql+psycopg2://",
@@ -103,6 +108,9 @@ class SyncConnection:
     """``request.db`` of the baseline: ``RequestConnection``'s coroutines (``execute``,
     ``scalar``, ``rows``, ``transaction``), each finished before it returns. The connection
     is taken from the pool at the first statement and given back by ``close``."""
+
+    # Its sessions run without parallel workers, as the app's (``CachingEngine.serial``).
+    serial = True
 
     def __init__(self, engine: sa.engine.Engine) -> None:
         self._engine = engine

@@ -114,10 +114,11 @@ class _ScriptedConnection:
         return _FakeResult([])
 
     async def rows(self, query: Any, **params: Any) -> list[tuple[Any, ...]]:
-        """A history page (``chat.page_statement``): rows after ``after``, by position."""
+        """A history page (``chat.page_statement``): rows after ``after``, by position, with
+        no readers (the last column of the shape that reads every message: none held back)."""
         newer = [row for row in self.history if row.id > params["after"]]
         return [
-            (row.id, row.channel, row.user, row.time, row.content, None, None, None)
+            (row.id, row.channel, row.user, row.time, row.content, *[None] * 8)
             for row in newer[: params["limit"]]
         ]
 

@@ -75,7 +75,9 @@ async def search_messages(
         statement = statement.where(sa.func.lower(m.c.user) == author.lower())
     if before is not None:
         statement = statement.where(m.c.id < before)
-    if conn.in_transaction:  # (the caller's: the setting lasts until it ends)
+    if getattr(conn, "serial", False):  # the session's setting: no transaction needed
+        rows = list(await (await conn.execute(statement)).fetchall())
+    elif conn.in_transaction:  # (the caller's: the setting lasts until it ends)
         rows = await _run(conn, statement)
     else:
         async with transaction(conn):

@@ -262,6 +262,11 @@ class Prepared:
 class CachingConnection(SAConnection):
     """An aiopg.sa connection whose statements are compiled once per structure."""
 
+    @property
+    def serial(self) -> bool:
+        """Whether its session runs without parallel workers (``CachingEngine.serial``)."""
+        return bool(getattr(self._engine, "serial", False))
+
     async def _execute(self, query: Any, *multiparams: Any, **params: Any) -> Any:
         if isinstance(query, Prepared):
             distilled = _distill_params(multiparams, params)
@@ -355,12 +360,16 @@ class CachingConnection(SAConnection):
 
 class CachingEngine(Engine):
     """An aiopg.sa engine whose connections share one compiled-statement cache (LRU), and
-    prepare ``Prepared`` statements on the server when ``prepares``."""
+    prepare ``Prepared`` statements on the server when ``prepares``. ``serial``: its
+    connections' sessions run without parallel workers (set when they connect)."""
 
-    def __init__(self, *args: Any, prepares: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, prepares: bool = False, serial: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._compiled: OrderedDict[Any, _Compiled] = OrderedDict()
         self.prepares = prepares
+        self.serial = serial
 
     async def _acquire(self) -> CachingConnection:
         raw = await self._pool.acquire()

@@ -111,6 +111,10 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
     prepares = asbool(settings.get("db.prepare", connection_options))
     if prepares:
         session += " -c plan_cache_mode=force_generic_plan"
+    # The app's statements are short; with parallel workers the planner chose far slower
+    # plans for searches (chat.search). Set for the session, so that a search needs no
+    # transaction of its own to set it (``CachingEngine.serial``).
+    session += " -c max_parallel_workers_per_gather=0"
     if not connection_options:
         # Behind a transaction pooler (PgBouncer) startup options are refused: the role's
         # own settings carry them instead (deploy/README.md).
@@ -135,7 +139,7 @@ async def open_engine(settings: dict[str, Any], *, url: str | None = None) -> En
         await pool.release(connection)
     except CONNECTION_ERRORS as exc:
         log.warning("database not reachable at startup (%s); will retry on demand", exc)
-    return CachingEngine(get_dialect(), pool, dsn, prepares=prepares)
+    return CachingEngine(get_dialect(), pool, dsn, prepares=prepares, serial=connection_options)
 
 
 def _url_options(dsn: str) -> str:

@@ -63,6 +63,14 @@ class RequestConnection:
     def acquired(self) -> bool:
         return self._connection is not None
 
+    @property
+    def serial(self) -> bool:
+        """Whether the app's connections run without parallel workers (set when they
+        connect; not behind a transaction pooler): ``CachingEngine.serial``."""
+        if self._connection is not None and not self._owned:  # a test's own connection
+            return bool(getattr(self._connection, "serial", False))
+        return bool(getattr(get_engine(self._request.registry), "serial", False))
+
     async def connection(self) -> SAConnection:
         """The underlying ``aiopg.sa.SAConnection``, acquired now if not yet."""
         if self._connection is not None:

@@ -63,10 +63,17 @@ async def search_view(request: Request) -> Any:
             raise HTTPNotFound(json_body={"error": "not_found", "detail": detail})
     results: list[dict[str, Any]] = []
     if query is not None:
-        async with request.db.transaction() as conn:
-            results = await search.search_messages(
-                conn, query, reader, channel=channel, author=author, before=before, limit=limit
-            )
+        options: dict[str, Any] = {
+            "channel": channel,
+            "author": author,
+            "before": before,
+            "limit": limit,
+        }
+        if request.db.serial:  # no parallel workers for any statement: one round trip
+            results = await search.search_messages(request.db, query, reader, **options)
+        else:  # set for the search's own transaction
+            async with request.db.transaction() as conn:
+                results = await search.search_messages(conn, query, reader, **options)
     following = results[-1]["id"] if len(results) == limit else None
     if _wants_json(request):
         if query is None:

@@ -77,9 +77,9 @@ class HistoryScaleTests(unittest.TestCase):
 
     def test_the_table_holds_the_rows_and_the_scratch_database_is_gone(self) -> None:
         self.assertEqual(self.data.counted, ROWS)
-        # Seven queries as text, and the six the app prepares on the server (all but the
-        # lobby's) once more, prepared and planned for any values.
-        self.assertEqual(len(self.plans), 13)
+        # Seven queries as text, and the seven the app prepares on the server once more,
+        # prepared and planned for any values.
+        self.assertEqual(len(self.plans), 14)
         database = self.output[0].split()[2]
         self.assertTrue(database.startswith("aiotutorial_scale_"), self.output[0])
         connection = psycopg2.connect(dsn_from_url(self.base_url))
@@ -112,10 +112,11 @@ class HistoryScaleTests(unittest.TestCase):
         self.check("lobby: channels and last message time")
 
     def test_prepared_pages_planned_once_for_any_channel(self) -> None:
-        # The app's engine prepares the page statements on the server with generic plans
-        # (db/compiled.py): one plan for every channel, busy or gone quiet, and every bound.
+        # The app's engine prepares the page statements and the lobby's on the server with
+        # generic plans (db/compiled.py): one plan for every channel, busy or gone quiet, and
+        # every bound.
         generic = [name for name in self.plans if name.endswith("(prepared: generic plan)")]
-        self.assertEqual(len(generic), 6, list(self.plans))
+        self.assertEqual(len(generic), 7, list(self.plans))
         for name in generic:
             with self.subTest(name):
                 self.check(name)

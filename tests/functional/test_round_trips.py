@@ -1,7 +1,7 @@
 """Round trips to PostgreSQL per request on a channel's pages: traversal's one statement
 (``access.channel_of``) brings what the pages used to ask for one query each (the last
-change, the read marker, the moderator's rights, the notification level), and the values are
-still right."""
+change, the read marker, the moderator's rights, the notification level) and, signed in, the
+session's account (``access.channel_with_account``), and the values are still right."""
 
 from __future__ import annotations
 
@@ -78,10 +78,10 @@ class RoundTripTests(AppTest):
         self.run.clear()
         response = await self.client.get("/channels/trips/messages?limit=50")
         body = await response.json()
-        channel_statements = [q for q in self.run if q is access.CHANNEL_STATEMENT]
-        self.assertEqual(len(channel_statements), 1)
-        after_traversal = self.run[self.run.index(access.CHANNEL_STATEMENT) + 1 :]
-        self.assertEqual(len(after_traversal), 1, "the page alone after traversal")
+        # Two statements, as a visitor's: traversal's, which confirms the session's user too
+        # (no statement of the identity's own), then the page.
+        self.assertEqual(self.run[0], access.IDENTIFIED_CHANNEL_STATEMENT)
+        self.assertEqual(len(self.run), 2, self.run)
         self.assertEqual(body["last_read"], ids[0])
         self.assertEqual(body["changes"], 7)
         self.assertEqual([m["content"] for m in body["messages"]], ["one", "two"])
@@ -126,8 +126,7 @@ class RoundTripTests(AppTest):
         page = await self.client.get("/channels/trips-own")
         text = await page.text()
         self.assertEqual(page.status, 200, text)
-        after_traversal = self.run[self.run.index(access.CHANNEL_STATEMENT) + 1 :]
-        self.assertEqual(after_traversal, [], "nothing asked after traversal")
+        self.assertEqual(self.run, [access.IDENTIFIED_CHANNEL_STATEMENT], "traversal alone")
         self.assertIn('value="mentions" selected', text)
         self.assertIn("/channels/trips-own/moderation", text, "its creator moderates it")
 

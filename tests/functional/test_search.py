@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from unittest import mock
 from urllib.parse import quote
 
-from aiotutorial import chat
-from aiotutorial.db import transaction
+import sqlalchemy as sa
 
+from aiotutorial import chat
+from aiotutorial.chat import search
+from aiotutorial.db import open_engine, transaction
+from aiotutorial.db import schema as db
+from aiotutorial.db.request import RequestConnection
+
+from ..dbtest import AppTest
 from .chatservers import ChatServersTest
 
 
@@ -122,3 +129,49 @@ class SearchTests(ChatServersTest):
         self.assertEqual(response.status, 200)
         self.assertIn(f"&lt;b&gt;<mark>{word}</mark>&lt;/b&gt; &amp; &lt;script&gt;", page)
         self.assertIn(f"/channels/{channel}#message-", page)
+
+
+class SearchStatementsTests(AppTest):
+    """A search is one statement on the app's connections, whose sessions run without parallel
+    workers; on connections that cannot have it set (behind a transaction pooler) it sets it
+    for a transaction of its own."""
+
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        self.channel = f"srch-{secrets.token_hex(4)}"
+        await chat.create_channel(self.conn, self.channel)
+        await self.conn.execute(db.users.insert().values(username=self.channel))
+        await self.conn.execute(
+            db.messages.insert().values(
+                channel=self.channel, user=self.channel, time=sa.func.now(), content="lanterns"
+            )
+        )
+
+    async def test_one_statement_on_the_apps_connections(self) -> None:
+        self.assertTrue(self.conn.serial)
+        setting = await self.conn.scalar(sa.text("SHOW max_parallel_workers_per_gather"))
+        self.assertEqual(setting, "0")
+        with mock.patch.object(RequestConnection, "transaction") as transaction_opened:
+            response = await self.client.get(
+                f"/search?q=lanterns&channel={self.channel}",
+                headers={"Accept": "application/json"},
+            )
+            body = await response.json()
+        self.assertEqual(response.status, 200, body)
+        self.assertEqual([m["content"] for m in body["results"]], ["lanterns"])
+        transaction_opened.assert_not_called()
+
+    async def test_without_the_session_setting_a_transaction_sets_it(self) -> None:
+        engine = await open_engine(
+            {"db.pool_min": "0", "db.connection_options": "false"}, url=self.url
+        )
+        try:
+            async with engine.acquire() as conn:
+                self.assertFalse(conn.serial)
+                with mock.patch.object(conn, "execute", wraps=conn.execute) as executed:
+                    await search.search_messages(conn, "lanterns", None)
+                sent = [str(call.args[0]) for call in executed.call_args_list]
+        finally:
+            engine.close()
+            await engine.wait_closed()
+        self.assertIn("SET LOCAL max_parallel_workers_per_gather = 0", sent)

@@ -39,14 +39,15 @@ class DeliveryTests(ChatServersTest):
         self.assertEqual(len(a_pids), 2, self.a.log_tail())
 
         # Sockets on A until both of its workers serve some (each is a new TCP connection, so
-        # the kernel hands it to whichever worker accepts first), then sockets on B.
+        # the kernel hands it to whichever worker accepts first: opened four at a time, so that
+        # one worker busy with a handshake leaves the next to the other), then sockets on B.
         sockets: list[ChatSocket] = []
         while True:
-            client = await self.user(self.a)
-            sockets.append(await client.connect(channel))
-            sockets.append(await client.connect(channel))
+            clients = [await self.user(self.a) for _ in range(2)]
+            opened = await asyncio.gather(*(c.connect(channel) for c in clients * 2))
+            sockets.extend(opened)
             pids = {worker_pid(w) for w, _ in await self.presence_rows(channel)}
-            if (pids >= a_pids and len(sockets) >= 6) or len(sockets) >= 24:
+            if (pids >= a_pids and len(sockets) >= 6) or len(sockets) >= 48:
                 break
         for _ in range(3):
             client = await self.user(self.b)

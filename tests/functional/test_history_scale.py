@@ -7,14 +7,21 @@ JSON)`` of the SQL ``aiotutorial.chat`` runs (captured from its functions, compi
 compiles it). Each test here asserts one query's plan: the channel's messages found through
 ``ix_messages_channel_id`` (Index Scan or Index Only Scan, in the direction the order needs),
 no other channel's messages read and dropped by a Filter, no sort of more than a page, and a
-median execution time under 5 ms. The full million rows load in 10 to 40 s here, so the test
-uses the same number as the script.
+median execution time under ``TEST_MAX_MS``. The full million rows load in 10 to 40 s here,
+so the test uses the same number as the script.
 
 The chat's later queries run on the same million rows (``ChatScaleTests``), with a reader's
 read markers (a full window of unread in each busy channel), 2,500 mentions of them and 20,400
 edited or deleted messages added: the lobby's unread and mention counts, the catch-up of
 changes, the newest change position, a batch of read markers written, and a history page with
-its edits and mentions. Each must read its rows through its index and run in under 5 ms.
+its edits and mentions. Each must read its rows through its index and run in under
+``TEST_MAX_MS``.
+
+The time bound is the plan's safety net, not its target: ``make bench`` (``history_explain``)
+holds each query to 5 ms, but here the suite shares two cores with servers and browsers, and a
+CI run saw a 200-row catch-up at 5.6 ms with the right plan. The newest page of a busy channel
+read by a scan instead of its index takes 78 ms (parallel) to 129 ms (serial) here, so 25 ms
+still catches it.
 """
 
 from __future__ import annotations
@@ -73,7 +80,7 @@ class HistoryScaleTests(unittest.TestCase):
         plan = self.plans[name]
         lines: list[str] = []
         self.bench.report([plan], say=lines.append)
-        self.assertEqual(plan.problems(), [], "\n".join(lines))
+        self.assertEqual(plan.problems(TEST_MAX_MS), [], "\n".join(lines))
 
     def test_the_table_holds_the_rows_and_the_scratch_database_is_gone(self) -> None:
         self.assertEqual(self.data.counted, ROWS)
@@ -125,7 +132,8 @@ class HistoryScaleTests(unittest.TestCase):
 
     def check_chat(self, name: str, indexes: dict[str, str | set[str]]) -> None:
         """Every scan of each table in ``indexes`` goes through one of its indexes there (no
-        Seq Scan, no Filter on the channel), and the median execution time is under 5 ms."""
+        Seq Scan, no Filter on the channel), and the median execution time is under
+        ``TEST_MAX_MS``."""
         plan = self.chat_plans[name]
         lines: list[str] = []
         self.bench.report([plan], say=lines.append)
@@ -146,7 +154,7 @@ class HistoryScaleTests(unittest.TestCase):
         for relation in indexes:
             if relation not in scanned:
                 found.append(f"{relation} is not read")
-        if plan.median_ms >= self.bench.MAX_MS:
+        if plan.median_ms >= TEST_MAX_MS:
             found.append(f"median execution time {plan.median_ms:.3f} ms")
         self.assertEqual(found, [], "\n".join(lines))
 
@@ -208,10 +216,11 @@ class HistoryScaleTests(unittest.TestCase):
         )
         # ... and the page itself still through (channel, id), as the first checks want.
         plan = self.chat_plans["history: newest 50 with edits and mentions"]
-        self.assertEqual(plan.problems(), [])
+        self.assertEqual(plan.problems(TEST_MAX_MS), [])
 
 
 BIG_TABLES = {"messages", "mentions", "message_changes"}
+TEST_MAX_MS = 25.0  # see the module's docstring: a safety net five times the bench's bound
 READER = "reader"
 RUNS = 5
 

@@ -80,6 +80,9 @@ class WSClient(asyncio.Protocol):
         self.marker: bytes | None = None  # the last marker seen, and its delay
         self.marker_delay = 0.0
         self.on_marker: Callable[[], None] | None = None
+        # When the connection was asked for (``open_client``), made, upgraded and ready.
+        self.begun = self.connected_at = time.monotonic()
+        self.opened_at = self.ready_at = 0.0
 
     # --- the connection ----------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class WSClient(asyncio.Protocol):
                 self._fail(f"upgrade refused: {head.splitlines()[0] if head else '?'}")
                 return
             self.upgraded = True
+            self.opened_at = time.monotonic()
             self.opened.set_result(None)
         self._frames(time.time())
 
@@ -178,6 +182,7 @@ class WSClient(asyncio.Protocol):
         at = buffer.find(CONTENT_PREFIX, start, end)
         if at < 0:
             if not self.ready.done() and buffer.find(READY, start, end) >= 0:
+                self.ready_at = time.monotonic()
                 self.ready.set_result(None)
             elif buffer.find(ERROR, start, end) >= 0:
                 stats.errors += 1
@@ -256,11 +261,13 @@ async def open_client(
 ) -> WSClient:
     """Connect one socket and wait for its ``ready`` frame (bounded by ``within`` s)."""
     loop = asyncio.get_running_loop()
+    begun = time.monotonic()
 
     async def connect() -> WSClient:
         _, client = await loop.create_connection(
             lambda: WSClient(HOST, port, path, cookie, stats), HOST, port
         )
+        client.begun = begun
         await client.ready
         return client
 

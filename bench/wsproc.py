@@ -37,6 +37,20 @@ _live_pids: set[int] = set()
 # --- the client process ---------------------------------------------------------------------
 
 
+def _slowest(clients: list[WSClient]) -> dict[str, float] | None:
+    """The socket slowest to be ready: seconds to connect, to be upgraded, then to be ready
+    (a stall shows where it was: the kernel's queue, the upgrade, or the join)."""
+    if not clients:
+        return None
+    slow = max(clients, key=lambda client: client.ready_at - client.begun)
+    return {
+        "total": slow.ready_at - slow.begun,
+        "connect": slow.connected_at - slow.begun,
+        "upgrade": slow.opened_at - slow.connected_at,
+        "join": slow.ready_at - slow.opened_at,
+    }
+
+
 class _Process:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -79,6 +93,7 @@ class _Process:
             failed=sum(self.failures.values()),
             failures=dict(list(self.failures.items())[:5]),
             seconds=time.monotonic() - started,
+            slowest=_slowest(self.clients),
         )
 
     def stats_reply(self, full: bool, sent: dict[str, float] | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ __all__ = ["connects", "CATCH_UP", "TARGET"]
 CATCH_UP = 5  # messages each returning socket catches up on
 SEEDED = 20  # messages in the channel
 TARGET = 1000.0  # sockets a second, one worker
+SLOW_SOCKET = 2.0  # a socket this long from its connect to its ready is reported where it waited
 
 
 def _seed(url: str, channel: str, user: str) -> int:
@@ -87,8 +88,18 @@ async def _one_run(ctx: Context, target: Target) -> dict[str, Any]:
         await group.close()
     seconds = group.busy_seconds
     rate = group.ok / seconds if seconds else None
-    ctx.say(f"  {target.kind}: {group.ok} sockets in {seconds:.2f} s: {rate or 0:.0f}/s")
-    return {"ok": group.ok, "failed": group.failed, "seconds": seconds, "rate": rate}
+    slow = group.slowest
+    said = f"  {target.kind}: {group.ok} sockets in {seconds:.2f} s: {rate or 0:.0f}/s"
+    if slow is not None and slow["total"] >= SLOW_SOCKET:
+        said += "; the slowest: " + ", ".join(f"{k} {v:.2f} s" for k, v in slow.items())
+    ctx.say(said)
+    return {
+        "ok": group.ok,
+        "failed": group.failed,
+        "seconds": seconds,
+        "rate": rate,
+        "slowest": slow,
+    }
 
 
 async def connects(ctx: Context) -> dict[str, Any]:

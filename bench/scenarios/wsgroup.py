@@ -50,6 +50,8 @@ class Group:
         self.connect_seconds = 0.0
         self.busy_seconds = 0.0
         self.failures: dict[str, int] = {}
+        # The socket slowest to be ready, and where its time went (``wsproc._slowest``).
+        self.slowest: dict[str, float] | None = None
 
     async def connect(self, count: int, procs: int, ctx: Context) -> None:
         p = ctx.profile
@@ -75,6 +77,8 @@ class Group:
         self.busy_seconds = max((reply.get("seconds", 0.0) for reply in replies), default=0.0)
         self.ok = sum(reply["ok"] for reply in replies)
         self.failed = sum(reply["failed"] for reply in replies)
+        slow = [reply["slowest"] for reply in replies if reply.get("slowest")]
+        self.slowest = max(slow, key=lambda times: times["total"], default=None)
         for reply in replies:
             for reason, times in reply.get("failures", {}).items():
                 self.failures[reason] = self.failures.get(reason, 0) + times

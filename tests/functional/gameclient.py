@@ -172,7 +172,7 @@ class GameTable:
                 end = turn.end_index.get(user, len(sock.frames))
                 frames = sock.frames[turn.start_index[user] : end]
                 for index, frame in enumerate(frames):
-                    if frame["type"] == "game.guessed" and frame["user"] == user:
+                    if _guessed_by(frame, user):
                         frames = frames[:index]  # from here on, they know it
                         break
                 for frame in frames:
@@ -181,3 +181,13 @@ class GameTable:
                     if holds_word(frame, turn.word):
                         found.append((turn.number, user, frame))
         return found
+
+
+def _guessed_by(frame: dict[str, Any], user: str) -> bool:
+    """``frame`` tells that ``user`` has guessed the word: their ``game.guessed``, or (on a
+    socket opened after they guessed on another) a snapshot that lists them as guessed."""
+    if frame["type"] == "game.guessed":
+        return bool(frame["user"] == user)
+    if frame["type"] == "game.state":
+        return any(p["user"] == user and p.get("guessed") for p in frame.get("players", ()))
+    return False

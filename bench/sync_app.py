@@ -9,11 +9,10 @@ serving model differs:
   layout, with the same routes, static view, signed session and CSRF token), the same
   ``parse_sleep``; the wait is ``time.sleep`` in the worker's thread.
 * ``GET /channels/{name}/messages?before=&after=&limit=``: the same parameter checks and the
-  very SQL of traversal (``access.channel_of``, with the session's account when it names
-  one: ``access.channel_with_account``) and ``chat.messages_page``, compiled with aiopg.sa's
-  dialect as the app compiles them, run with psycopg2 from a small thread-safe pool; the
-  identity confirmed by the app's rule (``accounts.policy.confirm``); rows become frames
-  with ``chat.event_from_row`` and the app's ``json`` renderer answers.
+  very SQL of traversal (``access.channel_of``; ``access.channel_with_account`` when the session
+  names an account) and ``chat.messages_page`` as aiopg.sa compiles them, run with psycopg2
+  from a small thread-safe pool; the identity confirmed by the app's rule (``accounts.policy.
+  confirm``); rows become frames with ``chat.event_from_row``; the app's ``json`` renderer.
 * Scenario 12's pages: the app's own views, run on the thread (bench/sync_pages.py).
 """
 
@@ -282,8 +281,9 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         )
         config.set_security_policy(_SecurityPolicy())
         config.set_root_factory(_Root)
-        # The layout's protocol island (the same page as the app's, byte for byte).
+        # The layout's protocol island (the same page as the app's, byte for byte); uploads'.
         config.include("aiotutorial.views.protocol")
+        config.include("aiotutorial.uploads")
         config.add_static_view("static", "aiotutorial:static", cache_max_age=3600)
         # The routes the templates link to; served: /demo, the history and scenario 12's
         # pages (bench/sync_pages.py).

@@ -9,8 +9,9 @@ app's traversal finds them (``access.channel_of``: the access rule and the chann
 one statement), into the app's own ``Channel`` resource.
 
 Served: ``GET /`` (the lobby), ``GET /channels`` (JSON), ``GET /channels/{name}`` (the channel
-page), ``GET /channels/{name}/gallery`` (JSON), ``GET /leaderboard`` (HTML or JSON) and
-``GET /search`` (HTML or JSON). bench/sync_app.py adds the routes and includes this module.
+page), ``GET /channels/{name}/gallery`` (JSON), ``GET /leaderboard`` (HTML or JSON), ``GET
+/search`` (HTML or JSON) and ``GET /channels/{name}/uploads/{id}`` (a file, from PostgreSQL).
+bench/sync_app.py adds the routes and includes this module.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pyramid.view import view_config
 
 from aiotutorial import access, chat
 from aiotutorial.resources import Channel, ChannelsRoot, Root
-from aiotutorial.views import channels, game, search
+from aiotutorial.views import channels, game, search, uploads
 
 from .sync_store import run_sync
 
@@ -92,3 +93,14 @@ def leaderboard(request: Request) -> Any:
 @view_config(route_name="search", request_method="GET", permission="view")
 def search_view(request: Request) -> Any:
     return run_sync(search.search_view(request))
+
+
+@view_config(
+    route_name="channel",
+    context=Channel,
+    name="uploads",
+    request_method=("GET", "HEAD"),
+    permission="view",
+)
+def serve_upload(context: Channel, request: Request) -> Any:
+    return run_sync(uploads.serve_upload(context, request))

@@ -44,6 +44,7 @@ USERS = 200
 GAMES = 200
 FIRST = "room-00"
 WORD = "lanterns"  # in one message of five: a search's page of 20 of its 400
+UPLOAD = 1  # a file of 64 KB a message of the first channel carries
 
 # (label, path, Accept)
 PAGES = (
@@ -53,6 +54,7 @@ PAGES = (
     ("gallery (JSON)", f"/channels/{FIRST}/gallery", None),
     ("leaderboard (JSON)", "/leaderboard?format=json", None),
     ("search (JSON)", f"/search?q={WORD}", "application/json"),
+    ("upload (a 64 KB file)", f"/channels/{FIRST}/uploads/{UPLOAD}", None),
 )
 
 _SEED = (
@@ -83,6 +85,14 @@ _SEED = (
                 'op', 'line', 'c', s % 16, 'w', 2, 'p', jsonb_build_array(s, s, s + 9, s + 30))))
             FROM generate_series(1, 20) AS s)
     FROM generate_series(1, {GAMES}) AS g, generate_series(0, 1) AS t""",
+    """INSERT INTO upload_blobs (key, data) SELECT 'pages-file', decode(string_agg(
+        lpad(to_hex(g % 256), 2, '0'), ''), 'hex') FROM generate_series(1, 65536) AS g""",
+    f"""INSERT INTO uploads (id, channel, "user", name, type, size, key, created)
+    VALUES ({UPLOAD}, '{FIRST}', 'pages-000', 'notes.bin', 'application/octet-stream', 65536,
+            'pages-file', timestamptz '2026-12-01 00:00:00+00')""",
+    f"""INSERT INTO message_uploads (upload, message, position)
+    SELECT {UPLOAD}, min(id), 0 FROM messages WHERE channel = '{FIRST}'""",
+    "SELECT setval(pg_get_serial_sequence('uploads', 'id'), (SELECT max(id) FROM uploads))",
     "SELECT setval(pg_get_serial_sequence('games', 'id'), (SELECT max(id) FROM games))",
     "SELECT setval(pg_get_serial_sequence('game_turns', 'id'), (SELECT max(id) FROM game_turns))",
 )

@@ -1,5 +1,6 @@
 """In-process fakes of what the chat's hub talks to: a database engine, connections and results
-whose answers are scripted, a hub member, websockets (one that drains what it is sent).
+whose answers are scripted, a hub member, websockets (one that drains what it is sent, one that
+keeps what a member writes).
 
 With them the unit tests (``PresenceFlushTests``, ``JoinCatchUpTests``, the realtime faults)
 pin down races that the servers show only now and then, and tests/functional/
@@ -81,6 +82,18 @@ class _FakeSocket:
 
     async def __anext__(self) -> str:
         raise StopAsyncIteration
+
+
+class RecordingSocket:
+    """What a ``Member`` writes to, at its simplest: every frame written at once and kept."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send_encoded_now(self, data: bytes) -> None:
+        self.sent.append(data)
 
 
 class _ScriptedTransaction:

@@ -38,6 +38,7 @@ from aiotutorial.game.rules import Timing
 from aiotutorial.game.settings import Settings
 from aiotutorial.realtime import Member
 
+from ..chatfakes import RecordingSocket
 from ..dbtest import DatabaseTest
 
 WORKER = "store-test"
@@ -329,23 +330,11 @@ class DrawingTests(GameStoreTest):
         self.assertEqual(spy.call_count, 0)  # all cached: no read
 
 
-class _Socket:
-    """What ``Member`` writes to: every frame is written at once and kept."""
-
-    closed = False
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send_encoded_now(self, data: bytes) -> None:
-        self.sent.append(data)
-
-
 class _StreamTest(GameStoreTest):
     """A channel's ``GameStream`` reading through the test's connection, and its members."""
 
-    async def member(self, cursor: int) -> tuple[Member, _Socket]:
-        ws = _Socket()
+    async def member(self, cursor: int) -> tuple[Member, RecordingSocket]:
+        ws = RecordingSocket()
         member = Member(ws, self.channel, self.players[1], 64, worker=WORKER)
         member.cursors[STREAM] = cursor
         return member, ws
@@ -393,7 +382,7 @@ class MissedEndTests(_StreamTest):
         )
         return game
 
-    def overs(self, ws: _Socket) -> list[dict[str, Any]]:
+    def overs(self, ws: RecordingSocket) -> list[dict[str, Any]]:
         frames = [json.loads(data) for data in ws.sent]
         return [f for f in frames if f["type"] == "game.over"]
 
@@ -432,7 +421,7 @@ class SharedSnapshotTests(_StreamTest):
         assert word is not None
         stream = self.stream()
         joined = [await self.member(cursor=0) for _ in range(2)]
-        drawer_ws = _Socket()
+        drawer_ws = RecordingSocket()
         drawer = Member(drawer_ws, self.channel, row.state.drawer, 64, worker=WORKER)
         guessers = [member for member, _ in joined]
         with mock.patch.object(store, "snapshot_row", wraps=store.snapshot_row) as reads:

@@ -23,17 +23,8 @@ from aiotutorial.chat.streams import STREAM, ChatStream
 from aiotutorial.db import dsn_from_url, open_engine
 from aiotutorial.realtime import VISITOR, Member
 
+from ..chatfakes import RecordingSocket
 from ..dbtest import prepare_testing_database
-
-
-class _Socket:
-    closed = False
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send_encoded_now(self, data: bytes) -> None:
-        self.sent.append(data)
 
 
 class SharedPageTests(unittest.IsolatedAsyncioTestCase):
@@ -73,8 +64,8 @@ class SharedPageTests(unittest.IsolatedAsyncioTestCase):
         self.sql("DELETE FROM chats WHERE channel = %s", self.channel)
         self.sql("DELETE FROM users WHERE username = ANY(%s)", self.users)
 
-    def member(self, user: str) -> tuple[Member, _Socket]:
-        ws = _Socket()
+    def member(self, user: str) -> tuple[Member, RecordingSocket]:
+        ws = RecordingSocket()
         return Member(ws, self.channel, user, 64), ws
 
     async def catch_up(self, members: list[Member], after: int) -> int:
@@ -86,7 +77,7 @@ class SharedPageTests(unittest.IsolatedAsyncioTestCase):
         return reads.call_count
 
     @staticmethod
-    def ids_sent(ws: _Socket) -> list[int]:
+    def ids_sent(ws: RecordingSocket) -> list[int]:
         return [json.loads(data)["id"] for data in ws.sent]
 
     async def test_members_catching_up_from_one_message_share_one_read(self) -> None:

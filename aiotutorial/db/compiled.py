@@ -129,7 +129,7 @@ class _Compiled:
         # "(%s, %s)" for EXECUTE's values, "" when it takes none.
         self.arguments = f"({', '.join(['%s'] * len(self.names))})" if self.names else ""
         # False once the server refused to prepare it (a parameter whose type it cannot
-        # tell, say): it is then always sent as text.
+        # tell, say), or when its ``Prepared`` is not for the server: then always sent as text.
         self.preparable = True
 
     def prepare_sql(self, name: str, values: dict[str, Any]) -> str:
@@ -242,17 +242,24 @@ def _processed(entry: _Compiled, values: dict[str, Any]) -> dict[str, Any]:
 class Prepared:
     """A hot statement built once with named ``bindparam``s, compiled at its first run and
     run with its values as keyword arguments: ``await conn.scalar(FIND, name="x")``. Even
-    the cache key is not computed again (its traversal costs a few percent of a request)."""
+    the cache key is not computed again (its traversal costs a few percent of a request).
 
-    __slots__ = ("statement", "_entry")
+    ``server=False``: compiled once but always sent as text, never prepared on the server, so
+    that PostgreSQL plans it for its values each time: for a statement whose best plan depends
+    on them more than a generic plan can know (a search: how common its words are)."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    __slots__ = ("statement", "server", "_entry")
+
+    def __init__(self, statement: ClauseElement, *, server: bool = True) -> None:
         self.statement = statement
+        self.server = server
         self._entry: _Compiled | None = None
 
     def compiled(self, dialect: Any, compile_kwargs: dict[str, Any]) -> _Compiled:
         if self._entry is None:
-            self._entry = _Compiled(self.statement.compile(dialect=dialect, **compile_kwargs))
+            entry = _Compiled(self.statement.compile(dialect=dialect, **compile_kwargs))
+            entry.preparable = self.server
+            self._entry = entry
         return self._entry
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aiotutorial import chat
+from aiotutorial.chat import search
 from aiotutorial.db import open_engine
 from aiotutorial.db import schema as db
 from aiotutorial.db.compiled import Prepared, positional
@@ -113,6 +114,39 @@ class PreparingTests(ServerPreparedTests):
             self.assertEqual(await prepared_on(conn), [])
         entry = query.compiled(self.engine.dialect, {"compile_kwargs": {}})
         self.assertFalse(entry.preparable)
+
+    async def test_a_statement_not_for_the_server_is_compiled_once_and_sent_as_text(
+        self,
+    ) -> None:
+        query = Prepared(
+            sa.select(db.chats.c.channel).where(db.chats.c.channel == sa.bindparam("name")),
+            server=False,
+        )
+        async with self.engine.acquire() as conn:
+            for _ in range(3):
+                self.assertEqual(await conn.scalar(query, name=self.name), self.name)
+                self.assertEqual(await conn.rows(query, name=self.name), [(self.name,)])
+            self.assertEqual(await prepared_on(conn), [])
+        entry = query.compiled(self.engine.dialect, {"compile_kwargs": {}})
+        self.assertIs(query.compiled(self.engine.dialect, {"compile_kwargs": {}}), entry)
+        self.assertFalse(entry.preparable)
+
+    async def test_a_search_is_planned_for_its_words(self) -> None:
+        # Its best plan depends on how common the words are: never a generic plan.
+        word = f"lantern{secrets.token_hex(4)}"
+        async with self.engine.acquire() as conn:
+            await conn.execute(db.users.insert().values(username=self.name, phash=None))
+            await chat.post_message(conn, self.name, self.name, f"{word} at dusk")
+            for _ in range(3):
+                for reader in (None, self.name):
+                    found = await search.search_messages(conn, word, reader, channel=self.name)
+                    self.assertEqual([m["content"] for m in found], [f"{word} at dusk"])
+            self.assertEqual(await prepared_on(conn), [])
+        # Built once per shape.
+        self.assertIs(
+            search.search_statement(True, True, False, False),
+            search.search_statement(True, True, False, False),
+        )
 
     async def test_a_statement_gone_from_the_server_is_sent_again(self) -> None:
         async with self.engine.acquire() as conn:

@@ -126,6 +126,8 @@ class SyncConnection:
         return SyncResult(self._open().execute(query, *multiparams, **params))
 
     async def scalar(self, query: Any, *multiparams: Any, **params: Any) -> Any:
+        if isinstance(query, Prepared):  # run with its values as keyword arguments
+            return self._open().scalar(query.statement, params)
         return self._open().scalar(query, *multiparams, **params)
 
     async def rows(self, query: Prepared, **values: Any) -> list[tuple[Any, ...]]:

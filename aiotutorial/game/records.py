@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import datetime
 import math
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from aiopg.sa import SAConnection
 
 from ..db import schema as db
 from ..db import transaction
+from ..db.compiled import Prepared
+from ..db.types import RowsConnection
 
 __all__ = [
     "LEADERBOARD_PAGE_SIZE",
@@ -54,101 +56,63 @@ def _iso(moment: datetime.datetime) -> str:
 # --- leaderboards ---------------------------------------------------------------------------
 
 
-def _totals(channel: str | None) -> tuple[sa.Table, list[Any]]:
-    if channel is None:
+def _totals(channel: bool) -> tuple[sa.Table, list[Any]]:
+    if not channel:
         return db.player_totals, []
     table = db.channel_player_totals
-    return table, [table.c.channel == channel]
+    return table, [table.c.channel == sa.bindparam("channel")]
 
 
-def leaderboard_query(channel: str | None, page: int) -> sa.sql.Select:
-    """Page ``page`` (from 1) of the leaderboard, everyone's (``channel`` None) or one
-    channel's, best first, ties by name; preceded by the last row of the page before (to tell
-    whether the page begins in the middle of a tie)."""
-    table, where = _totals(channel)
-    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
+# The pages' statements, built and compiled once per shape (building a statement and computing
+# its cache key was a third of a page's CPU), sent as text: planned for their values.
+_STATEMENTS: dict[tuple[str, bool], Prepared] = {}
+
+
+def _statement(kind: str, shape: bool) -> Prepared:
+    key = (kind, shape)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = Prepared(_BUILDERS[kind](shape), server=False)
+    return statement
+
+
+def _leaderboard(channel: bool) -> sa.sql.Select:
     # A walk of the rank index in order, stopped by the LIMIT: a page costs the rows before
     # it, not the whole table. (rank() OVER in SQL would make PostgreSQL 15 add a WindowAgg
     # and an Incremental Sort over all those rows: five times slower on a deep page.)
+    table, where = _totals(channel)
     return (
         sa.select(table.c.user, table.c.points, table.c.games, table.c.wins)
         .where(*where)
         .order_by(table.c.points.desc(), table.c.user)
-        .offset(max(0, offset - 1))
-        .limit(LEADERBOARD_PAGE_SIZE + (1 if offset else 0))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
 
 
-def leaderboard_count_query(channel: str | None) -> sa.sql.Select:
-    """How many players the leaderboard has (for the number of pages)."""
+def _players(channel: bool) -> sa.sql.Select:
     table, where = _totals(channel)
     return sa.select(sa.func.count()).select_from(table).where(*where)
 
 
-def players_above_query(channel: str | None, points: int) -> sa.sql.Select:
-    """How many players of the leaderboard have more than ``points``."""
+def _players_above(channel: bool) -> sa.sql.Select:
     table, where = _totals(channel)
-    return sa.select(sa.func.count()).select_from(table).where(*where, table.c.points > points)
+    points = table.c.points > sa.bindparam("points", type_=sa.Integer)
+    return sa.select(sa.func.count()).select_from(table).where(*where, points)
 
 
-async def leaderboard_page(
-    conn: SAConnection, page: int, *, channel: str | None = None
-) -> dict[str, Any]:
-    """``{"page", "pages", "players": [{"rank", "user", "points", "games", "wins"}]}``; a page
-    past the last is empty (``pages`` is at least 1, an empty leaderboard has one page).
-
-    Players with equal points share a rank, the best of them (1, 2, 2, 4): a rank is one more
-    than the number of players with more points."""
-    players = await conn.scalar(leaderboard_count_query(channel))
-    pages = max(1, math.ceil(players / LEADERBOARD_PAGE_SIZE))
-    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
-    ranked: list[dict[str, Any]] = []
-    # Past the end there is nothing to read: skipping the query also means that a huge page
-    # number never makes the database walk the whole index to skip it.
-    if offset < players:
-        rows = await (await conn.execute(leaderboard_query(channel, page))).fetchall()
-        previous = rows.pop(0) if offset and rows else None
-        rank = offset + 1
-        for index, row in enumerate(rows):
-            if index == 0 and previous is not None and previous.points == row.points:
-                # A tie that began on an earlier page: where did it begin?
-                rank = 1 + await conn.scalar(players_above_query(channel, row.points))
-            elif index > 0 and previous is not None and row.points != previous.points:
-                rank = offset + index + 1
-            ranked.append(
-                {
-                    "rank": rank,
-                    "user": row.user,
-                    "points": row.points,
-                    "games": row.games,
-                    "wins": row.wins,
-                }
-            )
-            previous = row
-    return {"page": page, "pages": pages, "players": ranked}
-
-
-# --- the gallery ----------------------------------------------------------------------------
-
-
-def _finished(turns: sa.Table) -> Any:
-    # The predicate of ix_game_turns_channel_id_ended (the planner uses a partial index only
-    # when the query implies it). A turn that ended before a word was chosen (its drawer left
-    # or was kicked while choosing) has nothing to show.
-    return turns.c.ended.isnot(None) & turns.c.word.isnot(None)
-
-
-def gallery_query(channel: str, before: int | None, limit: int) -> sa.sql.Select:
-    """The channel's last ``limit`` finished turns (with an id below ``before``), newest
-    first, each with its number of batches and its ratings."""
+def _gallery(before: bool) -> sa.sql.Select:
     turns = db.game_turns
     # The page's ids from the gallery's index alone (an Index Only Scan of this channel's
     # entries), then the rows by primary key. Asked for the rows directly, the planner may
     # walk the primary key backwards testing each turn's channel: for a channel gone quiet,
     # every other channel's newer turns (120,000 rows read at the scale test's size).
-    ids = sa.select(turns.c.id).where((turns.c.channel == channel) & _finished(turns))
-    if before is not None:
-        ids = ids.where(turns.c.id < before)
+    ids = sa.select(turns.c.id).where(
+        (turns.c.channel == sa.bindparam("channel")) & _finished(turns)
+    )
+    if before:
+        ids = ids.where(turns.c.id < sa.bindparam("before", type_=sa.Integer))
+    limit = sa.bindparam("limit", type_=sa.Integer)
     page = sa.func.array(ids.order_by(turns.c.id.desc()).limit(limit).scalar_subquery())
     batches = sa.func.coalesce(sa.func.jsonb_array_length(turns.c.drawing), 0)
     return (
@@ -166,6 +130,110 @@ def gallery_query(channel: str, before: int | None, limit: int) -> sa.sql.Select
     )
 
 
+_BUILDERS = {
+    "leaderboard": _leaderboard,
+    "players": _players,
+    "players above": _players_above,
+    "gallery": _gallery,
+}
+
+
+def _leaderboard_values(channel: str | None, page: int) -> dict[str, Any]:
+    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
+    values: dict[str, Any] = {
+        "offset": max(0, offset - 1),
+        "limit": LEADERBOARD_PAGE_SIZE + (1 if offset else 0),
+    }
+    if channel is not None:
+        values["channel"] = channel
+    return values
+
+
+def _channel_values(channel: str | None, **values: Any) -> dict[str, Any]:
+    return values if channel is None else {"channel": channel, **values}
+
+
+def leaderboard_query(channel: str | None, page: int) -> Any:
+    """Page ``page`` (from 1) of the leaderboard, everyone's (``channel`` None) or one
+    channel's, best first, ties by name; preceded by the last row of the page before (to tell
+    whether the page begins in the middle of a tie). With its values (for plans: the app
+    runs the shape's ``Prepared`` with them)."""
+    statement = _statement("leaderboard", channel is not None).statement
+    return statement.params(_leaderboard_values(channel, page))
+
+
+def leaderboard_count_query(channel: str | None) -> Any:
+    """How many players the leaderboard has (for the number of pages)."""
+    statement = _statement("players", channel is not None).statement
+    return statement.params(_channel_values(channel))
+
+
+def players_above_query(channel: str | None, points: int) -> Any:
+    """How many players of the leaderboard have more than ``points``."""
+    statement = _statement("players above", channel is not None).statement
+    return statement.params(_channel_values(channel, points=points))
+
+
+async def leaderboard_page(
+    conn: SAConnection, page: int, *, channel: str | None = None
+) -> dict[str, Any]:
+    """``{"page", "pages", "players": [{"rank", "user", "points", "games", "wins"}]}``; a page
+    past the last is empty (``pages`` is at least 1, an empty leaderboard has one page).
+
+    Players with equal points share a rank, the best of them (1, 2, 2, 4): a rank is one more
+    than the number of players with more points."""
+    rows_of = cast(RowsConnection, conn)  # every connection the app hands out can
+    shape = channel is not None
+    players = await conn.scalar(_statement("players", shape), **_channel_values(channel))
+    pages = max(1, math.ceil(players / LEADERBOARD_PAGE_SIZE))
+    offset = (page - 1) * LEADERBOARD_PAGE_SIZE
+    ranked: list[dict[str, Any]] = []
+    # Past the end there is nothing to read: skipping the query also means that a huge page
+    # number never makes the database walk the whole index to skip it.
+    if offset < players:
+        rows = await rows_of.rows(
+            _statement("leaderboard", shape), **_leaderboard_values(channel, page)
+        )
+        previous = rows.pop(0) if offset and rows else None
+        rank = offset + 1
+        for index, (user, points, games, wins) in enumerate(rows):
+            if index == 0 and previous is not None and previous[1] == points:
+                # A tie that began on an earlier page: where did it begin?
+                above = _channel_values(channel, points=points)
+                rank = 1 + await conn.scalar(_statement("players above", shape), **above)
+            elif index > 0 and previous is not None and points != previous[1]:
+                rank = offset + index + 1
+            ranked.append(
+                {"rank": rank, "user": user, "points": points, "games": games, "wins": wins}
+            )
+            previous = (user, points)
+    return {"page": page, "pages": pages, "players": ranked}
+
+
+# --- the gallery ----------------------------------------------------------------------------
+
+
+def _finished(turns: sa.Table) -> Any:
+    # The predicate of ix_game_turns_channel_id_ended (the planner uses a partial index only
+    # when the query implies it). A turn that ended before a word was chosen (its drawer left
+    # or was kicked while choosing) has nothing to show.
+    return turns.c.ended.isnot(None) & turns.c.word.isnot(None)
+
+
+def _gallery_values(channel: str, before: int | None, limit: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"channel": channel, "limit": limit}
+    if before is not None:
+        values["before"] = before
+    return values
+
+
+def gallery_query(channel: str, before: int | None, limit: int) -> Any:
+    """The channel's last ``limit`` finished turns (with an id below ``before``), newest
+    first, each with its number of batches and its ratings. With its values (for plans)."""
+    statement = _statement("gallery", before is not None).statement
+    return statement.params(_gallery_values(channel, before, limit))
+
+
 async def gallery_page(
     conn: SAConnection,
     channel: str,
@@ -175,18 +243,20 @@ async def gallery_page(
 ) -> list[dict[str, Any]]:
     """``[{"id", "word", "drawer", "ended", "strokes", "likes", "dislikes"}]``, newest first:
     the next page is the one ``before`` the last id."""
-    rows = await (await conn.execute(gallery_query(channel, before, limit))).fetchall()
+    rows = await cast(RowsConnection, conn).rows(
+        _statement("gallery", before is not None), **_gallery_values(channel, before, limit)
+    )
     return [
         {
-            "id": row.id,
-            "word": row.word,
-            "drawer": row.drawer,
-            "ended": _iso(row.ended),
-            "strokes": row.strokes,
-            "likes": row.likes,
-            "dislikes": row.dislikes,
+            "id": id_,
+            "word": word,
+            "drawer": drawer,
+            "ended": _iso(ended),
+            "strokes": strokes,
+            "likes": likes,
+            "dislikes": dislikes,
         }
-        for row in rows
+        for id_, word, drawer, ended, strokes, likes, dislikes in rows
     ]
 
 

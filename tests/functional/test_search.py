@@ -6,6 +6,7 @@ words and shows what was written as text.
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 from unittest import mock
@@ -160,6 +161,26 @@ class SearchStatementsTests(AppTest):
         self.assertEqual(response.status, 200, body)
         self.assertEqual([m["content"] for m in body["results"]], ["lanterns"])
         transaction_opened.assert_not_called()
+
+    async def test_the_readable_channels_are_planned_with_the_search(self) -> None:
+        # readable_channels() called in FROM is inlined into the search's plan; in the select
+        # list it was a ProjectSet whose body PostgreSQL planned again at every search.
+        for reader in (None, self.channel):
+            statement = search.search_statement(reader is not None, False, False, False)
+            compiled = statement.statement.compile(dialect=self.conn._dialect)
+            values = {"words": "lanterns", "searcher": reader, "limit": 20}
+            if reader is not None:
+                values["reader"] = reader
+            result = await self.conn.execute(
+                sa.text(
+                    "EXPLAIN (FORMAT JSON) " + str(compiled).replace("%(", ":").replace(")s", "")
+                ),
+                compiled.construct_params(values),
+            )
+            plan = json.dumps(await result.scalar())
+            self.assertNotIn("ProjectSet", plan)
+            self.assertNotIn("Function Scan", plan)
+            self.assertIn('"Relation Name": "chats"', plan)
 
     async def test_without_the_session_setting_a_transaction_sets_it(self) -> None:
         engine = await open_engine(

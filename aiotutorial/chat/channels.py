@@ -29,9 +29,13 @@ def _list_statement() -> Prepared:
     )
     last = sa.select(db.messages.c.time).where(db.messages.c.id == last_id).scalar_subquery()
     reader = sa.cast(sa.bindparam("user", type_=sa.String), sa.String)
+    # The channels the reader may read as a set (``readable_channels`` in FROM, which
+    # PostgreSQL inlines into the plan): ``channel_readable`` in the WHERE ran the SQL
+    # function once per channel (0.23 against 0.06 ms for 40 channels, growing with them).
+    readable = sa.select(sa.func.readable_channels(reader).column_valued("readable"))
     return Prepared(
         sa.select(db.chats.c.channel, last.label("last_message_at"))
-        .where(sa.func.channel_readable(db.chats.c.channel, reader))
+        .where(db.chats.c.channel.in_(readable))
         .order_by(db.chats.c.channel)
     )
 

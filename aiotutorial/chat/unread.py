@@ -95,7 +95,8 @@ class ReadMarkers:
 # The window's ids come from ix_messages_channel_id alone (an Index Only Scan), then the rows
 # by primary key: asked for the rows directly, the planner walks the primary key from the
 # marker on and tests each row's channel (see messages.messages_page). The subqueries are
-# probes by primary key, once per row of the window.
+# probes by primary key, once per row of the window. The channels the user may read are a set
+# (``readable_channels``, inlined into the plan), not ``channel_readable`` called per channel.
 _COUNTS = sa.text(
     """
     SELECT c.channel, r.last_read, u.unread, u.scanned, n.mentions
@@ -124,7 +125,7 @@ _COUNTS = sa.text(
         WHERE NOT EXISTS (SELECT FROM restricted_messages h
                           WHERE h.message = y.message AND NOT (:user = ANY (h.readers)))
     ) n
-    WHERE channel_readable(c.channel, :user)
+    WHERE c.channel IN (SELECT readable FROM readable_channels(:user) AS readable)
     ORDER BY c.channel
     """
 )

@@ -117,6 +117,19 @@ class HistoryScaleTests(unittest.TestCase):
 
     def test_lobby_last_message_times(self) -> None:
         self.check("lobby: channels and last message time")
+        # The readable channels as a set, inlined into the plan: no SQL function run per
+        # channel (channel_readable in a Filter), none run as a Function Scan either.
+        for name in (
+            "lobby: channels and last message time",
+            "lobby: unread and mentions of a reader",
+        ):
+            plan = self.plans.get(name) or self.chat_plans[name]
+            with self.subTest(name):
+                for node in plan.nodes():
+                    self.assertNotIn("channel_readable", node.get("Filter", ""))
+                    self.assertNotEqual(node.get("Node Type"), "Function Scan")
+                tables = {node.get("Relation Name") for node in plan.nodes()}
+                self.assertIn("channel_settings", tables)
 
     def test_prepared_pages_planned_once_for_any_channel(self) -> None:
         # The app's engine prepares the page statements and the lobby's on the server with

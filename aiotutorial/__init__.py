@@ -20,6 +20,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.add_renderer("json", JSONRenderer)
         config.include("aiotutorial.aio")
         config.include("pyramid_jinja2")
+        config.include(".jinja")
         config.include(".db")
         config.include(".accounts")
         config.include(".resources")

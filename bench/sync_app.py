@@ -272,8 +272,8 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     with Configurator(settings=settings) as config:
         use_request_class(config, _SyncRequest)
         config.include("pyramid_jinja2")
-        # The app's own JSON renderer (orjson), so that both sides encode alike.
-        config.add_renderer("json", JSONRenderer)
+        config.include("aiotutorial.jinja")  # the app's template lookups and JSON renderer
+        config.add_renderer("json", JSONRenderer)  # (orjson), so that both sides render alike
         config.set_session_factory(session_factory(settings))
         config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
         config.set_default_csrf_options(

@@ -352,6 +352,18 @@ class ModerationTests(ModerationCase):
 
 
 class BanTests(ModerationCase):
+    async def searched(
+        self, client: ChatClient, word: str, channel: str | None = None
+    ) -> tuple[int, list[str] | None]:
+        """``GET /search`` as JSON: its status and the contents found."""
+        path = f"/search?q={word}" + (f"&channel={channel}" if channel else "")
+        async with client.session.get(
+            client.url(path), headers={"Accept": "application/json"}
+        ) as response:
+            body = await response.json()
+        found = [m["content"] for m in body["results"]] if response.status == 200 else None
+        return response.status, found
+
     # --- bans ------------------------------------------------------------------------------
 
     async def test_a_ban_closes_sockets_everywhere_and_hides_the_channel(self) -> None:
@@ -362,6 +374,9 @@ class BanTests(ModerationCase):
             await carol_b.connect(channel)
         ]
         staying = await moderator.connect(channel)
+        word = f"banword{uuid.uuid4().hex[:8]}"
+        await self.insert_messages(channel, owner.username, [f"{word} here"])
+        self.assertEqual(await self.searched(carol_a, word), (200, [f"{word} here"]))
 
         status, body = await moderator.send_json(
             "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
@@ -378,6 +393,10 @@ class BanTests(ModerationCase):
             self.assertEqual(refused.exception.status, 404)
             status, listing = await client.get_json("/channels")
             self.assertNotIn(channel, [entry["name"] for entry in listing["channels"]])
+            # Search finds nothing there, and naming the channel is a 404 as everywhere.
+            self.assertEqual(await self.searched(client, word), (200, []))
+            self.assertEqual((await self.searched(client, word, channel))[0], 404)
+        self.assertEqual(await self.searched(moderator, word), (200, [f"{word} here"]))
         self.assertFalse(staying.closed.is_set())
         status, _ = await moderator.send_json(
             "POST", f"/channels/{channel}/bans", {"username": carol_a.username}
@@ -392,6 +411,7 @@ class BanTests(ModerationCase):
         self.assertEqual(status, 204)
         status, _ = await carol_b.get_json(f"/channels/{channel}/messages")
         self.assertEqual(status, 200)
+        self.assertEqual(await self.searched(carol_b, word, channel), (200, [f"{word} here"]))
         await carol_b.connect(channel)
 
         private = await owner.new_channel(private=True)

@@ -10,7 +10,10 @@ With ``pids`` (a server's name: a function giving its processes), each round als
 the machine's CPU went, from /proc: the server's processes, PostgreSQL's (every process named
 ``postgres``), and everything else busy (mostly the load generator), each in milliseconds of
 CPU per request served: on a machine whose cores the database and the load generator share
-with the server, that says how much of a request's cost the server's own code is.
+with the server, that says how much of a request's cost the server's own code is. It also
+counts how long the server's threads were ready to run but waited for a core (the kernel's
+schedstat, summed over threads): a one-thread worker whose time on a core plus its wait fill
+the round was never idle, however much of the machine was (README, "Round eight").
 """
 
 from __future__ import annotations
@@ -40,9 +43,27 @@ def _process_cpu(pid: int) -> tuple[str, float]:
     return name, (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _waited(pid: int) -> float:
+    """Seconds the threads of process ``pid`` have been ready to run but waited for a core."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/schedstat") as handle:
+                total += int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def cpu_snapshot(server_pids: list[int]) -> dict[str, float]:
-    """CPU seconds so far: the server's processes, PostgreSQL's, the whole machine busy."""
+    """CPU seconds so far: the server's processes, PostgreSQL's, the whole machine busy; and
+    how long the server's threads waited for a core."""
     server = sum(_process_cpu(pid)[1] for pid in server_pids)
+    waited = sum(_waited(pid) for pid in server_pids)
     postgres = 0.0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -52,7 +73,8 @@ def cpu_snapshot(server_pids: list[int]) -> dict[str, float]:
     with open("/proc/stat") as handle:
         fields = [int(value) for value in handle.readline().split()[1:]]
     idle = fields[3] + fields[4]  # idle and iowait
-    return {"server": server, "postgres": postgres, "busy": (sum(fields) - idle) / _TICK}
+    busy = (sum(fields) - idle) / _TICK
+    return {"server": server, "postgres": postgres, "busy": busy, "waited": waited}
 
 
 def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int):
@@ -66,6 +88,7 @@ def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests
         "server_ms": server * per,
         "postgres_ms": postgres * per,
         "others_ms": max(0.0, busy - server - postgres) * per,
+        "server_waited_ms": (after["waited"] - before["waited"]) * per,
     }
 
 
@@ -99,7 +122,7 @@ def _cpu_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "cpu_ms_per_request": {
             part: spread(item[part] for item in counted)["median"]
-            for part in ("server_ms", "postgres_ms", "others_ms")
+            for part in ("server_ms", "postgres_ms", "others_ms", "server_waited_ms")
         }
     }
 
@@ -125,7 +148,7 @@ def _line(name: str, s: dict[str, Any], runs: int) -> str:
     cpu = s.get("cpu_ms_per_request")
     cpu_text = (
         f"  CPU ms/request: server {cpu['server_ms']:.2f}, postgres {cpu['postgres_ms']:.2f},"
-        f" others {cpu['others_ms']:.2f}"
+        f" others {cpu['others_ms']:.2f}; server waited for a core {cpu['server_waited_ms']:.2f}"
         if cpu
         else ""
     )

@@ -129,6 +129,8 @@ class BenchSmokeTest(BenchRun):
                 # Every server and the database did work for each request.
                 self.assertGreater(cpu["server_ms"], 0)
                 self.assertGreater(cpu["postgres_ms"], 0)
+                # How long its threads waited for a core (schedstat): counted, never negative.
+                self.assertGreaterEqual(cpu["server_waited_ms"], 0)
 
     def test_figures_are_numbers(self) -> None:
         self.assertIsNotNone(self.results, self.output())

@@ -117,8 +117,10 @@ async def _open_pool(database_url: str, driver: str) -> Any:
         )
     import aiopg
 
+    # As the app's connections: no parallel workers (its searches are planned without them).
+    options = "-c TimeZone=UTC -c max_parallel_workers_per_gather=0"
     return await aiopg.create_pool(
-        dsn_from_url(database_url), minsize=1, maxsize=10, options="-c TimeZone=UTC"
+        dsn_from_url(database_url), minsize=1, maxsize=10, options=options
     )
 
 
@@ -146,10 +148,25 @@ async def _page_aiopg(pool: Any, sql: dict[Any, str], name: str, values: dict[st
         return True, found[3], await cursor.fetchall()
 
 
+def _search_statement() -> tuple[str, dict[str, Any]]:
+    """The app's search of a visitor (``chat.search.search_statement``) as aiopg.sa's dialect
+    compiles it, and its parameters' fixed values (the words are the request's)."""
+    from aiopg.sa.engine import get_dialect
+
+    from aiotutorial.chat import search
+
+    compiled = search.search_statement(False, False, False, False).statement.compile(
+        dialect=get_dialect()
+    )
+    limit = search.SEARCH_DEFAULT_LIMIT
+    return str(compiled), compiled.construct_params({"words": "", "searcher": None, "limit": limit})
+
+
 def history_app(database_url: str, driver: str) -> web.Application:
     from aiotutorial import chat
 
     sql = _history_statements(numbered=driver == "asyncpg")
+    search_sql, search_values = _search_statement()
     read = _page_asyncpg if driver == "asyncpg" else _page_aiopg
     app = web.Application()
     pools: dict[str, Any] = {}
@@ -177,6 +194,19 @@ def history_app(database_url: str, driver: str) -> web.Application:
         body = dumps_bytes({"messages": messages, "changes": changes or 0})
         return web.Response(body=body, content_type="application/json")
 
+    async def search(request: web.Request) -> web.Response:
+        # A visitor's search (aiopg only), as GET /search answers it in JSON: the same statement.
+        words = request.query.get("q", "").strip()
+        if not words:
+            return web.json_response({"error": "bad_request"}, status=400)
+        async with pools["pool"].acquire() as conn, conn.cursor() as cursor:
+            await cursor.execute(search_sql, {**search_values, "words": words})
+            rows = await cursor.fetchall()
+        results = [chat.event_from_row(row) for row in rows]
+        following = results[-1]["id"] if len(results) == search_values["limit"] else None
+        body = dumps_bytes({"results": results, "next": following})
+        return web.Response(body=body, content_type="application/json")
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"driver": driver})
 
@@ -184,6 +214,7 @@ def history_app(database_url: str, driver: str) -> web.Application:
     app.on_cleanup.append(stop)
     app.router.add_get("/health", health)
     app.router.add_get("/channels/{name}/messages", history)
+    app.router.add_get("/search", search)
     return app
 
 

@@ -6,7 +6,10 @@ bench/sync_app.py under gunicorn's gthread (10 threads, a pool of 10 connections
 loaded interleaved with ``measure_http`` (round i of both, then round i + 1). The baseline runs
 the app's own view and store code, driven to its end on the worker's thread over blocking
 psycopg2 (bench/sync_pages.py, bench/sync_store.py): the same statements, the same templates
-and JSON. The run checks that both answer each page with the same bytes first.
+and JSON. The search is also measured on the frameworkless reference (bench/raw_server.py:
+aiohttp and aiopg, one process, the same statement and JSON): what one asyncio thread reaches
+on that page here, without Pyramid, the bridge and the app's layers. The run checks that all
+answer each page with the same bytes first.
 
 Both read a database of the run's own (``aiotutorial_scale_<hex>``, migrated to head, dropped
 at the end), so the pages' sizes do not depend on what else the development or testing
@@ -31,11 +34,11 @@ from aiotutorial.migrate import upgrade
 from aiotutorial.pgcluster import ensure_database
 
 from ..history_explain import drop_database, scratch_url
-from ..servers import app_server, start_all, stop_all, sync_server
+from ..servers import app_server, raw_server, start_all, stop_all, sync_server
 from .context import Context
 from .httprun import measure_http
 
-__all__ = ["pages", "PAGES", "TARGET", "seed_pages"]
+__all__ = ["pages", "PAGES", "FRAMEWORKLESS", "TARGET", "seed_pages"]
 
 TARGET = 1.0
 CHANNELS = 40
@@ -45,6 +48,11 @@ GAMES = 200
 FIRST = "room-00"
 WORD = "lanterns"  # in one message of five: a search's page of 20 of its 400
 UPLOAD = 1  # a file of 64 KB a message of the first channel carries
+
+# The page also measured on the frameworkless reference (bench/raw_server.py: aiohttp and
+# aiopg, the same statement and JSON, nothing between): what a one-thread asyncio worker
+# reaches on it here, so the app's ratio can be read against it.
+FRAMEWORKLESS = "search (JSON)"
 
 # (label, path, Accept)
 PAGES = (
@@ -127,14 +135,22 @@ def _fetch(url: str, accept: str | None) -> tuple[int, bytes]:
         return answer.status, answer.read()
 
 
+def _servers_of(label: str, servers: dict[str, Any]) -> dict[str, Any]:
+    """The servers a page is measured on: the app and gthread; the search also frameworkless."""
+    return {n: server for n, server in servers.items() if n != "raw" or label == FRAMEWORKLESS}
+
+
 def _same_answers(ctx: Context, servers: dict[str, Any]) -> list[str]:
-    """The pages whose answer on gthread is not the app's (each must be 200 on both)."""
+    """The pages whose answer on gthread (or frameworkless) is not the app's (each a 200)."""
     differing = []
     for label, path, accept in PAGES:
-        answers = {name: _fetch(server.url(path), accept) for name, server in servers.items()}
+        answers = {
+            name: _fetch(server.url(path), accept)
+            for name, server in _servers_of(label, servers).items()
+        }
         if len(set(answers.values())) != 1 or answers["app"][0] != 200:
             differing.append(label)
-            ctx.notes.append(f"pages: gthread's {label} differs from the app's")
+            ctx.notes.append(f"pages: another server's {label} differs from the app's")
     return differing
 
 
@@ -142,15 +158,16 @@ def _measure_pages(ctx: Context, servers: dict[str, Any]) -> dict[str, Any]:
     p = ctx.profile
     measured = {}
     for label, path, accept in PAGES:
+        chosen = _servers_of(label, servers)
         measured[label] = measure_http(
             ctx,
             f"GET {path} ({label}, 1 worker)",
-            {name: server.url(path) for name, server in servers.items()},
+            {name: server.url(path) for name, server in chosen.items()},
             connections=p.http_connections,
             duration=p.http_duration,
             runs=p.db_runs,
             warmup=p.http_warmup,
-            pids={name: server.worker_pids for name, server in servers.items()},
+            pids={name: server.worker_pids for name, server in chosen.items()},
             headers=[f"Accept: {accept}"] if accept else (),
         )
         app, ref = measured[label]["servers"]["app"], measured[label]["servers"]["gthread"]
@@ -166,6 +183,19 @@ def _measure_pages(ctx: Context, servers: dict[str, Any]) -> dict[str, Any]:
             ratio_target=TARGET,
             target=f">= {TARGET}x",
         )
+        raw = measured[label]["servers"].get("raw")
+        if raw is not None:
+            ctx.row(
+                "12 pages",
+                f"{label}: frameworkless, 1 process",
+                raw["rps"],
+                "req/s",
+                "gthread 10, 1w",
+                ref["rps"],
+                runs=raw["rps_runs"],
+                reference_runs=ref["rps_runs"],
+                target="(report)",
+            )
     return measured
 
 
@@ -178,11 +208,12 @@ async def pages(ctx: Context) -> dict[str, Any]:
         started = [
             app_server("pages-app", url),
             sync_server("pages-gthread", url, worker_class="gthread"),
+            raw_server("pages-raw", "history", database_url=url),
         ]
-        ctx.say("starting: app and gthread (1 worker each)")
+        ctx.say("starting: app and gthread (1 worker each), and the frameworkless reference")
         await asyncio.to_thread(start_all, started)
         try:
-            servers = {"app": started[0], "gthread": started[1]}
+            servers = dict(zip(("app", "gthread", "raw"), started, strict=True))
             differing = await asyncio.to_thread(_same_answers, ctx, servers)
             measured = await asyncio.to_thread(_measure_pages, ctx, servers)
         finally:
@@ -197,7 +228,8 @@ async def pages(ctx: Context) -> dict[str, Any]:
     return {
         "status": "ok",
         "what": f"the app's database pages on {CHANNELS} channels, {CHANNELS * MESSAGES} "
-        f"messages, {GAMES} games, against the same views on gthread (1 worker each)",
+        f"messages, {GAMES} games, against the same views on gthread (1 worker each); the "
+        "search also on aiohttp + aiopg without a framework (1 process)",
         "order": "interleaved: round i of both servers, then round i + 1, page after page",
         "differing": differing,
         "pages": measured,

@@ -30,7 +30,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from bench.scenarios.pages import PAGES
+from bench.scenarios.pages import FRAMEWORKLESS, PAGES
 from harness.paths import PROJECT_ROOT
 
 from .benchrun import BenchRun, is_number
@@ -73,8 +73,14 @@ class BenchSmokeTest(BenchRun):
                 servers = scenario["pages"][label]["servers"]
                 self.assertGreater(servers["app"]["rps"], 0)
                 self.assertGreater(servers["gthread"]["rps"], 0)
+                # The search alone also runs on the frameworkless reference (same bytes).
+                self.assertEqual("raw" in servers, label == FRAMEWORKLESS)
+        self.assertGreater(scenario["pages"][FRAMEWORKLESS]["servers"]["raw"]["rps"], 0)
         rows = [row for row in self.results["table"] if row["scenario"] == "12 pages"]
-        self.assertEqual([row["target"] for row in rows], [">= 1.0x"] * len(labels))
+        targets = [row["target"] for row in rows if "frameworkless" not in row["figure"]]
+        self.assertEqual(targets, [">= 1.0x"] * len(labels))
+        reported = [row["figure"] for row in rows if row["target"] == "(report)"]
+        self.assertEqual(reported, [f"{FRAMEWORKLESS}: frameworkless, 1 process"])
 
     def test_the_baselines_serve_what_the_app_serves(self) -> None:
         # The sync servers must do the app's work (same page, same history JSON), or the

@@ -154,6 +154,28 @@ def _same_answers(ctx: Context, servers: dict[str, Any]) -> list[str]:
     return differing
 
 
+def _row(
+    ctx: Context,
+    figure: str,
+    server: dict[str, Any],
+    ref: dict[str, Any],
+    target: float | None = None,
+) -> None:
+    """A row of the table: ``server`` against gthread, held to ``target`` (else reported)."""
+    ctx.row(
+        "12 pages",
+        figure,
+        server["rps"],
+        "req/s",
+        "gthread 10, 1w",
+        ref["rps"],
+        runs=server["rps_runs"],
+        reference_runs=ref["rps_runs"],
+        ratio_target=target,
+        target=f">= {target}x" if target is not None else "(report)",
+    )
+
+
 def _measure_pages(ctx: Context, servers: dict[str, Any]) -> dict[str, Any]:
     p = ctx.profile
     measured = {}
@@ -170,32 +192,10 @@ def _measure_pages(ctx: Context, servers: dict[str, Any]) -> dict[str, Any]:
             pids={name: server.worker_pids for name, server in chosen.items()},
             headers=[f"Accept: {accept}"] if accept else (),
         )
-        app, ref = measured[label]["servers"]["app"], measured[label]["servers"]["gthread"]
-        ctx.row(
-            "12 pages",
-            f"{label} req/s, 1w",
-            app["rps"],
-            "req/s",
-            "gthread 10, 1w",
-            ref["rps"],
-            runs=app["rps_runs"],
-            reference_runs=ref["rps_runs"],
-            ratio_target=TARGET,
-            target=f">= {TARGET}x",
-        )
-        raw = measured[label]["servers"].get("raw")
-        if raw is not None:
-            ctx.row(
-                "12 pages",
-                f"{label}: frameworkless, 1 process",
-                raw["rps"],
-                "req/s",
-                "gthread 10, 1w",
-                ref["rps"],
-                runs=raw["rps_runs"],
-                reference_runs=ref["rps_runs"],
-                target="(report)",
-            )
+        against = measured[label]["servers"]
+        _row(ctx, f"{label} req/s, 1w", against["app"], against["gthread"], TARGET)
+        if "raw" in against:
+            _row(ctx, f"{label}: frameworkless, 1 process", against["raw"], against["gthread"])
     return measured
 
 
